@@ -1,0 +1,110 @@
+/**
+ * The validated, normalized gateway configuration: what `loadConfig` returns after the zod schema,
+ * environment interpolation and `<name>_file` secrets. Every other module codes against these types.
+ */
+
+export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
+export type IssuerAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
+
+export type RedisStoreConfig =
+  | { kind: 'standalone'; url: string; prefix: string; commandTimeoutMs: number }
+  | {
+      kind: 'sentinel';
+      sentinels: { host: string; port: number }[];
+      name: string;
+      password?: string;
+      sentinelPassword?: string;
+      db?: number;
+      tls: boolean;
+      prefix: string;
+      commandTimeoutMs: number;
+    }
+  | {
+      kind: 'cluster';
+      nodes: { host: string; port: number }[];
+      password?: string;
+      tls: boolean;
+      prefix: string;
+      commandTimeoutMs: number;
+    };
+
+/** `undefined` store means the in-memory store. */
+export type StoreConfig = { kind: 'memory'; prefix: string } | RedisStoreConfig;
+
+export interface IssuerConfig {
+  id: string;
+  /** Compared exactly with the token's `iss`. */
+  issuer: string;
+  audiences: string[];
+  /** Where keys come from: discovery (`<issuer>/.well-known/openid-configuration`), a JWKS URL, or inline. */
+  keys: { kind: 'discovery' } | { kind: 'jwks_uri'; uri: string } | { kind: 'inline'; jwks: { keys: Record<string, unknown>[] } };
+  algorithms: IssuerAlgorithm[];
+  clockSkewSeconds: number;
+  maxTokenAgeSeconds?: number;
+}
+
+export interface RoleConfig {
+  name: string;
+  scopes: string[];
+  audiences: string[];
+  maxSessionSeconds: number;
+  canAssume: string[];
+  sessionTags: Record<string, string>;
+}
+
+/** One condition on an identity. `claim` is a dot path into `claims`, or `source` / `subject` at the top. */
+export type Condition =
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition }
+  | ClaimCondition;
+
+export type ClaimOperator =
+  | 'equals'
+  | 'not_equals'
+  | 'in'
+  | 'contains'
+  | 'starts_with'
+  | 'ends_with'
+  | 'glob'
+  | 'matches'
+  | 'exists';
+
+export interface ClaimCondition {
+  claim: string;
+  op: ClaimOperator;
+  /** string | number | boolean | null for most ops; an array for `in`; a boolean for `exists`. */
+  value: unknown;
+  ignoreCase: boolean;
+}
+
+export interface RuleConfig {
+  name: string;
+  /** `source` restricts the rule to one provider or issuer id; conditions are ANDed (`all`). */
+  match: { source?: string; conditions: Condition[] };
+  roles: string[];
+}
+
+export interface ConfigTestCase {
+  identity: { source: string; subject?: string; claims: Record<string, unknown> };
+  expectRoles: string[];
+}
+
+export interface GatewayConfig {
+  publicUrl: string;
+  listen: { host: string; port: number };
+  store: StoreConfig;
+  signing: { algorithm: SigningAlgorithm; keysFile?: string };
+  /** 32-byte key for encrypting secrets at rest; generated at start when absent (dev only). */
+  encryptionKey?: Buffer;
+  accountId: string;
+  dev: { allowInsecureHttp: boolean };
+  limits: { maxBodyBytes: number };
+  cache: { minRemainingFraction: number };
+  issuers: IssuerConfig[];
+  roles: RoleConfig[];
+  rules: RuleConfig[];
+  tests: ConfigTestCase[];
+  /** Browser-login providers; shaped by the browser-login issue. */
+  providers: Record<string, unknown>[];
+}

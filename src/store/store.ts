@@ -1,0 +1,40 @@
+/**
+ * The store: one small interface, two adapters (memory, Redis). Every key carries the configured prefix
+ * (added by the adapter) and always a TTL. Keys are built in `keys.ts` only.
+ */
+
+export interface Store {
+  /** Stores `value` under `key` for `ttlMs` milliseconds (ttlMs >= 1), replacing any old value. */
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Stores only when the key is absent; returns whether it stored. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  get(key: string): Promise<string | undefined>;
+  /** Gets several keys in one round trip; the result is index-aligned with `keys`. Keys may lie in different cluster slots. */
+  getMany(keys: readonly string[]): Promise<(string | undefined)[]>;
+  /** Atomically gets and deletes (single-use items such as login transactions). */
+  take(key: string): Promise<string | undefined>;
+  /** Deletes keys; returns how many existed. */
+  delete(...keys: string[]): Promise<number>;
+  /**
+   * Stores several entries in one round trip, all or nothing (MULTI on Redis). All keys must share a
+   * hash tag (`{...}`) so that the write is Cluster-safe; the adapter rejects otherwise.
+   */
+  setMany(entries: readonly { key: string; value: string; ttlMs: number }[]): Promise<void>;
+  /** Increments a counter, creating it with `ttlMs` when new; returns the new value and its remaining TTL. */
+  increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }>;
+  /** Remaining TTL in ms, or undefined when the key is absent. */
+  ttl(key: string): Promise<number | undefined>;
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** A short human description for start-up logs (no secrets). */
+  readonly description: string;
+}
+
+/** Thrown by adapters when the backing store fails (unreachable, timeout); callers fail closed on it. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
