@@ -4,14 +4,11 @@
  */
 
 export const storeKeys = {
-  /** The stored session behind a credential set, by session id. */
+  /**
+   * The stored session behind a credential set. The session id is the random part of its AccessKeyId,
+   * so a SigV4 request, an access token (`sid`) and a session token all find it in one lookup.
+   */
   session: (sessionId: string) => `sess:{${sessionId}}`,
-  /** Access key id -> session id (SigV4 lookups). Tagged with the session id so it is written with the session. */
-  accessKey: (sessionId: string, accessKeyId: string) => `ak:{${sessionId}}:${accessKeyId}`,
-  /** Access key id -> session id index that does not need the session id to find. */
-  accessKeyIndex: (accessKeyId: string) => `akidx:${accessKeyId}`,
-  /** Revocation marker for a session, kept until the session would have expired. */
-  revoked: (sessionId: string) => `revoked:${sessionId}`,
   /** Cache of the current credential set for (identity, role, scope, audience). */
   credentialCache: (cacheKey: string) => `cache:${cacheKey}`,
   /** A browser login transaction (state), single use. */

@@ -16,8 +16,9 @@ export interface Store {
   /** Deletes keys; returns how many existed. */
   delete(...keys: string[]): Promise<number>;
   /**
-   * Stores several entries in one round trip, all or nothing (MULTI on Redis). All keys must share a
-   * hash tag (`{...}`) so that the write is Cluster-safe; the adapter rejects otherwise.
+   * Stores several entries and resolves only when every write succeeded. Atomic (one MULTI round trip)
+   * when all keys share a hash tag or the server is not a Cluster; on a Cluster with keys in different
+   * slots, the writes go out in parallel, in order per slot.
    */
   setMany(entries: readonly { key: string; value: string; ttlMs: number }[]): Promise<void>;
   /** Increments a counter, creating it with `ttlMs` when new; returns the new value and its remaining TTL. */
