@@ -32,6 +32,16 @@ export interface Store {
   readonly description: string;
 }
 
+/**
+ * Rejects a TTL the contract does not allow (an integer >= 1 ms). Both adapters call it before writing, so a
+ * bad TTL is a programming error (RangeError), never a silently immortal or instantly gone key.
+ */
+export function assertValidTtl(ttlMs: number): void {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+    throw new RangeError(`store TTL must be an integer number of milliseconds >= 1, got ${ttlMs}`);
+  }
+}
+
 /** Thrown by adapters when the backing store fails (unreachable, timeout); callers fail closed on it. */
 export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
