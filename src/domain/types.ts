@@ -15,6 +15,8 @@ export interface Role {
   readonly name: string;
   /** `arn:aws:iam::<account_id>:role/<name>` */
   readonly arn: string;
+  /** A stable AWS-style role id (`AROA` + 17 characters), as in `AssumedRoleId`. */
+  readonly id: string;
   readonly scopes: readonly string[];
   readonly audiences: readonly string[];
   /** 900..43200 */
@@ -41,6 +43,8 @@ export interface CredentialRequest {
   readonly matchedRule?: string;
   /** The session this one was chained from (AssumeRole, token exchange of an stsgate token). */
   readonly parentSessionId?: string;
+  /** How many chaining hops led here (0 for a direct exchange). */
+  readonly chainDepth?: number;
 }
 
 /** What stsgate issues for one identity and one role. */

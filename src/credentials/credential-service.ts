@@ -1,0 +1,310 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createLocalJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTPayload } from 'jose';
+import type { CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { storeKeys } from '../store/keys.js';
+import { StoreUnavailableError, type Store } from '../store/store.js';
+import { accessKeyIdFor, isSessionId, newSecretAccessKey, newSessionId, newTokenId } from './identifiers.js';
+import type { SecretBox } from './secret-box.js';
+import type { SigningKeySet } from './signing-keys.js';
+
+/** The JWT `typ` of stsgate access tokens (RFC 9068 §2.1; explicit typing per RFC 8725 §3.11). */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+/** Claim names a session tag may never overwrite. */
+const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sid', 'idp', 'role', 'scope', 'client_id', 'typ', 'cnf', 'act']);
+
+export interface CredentialServiceOptions {
+  store: Store;
+  keys: SigningKeySet;
+  box: SecretBox;
+  /** The gateway's public URL: the `iss` of every token. */
+  issuer: string;
+  accountId: string;
+  /** A cached set is reused while at least this fraction of its lifetime remains (design.md: 0.5). */
+  cacheMinRemainingFraction: number;
+  now?: () => number;
+}
+
+/** The secrets of a session, sealed together in the stored record. */
+interface SessionSecrets {
+  secretAccessKey: string;
+  sessionToken: string;
+  accessToken: string;
+}
+
+/** What the store holds for one credential set (JSON): the public facts and the sealed secrets. */
+interface StoredSession {
+  info: SessionInfo;
+  sealed: string;
+  cacheKey: string;
+}
+
+/** A session found by one of its credentials, with its secrets opened. */
+export interface OpenSession {
+  info: SessionInfo;
+  secrets: SessionSecrets;
+}
+
+/** Mints, caches, finds and revokes credential sets. */
+export class CredentialService {
+  readonly #store: Store;
+  readonly #keys: SigningKeySet;
+  readonly #box: SecretBox;
+  readonly #issuer: string;
+  readonly #accountId: string;
+  readonly #minRemaining: number;
+  readonly #now: () => number;
+  readonly #localJwks: ReturnType<typeof createLocalJWKSet>;
+
+  constructor(options: CredentialServiceOptions) {
+    this.#store = options.store;
+    this.#keys = options.keys;
+    this.#box = options.box;
+    this.#issuer = options.issuer;
+    this.#accountId = options.accountId;
+    this.#minRemaining = options.cacheMinRemainingFraction;
+    this.#now = options.now ?? Date.now;
+    this.#localJwks = createLocalJWKSet(options.keys.jwks);
+  }
+
+  /** The ARN a session appears under (`GetCallerIdentity`, `AssumedRoleUser`). */
+  assumedRoleArn(info: Pick<SessionInfo, 'role' | 'sessionName'>): string {
+    return `arn:aws:sts::${this.#accountId}:assumed-role/${info.role}/${info.sessionName}`;
+  }
+
+  /**
+   * Issues a credential set for one identity and role, or returns the cached one when the same request
+   * was answered before and that set still has enough of its lifetime left (no new signing then).
+   * The set is stored before it is returned: a store failure yields ServiceUnavailable, never credentials.
+   */
+  async issue(request: CredentialRequest): Promise<CredentialSet> {
+    const { identity, role } = request;
+    const scopes = narrow(role.scopes, request.scopes);
+    const audiences = narrow(role.audiences, request.audiences);
+    const sessionTags = resolveSessionTags(role.sessionTags, identity);
+    const cacheKey = createHash('sha256')
+      .update(JSON.stringify([identity.source, identity.subject, role.name, scopes, audiences, request.sessionName, sessionTags, request.parentSessionId ?? null]))
+      .digest('base64url');
+
+    const nowMs = this.#now();
+    const cached = await this.#guard(() => this.#store.get(storeKeys.credentialCache(cacheKey)));
+    if (cached !== undefined) {
+      const open = this.#openRecord(cached);
+      if (open) {
+        const lifetime = open.info.exp - open.info.iat;
+        const remaining = open.info.exp - nowMs / 1000;
+        if (remaining >= lifetime * this.#minRemaining && remaining <= request.durationSeconds) {
+          return toCredentialSet(open, true);
+        }
+      }
+    }
+
+    const sessionId = newSessionId();
+    const iat = Math.floor(nowMs / 1000);
+    const exp = iat + request.durationSeconds;
+    const info: SessionInfo = {
+      sessionId,
+      sub: `${identity.source}:${identity.subject}`,
+      source: identity.source,
+      subject: identity.subject,
+      role: role.name,
+      roleArn: role.arn,
+      scopes,
+      audiences,
+      sessionName: request.sessionName,
+      sessionTags,
+      accessKeyId: accessKeyIdFor(sessionId),
+      jti: newTokenId(),
+      iat,
+      exp,
+      ...(request.parentSessionId === undefined ? {} : { parentSessionId: request.parentSessionId }),
+      chainDepth: request.chainDepth ?? 0,
+    };
+    const key = this.#keys.current;
+    const accessToken = await new SignJWT({
+      ...sessionTags,
+      role: role.name,
+      scope: scopes.join(' '),
+      sid: sessionId,
+      idp: identity.source,
+    })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.#issuer)
+      .setSubject(info.sub)
+      .setAudience([...audiences])
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(exp)
+      .setJti(info.jti)
+      .sign(key.privateKey);
+    const secrets: SessionSecrets = {
+      secretAccessKey: newSecretAccessKey(),
+      sessionToken: this.#box.seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'),
+      accessToken,
+    };
+    const record = JSON.stringify({ info, sealed: this.#box.seal(JSON.stringify(secrets), sessionId), cacheKey } satisfies StoredSession);
+    const ttlMs = request.durationSeconds * 1000;
+    await this.#guard(() =>
+      this.#store.setMany([
+        { key: storeKeys.session(sessionId), value: record, ttlMs },
+        { key: storeKeys.credentialCache(cacheKey), value: record, ttlMs },
+      ]),
+    );
+    return toCredentialSet({ info, secrets }, false);
+  }
+
+  /** Finds a live session by id; undefined when unknown, expired or revoked. */
+  async findSession(sessionId: string): Promise<OpenSession | undefined> {
+    if (!isSessionId(sessionId)) return undefined;
+    const raw = await this.#guard(() => this.#store.get(storeKeys.session(sessionId)));
+    if (raw === undefined) return undefined;
+    const open = this.#openRecord(raw);
+    if (!open || open.info.sessionId !== sessionId || open.info.exp <= this.#now() / 1000) return undefined;
+    return open;
+  }
+
+  /**
+   * Reads an AWS session token: its session id and expiry, when it is one stsgate sealed. The token is
+   * authenticated (AES-GCM), so its expiry can be trusted to tell "expired" from "invalid".
+   */
+  readSessionToken(token: string): { sessionId: string; exp: number } | undefined {
+    if (token.length > 1024) return undefined;
+    const plain = this.#box.open(token, 'session-token');
+    if (plain === undefined) return undefined;
+    const parsed = JSON.parse(plain) as { sid: unknown; exp: unknown };
+    if (!isSessionId(parsed.sid) || typeof parsed.exp !== 'number') return undefined;
+    return { sessionId: parsed.sid, exp: parsed.exp };
+  }
+
+  /**
+   * Verifies an access token stsgate issued: signature against its own keys, `typ`, `iss`, time claims,
+   * and that its session is still live (not revoked). Throws InvalidIdentityToken / ExpiredTokenException.
+   */
+  async verifyAccessToken(token: string): Promise<{ payload: JWTPayload; session: OpenSession }> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#localJwks, {
+        issuer: this.#issuer,
+        typ: ACCESS_TOKEN_TYPE,
+        algorithms: this.#keys.algorithms,
+        requiredClaims: ['exp', 'iat', 'sid', 'jti'],
+        currentDate: new Date(this.#now()),
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw new GatewayError('ExpiredTokenException', 'Token expired.', { debug: err.code });
+      throw new GatewayError('InvalidIdentityToken', 'The access token is not a valid stsgate token.', { debug: (err as { code?: string }).code ?? String(err) });
+    }
+    const session = typeof payload.sid === 'string' ? await this.findSession(payload.sid) : undefined;
+    if (!session || session.info.jti !== payload.jti) {
+      throw new GatewayError('InvalidIdentityToken', 'The access token has been revoked or its session has ended.');
+    }
+    return { payload, session };
+  }
+
+  /** Finds the session id an access token or AWS session token names, verifying it is one of stsgate's (expired is fine). */
+  async sessionIdOf(token: string): Promise<string | undefined> {
+    if (token.split('.').length === 3 && token.startsWith('ey')) {
+      try {
+        const { payload } = await jwtVerify(token, this.#localJwks, {
+          issuer: this.#issuer,
+          typ: ACCESS_TOKEN_TYPE,
+          algorithms: this.#keys.algorithms,
+          // Revoking an expired token is harmless and RFC 7009 asks for 200 either way.
+          currentDate: new Date(0),
+          clockTolerance: Number.MAX_SAFE_INTEGER,
+        });
+        return isSessionId(payload.sid) ? payload.sid : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    return this.readSessionToken(token)?.sessionId;
+  }
+
+  /** Revokes a session everywhere: its stored record and its cache entry go, so no replica can use or hand it out again. */
+  async revoke(sessionId: string): Promise<boolean> {
+    if (!isSessionId(sessionId)) return false;
+    const raw = await this.#guard(() => this.#store.get(storeKeys.session(sessionId)));
+    const keys = [storeKeys.session(sessionId)];
+    if (raw !== undefined) {
+      const stored = JSON.parse(raw) as StoredSession;
+      keys.unshift(storeKeys.credentialCache(stored.cacheKey));
+    }
+    // The cache entry goes first so that no request can be handed the set between the two deletes.
+    let removed = 0;
+    for (const key of keys) removed += await this.#guard(() => this.#store.delete(key));
+    return removed > 0;
+  }
+
+  /** Compares a presented session token with the session's own, in constant time. */
+  sessionTokenMatches(session: OpenSession, presented: string): boolean {
+    const a = createHash('sha256').update(session.secrets.sessionToken).digest();
+    const b = createHash('sha256').update(presented).digest();
+    return timingSafeEqual(a, b);
+  }
+
+  #openRecord(raw: string): OpenSession | undefined {
+    let stored: StoredSession;
+    try {
+      stored = JSON.parse(raw) as StoredSession;
+    } catch {
+      return undefined;
+    }
+    const plain = this.#box.open(stored.sealed, stored.info.sessionId);
+    if (plain === undefined) return undefined;
+    return { info: stored.info, secrets: JSON.parse(plain) as SessionSecrets };
+  }
+
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        throw new GatewayError('ServiceUnavailable', 'The credential store is unavailable.', { debug: err.message, cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+/** The role's values, narrowed to the requested ones (never wider); callers check the request is a subset first. */
+function narrow(allowed: readonly string[], requested: readonly string[] | undefined): string[] {
+  if (requested === undefined) return [...allowed];
+  const wanted = new Set(requested);
+  return allowed.filter((v) => wanted.has(v));
+}
+
+/** Session tag values from the identity: `claims.<path>`, `subject` or `source`; only scalar values are copied. */
+function resolveSessionTags(spec: Readonly<Record<string, string>>, identity: Identity): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const [name, path] of Object.entries(spec)) {
+    if (RESERVED_CLAIMS.has(name)) continue;
+    const value = resolvePath(identity, path);
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') tags[name] = String(value);
+  }
+  return tags;
+}
+
+function resolvePath(identity: Identity, path: string): unknown {
+  let current: unknown = identity;
+  for (const segment of path.split('.')) {
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, segment)) return undefined;
+    current = (current as Record<string, unknown>)[segment];
+  }
+  return current;
+}
+
+function toCredentialSet(open: OpenSession, cached: boolean): CredentialSet {
+  return {
+    sessionId: open.info.sessionId,
+    accessToken: open.secrets.accessToken,
+    accessKeyId: open.info.accessKeyId,
+    secretAccessKey: open.secrets.secretAccessKey,
+    sessionToken: open.secrets.sessionToken,
+    issuedAt: new Date(open.info.iat * 1000),
+    expiresAt: new Date(open.info.exp * 1000),
+    session: open.info,
+    cached,
+  };
+}

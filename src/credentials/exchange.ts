@@ -1,0 +1,159 @@
+import type { CredentialSet, Identity, Role } from '../domain/types.js';
+import type { RoleCatalog } from '../domain/role-catalog.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { CredentialService, OpenSession } from './credential-service.js';
+
+/** AWS's bounds on DurationSeconds. */
+export const MIN_SESSION_SECONDS = 900;
+/** A chained session (AssumeRole with temporary credentials) lasts at most one hour, as in AWS. */
+export const MAX_CHAINED_SESSION_SECONDS = 3600;
+const DEFAULT_SESSION_SECONDS = 3600;
+
+/** The result of verifying an external JWT (issuers/). */
+export interface VerifiedIdentity {
+  identity: Identity;
+  /** The configured audience the token's `aud` matched. */
+  audience?: string;
+}
+
+/** What the exchange needs from its neighbours; main.ts wires the concrete parts. */
+export interface ExchangeDependencies {
+  roles: RoleCatalog;
+  credentials: CredentialService;
+  /** Verifies a web-identity token from a trusted issuer; throws GatewayError. */
+  verifyWebIdentityToken(token: string): Promise<VerifiedIdentity>;
+  /** The first rule that grants `role` to `identity`, or undefined. */
+  grant(identity: Identity, role: string): { rule: string } | undefined;
+  /** Every role the rules grant to `identity`, in rule order. */
+  grantedRoles(identity: Identity): string[];
+}
+
+export interface ExchangeRequest {
+  /** Role name or ARN; omitted: the one role the identity is granted (OAuth only), or the parent's role (chaining). */
+  role?: string;
+  sessionName: string;
+  durationSeconds?: number;
+  scopes?: readonly string[];
+  audiences?: readonly string[];
+}
+
+/** The outcome of an exchange, with what the audit log needs. */
+export interface ExchangeResult {
+  credentials: CredentialSet;
+  identity: Identity;
+  role: Role;
+  matchedRule?: string;
+  /** The audience of the web-identity token that was accepted. */
+  audience?: string;
+}
+
+/**
+ * The token-exchange service shared by the AWS STS and OAuth endpoints: a verified identity, a role it
+ * is granted by the rules, a duration and scopes within the role, then a credential set.
+ */
+export class TokenExchange {
+  readonly #deps: ExchangeDependencies;
+
+  constructor(deps: ExchangeDependencies) {
+    this.#deps = deps;
+  }
+
+  /** `AssumeRoleWithWebIdentity` and RFC 8693 with an external subject token. */
+  async exchangeWebIdentity(token: string, request: ExchangeRequest): Promise<ExchangeResult> {
+    // An unknown role and a role this identity may not have get the same AccessDenied, so probing
+    // role names learns nothing.
+    const verified = await this.#deps.verifyWebIdentityToken(token);
+    const { identity } = verified;
+    const role = this.#pickRole(identity, request.role);
+    const granted = role ? this.#deps.grant(identity, role.name) : undefined;
+    if (!role || !granted) {
+      throw new GatewayError('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', {
+        debug: role ? `no rule grants role ${role.name} to ${identity.source}:${identity.subject}` : 'unknown role',
+      });
+    }
+    const durationSeconds = this.#duration(request.durationSeconds, role.maxSessionSeconds);
+    const credentials = await this.#deps.credentials.issue({
+      identity,
+      role,
+      durationSeconds,
+      sessionName: request.sessionName,
+      matchedRule: granted.rule,
+      ...this.#narrowing(role, request),
+    });
+    return { credentials, identity, role, matchedRule: granted.rule, ...(verified.audience === undefined ? {} : { audience: verified.audience }) };
+  }
+
+  /** The named role, or when none is named, the only role the rules grant (several or none: no guess). */
+  #pickRole(identity: Identity, requested: string | undefined): Role | undefined {
+    if (requested !== undefined) return this.#deps.roles.resolve(requested);
+    const granted = this.#deps.grantedRoles(identity);
+    if (granted.length > 1) {
+      throw new GatewayError('invalid_target', `This identity may assume several roles (${granted.join(', ')}); name one as the audience.`);
+    }
+    return granted.length === 1 ? this.#deps.roles.byName(granted[0]!) : undefined;
+  }
+
+  /**
+   * Role chaining and narrowing from a live stsgate session (AWS AssumeRole with temporary keys, or
+   * RFC 8693 with an stsgate access token). Narrowing within the same role is always allowed; another
+   * role only when the caller's role lists it in `can_assume`. As in AWS, a chained session lasts at
+   * most one hour, and may outlive its parent within that hour.
+   */
+  async chain(parent: OpenSession, request: ExchangeRequest): Promise<ExchangeResult> {
+    const parentRole = this.#deps.roles.byName(parent.info.role);
+    const role = request.role === undefined ? parentRole : this.#deps.roles.resolve(request.role);
+    const sameRole = role !== undefined && role.name === parent.info.role;
+    if (!role || !parentRole || (!sameRole && !parentRole.canAssume.includes(role.name))) {
+      throw new GatewayError('AccessDenied', `User: ${parent.info.roleArn}/${parent.info.sessionName} is not authorized to perform: sts:AssumeRole`, {
+        debug: role ? `role ${parent.info.role} may not assume ${role.name}` : 'unknown role',
+      });
+    }
+    const identity: Identity = { source: parent.info.source, subject: parent.info.subject, claims: {} };
+    const limit = Math.min(role.maxSessionSeconds, MAX_CHAINED_SESSION_SECONDS);
+    const durationSeconds = this.#duration(request.durationSeconds, limit);
+    // Narrowing an existing session can only shrink it: its scopes and audiences bound the new ones.
+    const bound = sameRole ? { scopes: parent.info.scopes, audiences: parent.info.audiences } : { scopes: role.scopes, audiences: role.audiences };
+    const narrowing = this.#narrowing({ ...role, ...bound }, request);
+    const credentials = await this.#deps.credentials.issue({
+      identity,
+      role: sameRole ? { ...role, scopes: bound.scopes, audiences: bound.audiences } : role,
+      durationSeconds,
+      sessionName: request.sessionName,
+      parentSessionId: parent.info.sessionId,
+      chainDepth: parent.info.chainDepth + 1,
+      ...narrowing,
+    });
+    return { credentials, identity, role };
+  }
+
+  /** DurationSeconds: default one hour (capped by the role), 900..the role's maximum, else ValidationError as AWS words it. */
+  #duration(requested: number | undefined, max: number): number {
+    if (requested === undefined) return Math.min(DEFAULT_SESSION_SECONDS, max);
+    if (!Number.isInteger(requested) || requested < MIN_SESSION_SECONDS) {
+      throw new GatewayError(
+        'ValidationError',
+        `1 validation error detected: Value '${requested}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to ${MIN_SESSION_SECONDS}`,
+      );
+    }
+    if (requested > max) {
+      throw new GatewayError('ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role (${max} seconds).`);
+    }
+    return requested;
+  }
+
+  /** Requested scopes and audiences must lie within the role's; asking for more is refused, never silently widened. */
+  #narrowing(role: Pick<Role, 'scopes' | 'audiences'>, request: ExchangeRequest): { scopes?: readonly string[]; audiences?: readonly string[] } {
+    const out: { scopes?: readonly string[]; audiences?: readonly string[] } = {};
+    if (request.scopes !== undefined) {
+      const extra = request.scopes.filter((s) => !role.scopes.includes(s));
+      if (extra.length > 0) throw new GatewayError('invalid_scope', `The role does not grant the requested scope: ${extra.join(' ')}`);
+      out.scopes = request.scopes;
+    }
+    if (request.audiences !== undefined) {
+      const extra = request.audiences.filter((a) => !role.audiences.includes(a));
+      if (extra.length > 0) throw new GatewayError('invalid_target', `The role does not grant the requested audience: ${extra.join(' ')}`);
+      out.audiences = request.audiences;
+    }
+    return out;
+  }
+}

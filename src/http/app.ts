@@ -1,0 +1,65 @@
+import Koa from 'koa';
+import type { CredentialService } from '../credentials/credential-service.js';
+import type { TokenExchange } from '../credentials/exchange.js';
+import type { SigningKeySet } from '../credentials/signing-keys.js';
+import type { RoleCatalog } from '../domain/role-catalog.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { AuditLog } from '../observability/audit.js';
+import type { Logger } from '../observability/logger.js';
+import type { Store } from '../store/store.js';
+import { healthRoutes } from './health.js';
+import { errorHandler } from './middleware/errors.js';
+import { accessLog, assignRequestId } from './middleware/request.js';
+import { oauthRoutes } from './oauth.js';
+import { stsRoutes } from './sts.js';
+import { wellKnownRoutes } from './wellknown.js';
+
+/** Everything the HTTP layer needs; built by main.ts. */
+export interface AppDependencies {
+  publicUrl: string;
+  maxBodyBytes: number;
+  /** Trust X-Forwarded-For (behind a load balancer). */
+  trustProxy: boolean;
+  store: Store;
+  keys: SigningKeySet;
+  roles: RoleCatalog;
+  credentials: CredentialService;
+  exchange: TokenExchange;
+  audit: AuditLog;
+  logger: Logger;
+  accepting: () => boolean;
+}
+
+/** Builds the Koa application: middleware in order, then one router per route group. */
+export function createApp(deps: AppDependencies): Koa {
+  const app = new Koa({ proxy: deps.trustProxy });
+  // Koa's own error printing would bypass the logger (and could print details); errors are handled below.
+  app.silent = true;
+  app.use(assignRequestId);
+  app.use(accessLog(deps.logger));
+  app.use(errorHandler(deps.logger));
+  app.use(securityHeaders);
+  app.use(notFound);
+  for (const router of [
+    healthRoutes(deps),
+    wellKnownRoutes(deps),
+    stsRoutes(deps),
+    oauthRoutes(deps),
+  ]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true, notImplemented: () => new GatewayError('NotFound', 'Not implemented.', { status: 501 }), methodNotAllowed: () => new GatewayError('NotFound', 'Method not allowed.', { status: 405 }) }));
+  }
+  return app;
+}
+
+/** No route answered: a 404 in the error format (405 and 501 come from the routers' allowedMethods). */
+async function notFound(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  await next();
+  if (ctx.status === 404 && ctx.body == null) throw new GatewayError('NotFound', 'Not found.');
+}
+
+async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  await next();
+}

@@ -1,0 +1,181 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { CredentialService } from '../credentials/credential-service.js';
+import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { AuditLog } from '../observability/audit.js';
+import { protocol } from './middleware/errors.js';
+import { parseForm, readBody } from './middleware/request.js';
+
+/** RFC 8693 §2.1 grant type and §3 token type identifiers. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE = {
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  idToken: 'urn:ietf:params:oauth:token-type:id_token',
+  jwt: 'urn:ietf:params:oauth:token-type:jwt',
+} as const;
+
+const TOKEN_PARAMETERS = new Set([
+  'grant_type', 'subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope', 'duration_seconds', 'session_name',
+  'resource', 'actor_token', 'actor_token_type',
+]);
+
+export interface OAuthRouteDependencies {
+  exchange: TokenExchange;
+  credentials: CredentialService;
+  audit: AuditLog;
+  maxBodyBytes: number;
+}
+
+/** `POST /oauth2/token` (RFC 8693), `/oauth2/introspect` (RFC 7662), `/oauth2/revoke` (RFC 7009). */
+export function oauthRoutes(deps: OAuthRouteDependencies): Router {
+  const router = new Router({ prefix: '/oauth2' });
+  const form = [protocol('oauth'), noStore, readBody(deps.maxBodyBytes), parseForm] as const;
+  router.post('/token', ...form, tokenExchange(deps));
+  router.post('/introspect', ...form, introspect(deps));
+  router.post('/revoke', ...form, revoke(deps));
+  return router;
+}
+
+/** RFC 6749 §5.1: responses carrying tokens must not be cached. */
+async function noStore(ctx: Context, next: Next): Promise<void> {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+  await next();
+}
+
+function tokenExchange(deps: OAuthRouteDependencies) {
+  return async function exchangeToken(ctx: Context): Promise<void> {
+    const form = ctx.state.form as Map<string, string>;
+    const grantType = form.get('grant_type');
+    if (grantType === undefined) throw new GatewayError('invalid_request', 'grant_type is required.');
+    if (grantType !== TOKEN_EXCHANGE_GRANT) throw new GatewayError('unsupported_grant_type', `Only ${TOKEN_EXCHANGE_GRANT} is supported.`);
+    for (const name of form.keys()) {
+      if (!TOKEN_PARAMETERS.has(name)) throw new GatewayError('invalid_request', `Unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);
+    }
+    if (form.has('actor_token') || form.has('actor_token_type')) {
+      throw new GatewayError('invalid_request', 'Delegation (actor_token) is not supported.');
+    }
+    // RFC 8693 §2.2.2: invalid_target when the resource is not one stsgate issues for.
+    if (form.has('resource')) throw new GatewayError('invalid_target', 'The resource parameter is not supported; name the role as the audience.');
+    const subjectToken = form.get('subject_token');
+    const subjectTokenType = form.get('subject_token_type');
+    if (!subjectToken) throw new GatewayError('invalid_request', 'subject_token is required.');
+    if (!subjectTokenType) throw new GatewayError('invalid_request', 'subject_token_type is required.');
+    if (subjectToken.length > 20000) throw new GatewayError('invalid_request', 'subject_token is too long.');
+    const requested = form.get('requested_token_type');
+    if (requested !== undefined && requested !== TOKEN_TYPE.accessToken && requested !== TOKEN_TYPE.jwt) {
+      throw new GatewayError('invalid_request', `requested_token_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}.`);
+    }
+    const scope = form.get('scope');
+    const scopes = scope === undefined ? undefined : scope.split(' ').filter((s) => s !== '');
+    const role = form.get('audience');
+    const durationSeconds = parseDuration(form.get('duration_seconds'));
+    const sessionName = parseSessionName(form.get('session_name'));
+
+    let result: ExchangeResult;
+    if (subjectTokenType === TOKEN_TYPE.idToken || subjectTokenType === TOKEN_TYPE.jwt) {
+      result = await deps.audit.decision(ctx, 'TokenExchange', () =>
+        deps.exchange.exchangeWebIdentity(subjectToken, {
+          ...(role === undefined ? {} : { role }),
+          sessionName: sessionName ?? 'oauth-token-exchange',
+          ...(durationSeconds === undefined ? {} : { durationSeconds }),
+          ...(scopes === undefined ? {} : { scopes }),
+        }),
+      );
+    } else if (subjectTokenType === TOKEN_TYPE.accessToken) {
+      result = await deps.audit.decision(ctx, 'TokenExchange', async () => {
+        const { session } = await deps.credentials.verifyAccessToken(subjectToken);
+        return deps.exchange.chain(session, {
+          ...(role === undefined ? {} : { role }),
+          sessionName: sessionName ?? session.info.sessionName,
+          ...(durationSeconds === undefined ? {} : { durationSeconds }),
+          ...(scopes === undefined ? {} : { scopes }),
+        });
+      });
+    } else {
+      throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
+    }
+    const { credentials } = result;
+    ctx.body = {
+      access_token: credentials.accessToken,
+      issued_token_type: requested ?? TOKEN_TYPE.accessToken,
+      token_type: 'Bearer',
+      expires_in: Math.max(0, Math.floor((credentials.expiresAt.getTime() - Date.now()) / 1000)),
+      scope: credentials.session.scopes.join(' '),
+      role: result.role.name,
+      aws_credentials: credentialProcessJson(result),
+    };
+  };
+}
+
+/** The AWS keys in AWS `credential_process` shape (also used by `/v1/credentials`). */
+export function credentialProcessJson({ credentials }: Pick<ExchangeResult, 'credentials'>) {
+  return {
+    Version: 1,
+    AccessKeyId: credentials.accessKeyId,
+    SecretAccessKey: credentials.secretAccessKey,
+    SessionToken: credentials.sessionToken,
+    Expiration: credentials.expiresAt.toISOString(),
+  };
+}
+
+function introspect(deps: OAuthRouteDependencies) {
+  return async function introspectToken(ctx: Context): Promise<void> {
+    const token = (ctx.state.form as Map<string, string>).get('token');
+    if (!token) throw new GatewayError('invalid_request', 'token is required.');
+    let verified;
+    try {
+      verified = await deps.credentials.verifyAccessToken(token);
+    } catch (err) {
+      // RFC 7662 §2.2: anything not a live token is just inactive; store failures still fail as 503.
+      if (err instanceof GatewayError && err.status < 500) {
+        ctx.body = { active: false };
+        return;
+      }
+      throw err;
+    }
+    const { payload, session } = verified;
+    ctx.body = {
+      active: true,
+      scope: session.info.scopes.join(' '),
+      token_type: 'Bearer',
+      sub: payload.sub,
+      aud: payload.aud,
+      iss: payload.iss,
+      exp: payload.exp,
+      iat: payload.iat,
+      nbf: payload.nbf,
+      jti: payload.jti,
+      sid: session.info.sessionId,
+      role: session.info.role,
+      idp: session.info.source,
+      username: session.info.sessionName,
+    };
+  };
+}
+
+function revoke(deps: OAuthRouteDependencies) {
+  return async function revokeToken(ctx: Context): Promise<void> {
+    const token = (ctx.state.form as Map<string, string>).get('token');
+    if (!token) throw new GatewayError('invalid_request', 'token is required.');
+    const sessionId = await deps.credentials.sessionIdOf(token);
+    const found = sessionId === undefined ? false : await deps.credentials.revoke(sessionId);
+    deps.audit.revoked(ctx, sessionId, found);
+    // RFC 7009 §2.2: 200 whether or not the token was valid, so the endpoint reveals nothing.
+    ctx.status = 200;
+    ctx.body = '';
+  };
+}
+
+function parseDuration(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(value)) throw new GatewayError('invalid_request', 'duration_seconds must be an integer.');
+  return Number(value);
+}
+
+function parseSessionName(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\w+=,.@-]{2,64}$/.test(value)) throw new GatewayError('invalid_request', 'session_name must be 2 to 64 characters of [\\w+=,.@-].');
+  return value;
+}

@@ -1,0 +1,192 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { CredentialService } from '../credentials/credential-service.js';
+import { verifySigV4 } from '../credentials/sigv4.js';
+import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
+import type { RoleCatalog } from '../domain/role-catalog.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { STS_NAMESPACE, xmlElement } from '../errors/serialize.js';
+import { parseForm, readBody } from './middleware/request.js';
+import { protocol } from './middleware/errors.js';
+import type { AuditLog } from '../observability/audit.js';
+
+/** The one STS API version there is. */
+const STS_VERSION = '2011-06-15';
+
+/** Parameters stsgate understands per action; anything else is refused rather than silently ignored. */
+const ACTION_PARAMETERS: Record<string, ReadonlySet<string>> = {
+  AssumeRoleWithWebIdentity: new Set(['RoleArn', 'RoleSessionName', 'WebIdentityToken', 'DurationSeconds']),
+  AssumeRole: new Set(['RoleArn', 'RoleSessionName', 'DurationSeconds']),
+  GetCallerIdentity: new Set(),
+};
+
+/** Parameters AWS accepts that stsgate cannot honour; refusing them beats granting more than they would. */
+const UNSUPPORTED = /^(Policy|PolicyArns\..*|Tags\..*|TransitiveTagKeys\..*|ProviderId|SourceIdentity|ExternalId|SerialNumber|TokenCode|ProvidedContexts\..*)$/;
+
+export interface StsRouteDependencies {
+  exchange: TokenExchange;
+  credentials: CredentialService;
+  roles: RoleCatalog;
+  audit: AuditLog;
+  maxBodyBytes: number;
+}
+
+/** `POST /` and `POST /sts`: the AWS STS Query API. */
+export function stsRoutes(deps: StsRouteDependencies): Router {
+  const router = new Router();
+  const handlers = [protocol('aws'), awsRequestId, readBody(deps.maxBodyBytes), parseForm, checkAction, dispatch(deps)];
+  router.post('/', ...handlers);
+  router.post('/sts', ...handlers);
+  return router;
+}
+
+async function awsRequestId(ctx: Context, next: Next): Promise<void> {
+  ctx.set('x-amzn-RequestId', String(ctx.state.requestId));
+  await next();
+}
+
+/** Action and Version first, then only the parameters the action takes. */
+async function checkAction(ctx: Context, next: Next): Promise<void> {
+  const form = ctx.state.form as Map<string, string>;
+  const action = form.get('Action');
+  const version = form.get('Version');
+  const allowed = action === undefined ? undefined : ACTION_PARAMETERS[action];
+  if (!allowed || !Object.hasOwn(ACTION_PARAMETERS, action!) || version !== STS_VERSION) {
+    const shown = (action ?? '').slice(0, 64);
+    throw new GatewayError('InvalidAction', `Could not find operation ${shown} for version ${(version ?? 'NO_VERSION_SPECIFIED').slice(0, 32)}`);
+  }
+  for (const name of form.keys()) {
+    if (name === 'Action' || name === 'Version' || allowed.has(name)) continue;
+    const shown = name.slice(0, 64);
+    if (UNSUPPORTED.test(name)) throw new GatewayError('ValidationError', `The parameter ${shown} is not supported by stsgate.`);
+    throw new GatewayError('ValidationError', `Unknown parameter ${shown} for ${action}.`);
+  }
+  await next();
+}
+
+function dispatch(deps: StsRouteDependencies) {
+  return async function runAction(ctx: Context): Promise<void> {
+    const form = ctx.state.form as Map<string, string>;
+    switch (form.get('Action')) {
+      case 'AssumeRoleWithWebIdentity':
+        return assumeRoleWithWebIdentity(ctx, form, deps);
+      case 'AssumeRole':
+        return assumeRole(ctx, form, deps);
+      case 'GetCallerIdentity':
+        return getCallerIdentity(ctx, deps);
+    }
+  };
+}
+
+async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>, deps: StsRouteDependencies): Promise<void> {
+  const roleArn = requireParam(form, 'RoleArn', 'roleArn', 20, 2048);
+  const sessionName = requireSessionName(form);
+  const token = requireParam(form, 'WebIdentityToken', 'webIdentityToken', 4, 20000, { echo: false });
+  const durationSeconds = optionalDuration(form);
+  const result = await deps.audit.decision(ctx, 'AssumeRoleWithWebIdentity', () =>
+    deps.exchange.exchangeWebIdentity(token, { role: roleArn, sessionName, ...(durationSeconds === undefined ? {} : { durationSeconds }) }),
+  );
+  const identity = result.identity;
+  const issuer = typeof identity.claims.iss === 'string' ? identity.claims.iss : identity.source;
+  respond(
+    ctx,
+    'AssumeRoleWithWebIdentity',
+    xmlElement('SubjectFromWebIdentityToken', identity.subject) +
+      (result.audience === undefined ? '' : xmlElement('Audience', result.audience)) +
+      assumedRoleUser(result, deps) +
+      credentialsXml(result) +
+      xmlElement('Provider', issuer),
+  );
+}
+
+async function assumeRole(ctx: Context, form: Map<string, string>, deps: StsRouteDependencies): Promise<void> {
+  const roleArn = requireParam(form, 'RoleArn', 'roleArn', 20, 2048);
+  const sessionName = requireSessionName(form);
+  const durationSeconds = optionalDuration(form);
+  const result = await deps.audit.decision(ctx, 'AssumeRole', async () => {
+    const caller = await verifySigV4(signedRequest(ctx), deps.credentials);
+    return deps.exchange.chain(caller, { role: roleArn, sessionName, ...(durationSeconds === undefined ? {} : { durationSeconds }) });
+  });
+  respond(ctx, 'AssumeRole', assumedRoleUser(result, deps) + credentialsXml(result));
+}
+
+async function getCallerIdentity(ctx: Context, deps: StsRouteDependencies): Promise<void> {
+  const caller = await verifySigV4(signedRequest(ctx), deps.credentials);
+  const role = deps.roles.byName(caller.info.role);
+  respond(
+    ctx,
+    'GetCallerIdentity',
+    xmlElement('Arn', deps.credentials.assumedRoleArn(caller.info)) +
+      xmlElement('UserId', `${role?.id ?? 'AROA'}:${caller.info.sessionName}`) +
+      xmlElement('Account', deps.roles.accountId),
+  );
+}
+
+function signedRequest(ctx: Context) {
+  return { method: ctx.method, path: ctx.path, querystring: ctx.querystring, headers: ctx.headers, body: ctx.state.rawBody as Buffer };
+}
+
+function assumedRoleUser(result: ExchangeResult, deps: StsRouteDependencies): string {
+  const info = result.credentials.session;
+  return `<AssumedRoleUser>${xmlElement('Arn', deps.credentials.assumedRoleArn(info))}${xmlElement('AssumedRoleId', `${result.role.id}:${info.sessionName}`)}</AssumedRoleUser>`;
+}
+
+function credentialsXml({ credentials }: ExchangeResult): string {
+  return (
+    '<Credentials>' +
+    xmlElement('AccessKeyId', credentials.accessKeyId) +
+    xmlElement('SecretAccessKey', credentials.secretAccessKey) +
+    xmlElement('SessionToken', credentials.sessionToken) +
+    xmlElement('Expiration', awsTimestamp(credentials.expiresAt)) +
+    '</Credentials>'
+  );
+}
+
+/** AWS writes timestamps without milliseconds. */
+function awsTimestamp(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function respond(ctx: Context, action: string, resultXml: string): void {
+  ctx.type = 'text/xml';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body =
+    `<${action}Response xmlns="${STS_NAMESPACE}">\n` +
+    `  <${action}Result>${resultXml}</${action}Result>\n` +
+    `  <ResponseMetadata>${xmlElement('RequestId', String(ctx.state.requestId))}</ResponseMetadata>\n` +
+    `</${action}Response>\n`;
+}
+
+/** AWS's validation messages: "1 validation error detected: Value ... at 'field' failed to satisfy constraint: ...". */
+function validationError(field: string, value: string | undefined, constraint: string): GatewayError {
+  const shown = value === undefined ? 'null' : `'${value}'`;
+  return new GatewayError('ValidationError', `1 validation error detected: Value ${shown} at '${field}' failed to satisfy constraint: ${constraint}`);
+}
+
+function requireParam(form: Map<string, string>, name: string, field: string, min: number, max: number, { echo = true } = {}): string {
+  const value = form.get(name);
+  if (value === undefined) throw validationError(field, undefined, 'Member must not be null');
+  if (value.length < min || value.length > max) {
+    // A token is never echoed back, not even a malformed one.
+    const shown = echo && value.length <= 256 ? value : `<${value.length} characters>`;
+    throw validationError(field, shown, `Member must have length between ${min} and ${max}`);
+  }
+  return value;
+}
+
+const SESSION_NAME = /^[\w+=,.@-]*$/;
+
+function requireSessionName(form: Map<string, string>): string {
+  const value = requireParam(form, 'RoleSessionName', 'roleSessionName', 2, 64);
+  if (!SESSION_NAME.test(value)) throw validationError('roleSessionName', value, 'Member must satisfy regular expression pattern: [\\w+=,.@-]*');
+  return value;
+}
+
+function optionalDuration(form: Map<string, string>): number | undefined {
+  const value = form.get('DurationSeconds');
+  if (value === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(value)) throw validationError('durationSeconds', value.slice(0, 32), 'Member must be an integer');
+  const seconds = Number(value);
+  if (seconds < 900 || seconds > 43200) throw validationError('durationSeconds', value, 'Member must have value between 900 and 43200');
+  return seconds;
+}
