@@ -1,0 +1,224 @@
+/**
+ * Where one trusted issuer's verification keys come from: an inline JWKS, a configured `jwks_uri`, or
+ * OpenID Connect discovery. A key source only ever looks at the token's `alg` and `kid`; header
+ * parameters that carry or point to keys (`jwk`, `jku`, `x5u`, `x5c`) are never consulted
+ * (RFC 8725 §3.10: do not let the token choose where its keys come from).
+ */
+
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type CryptoKey, type FetchImplementation, type FlattenedJWSInput, type JWSHeaderParameters, type RemoteJWKSet } from 'jose';
+
+import { fetchIdpBody, fetchIdpJsonObject, IDP_USER_AGENT } from './idp-fetch.js';
+
+/** Resolves the one key that may verify a token, given its protected header. */
+export interface KeySource {
+  resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey>;
+}
+
+/** Timing and size limits shared by every remote key source. */
+export interface RemoteKeyLimits {
+  fetchTimeoutMs: number;
+  cooldownMs: number;
+  cacheMaxAgeMs: number;
+  maxResponseBytes: number;
+  allowInsecureHttp: boolean;
+}
+
+/**
+ * The key set (or discovery document) could not be obtained or used: the IdP is down, slow, sent
+ * something that is not a key set, or published an unusable key. Distinct from a token's own faults so
+ * the caller can answer IDPCommunicationError instead of InvalidIdentityToken.
+ */
+export class KeySourceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeySourceError';
+  }
+}
+
+/** RFC 8017 / NIST SP 800-131A: RSA keys under 2048 bits are not acceptable for signatures. */
+const MIN_RSA_MODULUS_BITS = 2048;
+
+/** Errors a JWKS lookup raises because of the token (its kid or alg), not because of the IdP. */
+const TOKEN_SIDE_KEY_ERRORS = new Set<string>([
+  errors.JWKSNoMatchingKey.code,
+  errors.JWKSMultipleMatchingKeys.code,
+  errors.JOSENotSupported.code,
+]);
+
+/**
+ * Runs a JWKS lookup and sorts its failures: token-side misses pass through unchanged, anything else
+ * (fetch, timeout, malformed set, private or weak key) becomes a KeySourceError.
+ */
+async function resolveFrom(
+  lookup: (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>,
+  header: JWSHeaderParameters,
+  token: FlattenedJWSInput,
+): Promise<CryptoKey> {
+  let key: CryptoKey;
+  try {
+    key = await lookup(header, token);
+  } catch (err) {
+    if (err instanceof errors.JOSEError && TOKEN_SIDE_KEY_ERRORS.has(err.code)) throw err;
+    if (err instanceof KeySourceError) throw err;
+    throw new KeySourceError(describeKeyFailure(err), { cause: err });
+  }
+  const modulusLength = (key.algorithm as { modulusLength?: unknown }).modulusLength;
+  if (typeof modulusLength === 'number' && modulusLength < MIN_RSA_MODULUS_BITS) {
+    throw new KeySourceError(`the issuer's RSA key has ${modulusLength} bits; at least ${MIN_RSA_MODULUS_BITS} are required`);
+  }
+  return key;
+}
+
+function describeKeyFailure(err: unknown): string {
+  if (err instanceof errors.JOSEError) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+/** Keys given in the configuration; nothing is fetched. */
+export class InlineKeySource implements KeySource {
+  readonly #lookup: ReturnType<typeof createLocalJWKSet>;
+
+  /** Throws at construction when `jwks` is not a JWKS of public keys: a configuration error. */
+  constructor(jwks: { keys: Record<string, unknown>[] }) {
+    for (const [index, jwk] of jwks.keys.entries()) {
+      // A private JWK (with `d`, or an `oct` secret) in the trust configuration is a leak and, for oct,
+      // would open the HS*-with-public-key confusion of RFC 8725 §2.1.
+      if ('d' in jwk || jwk['kty'] === 'oct') throw new Error(`keys[${index}] must be a public key (no "d", no kty "oct")`);
+    }
+    this.#lookup = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
+  }
+
+  resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    return resolveFrom(this.#lookup, header, token);
+  }
+}
+
+/**
+ * A JWKS at a URL, cached by jose's remote set: fetched on first use and when older than
+ * `cacheMaxAgeMs`; a token whose `kid` is unknown triggers at most one refetch per `cooldownMs`, and
+ * concurrent fetches are shared (jose keeps one in-flight request).
+ */
+export class RemoteKeySource implements KeySource {
+  readonly uri: string;
+  readonly #set: RemoteJWKSet;
+
+  constructor(uri: string, limits: RemoteKeyLimits) {
+    this.uri = uri;
+    const boundedFetch: FetchImplementation = async (url, init) => {
+      const body = await fetchIdpBody(url, { signal: init.signal, headers: init.headers, maxBytes: limits.maxResponseBytes });
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    this.#set = createRemoteJWKSet(new URL(uri), {
+      timeoutDuration: limits.fetchTimeoutMs,
+      cooldownDuration: limits.cooldownMs,
+      cacheMaxAge: limits.cacheMaxAgeMs,
+      headers: { 'user-agent': IDP_USER_AGENT, accept: 'application/jwk-set+json, application/json' },
+      [customFetch]: boundedFetch,
+    });
+  }
+
+  resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    return resolveFrom(this.#set, header, token);
+  }
+}
+
+interface DiscoveredMetadata {
+  jwksUri: string;
+  fetchedAt: number;
+}
+
+/**
+ * Keys found through OpenID Connect Discovery 1.0: `<issuer>/.well-known/openid-configuration`, whose
+ * `issuer` must equal the configured issuer exactly (§4.3, against issuer impersonation), then its
+ * `jwks_uri`. The document is cached for `cacheMaxAgeMs`; when a refresh fails the last good document
+ * keeps serving (its keys are still checked by the JWKS cache) and the refresh is retried after
+ * `cooldownMs`.
+ */
+export class DiscoveryKeySource implements KeySource {
+  readonly issuer: string;
+  readonly discoveryUrl: string;
+  readonly #limits: RemoteKeyLimits;
+  #metadata: DiscoveredMetadata | undefined;
+  #inFlight: Promise<DiscoveredMetadata> | undefined;
+  #nextRefreshAt = 0;
+  #keys: RemoteKeySource | undefined;
+
+  constructor(issuer: string, limits: RemoteKeyLimits) {
+    this.issuer = issuer;
+    this.#limits = limits;
+    this.discoveryUrl = discoveryUrlFor(issuer);
+  }
+
+  async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    const metadata = await this.#currentMetadata();
+    if (this.#keys?.uri !== metadata.jwksUri) this.#keys = new RemoteKeySource(metadata.jwksUri, this.#limits);
+    return this.#keys.resolve(header, token);
+  }
+
+  async #currentMetadata(): Promise<DiscoveredMetadata> {
+    const cached = this.#metadata;
+    const now = Date.now();
+    if (cached && now - cached.fetchedAt < this.#limits.cacheMaxAgeMs) return cached;
+    if (cached && now < this.#nextRefreshAt) return cached;
+    // One in-flight discovery request per issuer, however many tokens arrive at once.
+    this.#inFlight ??= this.#fetchMetadata().finally(() => {
+      this.#inFlight = undefined;
+    });
+    try {
+      const fresh = await this.#inFlight;
+      this.#metadata = fresh;
+      return fresh;
+    } catch (err) {
+      if (!cached) throw err;
+      this.#nextRefreshAt = Date.now() + this.#limits.cooldownMs;
+      return cached;
+    }
+  }
+
+  async #fetchMetadata(): Promise<DiscoveredMetadata> {
+    let doc: Record<string, unknown>;
+    try {
+      doc = await fetchIdpJsonObject(this.discoveryUrl, {
+        signal: AbortSignal.timeout(this.#limits.fetchTimeoutMs),
+        maxBytes: this.#limits.maxResponseBytes,
+        headers: { 'user-agent': IDP_USER_AGENT, accept: 'application/json' },
+      });
+    } catch (err) {
+      const detail = err instanceof Error && err.name === 'TimeoutError' ? `${this.discoveryUrl} timed out` : err instanceof Error ? err.message : String(err);
+      throw new KeySourceError(`discovery failed: ${detail}`, { cause: err });
+    }
+    if (doc['issuer'] !== this.issuer) {
+      throw new KeySourceError(
+        `discovery document at ${this.discoveryUrl} names issuer ${JSON.stringify(String(doc['issuer']).slice(0, 200))}, not the configured ${JSON.stringify(this.issuer)}`,
+      );
+    }
+    const jwksUri = doc['jwks_uri'];
+    if (typeof jwksUri !== 'string') throw new KeySourceError(`discovery document at ${this.discoveryUrl} has no jwks_uri`);
+    const problem = remoteUrlProblem(jwksUri, this.#limits.allowInsecureHttp);
+    if (problem) throw new KeySourceError(`discovery document at ${this.discoveryUrl}: jwks_uri ${problem}`);
+    return { jwksUri, fetchedAt: Date.now() };
+  }
+}
+
+/**
+ * OpenID Connect Discovery 1.0 §4.1: the issuer with any terminating `/` removed, then
+ * `/.well-known/openid-configuration`. Only the URL is built this way; the issuer itself is still
+ * compared byte for byte.
+ */
+export function discoveryUrlFor(issuer: string): string {
+  return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+}
+
+/** Why `value` may not be fetched (not an absolute http(s) URL, or plain http when not allowed), or undefined. */
+export function remoteUrlProblem(value: string, allowInsecureHttp: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:') return allowInsecureHttp ? undefined : 'uses plain http (allowed only with dev.allow_insecure_http)';
+  return `uses ${url.protocol.replace(/:$/, '')}, not https`;
+}

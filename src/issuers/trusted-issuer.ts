@@ -1,0 +1,154 @@
+/**
+ * One configured issuer: its exact `iss`, accepted audiences and algorithms, clock rules, and the one
+ * key source its tokens may be verified with.
+ */
+
+import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
+
+import type { IssuerAlgorithm, IssuerConfig } from '../config/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { DiscoveryKeySource, InlineKeySource, RemoteKeySource, remoteUrlProblem, type KeySource, type RemoteKeyLimits } from './key-sources.js';
+import { issuedInFutureMessage, verificationFailure } from './verification-errors.js';
+
+/**
+ * Asymmetric signature algorithms only. `none` and HS* are never accepted, whatever the configuration
+ * says: RFC 8725 §2.1 and §3.1 (alg confusion: an HMAC "signed" with the issuer's public key bytes).
+ */
+export const ACCEPTABLE_ALGORITHMS: ReadonlySet<string> = new Set<IssuerAlgorithm>([
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
+]);
+
+/** Claims every accepted token must carry (GitHub Actions, Kubernetes and Google tokens all do). */
+const REQUIRED_CLAIMS = ['exp', 'iat', 'sub'];
+
+/** At most this many candidate keys are tried for a token without `kid` that several keys could verify. */
+const MAX_CANDIDATE_KEYS = 8;
+
+/** The successful result of verifying one token against its issuer. */
+export interface IssuerVerification {
+  payload: JWTPayload & { sub: string; exp: number; iat: number };
+  audience: string;
+}
+
+/** One trusted issuer and the state behind it (its key cache). */
+export class TrustedIssuer {
+  readonly id: string;
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly algorithms: readonly IssuerAlgorithm[];
+  readonly clockSkewSeconds: number;
+  readonly maxTokenAgeSeconds: number | undefined;
+  readonly #keys: KeySource;
+
+  /** Throws an Error listing every problem when the configuration cannot be used safely. */
+  constructor(config: IssuerConfig, limits: RemoteKeyLimits) {
+    const problems = issuerConfigProblems(config, limits.allowInsecureHttp);
+    if (problems.length > 0) throw new Error(problems.map((p) => `issuers.${config.id}: ${p}`).join('\n'));
+    this.id = config.id;
+    this.issuer = config.issuer;
+    this.audiences = [...config.audiences];
+    this.algorithms = [...config.algorithms];
+    this.clockSkewSeconds = config.clockSkewSeconds;
+    this.maxTokenAgeSeconds = config.maxTokenAgeSeconds;
+    try {
+      this.#keys = keySourceFor(config, limits);
+    } catch (err) {
+      throw new Error(`issuers.${config.id}: keys: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /** Verifies signature and claims (RFC 7519 §7.2) and returns the claims and the audience that matched. */
+  async verify(token: string, nowMs: number): Promise<IssuerVerification> {
+    const nowSeconds = Math.floor(nowMs / 1000);
+    const options: JWTVerifyOptions = {
+      algorithms: [...this.algorithms],
+      issuer: this.issuer,
+      audience: [...this.audiences],
+      clockTolerance: this.clockSkewSeconds,
+      requiredClaims: REQUIRED_CLAIMS,
+      currentDate: new Date(nowMs),
+      ...(this.maxTokenAgeSeconds === undefined ? {} : { maxTokenAge: this.maxTokenAgeSeconds }),
+    };
+    const context = { issuerId: this.id, issuer: this.issuer, nowSeconds, maxTokenAgeSeconds: this.maxTokenAgeSeconds };
+
+    let payload: JWTPayload;
+    try {
+      payload = await this.#verifySignatureAndClaims(token, options);
+    } catch (err) {
+      throw verificationFailure(err, context);
+    }
+
+    // jose checks iat in the future only together with maxTokenAge; a token "issued" later than now is
+    // refused either way.
+    const iat = payload.iat as number;
+    if (iat > nowSeconds + this.clockSkewSeconds) {
+      throw new GatewayError('InvalidIdentityToken', issuedInFutureMessage(iat, nowSeconds), { debug: `issuer=${this.id} iat in the future` });
+    }
+    if (typeof payload.sub !== 'string' || payload.sub === '') {
+      throw new GatewayError('InvalidIdentityToken', 'The sub claim must be a non-empty string.', { debug: `issuer=${this.id} bad sub` });
+    }
+    const audience = this.audiences.find((candidate) => (Array.isArray(payload.aud) ? payload.aud.includes(candidate) : payload.aud === candidate));
+    if (audience === undefined) throw new GatewayError('InvalidIdentityToken', 'Incorrect token audience.', { debug: `issuer=${this.id} aud` });
+    return { payload: payload as IssuerVerification['payload'], audience };
+  }
+
+  async #verifySignatureAndClaims(token: string, options: JWTVerifyOptions): Promise<JWTPayload> {
+    try {
+      // The key resolver sees only `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` in the header are
+      // ignored (RFC 8725 §3.10).
+      const { payload } = await jwtVerify(token, (header, jws) => this.#keys.resolve(header, jws), options);
+      return payload;
+    } catch (err) {
+      if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+      // A token without `kid` that several keys of the right type could verify: try each, as jose
+      // documents; only a signature mismatch moves on to the next key.
+      let tried = 0;
+      for await (const candidate of err as AsyncIterable<CryptoKey>) {
+        if (++tried > MAX_CANDIDATE_KEYS) break;
+        try {
+          return (await jwtVerify(token, candidate, options)).payload;
+        } catch (inner) {
+          if (inner instanceof errors.JWSSignatureVerificationFailed) continue;
+          throw inner;
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed();
+    }
+  }
+}
+
+function keySourceFor(config: IssuerConfig, limits: RemoteKeyLimits): KeySource {
+  switch (config.keys.kind) {
+    case 'inline':
+      return new InlineKeySource(config.keys.jwks);
+    case 'jwks_uri':
+      return new RemoteKeySource(config.keys.uri, limits);
+    case 'discovery':
+      return new DiscoveryKeySource(config.issuer, limits);
+  }
+}
+
+/** Every reason `config` cannot be used, as `field: what is wrong` lines. */
+function issuerConfigProblems(config: IssuerConfig, allowInsecureHttp: boolean): string[] {
+  const problems: string[] = [];
+  if (config.issuer === '') problems.push('issuer: must not be empty');
+  if (config.audiences.length === 0 || config.audiences.some((a) => a === '')) problems.push('audiences: at least one non-empty audience is required');
+  if (config.algorithms.length === 0) problems.push('algorithms: at least one algorithm is required');
+  for (const alg of config.algorithms) {
+    if (!ACCEPTABLE_ALGORITHMS.has(alg)) problems.push(`algorithms: ${String(alg)} is not allowed; allowed: ${[...ACCEPTABLE_ALGORITHMS].join(', ')}`);
+  }
+  if (!Number.isFinite(config.clockSkewSeconds) || config.clockSkewSeconds < 0) problems.push('clock_skew_seconds: must be a number >= 0');
+  if (config.maxTokenAgeSeconds !== undefined && !(config.maxTokenAgeSeconds > 0)) problems.push('max_token_age_seconds: must be > 0');
+  if (config.keys.kind === 'discovery') {
+    const problem = remoteUrlProblem(config.issuer, allowInsecureHttp);
+    if (problem) problems.push(`issuer: discovery needs an https URL, and this one ${problem}`);
+  }
+  if (config.keys.kind === 'jwks_uri') {
+    const problem = remoteUrlProblem(config.keys.uri, allowInsecureHttp);
+    if (problem) problems.push(`jwks_uri: ${problem}`);
+  }
+  if (config.keys.kind === 'inline' && (!Array.isArray(config.keys.jwks?.keys) || config.keys.jwks.keys.length === 0)) {
+    problems.push('keys: an inline JWKS needs at least one key');
+  }
+  return problems;
+}

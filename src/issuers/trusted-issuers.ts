@@ -1,0 +1,141 @@
+/**
+ * Verification of web-identity tokens (GitHub Actions OIDC, Kubernetes service accounts, Google ID
+ * tokens, any configured issuer) for AssumeRoleWithWebIdentity and RFC 8693 token exchange.
+ *
+ * Order of checks (RFC 7519 §7.2, RFC 8725 §3): shape and size before decoding; the unverified `iss`
+ * only selects which configured issuer's keys to use; then signature, algorithm, issuer, audience and
+ * times are checked by jose against that issuer's key set alone.
+ */
+
+import type { IssuerConfig } from '../config/types.js';
+import type { Identity } from '../domain/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { RemoteKeyLimits } from './key-sources.js';
+import { TrustedIssuer } from './trusted-issuer.js';
+import { decodeUntrustedJwt } from './untrusted-jwt.js';
+
+/** How TrustedIssuers fetches and caches keys, and how much input it accepts. */
+export interface TrustedIssuersOptions {
+  /** Lets issuers, discovery documents and JWKS use plain http (tests, the demo). */
+  allowInsecureHttp: boolean;
+  /** Deadline for one discovery or JWKS request, headers and body together. Default 3000. */
+  fetchTimeoutMs?: number;
+  /** After a successful JWKS fetch, how long an unknown `kid` must wait before it may trigger another. Default 30000. */
+  cooldownMs?: number;
+  /** How long a fetched JWKS or discovery document is used before it is fetched again. Default 600000. */
+  cacheMaxAgeMs?: number;
+  /** Longest token accepted, in characters (AWS's WebIdentityToken limit). Default 20000. */
+  maxTokenLength?: number;
+  /** Largest discovery document or JWKS accepted, in bytes. Default 256 KiB. */
+  maxResponseBytes?: number;
+  /** Clock for token times, epoch milliseconds (tests). Key caches follow the real clock. */
+  now?: () => number;
+}
+
+/** A token that passed every check, and who it names. */
+export interface VerifiedWebIdentity {
+  /** `source` is the issuer id, `subject` the `sub` claim, `claims` the whole verified payload. */
+  identity: Identity;
+  issuerId: string;
+  /** The configured audience that the token's `aud` contained. */
+  audience: string;
+  /** `exp`, epoch seconds. */
+  expiresAt: number;
+  /** `iat`, epoch seconds. */
+  issuedAt?: number;
+}
+
+const DEFAULTS = {
+  fetchTimeoutMs: 3000,
+  cooldownMs: 30_000,
+  cacheMaxAgeMs: 10 * 60_000,
+  maxTokenLength: 20_000,
+  maxResponseBytes: 256 * 1024,
+} as const;
+
+/** The configured set of trusted JWT issuers; verifies incoming web-identity tokens against them. */
+export class TrustedIssuers {
+  readonly #byIssuer = new Map<string, TrustedIssuer>();
+  readonly #maxTokenLength: number;
+  readonly #now: () => number;
+
+  /** Throws an Error listing every configuration problem (bad algorithms, plain http, duplicates). */
+  constructor(configs: readonly IssuerConfig[], options: TrustedIssuersOptions) {
+    const limits: RemoteKeyLimits = {
+      allowInsecureHttp: options.allowInsecureHttp,
+      fetchTimeoutMs: positiveInteger(options.fetchTimeoutMs, DEFAULTS.fetchTimeoutMs, 'fetchTimeoutMs'),
+      cooldownMs: nonNegative(options.cooldownMs, DEFAULTS.cooldownMs, 'cooldownMs'),
+      cacheMaxAgeMs: nonNegative(options.cacheMaxAgeMs, DEFAULTS.cacheMaxAgeMs, 'cacheMaxAgeMs'),
+      maxResponseBytes: positiveInteger(options.maxResponseBytes, DEFAULTS.maxResponseBytes, 'maxResponseBytes'),
+    };
+    this.#maxTokenLength = positiveInteger(options.maxTokenLength, DEFAULTS.maxTokenLength, 'maxTokenLength');
+    this.#now = options.now ?? Date.now;
+
+    const problems: string[] = [];
+    const ids = new Set<string>();
+    for (const config of configs) {
+      if (ids.has(config.id)) problems.push(`issuers.${config.id}: id is used twice`);
+      ids.add(config.id);
+      // Two entries with one `iss` would make the choice of keys ambiguous.
+      if (this.#byIssuer.has(config.issuer)) problems.push(`issuers.${config.id}: issuer ${config.issuer} is already configured`);
+      try {
+        this.#byIssuer.set(config.issuer, new TrustedIssuer(config, limits));
+      } catch (err) {
+        problems.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (problems.length > 0) throw new Error(`invalid issuer configuration:\n${problems.join('\n')}`);
+  }
+
+  /** The configured issuer ids, in configuration order. */
+  get ids(): string[] {
+    return [...this.#byIssuer.values()].map((issuer) => issuer.id);
+  }
+
+  /**
+   * Verifies a web-identity token and returns the identity it proves. Throws GatewayError:
+   * InvalidIdentityToken, ExpiredTokenException or IDPCommunicationError.
+   */
+  async verifyWebIdentityToken(token: string): Promise<VerifiedWebIdentity> {
+    const { payload: untrusted } = decodeUntrustedJwt(token, this.#maxTokenLength);
+    const iss = untrusted['iss'];
+    if (typeof iss !== 'string' || iss === '') {
+      throw new GatewayError('InvalidIdentityToken', 'Missing a required claim: iss.', { debug: 'no string iss' });
+    }
+    // Exact comparison (RFC 7519 §4.1.1 and OpenID Connect Core §2: case-sensitive, no normalization):
+    // `https://a/` and `https://a` are different issuers.
+    const issuer = this.#byIssuer.get(iss);
+    if (!issuer) {
+      throw new GatewayError('InvalidIdentityToken', `No OpenIDConnect provider found in your account for ${printable(iss)}.`, {
+        debug: 'unknown iss',
+      });
+    }
+
+    const { payload, audience } = await issuer.verify(token, this.#now());
+    return {
+      identity: { source: issuer.id, subject: payload.sub, claims: Object.freeze({ ...payload }) },
+      issuerId: issuer.id,
+      audience,
+      expiresAt: payload.exp,
+      issuedAt: payload.iat,
+    };
+  }
+}
+
+/** An untrusted string made safe to quote in a message: no control characters, bounded length. */
+function printable(value: string): string {
+  const cleaned = value.replace(/[^\x20-\x7e]/g, '?');
+  return cleaned.length > 200 ? `${cleaned.slice(0, 200)}...` : cleaned;
+}
+
+function positiveInteger(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer`);
+  return value;
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (Number.isNaN(value) || value < 0) throw new TypeError(`${name} must be a number >= 0`);
+  return value;
+}
