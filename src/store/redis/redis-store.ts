@@ -1,0 +1,502 @@
+/**
+ * The Redis adapter (standalone URL, Sentinel, Cluster) over ioredis. It fails fast and closed: every
+ * operation has one deadline (the configured command timeout), nothing queues while Redis is away, every
+ * failure is a StoreUnavailableError without values or passwords in it, and the client reconnects forever
+ * with capped backoff so service resumes by itself.
+ */
+
+import { createHash } from 'node:crypto';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisStoreConfig } from '../../config/types.js';
+import { assertValidTtl, StoreUnavailableError, type Store } from '../store.js';
+import { groupBySlot } from './key-slot.js';
+
+/** Connection state changes, for whoever wants to log or export them (the store itself never logs). */
+export type RedisStoreEvent =
+  | { type: 'ready' }
+  | { type: 'disconnected' }
+  | { type: 'reconnecting'; delayMs?: number }
+  | { type: 'error'; message: string }
+  | { type: 'closed' };
+
+export interface RedisStoreOptions {
+  /** Called on connection state changes; it must not throw (a throw is swallowed). */
+  onEvent?: (event: RedisStoreEvent) => void;
+  /** Cap of the reconnect backoff; reconnecting never stops. Default 2000 ms. */
+  maxReconnectDelayMs?: number;
+  /** How long one TCP (and TLS) connect may take. Default max(2000, 2 × command timeout). */
+  connectTimeoutMs?: number;
+  /** How long a graceful QUIT may take on close before the connection is cut. Default the command timeout. */
+  closeTimeoutMs?: number;
+}
+
+type Topology = 'standalone' | 'sentinel' | 'cluster';
+
+interface RedisStoreSettings {
+  topology: Topology;
+  prefix: string;
+  commandTimeoutMs: number;
+  closeTimeoutMs: number;
+  description: string;
+  /** Strings that must never appear in an error message (passwords), scrubbed as a last line of defence. */
+  secrets: string[];
+}
+
+/**
+ * Increment and set the TTL only when the key is new, in one atomic step. The PTTL check rather than
+ * `value == 1` also repairs a counter that somehow lost its TTL: every stored key must expire.
+ */
+const INCREMENT_SCRIPT = `
+local value = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {value, ttl}
+`;
+const INCREMENT_SHA = createHash('sha1').update(INCREMENT_SCRIPT).digest('hex');
+
+/** A Store on Redis; build it with createRedisStore. */
+export class RedisStore implements Store {
+  readonly description: string;
+  readonly #client: Redis | Cluster;
+  readonly #settings: RedisStoreSettings;
+  readonly #readyWaiters = new Set<{ resolve: () => void; reject: (error: Error) => void }>();
+  /** Reconnect attempts since the client was last ready; see #run for why it matters. */
+  #failedReconnects = 0;
+  #closing: Promise<void> | undefined;
+
+  /** Wraps an ioredis client; prefer createRedisStore, which builds the client with the options this needs. */
+  constructor(client: Redis | Cluster, settings: RedisStoreSettings, onEvent?: (event: RedisStoreEvent) => void) {
+    this.#client = client;
+    this.#settings = settings;
+    this.description = settings.description;
+    this.#watch(onEvent);
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    assertValidTtl(ttlMs);
+    await this.#run('set', (c) => c.set(this.#key(key), value, 'PX', ttlMs));
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    assertValidTtl(ttlMs);
+    const reply = await this.#run('setIfAbsent', (c) => c.set(this.#key(key), value, 'PX', ttlMs, 'NX'));
+    return reply === 'OK';
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.#run('get', (c) => c.get(this.#key(key)))) ?? undefined;
+  }
+
+  async getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
+    this.#assertOpen();
+    if (keys.length === 0) return [];
+    const rawKeys = keys.map((key) => this.#key(key));
+    return this.#run('getMany', async (c) => {
+      if (this.#settings.topology !== 'cluster') {
+        return (await c.mget(rawKeys)).map((value) => value ?? undefined);
+      }
+      // One MGET per slot, all slots in parallel; then put the answers back in the caller's order.
+      const found = new Map<string, string | undefined>();
+      const groups = groupBySlot([...new Set(rawKeys)], (rawKey) => rawKey);
+      await Promise.all(
+        groups.map(async (group) => {
+          const values = await c.mget(group);
+          group.forEach((rawKey, i) => found.set(rawKey, values[i] ?? undefined));
+        }),
+      );
+      return rawKeys.map((rawKey) => found.get(rawKey));
+    });
+  }
+
+  async take(key: string): Promise<string | undefined> {
+    // GETDEL (Redis >= 6.2): one atomic command, so two takers can never both get the value.
+    return (await this.#run('take', (c) => c.getdel(this.#key(key)))) ?? undefined;
+  }
+
+  async delete(...keys: string[]): Promise<number> {
+    this.#assertOpen();
+    if (keys.length === 0) return 0;
+    const rawKeys = [...new Set(keys.map((key) => this.#key(key)))];
+    return this.#run('delete', async (c) => {
+      if (this.#settings.topology !== 'cluster') return c.del(rawKeys);
+      const counts = await Promise.all(groupBySlot(rawKeys, (rawKey) => rawKey).map((group) => c.del(group)));
+      return counts.reduce((sum, n) => sum + n, 0);
+    });
+  }
+
+  async setMany(entries: readonly { key: string; value: string; ttlMs: number }[]): Promise<void> {
+    // Validate everything first, so a bad entry leaves nothing half-written.
+    for (const entry of entries) assertValidTtl(entry.ttlMs);
+    this.#assertOpen();
+    if (entries.length === 0) return;
+    const writes = entries.map(({ key, value, ttlMs }) => ({ rawKey: this.#key(key), value, ttlMs }));
+    await this.#run('setMany', async (c) => {
+      // Standalone and Sentinel: one MULTI. Cluster: one MULTI per slot (atomic per slot), in parallel.
+      const groups = this.#settings.topology === 'cluster' ? groupBySlot(writes, (w) => w.rawKey) : [writes];
+      await Promise.all(
+        groups.map(async (group) => {
+          const transaction = c.multi();
+          for (const { rawKey, value, ttlMs } of group) transaction.set(rawKey, value, 'PX', ttlMs);
+          const results = await transaction.exec();
+          if (!results) throw new Error('transaction aborted');
+          const failed = results.find(([error]) => error);
+          if (failed) throw failed[0];
+        }),
+      );
+    });
+  }
+
+  async increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }> {
+    assertValidTtl(ttlMs);
+    const rawKey = this.#key(key);
+    const [value, remaining] = await this.#run('increment', async (c) => {
+      try {
+        return (await c.evalsha(INCREMENT_SHA, 1, rawKey, ttlMs)) as [number, number];
+      } catch (error) {
+        // The script cache is per server and empties on restart or failover: send the script once more.
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        return (await c.eval(INCREMENT_SCRIPT, 1, rawKey, ttlMs)) as [number, number];
+      }
+    });
+    return { value, ttlMs: remaining };
+  }
+
+  /** Remaining TTL in ms; undefined when absent; Infinity only for a key some other writer left without a TTL. */
+  async ttl(key: string): Promise<number | undefined> {
+    const pttl = await this.#run('ttl', (c) => c.pttl(this.#key(key)));
+    if (pttl === -2) return undefined;
+    return pttl === -1 ? Number.POSITIVE_INFINITY : pttl;
+  }
+
+  /** On a Cluster every master must answer: a missing master means part of the keys are unreachable. */
+  async ping(): Promise<void> {
+    await this.#run('ping', async (c) => {
+      if (!(c instanceof Cluster)) {
+        await c.ping();
+        return;
+      }
+      const masters = c.nodes('master');
+      if (masters.length === 0) throw new Error('no cluster master known');
+      await Promise.all(masters.map((node) => node.ping()));
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
+    for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
+    this.#readyWaiters.clear();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#client.quit(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('quit timed out')), this.#settings.closeTimeoutMs);
+        }),
+      ]);
+    } catch {
+      // QUIT could not be sent or took too long (Redis away or stuck): cut the connection instead.
+      this.#client.disconnect();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The one place keys get their prefix (ioredis keyPrefix misses some commands, e.g. scripts on Cluster). */
+  #key(key: string): string {
+    return this.#settings.prefix + key;
+  }
+
+  /**
+   * Runs one store operation under one deadline (the command timeout) covering the wait for a connection and
+   * every round trip, and turns any failure into a StoreUnavailableError.
+   */
+  async #run<T>(operation: string, work: (client: Redis | Cluster) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    const { commandTimeoutMs } = this.#settings;
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new StoreUnavailableError(`redis ${operation} failed: timed out after ${commandTimeoutMs} ms`)),
+      commandTimeoutMs,
+    );
+    const attempt = (async () => {
+      await this.#connected(operation, deadline.signal);
+      return work(this.#client);
+    })();
+    // When the deadline wins, the attempt may still fail later; nobody is waiting for it any more.
+    attempt.catch(() => {});
+    try {
+      return await Promise.race([
+        attempt,
+        new Promise<never>((_, reject) => {
+          deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true });
+        }),
+      ]);
+    } catch (error) {
+      throw this.#unavailable(operation, error);
+    } finally {
+      clearTimeout(timer);
+      deadline.abort();
+    }
+  }
+
+  /**
+   * Resolves once the client is ready. A client between two connections gets until the deadline, which
+   * rides out a restart or failover; a client whose reconnects already failed is down, and waiting would
+   * only hold every request for the full timeout, so the operation fails at once.
+   */
+  #connected(operation: string, signal: AbortSignal): Promise<void> {
+    if (this.#client.status === 'ready') return Promise.resolve();
+    if (this.#failedReconnects > 1) {
+      return Promise.reject(new StoreUnavailableError(`redis ${operation} failed: not connected (reconnecting)`));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject,
+      };
+      const onAbort = () => {
+        this.#readyWaiters.delete(waiter);
+        reject(signal.reason);
+      };
+      this.#readyWaiters.add(waiter);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #watch(onEvent: ((event: RedisStoreEvent) => void) | undefined): void {
+    const emit = (event: RedisStoreEvent) => {
+      try {
+        onEvent?.(event);
+      } catch {
+        // A faulty listener must not break the connection handling.
+      }
+    };
+    let wasReady = false;
+    this.#client.on('ready', () => {
+      wasReady = true;
+      this.#failedReconnects = 0;
+      for (const waiter of this.#readyWaiters) waiter.resolve();
+      this.#readyWaiters.clear();
+      emit({ type: 'ready' });
+    });
+    this.#client.on('close', () => {
+      if (wasReady) emit({ type: 'disconnected' });
+      wasReady = false;
+    });
+    this.#client.on('reconnecting', (delayMs?: unknown) => {
+      this.#failedReconnects++;
+      emit(typeof delayMs === 'number' ? { type: 'reconnecting', delayMs } : { type: 'reconnecting' });
+    });
+    this.#client.on('end', () => emit({ type: 'closed' }));
+    // Always listen for 'error': without a listener ioredis prints to the console, and the store never logs.
+    this.#client.on('error', (error: unknown) => emit({ type: 'error', message: this.#describe(error) }));
+    this.#client.on('node error', (error: unknown, node: unknown) =>
+      emit({ type: 'error', message: `node ${String(node)}: ${this.#describe(error)}` }),
+    );
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw this.#closedError();
+  }
+
+  #closedError(): StoreUnavailableError {
+    return new StoreUnavailableError('redis store is closed');
+  }
+
+  #unavailable(operation: string, error: unknown): Error {
+    if (error instanceof StoreUnavailableError || error instanceof RangeError) return error;
+    return new StoreUnavailableError(`redis ${operation} failed: ${this.#describe(error)}`);
+  }
+
+  /**
+   * A short reason for a failure, safe to log. The original error is deliberately not kept as `cause`: ioredis
+   * attaches the command and its arguments (values) to reply errors.
+   */
+  #describe(error: unknown): string {
+    if (!(error instanceof Error)) return 'unknown error';
+    let reason: string;
+    if (error.name === 'MaxRetriesPerRequestError') reason = 'connection lost';
+    else if (error.message === 'Command timed out') reason = `timed out after ${this.#settings.commandTimeoutMs} ms`;
+    else if (/enableOfflineQueue/.test(error.message)) reason = 'not connected';
+    else if (error.message.startsWith('Connection is closed')) reason = 'connection closed';
+    else {
+      // Redis echoes arguments in "unknown command" errors; keep only what comes before them.
+      reason = error.message.split(', with args beginning with')[0]!.split('\n')[0]!.slice(0, 200);
+    }
+    for (const secret of this.#settings.secrets) {
+      if (secret) reason = reason.split(secret).join('***');
+    }
+    return reason;
+  }
+}
+
+/** Builds a RedisStore for the configured topology; it connects in the background and reconnects forever. */
+export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOptions = {}): RedisStore {
+  const commandTimeoutMs = config.commandTimeoutMs;
+  if (!Number.isSafeInteger(commandTimeoutMs) || commandTimeoutMs < 1) {
+    throw new RangeError('store.commandTimeoutMs: must be an integer >= 1');
+  }
+  const maxDelay = options.maxReconnectDelayMs ?? 2_000;
+  // Exponential backoff with jitter, capped, never giving up: service resumes by itself when Redis is back,
+  // and many gateway replicas do not reconnect in lockstep.
+  const backoff = (attempt: number) => Math.round(Math.min(maxDelay, 50 * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2));
+  const common: RedisOptions = {
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs ?? Math.max(2_000, 2 * commandTimeoutMs),
+    // Fail fast: nothing waits in an unbounded queue while Redis is away (the store waits for a connection
+    // itself, bounded by the command timeout), and commands in flight when a connection drops fail at once
+    // instead of being replayed later, after the caller has already been told they failed.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: backoff,
+    keepAlive: 10_000,
+  };
+  const settings = {
+    prefix: config.prefix,
+    commandTimeoutMs,
+    closeTimeoutMs: options.closeTimeoutMs ?? commandTimeoutMs,
+  };
+  const withPrefix = config.prefix ? `, prefix "${config.prefix}"` : '';
+
+  switch (config.kind) {
+    case 'standalone': {
+      const target = parseRedisUrl(config.url);
+      const client = new Redis({
+        ...common,
+        host: target.host,
+        port: target.port,
+        username: target.username,
+        password: target.password,
+        db: target.db,
+        tls: target.tls ? { servername: target.host } : undefined,
+        // A primary that became a replica (failover behind one DNS name) answers READONLY: reconnect to find
+        // the new primary rather than fail every write until restart.
+        reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
+      });
+      const db = target.db ? `, db ${target.db}` : '';
+      return new RedisStore(
+        client,
+        {
+          ...settings,
+          topology: 'standalone',
+          description: `redis standalone ${target.tls ? 'rediss' : 'redis'}://${hostPort(target.host, target.port)}${db}${withPrefix}`,
+          secrets: [target.password ?? ''],
+        },
+        options.onEvent,
+      );
+    }
+    case 'sentinel': {
+      const client = new Redis({
+        ...common,
+        sentinels: config.sentinels,
+        name: config.name,
+        role: 'master',
+        password: config.password,
+        sentinelPassword: config.sentinelPassword,
+        db: config.db ?? 0,
+        tls: config.tls ? {} : undefined,
+        enableTLSForSentinelMode: config.tls,
+        sentinelTLS: config.tls ? {} : undefined,
+        sentinelCommandTimeout: commandTimeoutMs,
+        // When no sentinel answers, fail this connect and let retryStrategy pace the next one, so the store
+        // sees the outage (and fails fast) instead of a connect that never ends.
+        sentinelRetryStrategy: () => null,
+        // Follow +switch-master at once instead of waiting for the old master to answer READONLY.
+        failoverDetector: true,
+        reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
+      });
+      const db = config.db ? `, db ${config.db}` : '';
+      return new RedisStore(
+        client,
+        {
+          ...settings,
+          topology: 'sentinel',
+          description: `redis sentinel master "${config.name}" via ${config.sentinels.map((s) => hostPort(s.host, s.port)).join(', ')}${config.tls ? ' (TLS)' : ''}${db}${withPrefix}`,
+          secrets: [config.password ?? '', config.sentinelPassword ?? ''],
+        },
+        options.onEvent,
+      );
+    }
+    case 'cluster': {
+      const clusterOptions: ClusterOptions = {
+        // The cluster-level queue too: before the slot map is known, fail (after the store's bounded wait).
+        enableOfflineQueue: false,
+        clusterRetryStrategy: backoff,
+        slotsRefreshTimeout: commandTimeoutMs,
+        // Node connections: ioredis forces lazy connects with a per-node queue and no per-node retry (it
+        // refreshes the slot map instead); the command timeout and no-replay rules still apply per node.
+        redisOptions: {
+          commandTimeout: commandTimeoutMs,
+          connectTimeout: common.connectTimeout,
+          maxRetriesPerRequest: 0,
+          autoResendUnfulfilledCommands: false,
+          keepAlive: 10_000,
+          password: config.password,
+          tls: config.tls ? {} : undefined,
+        },
+      };
+      const client = new Cluster(config.nodes, clusterOptions);
+      return new RedisStore(
+        client,
+        {
+          ...settings,
+          topology: 'cluster',
+          description: `redis cluster via ${config.nodes.map((n) => hostPort(n.host, n.port)).join(', ')}${config.tls ? ' (TLS)' : ''}${withPrefix}`,
+          secrets: [config.password ?? ''],
+        },
+        options.onEvent,
+      );
+    }
+  }
+}
+
+interface RedisTarget {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db: number;
+  tls: boolean;
+}
+
+/** Reads redis://[user[:password]@]host[:port][/db] and rediss://…; errors never repeat the URL (it may hold a password). */
+export function parseRedisUrl(url: string): RedisTarget {
+  const expected = 'expected redis://[user:password@]host[:port][/db] or rediss://…';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`store.url: not a valid URL; ${expected}`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new Error(`store.url: scheme ${JSON.stringify(parsed.protocol)} is not supported; ${expected}`);
+  }
+  // WHATWG URL keeps IPv6 brackets in hostname; sockets want the bare address.
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!host) throw new Error(`store.url: no host; ${expected}`);
+  const path = parsed.pathname.replace(/^\//, '');
+  if (path !== '' && !/^\d+$/.test(path)) throw new Error(`store.url: the path must be a database number; ${expected}`);
+  return {
+    host,
+    port: parsed.port ? Number(parsed.port) : 6379,
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    db: path ? Number(path) : 0,
+    tls: parsed.protocol === 'rediss:',
+  };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,307 @@
+/**
+ * Real redis-server processes for tests: standalone, a Cluster of masters, and a master watched by one
+ * Sentinel. Each runs on free loopback ports with no persistence, in its own temp dir, and is killed when the
+ * test stops it or, failing that, when the test process exits.
+ */
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+const REDIS_CLI = '/usr/bin/redis-cli';
+const HOST = '127.0.0.1';
+const run = promisify(execFile);
+
+/** Every process and dir we made, so an exiting test process leaves nothing behind even if a test forgot. */
+const liveProcesses = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
+process.on('exit', () => {
+  for (const child of liveProcesses) child.kill('SIGKILL');
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** One standalone redis-server; it can be stopped, restarted on its port, frozen and thawed. */
+export interface RedisServer extends HostPort {
+  /** redis://[:password@]127.0.0.1:port */
+  url: string;
+  password?: string;
+  /** Stops the process (the port stays this server's for `start`). Safe to call twice. */
+  stop(): Promise<void>;
+  /** Starts the process again on the same port, after `stop`. */
+  start(): Promise<void>;
+  /** SIGSTOP: connections stay open but nothing answers, like a hung server. */
+  freeze(): void;
+  /** SIGCONT after `freeze`. */
+  thaw(): void;
+  /** Runs one command through redis-cli and returns its raw output. */
+  cli(...args: string[]): Promise<string>;
+}
+
+export interface StartRedisOptions {
+  /** requirepass for the server. */
+  password?: string;
+  /** Extra redis-server arguments. */
+  args?: string[];
+}
+
+/** Starts a standalone redis-server on a free loopback port. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = makeDir('redis');
+  const extra = [...(options.password ? ['--requirepass', options.password] : []), ...(options.args ?? [])];
+  let child: ChildProcess | undefined = await spawnServer(port, dir, extra, options.password);
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
+  return {
+    host: HOST,
+    port,
+    url: `redis://${auth}${HOST}:${port}`,
+    ...(options.password ? { password: options.password } : {}),
+    async stop() {
+      if (child) await stopProcess(child);
+      child = undefined;
+      removeDir(dir);
+    },
+    async start() {
+      if (child) throw new Error(`redis on port ${port} is already running`);
+      mkdirSync(dir, { recursive: true });
+      liveDirs.add(dir);
+      child = await spawnServer(port, dir, extra, options.password);
+    },
+    freeze() {
+      child?.kill('SIGSTOP');
+    },
+    thaw() {
+      child?.kill('SIGCONT');
+    },
+    cli: (...args) => cli(port, options.password, ...args),
+  };
+}
+
+export interface RedisClusterHandle {
+  /** Every master, usable as seed nodes. */
+  nodes: HostPort[];
+  stop(): Promise<void>;
+}
+
+/** Starts a Redis Cluster of `masters` masters (no replicas), slots split evenly; resolves when cluster_state is ok. */
+export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisClusterHandle> {
+  const masters = options.masters ?? 3;
+  const dir = makeDir('redis-cluster');
+  const ports: number[] = [];
+  // The cluster bus listens on port + 10000, so both must be free.
+  for (let i = 0; i < masters; i++) ports.push(await freePort({ withClusterBus: true, avoid: ports }));
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    await Promise.all(children.map(stopProcess));
+    removeDir(dir);
+  };
+  try {
+    children.push(
+      ...(await Promise.all(
+        ports.map((port) =>
+          spawnServer(port, dir, [
+            '--cluster-enabled', 'yes',
+            '--cluster-config-file', `nodes-${port}.conf`,
+            '--cluster-node-timeout', '3000',
+          ]),
+        ),
+      )),
+    );
+    // What `redis-cli --cluster create` does, minus its one-second polling: distinct config epochs, an even
+    // slot split, and every node introduced to the first.
+    await Promise.all(
+      ports.map(async (port, i) => {
+        const first = Math.floor((16384 * i) / masters);
+        const last = Math.floor((16384 * (i + 1)) / masters) - 1;
+        await cli(port, undefined, 'CLUSTER', 'SET-CONFIG-EPOCH', String(i + 1));
+        await cli(port, undefined, 'CLUSTER', 'ADDSLOTSRANGE', String(first), String(last));
+      }),
+    );
+    for (const port of ports.slice(1)) await cli(ports[0]!, undefined, 'CLUSTER', 'MEET', HOST, String(port));
+    await waitFor(`cluster on ports ${ports.join(', ')}`, 20_000, async () => {
+      const infos = await Promise.all(ports.map((port) => cli(port, undefined, 'CLUSTER', 'INFO')));
+      return infos.every(
+        (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${masters}\r`),
+      );
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes: ports.map((port) => ({ host: HOST, port })), stop };
+}
+
+export interface RedisSentinelHandle {
+  /** The monitored master's name, as clients ask sentinels for it. */
+  name: string;
+  master: RedisServer;
+  sentinels: HostPort[];
+  password?: string;
+  stop(): Promise<void>;
+}
+
+/** Starts one master and one Sentinel monitoring it; resolves when the Sentinel reports the master. */
+export async function startRedisSentinel(options: { password?: string } = {}): Promise<RedisSentinelHandle> {
+  const master = await startRedis(options.password ? { password: options.password } : {});
+  const name = `master${Math.floor(Math.random() * 1e6)}`;
+  const port = await freePort();
+  const dir = makeDir('redis-sentinel');
+  const config = join(dir, 'sentinel.conf');
+  // Sentinel rewrites its config file, so it gets its own in the temp dir.
+  writeFileSync(
+    config,
+    [
+      `port ${port}`,
+      `bind ${HOST}`,
+      `dir ${dir}`,
+      `logfile ${join(dir, `redis-${port}.log`)}`,
+      `sentinel monitor ${name} ${HOST} ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} 2000`,
+      `sentinel failover-timeout ${name} 5000`,
+      ...(options.password ? [`sentinel auth-pass ${name} ${options.password}`] : []),
+      '',
+    ].join('\n'),
+  );
+  let sentinel: ChildProcess | undefined;
+  const stop = async () => {
+    if (sentinel) await stopProcess(sentinel);
+    await master.stop();
+    removeDir(dir);
+  };
+  try {
+    sentinel = launch([config, '--sentinel']);
+    await waitFor(`sentinel on port ${port}`, 10_000, async () => {
+      const reply = await cli(port, undefined, 'SENTINEL', 'get-master-addr-by-name', name);
+      return reply.includes(String(master.port));
+    }, sentinel, join(dir, `redis-${port}.log`));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    name,
+    master,
+    sentinels: [{ host: HOST, port }],
+    ...(options.password ? { password: options.password } : {}),
+    stop,
+  };
+}
+
+async function spawnServer(port: number, dir: string, extra: string[], password?: string): Promise<ChildProcess> {
+  const logfile = join(dir, `redis-${port}.log`);
+  const child = launch([
+    '--port', String(port),
+    '--bind', HOST,
+    // No persistence: tests must leave nothing on disk and never pause to save.
+    '--save', '',
+    '--appendonly', 'no',
+    '--dir', dir,
+    '--logfile', logfile,
+    ...extra,
+  ]);
+  try {
+    await waitFor(`redis-server on port ${port}`, 10_000, async () => (await cli(port, password, 'PING')).includes('PONG'), child, logfile);
+  } catch (error) {
+    await stopProcess(child);
+    throw error;
+  }
+  return child;
+}
+
+function launch(args: string[]): ChildProcess {
+  const child = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
+  liveProcesses.add(child);
+  child.once('exit', () => liveProcesses.delete(child));
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A frozen process would hold SIGTERM until thawed; SIGCONT first makes either state stop the same way.
+  child.kill('SIGCONT');
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+  await exited;
+  clearTimeout(killer);
+}
+
+async function cli(port: number, password: string | undefined, ...args: string[]): Promise<string> {
+  // REDISCLI_AUTH keeps the password off the command line (and redis-cli's warning off stderr).
+  const env = password ? { ...process.env, REDISCLI_AUTH: password } : process.env;
+  const { stdout } = await run(REDIS_CLI, ['-h', HOST, '-p', String(port), ...args], { env, timeout: 5_000 });
+  return stdout;
+}
+
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+  child?: ChildProcess,
+  logfile?: string,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`${what} exited early:\n${readLog(logfile)}`);
+    }
+    if (await check().catch(() => false)) return;
+    if (Date.now() > until) throw new Error(`${what} not ready after ${timeoutMs} ms:\n${readLog(logfile)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function readLog(logfile: string | undefined): string {
+  if (!logfile) return '';
+  try {
+    return readFileSync(logfile, 'utf8').slice(-4_000);
+  } catch {
+    return '(no log)';
+  }
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A port nobody listens on, from 20000-29999: below Linux's ephemeral range (where outgoing connections take
+ * their local ports), with the cluster bus port (+10000) below it too.
+ */
+async function freePort(options: { withClusterBus?: boolean; avoid?: number[] } = {}): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (handedOut.has(port) || options.avoid?.includes(port)) continue;
+    if (!(await canBind(port))) continue;
+    if (options.withClusterBus && !(await canBind(port + 10_000))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free loopback port found');
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, HOST, () => server.close(() => resolve(true)));
+  });
+}
+
+function makeDir(kind: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `stsgate-${kind}-`));
+  liveDirs.add(dir);
+  return dir;
+}
+
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
+}
