@@ -71,6 +71,26 @@ export class GatewayError extends Error {
     return ERROR_CODES[this.code].oauth;
   }
 
+  /**
+   * The HTTP status under OAuth (RFC 6749 §5.2: 400, or 401 for client and token errors), where AWS's
+   * status differs (AccessDenied is 403 under STS, invalid_target 400 under RFC 8693). Statuses about the
+   * transport itself (413, 415, 429, 5xx) stay as they are.
+   */
+  get oauthStatus(): number {
+    if ([413, 415, 429].includes(this.status) || this.status >= 500) return this.status;
+    switch (this.oauthCode) {
+      case 'temporarily_unavailable':
+        return 503;
+      case 'slow_down':
+        return 429;
+      case 'invalid_client':
+      case 'invalid_token':
+        return 401;
+      default:
+        return 400;
+    }
+  }
+
   /** The message a client may see: the real one below 500, a generic one otherwise. */
   get publicMessage(): string {
     return this.expose ? this.message : this.status === 503 ? 'The service is temporarily unavailable.' : 'An internal error occurred.';

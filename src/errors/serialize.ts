@@ -25,7 +25,8 @@ export function toAwsErrorXml(err: GatewayError, requestId: string): string {
 
 /** RFC 6749 §5.2 error JSON. */
 export function toOAuthErrorJson(err: GatewayError): { error: string; error_description: string } {
-  return { error: err.status >= 500 ? (err.status === 503 ? 'temporarily_unavailable' : 'server_error') : err.oauthCode, error_description: err.publicMessage };
+  const status = err.oauthStatus;
+  return { error: status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : err.oauthCode, error_description: err.publicMessage };
 }
 
 /** An XML element with escaped text. */

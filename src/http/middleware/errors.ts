@@ -25,10 +25,10 @@ export function errorHandler(logger: Logger) {
     } catch (thrown) {
       const err = toGatewayError(thrown);
       const requestId = String(ctx.state.requestId ?? '');
-      ctx.status = err.status;
+      const protocolName = (ctx.state.protocol as Protocol | undefined) ?? 'json';
+      ctx.status = protocolName === 'oauth' ? err.oauthStatus : err.status;
       ctx.set(err.headers);
       ctx.state.errorCode = err.code;
-      const protocolName = (ctx.state.protocol as Protocol | undefined) ?? 'json';
       if (protocolName === 'aws') {
         ctx.type = 'text/xml';
         ctx.body = toAwsErrorXml(err, requestId);

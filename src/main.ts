@@ -1,0 +1,139 @@
+/**
+ * The composition root: load config, build adapters and services, start the server. The only file that
+ * knows every concrete part.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { GatewayConfig } from './config/types.js';
+import { CredentialService } from './credentials/credential-service.js';
+import { TokenExchange } from './credentials/exchange.js';
+import { SecretBox } from './credentials/secret-box.js';
+import { generateSigningKeys, loadSigningKeys, type SigningKeySet } from './credentials/signing-keys.js';
+import { RoleCatalog } from './domain/role-catalog.js';
+import { createApp } from './http/app.js';
+import { TrustedIssuers } from './issuers/index.js';
+import { AuditLog } from './observability/audit.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { compileRules } from './rules/index.js';
+import { MemoryStore } from './store/memory/memory-store.js';
+import { createRedisStore } from './store/redis/redis-store.js';
+import type { Store } from './store/store.js';
+
+export interface GatewayOptions {
+  logger?: Logger;
+  /** Overrides `listen.port` (0 picks a free port; tests). */
+  port?: number;
+  /** Trust X-Forwarded-For from a load balancer. */
+  trustProxy?: boolean;
+  /** How long in-flight requests may take to finish on shutdown. */
+  shutdownGraceMs?: number;
+}
+
+/** A started gateway. */
+export interface RunningGateway {
+  /** The URL it listens on (not the public URL). */
+  url: string;
+  server: Server;
+  store: Store;
+  keys: SigningKeySet;
+  /** Stops accepting, lets in-flight requests finish within the grace period, then closes the store. */
+  close(): Promise<void>;
+}
+
+/** Builds every part from a validated configuration and starts listening. */
+export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger();
+  const shared = config.store.kind !== 'memory';
+  if (shared && (!config.signing.keysFile || !config.encryptionKey)) {
+    // Replicas sharing a store must share keys too, or one replica's credentials fail on the next.
+    throw new Error('a Redis store is shared between gateway processes: set signing.keys_file and credentials.encryption_key so that they share keys');
+  }
+
+  const store: Store = config.store.kind === 'memory' ? new MemoryStore({ prefix: config.store.prefix }) : createRedisStore(config.store);
+  if (config.store.kind === 'memory') logger.warn('using the in-memory store: it serves this one process only; configure store.redis to run several');
+  logger.info({ store: store.description }, 'store');
+
+  let keys: SigningKeySet;
+  if (config.signing.keysFile) {
+    keys = await loadSigningKeys(config.signing.keysFile, config.signing.algorithm);
+  } else {
+    keys = await generateSigningKeys(config.signing.algorithm);
+    logger.warn('signing keys were generated at start (development only): tokens stop verifying when this process ends; set signing.keys_file');
+  }
+  let encryptionKey = config.encryptionKey;
+  if (!encryptionKey) {
+    encryptionKey = randomBytes(32);
+    logger.warn('no credentials.encryption_key: a random key was generated (development only)');
+  }
+
+  const roles = new RoleCatalog(config.accountId, config.roles);
+  const rules = compileRules(config);
+  const issuers = new TrustedIssuers(config.issuers, { allowInsecureHttp: config.dev.allowInsecureHttp });
+  const credentials = new CredentialService({
+    store,
+    keys,
+    box: new SecretBox(encryptionKey),
+    issuer: config.publicUrl,
+    accountId: config.accountId,
+    cacheMinRemainingFraction: config.cache.minRemainingFraction,
+  });
+  const exchange = new TokenExchange({
+    roles,
+    credentials,
+    verifyWebIdentityToken: (token) => issuers.verifyWebIdentityToken(token),
+    grant: (identity, role) => rules.grant(identity, role),
+    grantedRoles: (identity) => rules.evaluate(identity).roles,
+  });
+
+  let accepting = true;
+  const app = createApp({
+    publicUrl: config.publicUrl,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    trustProxy: options.trustProxy ?? false,
+    store,
+    keys,
+    roles,
+    credentials,
+    exchange,
+    audit: new AuditLog(logger),
+    logger,
+    accepting: () => accepting,
+  });
+
+  const server = createServer(app.callback());
+  // Slow clients cannot hold connections open forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? config.listen.port, config.listen.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ url, publicUrl: config.publicUrl, kid: keys.current.kid, alg: keys.current.alg }, 'stsgate listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    store,
+    keys,
+    close() {
+      closing ??= (async () => {
+        accepting = false;
+        const grace = options.shutdownGraceMs ?? 10_000;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), grace);
+        await closed;
+        clearTimeout(timer);
+        await store.close();
+        logger.info('stsgate stopped');
+      })();
+      return closing;
+    },
+  };
+}

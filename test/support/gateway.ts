@@ -1,0 +1,128 @@
+/**
+ * Starts a real stsgate (the same composition root as `stsgate serve`) on a loopback port, with its log
+ * captured so tests can read the audit lines and scan for leaked secrets.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { GatewayConfig, IssuerConfig, RoleConfig, RuleConfig, StoreConfig } from '../../src/config/types.js';
+import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
+import { startGateway, type RunningGateway } from '../../src/main.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { TestIssuer } from './test-issuer.js';
+import { TEST_AUDIENCE } from './test-issuer.js';
+
+export const ACCOUNT_ID = '123456789012';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Every log line a test gateway wrote (JSON strings), shared across gateways of a test file. */
+export const capturedLogs: string[] = [];
+
+export interface TestGateway extends RunningGateway {
+  config: GatewayConfig;
+  /** Parsed log lines of this gateway. */
+  logs(): Record<string, unknown>[];
+}
+
+/** The roles and rules most tests use: `deployer` (main of acme/app), `reader` (any acme repo), chaining deployer -> reader. */
+export function standardRoles(): RoleConfig[] {
+  return [
+    { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository' } },
+    { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
+    { name: 'admin', scopes: ['admin'], audiences: ['admin.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
+  ];
+}
+
+export function standardRules(source = 'ci'): RuleConfig[] {
+  return [
+    {
+      name: 'main branch of acme/app may deploy',
+      match: {
+        source,
+        conditions: [
+          { claim: 'repository', op: 'equals', value: 'acme/app', ignoreCase: false },
+          { claim: 'ref', op: 'equals', value: 'refs/heads/main', ignoreCase: false },
+        ],
+      },
+      roles: ['deployer'],
+    },
+    {
+      name: 'any acme repository may read',
+      match: { source, conditions: [{ claim: 'repository', op: 'starts_with', value: 'acme/', ignoreCase: false }] },
+      roles: ['reader'],
+    },
+  ];
+}
+
+/** An issuer config trusting a TestIssuer through discovery. */
+export function issuerFor(issuer: TestIssuer, id = 'ci', overrides: Partial<IssuerConfig> = {}): IssuerConfig {
+  return { id, issuer: issuer.url, audiences: [TEST_AUDIENCE], keys: { kind: 'discovery' }, algorithms: ['RS256', 'ES256'], clockSkewSeconds: 60, ...overrides };
+}
+
+/** Store configs tests run against: the embedded one, and the real Redis on 6379 under a fresh prefix. */
+export function redisStoreConfig(prefix = `stsgate-test:${randomBytes(6).toString('hex')}:`): StoreConfig {
+  return { kind: 'standalone', url: REDIS_URL, prefix, commandTimeoutMs: 1000 };
+}
+
+export interface TestGatewayOptions {
+  issuers: IssuerConfig[];
+  store?: StoreConfig;
+  roles?: RoleConfig[];
+  rules?: RuleConfig[];
+  config?: Partial<GatewayConfig>;
+}
+
+/** Starts a gateway on 127.0.0.1 with a free port. */
+export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
+  const dir = await mkdtemp(join(tmpdir(), 'stsgate-test-'));
+  const keysFile = join(dir, 'keys.json');
+  await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
+  const config: GatewayConfig = {
+    publicUrl: 'http://127.0.0.1:8080',
+    listen: { host: '127.0.0.1', port: 0 },
+    store: options.store ?? { kind: 'memory', prefix: 'stsgate:' },
+    signing: { algorithm: 'ES256', keysFile },
+    encryptionKey: randomBytes(32),
+    accountId: ACCOUNT_ID,
+    dev: { allowInsecureHttp: true },
+    limits: { maxBodyBytes: 65536 },
+    cache: { minRemainingFraction: 0.5 },
+    issuers: options.issuers,
+    roles: options.roles ?? standardRoles(),
+    rules: options.rules ?? standardRules(),
+    tests: [],
+    providers: [],
+    ...options.config,
+  };
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line !== '') {
+          lines.push(line);
+          capturedLogs.push(line);
+        }
+      }
+      callback();
+    },
+  });
+  const logger = createLogger({ level: 'debug', destination });
+  const gateway = await startGateway(config, { logger, port: 0, shutdownGraceMs: 2000 });
+  return { ...gateway, config, close: gateway.close, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** POSTs a form to the gateway. */
+export async function postForm(url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
+}
+
+/** Reads `<Code>` from an AWS ErrorResponse. */
+export function awsErrorCode(xml: string): string | undefined {
+  return /<Code>([^<]+)<\/Code>/.exec(xml)?.[1];
+}
