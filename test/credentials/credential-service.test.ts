@@ -1,0 +1,108 @@
+/** CredentialService on the in-memory store with an injected clock: caching by half-lifetime, storage at rest, revocation. */
+import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { CredentialService } from '../../src/credentials/credential-service.js';
+import { SecretBox } from '../../src/credentials/secret-box.js';
+import { generateSigningKeys, type SigningKeySet } from '../../src/credentials/signing-keys.js';
+import { RoleCatalog } from '../../src/domain/role-catalog.js';
+import type { CredentialRequest } from '../../src/domain/types.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { storeKeys } from '../../src/store/keys.js';
+
+const roles = new RoleCatalog('123456789012', [
+  { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: { repo: 'claims.repository', who: 'subject', bad: 'claims.obj' } },
+]);
+const role = roles.byName('deployer')!;
+const identity = { source: 'ci', subject: 'repo:acme/app', claims: { repository: 'acme/app', obj: { nested: true } } };
+
+let clock: number;
+let store: MemoryStore;
+let keys: SigningKeySet;
+let service: CredentialService;
+
+beforeEach(async () => {
+  clock = Date.UTC(2026, 10, 26, 12, 0, 0);
+  store = new MemoryStore({ prefix: 't:', now: () => clock });
+  keys ??= await generateSigningKeys('ES256');
+  service = new CredentialService({ store, keys, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: '123456789012', cacheMinRemainingFraction: 0.5, now: () => clock });
+});
+
+const request = (overrides: Partial<CredentialRequest> = {}): CredentialRequest => ({ identity, role, durationSeconds: 3600, sessionName: 'ci', ...overrides });
+
+describe('CredentialService', () => {
+  it('mints an access token with the documented claims and AWS-style keys with one expiry', async () => {
+    const set = await service.issue(request());
+    const claims = decodeJwt(set.accessToken);
+    expect(claims).toMatchObject({ iss: 'https://sts.example.com', sub: 'ci:repo:acme/app', aud: ['api.example.com'], role: 'deployer', scope: 'deploy:write logs:read', sid: set.sessionId, idp: 'ci', repo: 'acme/app', who: 'repo:acme/app' });
+    expect(claims).not.toHaveProperty('bad');
+    expect(claims.exp).toBe(Math.floor(clock / 1000) + 3600);
+    expect(set.expiresAt.getTime()).toBe(claims.exp! * 1000);
+    expect(set.accessKeyId).toBe(`ASIA${set.sessionId}`);
+    expect(set.secretAccessKey).toMatch(/^[A-Za-z0-9+/]{40}$/);
+  });
+
+  it('reuses the cached set while at least half of its lifetime remains, then mints a new one', async () => {
+    const first = await service.issue(request());
+    clock += 1799_000;
+    const second = await service.issue(request());
+    expect(second.cached).toBe(true);
+    expect(second.accessToken).toBe(first.accessToken);
+    clock += 2_000;
+    const third = await service.issue(request());
+    expect(third.cached).toBe(false);
+    expect(third.sessionId).not.toBe(first.sessionId);
+  });
+
+  it.each([
+    ['another scope', { scopes: ['logs:read'] }],
+    ['another session name', { sessionName: 'other' }],
+    ['another subject', { identity: { ...identity, subject: 'repo:acme/other' } }],
+    ['a shorter duration than the cached set has left', { durationSeconds: 900 }],
+  ])('does not reuse the cached set for %s', async (_name, overrides) => {
+    const first = await service.issue(request());
+    const other = await service.issue(request(overrides));
+    expect(other.cached).toBe(false);
+    expect(other.sessionId).not.toBe(first.sessionId);
+  });
+
+  it('keeps no secret in the clear in the store, and every record has a TTL equal to its lifetime', async () => {
+    const set = await service.issue(request());
+    const raw = (await store.get(storeKeys.session(set.sessionId)))!;
+    for (const secret of [set.secretAccessKey, set.sessionToken, set.accessToken]) expect(raw).not.toContain(secret);
+    expect(await store.ttl(storeKeys.session(set.sessionId))).toBe(3600_000);
+  });
+
+  it('a stored record moved under another session id does not open', async () => {
+    const a = await service.issue(request());
+    const b = await service.issue(request({ sessionName: 'other' }));
+    const rawA = (await store.get(storeKeys.session(a.sessionId)))!;
+    const forged = JSON.parse(rawA) as { info: { sessionId: string } };
+    forged.info.sessionId = b.sessionId;
+    await store.set(storeKeys.session(b.sessionId), JSON.stringify(forged), 60_000);
+    expect(await service.findSession(b.sessionId)).toBeUndefined();
+  });
+
+  it('revocation removes the session and its cache entry', async () => {
+    const set = await service.issue(request());
+    expect(await service.revoke(set.sessionId)).toBe(true);
+    expect(await service.findSession(set.sessionId)).toBeUndefined();
+    const next = await service.issue(request());
+    expect(next.cached).toBe(false);
+    await expect(service.verifyAccessToken(set.accessToken)).rejects.toMatchObject({ code: 'InvalidIdentityToken' });
+  });
+
+  it('sessions end with their TTL', async () => {
+    const set = await service.issue(request({ durationSeconds: 900 }));
+    clock += 900_000;
+    expect(await service.findSession(set.sessionId)).toBeUndefined();
+    await expect(service.verifyAccessToken(set.accessToken)).rejects.toMatchObject({ code: 'ExpiredTokenException' });
+  });
+
+  it('reads its own session tokens and nothing else', async () => {
+    const set = await service.issue(request());
+    expect(service.readSessionToken(set.sessionToken)).toEqual({ sessionId: set.sessionId, exp: Math.floor(set.expiresAt.getTime() / 1000) });
+    expect(service.readSessionToken(`${set.sessionToken}x`)).toBeUndefined();
+    expect(service.readSessionToken('a.b.c')).toBeUndefined();
+  });
+});
