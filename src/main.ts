@@ -15,9 +15,11 @@ import { createApp } from './http/app.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { GatewayMetrics } from './observability/metrics.js';
 import { compileRules } from './rules/index.js';
 import { MemoryStore } from './store/memory/memory-store.js';
 import { createRedisStore } from './store/redis/redis-store.js';
+import { instrumentStore } from './store/instrumented-store.js';
 import type { Store } from './store/store.js';
 
 export interface GatewayOptions {
@@ -28,6 +30,8 @@ export interface GatewayOptions {
   trustProxy?: boolean;
   /** How long in-flight requests may take to finish on shutdown. */
   shutdownGraceMs?: number;
+  /** A metrics registry to use (tests); default: a new one with process metrics. */
+  metrics?: GatewayMetrics;
 }
 
 /** A started gateway. */
@@ -50,7 +54,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     throw new Error('a Redis store is shared between gateway processes: set signing.keys_file and credentials.encryption_key so that they share keys');
   }
 
-  const store: Store = config.store.kind === 'memory' ? new MemoryStore({ prefix: config.store.prefix }) : createRedisStore(config.store);
+  const metrics = options.metrics ?? new GatewayMetrics();
+  const store: Store = instrumentStore(config.store.kind === 'memory' ? new MemoryStore({ prefix: config.store.prefix }) : createRedisStore(config.store), {
+    observe(operation, seconds, ok) {
+      metrics.storeSeconds.observe({ operation }, seconds);
+      if (!ok) metrics.storeErrors.inc({ operation });
+    },
+  });
   if (config.store.kind === 'memory') logger.warn('using the in-memory store: it serves this one process only; configure store.redis to run several');
   logger.info({ store: store.description }, 'store');
 
@@ -77,6 +87,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     issuer: config.publicUrl,
     accountId: config.accountId,
     cacheMinRemainingFraction: config.cache.minRemainingFraction,
+    onCacheLookup: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
   });
   const exchange = new TokenExchange({
     roles,
@@ -96,8 +107,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     roles,
     credentials,
     exchange,
-    audit: new AuditLog(logger),
+    audit: new AuditLog(logger, metrics),
     logger,
+    metrics,
     accepting: () => accepting,
   });
 

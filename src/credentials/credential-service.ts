@@ -24,6 +24,8 @@ export interface CredentialServiceOptions {
   /** A cached set is reused while at least this fraction of its lifetime remains (design.md: 0.5). */
   cacheMinRemainingFraction: number;
   now?: () => number;
+  /** Told whether each cache lookup was answered (metrics). */
+  onCacheLookup?: (hit: boolean) => void;
 }
 
 /** The secrets of a session, sealed together in the stored record. */
@@ -56,6 +58,7 @@ export class CredentialService {
   readonly #minRemaining: number;
   readonly #now: () => number;
   readonly #localJwks: ReturnType<typeof createLocalJWKSet>;
+  readonly #onCacheLookup: (hit: boolean) => void;
 
   constructor(options: CredentialServiceOptions) {
     this.#store = options.store;
@@ -66,6 +69,7 @@ export class CredentialService {
     this.#minRemaining = options.cacheMinRemainingFraction;
     this.#now = options.now ?? Date.now;
     this.#localJwks = createLocalJWKSet(options.keys.jwks);
+    this.#onCacheLookup = options.onCacheLookup ?? (() => {});
   }
 
   /** The ARN a session appears under (`GetCallerIdentity`, `AssumedRoleUser`). */
@@ -95,10 +99,12 @@ export class CredentialService {
         const lifetime = open.info.exp - open.info.iat;
         const remaining = open.info.exp - nowMs / 1000;
         if (remaining >= lifetime * this.#minRemaining && remaining <= request.durationSeconds) {
+          this.#onCacheLookup(true);
           return toCredentialSet(open, true);
         }
       }
     }
+    this.#onCacheLookup(false);
 
     const sessionId = newSessionId();
     const iat = Math.floor(nowMs / 1000);

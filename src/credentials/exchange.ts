@@ -1,6 +1,6 @@
 import type { CredentialSet, Identity, Role } from '../domain/types.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
-import { GatewayError } from '../errors/gateway-error.js';
+import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
 import type { CredentialService, OpenSession } from './credential-service.js';
 
 /** AWS's bounds on DurationSeconds. */
@@ -64,21 +64,24 @@ export class TokenExchange {
     // role names learns nothing.
     const verified = await this.#deps.verifyWebIdentityToken(token);
     const { identity } = verified;
-    const role = this.#pickRole(identity, request.role);
+    const role = withContext({ source: identity.source, subject: identity.subject }, () => this.#pickRole(identity, request.role));
+    const context = { source: identity.source, subject: identity.subject, ...(role ? { role: role.name } : {}) };
     const granted = role ? this.#deps.grant(identity, role.name) : undefined;
     if (!role || !granted) {
       throw new GatewayError('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', {
-        debug: role ? `no rule grants role ${role.name} to ${identity.source}:${identity.subject}` : 'unknown role',
+        debug: role ? `no rule grants role ${role.name}` : 'unknown role',
+        context,
       });
     }
-    const durationSeconds = this.#duration(request.durationSeconds, role.maxSessionSeconds);
+    const durationSeconds = withContext(context, () => this.#duration(request.durationSeconds, role.maxSessionSeconds));
+    const narrowing = withContext(context, () => this.#narrowing(role, request));
     const credentials = await this.#deps.credentials.issue({
       identity,
       role,
       durationSeconds,
       sessionName: request.sessionName,
       matchedRule: granted.rule,
-      ...this.#narrowing(role, request),
+      ...narrowing,
     });
     return { credentials, identity, role, matchedRule: granted.rule, ...(verified.audience === undefined ? {} : { audience: verified.audience }) };
   }
@@ -100,6 +103,11 @@ export class TokenExchange {
    * most one hour, and may outlive its parent within that hour.
    */
   async chain(parent: OpenSession, request: ExchangeRequest): Promise<ExchangeResult> {
+    const context = { source: parent.info.source, subject: parent.info.subject };
+    return withContext(context, () => this.#chain(parent, request));
+  }
+
+  async #chain(parent: OpenSession, request: ExchangeRequest): Promise<ExchangeResult> {
     const parentRole = this.#deps.roles.byName(parent.info.role);
     const role = request.role === undefined ? parentRole : this.#deps.roles.resolve(request.role);
     const sameRole = role !== undefined && role.name === parent.info.role;
@@ -155,5 +163,19 @@ export class TokenExchange {
       out.audiences = request.audiences;
     }
     return out;
+  }
+}
+
+/** Runs `fn`, adding audit context to any GatewayError it throws (sync or async). */
+function withContext<T>(context: DecisionContext, fn: () => T): T {
+  const annotate = (err: unknown): never => {
+    if (err instanceof GatewayError) err.withContext(context);
+    throw err;
+  };
+  try {
+    const value = fn();
+    return (value instanceof Promise ? value.catch(annotate) : value) as T;
+  } catch (err) {
+    return annotate(err);
   }
 }

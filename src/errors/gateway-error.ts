@@ -46,6 +46,15 @@ export interface GatewayErrorOptions {
   /** Extra response headers (e.g. Retry-After). */
   headers?: Record<string, string>;
   cause?: unknown;
+  /** Who and what the refusal was about, when known: for the audit log and metrics, never for the client. */
+  context?: DecisionContext;
+}
+
+/** The parts of a refused request worth auditing. */
+export interface DecisionContext {
+  source?: string;
+  subject?: string;
+  role?: string;
 }
 
 export class GatewayError extends Error {
@@ -55,6 +64,7 @@ export class GatewayError extends Error {
   readonly expose: boolean;
   readonly debug: string | undefined;
   readonly headers: Record<string, string>;
+  readonly context: DecisionContext;
 
   constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -64,6 +74,13 @@ export class GatewayError extends Error {
     this.expose = this.status < 500;
     this.debug = options.debug;
     this.headers = options.headers ?? {};
+    this.context = options.context ?? {};
+  }
+
+  /** The same error with more audit context (the first value set wins). */
+  withContext(context: DecisionContext): GatewayError {
+    Object.assign(this.context, { ...context, ...this.context });
+    return this;
   }
 
   /** The OAuth error code for this error (RFC 6749 §5.2 / RFC 8693 §2.2.2). */

@@ -6,6 +6,7 @@ import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { healthRoutes } from './health.js';
 import { errorHandler } from './middleware/errors.js';
@@ -27,6 +28,7 @@ export interface AppDependencies {
   exchange: TokenExchange;
   audit: AuditLog;
   logger: Logger;
+  metrics: GatewayMetrics;
   accepting: () => boolean;
 }
 
@@ -36,7 +38,7 @@ export function createApp(deps: AppDependencies): Koa {
   // Koa's own error printing would bypass the logger (and could print details); errors are handled below.
   app.silent = true;
   app.use(assignRequestId);
-  app.use(accessLog(deps.logger));
+  app.use(accessLog(deps.logger, deps.metrics));
   app.use(errorHandler(deps.logger));
   app.use(securityHeaders);
   app.use(notFound);

@@ -1,13 +1,15 @@
 import Router from '@koa/router';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 
 export interface HealthDependencies {
   store: Store;
+  metrics: GatewayMetrics;
   /** False once shutdown has begun, so the load balancer stops sending traffic first. */
   accepting: () => boolean;
 }
 
-/** `/healthz` (the process runs) and `/readyz` (the store answers, keys are loaded, not shutting down). */
+/** `/healthz` (the process runs), `/readyz` (the store answers, keys are loaded, not shutting down), `/metrics`. */
 export function healthRoutes(deps: HealthDependencies): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
@@ -25,6 +27,11 @@ export function healthRoutes(deps: HealthDependencies): Router {
     const ready = Object.values(checks).every((v) => v === 'ok');
     ctx.status = ready ? 200 : 503;
     ctx.body = { status: ready ? 'ready' : 'not ready', checks };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
   });
   return router;
 }

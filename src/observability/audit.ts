@@ -2,16 +2,19 @@ import type { Context } from 'koa';
 import type { ExchangeResult } from '../credentials/exchange.js';
 import { toGatewayError } from '../errors/gateway-error.js';
 import type { Logger } from './logger.js';
+import type { GatewayMetrics } from './metrics.js';
 
 /**
- * The audit log: one structured line per decision (issued, denied, revoked). It names who, what and
- * why, never a token, secret, code or cookie value.
+ * The audit log: one structured line per decision (issued, denied, revoked, login, logout), and the
+ * matching metrics. It names who, what and why, never a token, secret, code or cookie value.
  */
 export class AuditLog {
   readonly #logger: Logger;
+  readonly #metrics: GatewayMetrics | undefined;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, metrics?: GatewayMetrics) {
     this.#logger = logger.child({ log: 'audit' });
+    this.#metrics = metrics;
   }
 
   /** Runs an issuing decision and records its outcome; rethrows a denial unchanged. */
@@ -19,6 +22,7 @@ export class AuditLog {
     const started = performance.now();
     try {
       const result = await decide();
+      const seconds = (performance.now() - started) / 1000;
       const info = result.credentials.session;
       this.#logger.info({
         event: 'issued',
@@ -34,10 +38,13 @@ export class AuditLog {
         durationSeconds: info.exp - info.iat,
         cached: result.credentials.cached,
         client: ctx.ip,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ms: Math.round(seconds * 10_000) / 10,
       });
+      this.#metrics?.issued.inc({ action, source: result.identity.source, role: result.role.name, cached: String(result.credentials.cached) });
+      this.#metrics?.exchangeSeconds.observe({ action, outcome: 'issued' }, seconds);
       return result;
     } catch (thrown) {
+      const seconds = (performance.now() - started) / 1000;
       const err = toGatewayError(thrown);
       this.#logger.info({
         event: 'denied',
@@ -45,9 +52,14 @@ export class AuditLog {
         requestId: ctx.state.requestId,
         code: err.code,
         reason: err.debug ?? err.publicMessage,
+        source: err.context.source,
+        subject: err.context.subject,
+        role: err.context.role,
         client: ctx.ip,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ms: Math.round(seconds * 10_000) / 10,
       });
+      this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: err.context.role ?? 'unknown', reason: err.code });
+      this.#metrics?.exchangeSeconds.observe({ action, outcome: 'denied' }, seconds);
       throw thrown;
     }
   }
@@ -55,5 +67,10 @@ export class AuditLog {
   /** Records a revocation. */
   revoked(ctx: Context, sessionId: string | undefined, found: boolean): void {
     this.#logger.info({ event: 'revoked', requestId: ctx.state.requestId, sid: sessionId, found, client: ctx.ip });
+  }
+
+  /** Records a browser login or logout. */
+  session(ctx: Context, event: 'login' | 'logout' | 'login_failed', fields: { provider?: string; subject?: string; reason?: string }): void {
+    this.#logger.info({ event, requestId: ctx.state.requestId, ...fields, client: ctx.ip });
   }
 }

@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import getRawBody from 'raw-body';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/logger.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
 
 /** A request id for every request, returned to the client (AWS RequestId, `x-request-id`) and logged. */
 export async function assignRequestId(ctx: Context, next: Next): Promise<void> {
@@ -12,13 +13,14 @@ export async function assignRequestId(ctx: Context, next: Next): Promise<void> {
   await next();
 }
 
-/** One access-log line per request: no query string, body, header or cookie values. */
-export function accessLog(logger: Logger) {
+/** One access-log line per request (no query string, body, header or cookie values), and a request count. */
+export function accessLog(logger: Logger, metrics: GatewayMetrics) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
     try {
       await next();
     } finally {
+      metrics.requests.inc({ route: routeGroup(ctx.path), status: `${Math.floor(ctx.status / 100)}xx` });
       logger.info(
         {
           requestId: ctx.state.requestId,
@@ -33,6 +35,13 @@ export function accessLog(logger: Logger) {
       );
     }
   };
+}
+
+/** A bounded label for a path: its first segment when it is one of the gateway's, else "other". */
+function routeGroup(path: string): string {
+  if (path === '/' || path === '/sts') return 'sts';
+  const first = path.split('/')[1] ?? '';
+  return ['oauth2', '.well-known', 'healthz', 'readyz', 'metrics', 'login', 'callback', 'logout', 'v1'].includes(first) ? first : 'other';
 }
 
 /**

@@ -1,0 +1,22 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics. Every label value comes from a bounded set (configured sources and roles, error
+ * codes, action names): never a subject, a token or anything else a client chooses.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly issued = new Counter({ name: 'stsgate_credentials_issued_total', help: 'Credential sets handed out, by source, role and whether the cache answered.', labelNames: ['action', 'source', 'role', 'cached'], registers: [this.registry] });
+  readonly denied = new Counter({ name: 'stsgate_denials_total', help: 'Refused requests, by source, role and reason code.', labelNames: ['action', 'source', 'role', 'reason'], registers: [this.registry] });
+  readonly exchangeSeconds = new Histogram({ name: 'stsgate_exchange_duration_seconds', help: 'Time to answer an issuing request.', labelNames: ['action', 'outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
+  readonly loginSeconds = new Histogram({ name: 'stsgate_login_duration_seconds', help: 'Time to complete a browser login callback.', labelNames: ['provider', 'outcome'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+  readonly cache = new Counter({ name: 'stsgate_credential_cache_total', help: 'Credential cache lookups, by result.', labelNames: ['result'], registers: [this.registry] });
+  readonly storeErrors = new Counter({ name: 'stsgate_store_errors_total', help: 'Store operations that failed.', labelNames: ['operation'], registers: [this.registry] });
+  readonly storeSeconds = new Histogram({ name: 'stsgate_store_operation_duration_seconds', help: 'Store operation latency.', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [this.registry] });
+  readonly jwksFetches = new Counter({ name: 'stsgate_jwks_fetches_total', help: 'Discovery and JWKS fetches from trusted issuers, by issuer and outcome.', labelNames: ['issuer', 'outcome'], registers: [this.registry] });
+  readonly requests = new Counter({ name: 'stsgate_http_requests_total', help: 'HTTP requests, by route group and status class.', labelNames: ['route', 'status'], registers: [this.registry] });
+
+  constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'stsgate_' });
+  }
+}
