@@ -52,7 +52,10 @@ export interface RoleConfig {
   sessionTags: Record<string, string>;
 }
 
-/** One condition on an identity. `claim` is a dot path into `claims`, or `source` / `subject` at the top. */
+/**
+ * One condition on an identity. `claim` is a dot path into `claims` only (`sub` is a claim); the identity's
+ * source is matched by `RuleConfig.match.source`, so a token cannot pose as a source through a claim.
+ */
 export type Condition =
   | { all: Condition[] }
   | { any: Condition[] }
@@ -86,6 +89,8 @@ export interface RuleConfig {
 }
 
 export interface ConfigTestCase {
+  /** Optional label shown by `stsgate check-config`. */
+  name?: string;
   identity: { source: string; subject?: string; claims: Record<string, unknown> };
   expectRoles: string[];
 }

@@ -1,0 +1,70 @@
+/** `stsgate explain`: which rules match an identity, and for those that do not, which conditions failed and why. */
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { GatewayConfig } from '../config/types.js';
+import type { Identity } from '../domain/types.js';
+import { describeValue } from '../config/problems.js';
+import { compileRules, formatExplanation } from '../rules/index.js';
+
+const IDENTITY_KEYS = ['source', 'subject', 'claims'];
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Checks an identity document `{ source, subject?, claims }`; returns the identity or its problems. */
+export function parseIdentity(value: unknown): { identity: Identity } | { problems: string[] } {
+  if (!isMapping(value)) return { problems: [`(top level): found ${describeValue(value)}, expected a mapping { source, subject?, claims }`] };
+  const problems: string[] = [];
+  for (const key of Object.keys(value)) if (!IDENTITY_KEYS.includes(key)) problems.push(`${key}: unknown key; allowed keys: ${IDENTITY_KEYS.join(', ')}`);
+  const { source, subject, claims } = value;
+  if (typeof source !== 'string' || source.length === 0) problems.push(`source: found ${describeValue(source)}, expected an issuer or provider id`);
+  if (subject !== undefined && typeof subject !== 'string') problems.push(`subject: found ${describeValue(subject)}, expected a string`);
+  if (claims !== undefined && !isMapping(claims)) problems.push(`claims: found ${describeValue(claims)}, expected a mapping of claims`);
+  if (problems.length > 0) return { problems };
+  const claimMap = (claims ?? {}) as Record<string, unknown>;
+  const sub = Object.hasOwn(claimMap, 'sub') ? claimMap.sub : undefined;
+  return { identity: { source: source as string, subject: (subject as string | undefined) ?? (typeof sub === 'string' ? sub : ''), claims: claimMap } };
+}
+
+async function readIdentity(identityFile: string): Promise<{ identity: Identity } | { problems: string[] }> {
+  let text: string;
+  try {
+    text = await readFile(identityFile, 'utf8');
+  } catch (err) {
+    return { problems: [`cannot read the identity file (${(err as NodeJS.ErrnoException).code ?? String(err)})`] };
+  }
+  let value: unknown;
+  try {
+    // YAML 1.2 is a superset of JSON, so one parser reads both forms.
+    value = parse(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    return { problems: [`${err instanceof Error ? err.message.split('\n')[0] : String(err)}, expected JSON or YAML`] };
+  }
+  return parseIdentity(value);
+}
+
+/** Explains, rule by rule, how the identity in `identityFile` fares against `configFile`; returns the exit code (0 explained, 1 on problems). */
+export async function explainCommand(configFile: string, identityFile: string, write: (line: string) => void): Promise<number> {
+  let config: GatewayConfig;
+  try {
+    config = await loadConfig(configFile);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    write(`${configFile}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
+    for (const problem of err.problems) write(`  ${problem}`);
+    return 1;
+  }
+  const read = await readIdentity(identityFile);
+  if ('problems' in read) {
+    write(`${identityFile}: ${read.problems.length} problem${read.problems.length === 1 ? '' : 's'}`);
+    for (const problem of read.problems) write(`  ${problem}`);
+    return 1;
+  }
+  const { identity } = read;
+  const sources = [...config.issuers.map((i) => i.id), ...config.providers.map((p) => String(p.id))];
+  if (!sources.includes(identity.source)) write(`note: source ${JSON.stringify(identity.source)} is not a configured issuer or provider (${sources.join(', ') || 'none'})`);
+  for (const line of formatExplanation(compileRules(config).explain(identity)).split('\n')) write(line);
+  return 0;
+}

@@ -1,0 +1,61 @@
+/**
+ * Checks across sections: unique ids and names, and every reference (a rule's roles and source, a role's
+ * can_assume, a test's roles and source) naming something defined. Runs on the raw tree, defensively, so
+ * these problems are reported together with the structural ones instead of after they are fixed.
+ */
+import { type ProblemList, formatPath, suggestion } from './problems.js';
+
+type Tree = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Tree {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function field(value: unknown, key: string): unknown {
+  return isMapping(value) && Object.hasOwn(value, key) ? value[key] : undefined;
+}
+
+/** Records `name` at `where`; a second occurrence is a problem naming the first. */
+function checkUnique(seen: Map<string, string>, name: unknown, where: (string | number)[], what: string, problems: ProblemList, scope: string): void {
+  if (typeof name !== 'string') return;
+  const first = seen.get(name);
+  if (first !== undefined) problems.add(where, `duplicate ${what} ${JSON.stringify(name)} (also ${first}), expected ${scope}`);
+  else seen.set(name, formatPath(where));
+}
+
+function checkReference(value: unknown, known: readonly string[], where: (string | number)[], what: string, problems: ProblemList): void {
+  if (typeof value !== 'string' || known.includes(value)) return;
+  problems.add(where, `unknown ${what} ${JSON.stringify(value)}${suggestion(value, known, `known ${what}s`)}`);
+}
+
+/** Adds a problem for every duplicate id or name and every dangling reference in `tree`. */
+export function checkConsistency(tree: Tree, problems: ProblemList): void {
+  const sources = new Map<string, string>();
+  list(tree.issuers).forEach((issuer, i) => checkUnique(sources, field(issuer, 'id'), ['issuers', i, 'id'], 'id', problems, 'ids unique across issuers and providers'));
+  list(tree.providers).forEach((provider, i) => checkUnique(sources, field(provider, 'id'), ['providers', i, 'id'], 'id', problems, 'ids unique across issuers and providers'));
+  const sourceIds = [...sources.keys()];
+
+  const roleNames = new Map<string, string>();
+  list(tree.roles).forEach((role, i) => checkUnique(roleNames, field(role, 'name'), ['roles', i, 'name'], 'role name', problems, 'unique role names'));
+  const roles = [...roleNames.keys()];
+
+  list(tree.roles).forEach((role, i) => {
+    list(field(role, 'can_assume')).forEach((target, j) => checkReference(target, roles, ['roles', i, 'can_assume', j], 'role', problems));
+  });
+
+  const ruleNames = new Map<string, string>();
+  list(tree.rules).forEach((rule, i) => {
+    checkUnique(ruleNames, field(rule, 'name'), ['rules', i, 'name'], 'rule name', problems, 'unique rule names (audit logs and explain name rules)');
+    list(field(rule, 'roles')).forEach((role, j) => checkReference(role, roles, ['rules', i, 'roles', j], 'role', problems));
+    checkReference(field(field(rule, 'match'), 'source'), sourceIds, ['rules', i, 'match', 'source'], 'source', problems);
+  });
+
+  list(tree.tests).forEach((test, i) => {
+    checkReference(field(field(test, 'identity'), 'source'), sourceIds, ['tests', i, 'identity', 'source'], 'source', problems);
+    list(field(test, 'expect_roles')).forEach((role, j) => checkReference(role, roles, ['tests', i, 'expect_roles', j], 'role', problems));
+  });
+}

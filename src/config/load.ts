@@ -1,0 +1,81 @@
+/**
+ * Loading the gateway file: YAML → `${VAR}` interpolation → `<name>_file` secrets → zod validation and
+ * consistency checks → `GatewayConfig`. Every problem is collected and thrown at once as a `ConfigError`.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { checkConsistency } from './consistency.js';
+import { interpolateTree, resolveSecretFiles } from './interpolate.js';
+import { normalizeConfig } from './normalize.js';
+import { ConfigError, ProblemList, found } from './problems.js';
+import { configErrorMap, gatewaySchema } from './schema.js';
+import type { GatewayConfig } from './types.js';
+
+export { ConfigError } from './problems.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Aliases a document may expand; bounds "billion laughs" documents. */
+const MAX_ALIAS_COUNT = 100;
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Parses YAML into plain data, reporting syntax errors, duplicate keys and unknown tags as problems. */
+function parseYaml(text: string, problems: ProblemList): unknown {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true });
+  for (const error of [...doc.errors, ...doc.warnings]) {
+    const position = error.linePos?.[0];
+    const where = position ? `line ${position.line}, column ${position.col}` : '(yaml)';
+    problems.add(where, `${error.message.split('\n')[0]}, expected valid YAML`);
+  }
+  if (!problems.empty) return undefined;
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    problems.add('(yaml)', `${err instanceof Error ? err.message : String(err)}, expected valid YAML`);
+    return undefined;
+  }
+}
+
+/**
+ * Parses and validates gateway YAML text. `env` feeds `${VAR}` interpolation; relative `<name>_file`
+ * paths resolve against `baseDir`. Throws `ConfigError` listing every problem.
+ */
+export function parseConfig(text: string, env: Env = process.env, baseDir: string = process.cwd(), source = 'configuration'): GatewayConfig {
+  const problems = new ProblemList();
+  const parsed = parseYaml(text, problems);
+  if (!problems.empty) throw new ConfigError(problems.items, source);
+  if (!isMapping(parsed)) {
+    problems.add([], `${found(parsed ?? undefined)}, expected a mapping of settings (public_url, issuers, roles, rules, ...)`);
+    throw new ConfigError(problems.items, source);
+  }
+
+  const interpolated = interpolateTree(parsed, env, problems) as Record<string, unknown>;
+  const tree = resolveSecretFiles(interpolated, baseDir, problems) as Record<string, unknown>;
+
+  // Plain-http acceptance depends on this flag, so it is read (strictly: only `true`) before validation.
+  const dev = tree.dev;
+  const allowInsecureHttp = isMapping(dev) && dev.allow_insecure_http === true;
+  const result = gatewaySchema({ allowInsecureHttp }).safeParse(tree, { error: configErrorMap });
+  if (!result.success) for (const issue of result.error.issues) problems.add(issue.path, issue.message);
+  checkConsistency(tree, problems);
+
+  if (!result.success || !problems.empty) throw new ConfigError(problems.items, source);
+  return normalizeConfig(result.data);
+}
+
+/** Reads, validates and normalizes the gateway file; throws `ConfigError` with every problem at once. */
+export async function loadConfig(file: string, env: Env = process.env): Promise<GatewayConfig> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError([{ path: file, message: `cannot read the configuration file (${code}), expected a readable YAML file` }], file);
+  }
+  return parseConfig(text, env, dirname(path), file);
+}

@@ -1,0 +1,115 @@
+/** Turns the validated file (snake_case, as written) into the `GatewayConfig` every module codes against. */
+import type { Condition, GatewayConfig, IssuerConfig, RuleConfig, StoreConfig } from './types.js';
+import { CLAIM_OPERATORS, type GatewayFile, type RawCondition } from './schema.js';
+
+type RawStore = NonNullable<GatewayFile['store']>;
+
+function normalizeStore(store: RawStore | undefined): StoreConfig {
+  if (store === undefined) return { kind: 'memory', prefix: 'stsgate:' };
+  if (store.memory) return { kind: 'memory', prefix: store.memory.prefix };
+  const redis = store.redis!;
+  const common = { prefix: redis.prefix, commandTimeoutMs: redis.command_timeout_ms };
+  if (redis.sentinel) {
+    const s = redis.sentinel;
+    return {
+      kind: 'sentinel',
+      sentinels: s.sentinels.map(({ host, port }) => ({ host, port })),
+      name: s.name,
+      ...(s.password !== undefined ? { password: s.password } : {}),
+      ...(s.sentinel_password !== undefined ? { sentinelPassword: s.sentinel_password } : {}),
+      ...(s.db !== undefined ? { db: s.db } : {}),
+      tls: redis.tls ?? false,
+      ...common,
+    };
+  }
+  if (redis.cluster) {
+    const c = redis.cluster;
+    return {
+      kind: 'cluster',
+      nodes: c.nodes.map(({ host, port }) => ({ host, port })),
+      ...(c.password !== undefined ? { password: c.password } : {}),
+      tls: redis.tls ?? false,
+      ...common,
+    };
+  }
+  return { kind: 'standalone', url: redis.url!, ...common };
+}
+
+function normalizeIssuer(issuer: GatewayFile['issuers'][number]): IssuerConfig {
+  const keys: IssuerConfig['keys'] =
+    issuer.jwks_uri !== undefined
+      ? { kind: 'jwks_uri', uri: issuer.jwks_uri }
+      : issuer.keys !== undefined
+        ? { kind: 'inline', jwks: { keys: issuer.keys.keys.map((k) => ({ ...k })) } }
+        : { kind: 'discovery' };
+  return {
+    id: issuer.id,
+    issuer: issuer.issuer,
+    audiences: [...issuer.audiences],
+    keys,
+    algorithms: [...new Set(issuer.algorithms)],
+    clockSkewSeconds: issuer.clock_skew_seconds,
+    ...(issuer.max_token_age_seconds !== undefined ? { maxTokenAgeSeconds: issuer.max_token_age_seconds } : {}),
+  };
+}
+
+/** Converts one written condition; a condition object holds exactly one form (validated before). */
+export function normalizeCondition(raw: RawCondition): Condition {
+  if (raw.all !== undefined) return { all: raw.all.map(normalizeCondition) };
+  if (raw.any !== undefined) return { any: raw.any.map(normalizeCondition) };
+  if (raw.not !== undefined) return { not: normalizeCondition(raw.not) };
+  return claimCondition(raw)!;
+}
+
+function claimCondition(raw: RawCondition): Condition | undefined {
+  const op = CLAIM_OPERATORS.find((o) => Object.hasOwn(raw, o));
+  if (op === undefined || raw.claim === undefined) return undefined;
+  return { claim: raw.claim, op, value: raw[op], ignoreCase: raw.ignore_case ?? false };
+}
+
+/** A rule's match, flattened to ANDed conditions: the claim condition, then all's items, then any, then not. */
+function normalizeMatch(match: GatewayFile['rules'][number]['match']): RuleConfig['match'] {
+  const conditions: Condition[] = [];
+  const single = claimCondition(match);
+  if (single) conditions.push(single);
+  if (match.all) conditions.push(...match.all.map(normalizeCondition));
+  if (match.any) conditions.push({ any: match.any.map(normalizeCondition) });
+  if (match.not) conditions.push({ not: normalizeCondition(match.not) });
+  return { ...(match.source !== undefined ? { source: match.source } : {}), conditions };
+}
+
+/** Builds `GatewayConfig` from a file that passed validation and the consistency checks. */
+export function normalizeConfig(file: GatewayFile): GatewayConfig {
+  return {
+    // Stripped so that `<public_url>/callback/<id>` never has a double slash.
+    publicUrl: file.public_url.replace(/\/+$/, ''),
+    listen: { host: file.listen.host, port: file.listen.port },
+    store: normalizeStore(file.store),
+    signing: { algorithm: file.signing.algorithm, ...(file.signing.keys_file !== undefined ? { keysFile: file.signing.keys_file } : {}) },
+    ...(file.credentials.encryption_key !== undefined ? { encryptionKey: file.credentials.encryption_key } : {}),
+    accountId: file.account_id,
+    dev: { allowInsecureHttp: file.dev.allow_insecure_http },
+    limits: { maxBodyBytes: file.limits.max_body_bytes },
+    cache: { minRemainingFraction: file.credentials.cache_min_remaining_fraction },
+    issuers: file.issuers.map(normalizeIssuer),
+    roles: file.roles.map((role) => ({
+      name: role.name,
+      scopes: [...role.scopes],
+      audiences: [...role.audiences],
+      maxSessionSeconds: role.max_session_seconds,
+      canAssume: [...role.can_assume],
+      sessionTags: { ...role.session_tags },
+    })),
+    rules: file.rules.map((rule) => ({ name: rule.name, match: normalizeMatch(rule.match), roles: [...rule.roles] })),
+    tests: file.tests.map((test) => ({
+      ...(test.name !== undefined ? { name: test.name } : {}),
+      identity: {
+        source: test.identity.source,
+        ...(test.identity.subject !== undefined ? { subject: test.identity.subject } : {}),
+        claims: test.identity.claims,
+      },
+      expectRoles: [...test.expect_roles],
+    })),
+    providers: file.providers.map((provider) => ({ ...provider })),
+  };
+}

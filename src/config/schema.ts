@@ -1,0 +1,476 @@
+/**
+ * The zod schema of the gateway file (snake_case, as written), and the error map that turns zod issues
+ * into `path: what was found, what is allowed`. Unknown keys are problems everywhere, with did-you-mean.
+ * Cross-references between sections (role names, source ids) are checked in `consistency.ts`.
+ */
+import { z } from 'zod';
+import type { ClaimOperator, IssuerAlgorithm, SigningAlgorithm } from './types.js';
+import { parseClaimPath } from '../rules/claim-path.js';
+import { regexProblem } from '../rules/patterns.js';
+import { closest, found, isSecretPath, suggestion } from './problems.js';
+
+export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const satisfies readonly SigningAlgorithm[];
+/** Asymmetric only: a shared-secret (HS*) or `none` token could be forged by anyone holding the secret, or by anyone. */
+export const ISSUER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const satisfies readonly IssuerAlgorithm[];
+export const CLAIM_OPERATORS = ['equals', 'not_equals', 'in', 'contains', 'starts_with', 'ends_with', 'glob', 'matches', 'exists'] as const satisfies readonly ClaimOperator[];
+export const COMBINATORS = ['all', 'any', 'not'] as const;
+
+/** Session length bounds, as AWS STS allows for role sessions. */
+export const MIN_SESSION_SECONDS = 900;
+export const MAX_SESSION_SECONDS = 43_200;
+
+const CONDITION_KEYS = ['claim', ...CLAIM_OPERATORS, 'ignore_case', ...COMBINATORS];
+const MATCH_KEYS = ['source', ...CONDITION_KEYS];
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+  null: 'null',
+};
+
+/** Per-parse zod error map: every built-in issue becomes `found X, expected Y` (secrets are never echoed). */
+export function configErrorMap(issue: z.core.$ZodRawIssue): string | undefined {
+  const path = issue.path ?? [];
+  const secret = isSecretPath(path);
+  const input = issue.input;
+  switch (issue.code) {
+    case 'invalid_type':
+      return `${found(input, secret)}, expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+    case 'invalid_value': {
+      const allowed = issue.values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
+      const guess = typeof input === 'string' ? closest(input, allowed) : undefined;
+      const expected = allowed.length === 1 ? allowed[0] : `one of ${allowed.join(', ')}`;
+      return `${found(input, secret)}, expected ${expected}${guess === undefined ? '' : `; did you mean ${JSON.stringify(guess)}?`}`;
+    }
+    case 'too_small': {
+      const min = Number(issue.minimum);
+      if (issue.origin === 'array' || issue.origin === 'set') {
+        return `${Array.isArray(input) && input.length === 0 ? 'found an empty list' : found(input)}, expected at least ${min} item${min === 1 ? '' : 's'}`;
+      }
+      if (issue.origin === 'string') return min === 1 ? `found an empty string, expected a non-empty string` : `${found(input, secret)}, expected at least ${min} characters`;
+      return `${found(input, secret)}, expected at least ${min}`;
+    }
+    case 'too_big': {
+      const max = Number(issue.maximum);
+      if (issue.origin === 'array' || issue.origin === 'set') return `found ${Array.isArray(input) ? input.length : 'too many'} items, expected at most ${max}`;
+      if (issue.origin === 'string') return `found ${typeof input === 'string' ? input.length : 'too many'} characters, expected at most ${max}`;
+      return `${found(input, secret)}, expected at most ${max}`;
+    }
+    case 'unrecognized_keys':
+      return `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    case 'invalid_union':
+      return `${found(input, secret)}, which does not fit any allowed form`;
+    case 'invalid_format':
+      return `${found(input, secret)}, expected ${issue.format}`;
+    case 'invalid_key':
+    case 'invalid_element':
+      return `${found(input, secret)}, which is not allowed here`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A mapping whose unknown keys are problems, one per key, with a did-you-mean. Built on a loose object plus
+ * a check that always runs (`when`), so unknown keys are reported together with every other problem.
+ */
+function strict<T extends z.ZodRawShape>(shape: T) {
+  const allowed = Object.keys(shape);
+  return z.looseObject(shape).superRefine(
+    (value, ctx) => {
+      for (const key of Object.keys(value)) {
+        if (!allowed.includes(key)) ctx.addIssue({ code: 'custom', message: `unknown key ${JSON.stringify(key)}${suggestion(key, allowed, 'allowed keys')}`, path: [] });
+      }
+    },
+    { when: (payload) => isMapping(payload.value) },
+  );
+}
+
+/** A value checked and converted by hand, for messages zod's built-ins cannot phrase well. */
+function custom<T>(convert: (value: unknown) => { ok: T } | { problem: string }) {
+  return z.unknown().transform((value, ctx): T => {
+    const result = convert(value);
+    if ('ok' in result) return result.ok;
+    ctx.addIssue({ code: 'custom', message: result.problem });
+    return z.NEVER;
+  });
+}
+
+/** An integer in min..max. A string of digits is accepted too, so `port: ${PORT}` works after interpolation. */
+function integer(min: number, max: number) {
+  return custom<number>((value) => {
+    const n = typeof value === 'string' && /^[0-9]{1,15}$/.test(value) ? Number(value) : value;
+    if (typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max) return { ok: n };
+    return { problem: `${found(value)}, expected an integer in ${min}..${max}` };
+  });
+}
+
+function fraction() {
+  return custom<number>((value) =>
+    typeof value === 'number' && value >= 0 && value <= 1 ? { ok: value } : { problem: `${found(value)}, expected a number in 0..1` },
+  );
+}
+
+const nonEmptyString = z.string().min(1);
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Issuer and provider ids appear in URLs (`/callback/<id>`) and in `sub` (`<source>:<subject>`). */
+const idSchema = custom<string>((value) =>
+  typeof value === 'string' && ID.test(value)
+    ? { ok: value }
+    : { problem: `${found(value)}, expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit` },
+);
+
+const ROLE_NAME = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
+/** Role names end up in ARNs (`arn:aws:iam::<account>:role/<name>`): the characters IAM allows in role names. */
+const roleNameSchema = custom<string>((value) =>
+  typeof value === 'string' && ROLE_NAME.test(value)
+    ? { ok: value }
+    : { problem: `${found(value)}, expected 1-64 letters, digits or any of + = , . @ _ -` },
+);
+
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), since scopes travel space-separated. */
+const scopeSchema = custom<string>((value) =>
+  typeof value === 'string' && SCOPE.test(value)
+    ? { ok: value }
+    : { problem: `${found(value)}, expected a scope token (printable ASCII without spaces, " or \\; RFC 6749 §3.3)` },
+);
+
+const claimPathSchema = custom<string>((value) => {
+  if (typeof value !== 'string') return { problem: `${found(value)}, expected a claim path such as repository or org.team` };
+  const parsed = parseClaimPath(value);
+  return 'error' in parsed ? { problem: `${found(value)}, expected a dot path of claim names (it has ${parsed.error})` } : { ok: value };
+});
+
+const MAX_PATTERN_LENGTH = 1_000;
+const regexSchema = custom<string>((value) => {
+  if (typeof value !== 'string') return { problem: `${found(value)}, expected an RE2 regular expression` };
+  if (value.length > MAX_PATTERN_LENGTH) return { problem: `found a pattern of ${value.length} characters, expected at most ${MAX_PATTERN_LENGTH}` };
+  const problem = regexProblem(value);
+  return problem === undefined ? { ok: value } : { problem: `${found(value)}, expected an RE2 regular expression (linear-time; no backreferences or lookaround): ${problem}` };
+});
+
+const jsonScalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
+  error: (issue) => `${found(issue.input)}, expected a string, number, boolean or null`,
+});
+
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
+
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+type UrlKind = 'issuer' | 'jwks_uri' | 'public_url';
+
+/**
+ * An absolute https URL; plain http only with `dev.allow_insecure_http: true`, or for `public_url` on a
+ * loopback host (a local gateway is reachable only from its own machine).
+ */
+function httpsUrl(kind: UrlKind, allowInsecureHttp: boolean) {
+  return custom<string>((value) => {
+    const insecureNote =
+      kind === 'public_url' ? 'http:// only for loopback hosts or with dev.allow_insecure_http: true' : 'http:// only with dev.allow_insecure_http: true';
+    if (typeof value !== 'string') return { problem: `${found(value)}, expected an https:// URL` };
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return { problem: `${found(value)}, expected an absolute https:// URL` };
+    }
+    if (url.protocol === 'http:') {
+      if (!allowInsecureHttp && !(kind === 'public_url' && isLoopback(url.hostname))) {
+        return { problem: `${found(value)}, expected an https:// URL (${insecureNote})` };
+      }
+    } else if (url.protocol !== 'https:') {
+      return { problem: `${found(value)}, expected an https:// URL` };
+    }
+    if (url.username || url.password) return { problem: `found a URL with credentials, expected none in the URL` };
+    // OpenID Connect Discovery 1.0 §3: the issuer is a URL with no query or fragment.
+    if (kind !== 'jwks_uri' && (url.search || url.hash || value.includes('#'))) {
+      return { problem: `${found(value)}, expected a URL without query or fragment` };
+    }
+    return { ok: value };
+  });
+}
+
+const redisUrlSchema = custom<string>((value) => {
+  if (typeof value === 'string' && /^rediss?:\/\/[^\s]+$/.test(value)) {
+    try {
+      new URL(value);
+      return { ok: value };
+    } catch {
+      // fall through to the problem below
+    }
+  }
+  // A Redis URL usually embeds a password: never echo it.
+  return { problem: `${found(value, true)}, expected a redis:// or rediss:// URL` };
+});
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ENCRYPTION_KEY_BYTES = 32;
+const encryptionKeySchema = custom<Buffer>((value) => {
+  if (typeof value !== 'string') return { problem: `${found(value, true)}, expected base64 of ${ENCRYPTION_KEY_BYTES} random bytes` };
+  const text = value.trim();
+  if (!BASE64.test(text)) return { problem: `${found(value, true)} that is not base64, expected base64 of ${ENCRYPTION_KEY_BYTES} random bytes (openssl rand -base64 32)` };
+  const key = Buffer.from(text, 'base64');
+  if (key.length !== ENCRYPTION_KEY_BYTES) return { problem: `found base64 of ${key.length} bytes, expected base64 of ${ENCRYPTION_KEY_BYTES} bytes (openssl rand -base64 32)` };
+  return { ok: key };
+});
+
+const hostPortSchema = strict({ host: nonEmptyString, port: integer(1, 65_535) });
+const prefixSchema = z.string().max(64).default('stsgate:');
+
+const redisSchema = strict({
+  url: redisUrlSchema.optional(),
+  sentinel: strict({
+    sentinels: z.array(hostPortSchema).min(1),
+    name: nonEmptyString,
+    password: z.string().optional(),
+    sentinel_password: z.string().optional(),
+    db: integer(0, 255).optional(),
+  }).optional(),
+  cluster: strict({ nodes: z.array(hostPortSchema).min(1), password: z.string().optional() }).optional(),
+  prefix: prefixSchema,
+  command_timeout_ms: integer(1, 60_000).default(1_000),
+  tls: z.boolean().optional(),
+}).superRefine(
+  (value, ctx) => {
+    const forms = (['url', 'sentinel', 'cluster'] as const).filter((k) => value[k] !== undefined);
+    if (forms.length !== 1) {
+      ctx.addIssue({ code: 'custom', path: [], message: `found ${forms.length === 0 ? 'none' : forms.join(' and ')}, expected exactly one of url, sentinel or cluster` });
+    }
+    if (value.url !== undefined && value.tls !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: `found tls next to url, expected a rediss:// URL for TLS instead` });
+    }
+  },
+  { when: (payload) => isMapping(payload.value) },
+);
+
+const storeSchema = strict({
+  memory: strict({ prefix: prefixSchema }).optional(),
+  redis: redisSchema.optional(),
+}).superRefine(
+  (value, ctx) => {
+    const kinds = (['memory', 'redis'] as const).filter((k) => value[k] !== undefined);
+    if (kinds.length !== 1) ctx.addIssue({ code: 'custom', path: [], message: `found ${kinds.length === 0 ? 'neither' : 'both'} memory and redis, expected exactly one (or omit store for memory)` });
+  },
+  { when: (payload) => isMapping(payload.value) },
+);
+
+const issuerAlgorithmSchema = custom<IssuerAlgorithm>((value) => {
+  if (typeof value === 'string' && (ISSUER_ALGORITHMS as readonly string[]).includes(value)) return { ok: value as IssuerAlgorithm };
+  const allowed = `one of ${ISSUER_ALGORITHMS.join(', ')}`;
+  if (typeof value === 'string' && (/^HS/i.test(value) || value.toLowerCase() === 'none')) {
+    return { problem: `${found(value)}, expected ${allowed}; symmetric (HS*) and "none" algorithms are never accepted` };
+  }
+  const guess = typeof value === 'string' ? closest(value, ISSUER_ALGORITHMS) : undefined;
+  return { problem: `${found(value)}, expected ${allowed}${guess ? `; did you mean ${JSON.stringify(guess)}?` : ''}` };
+});
+
+/** JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+const jwkSchema = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }).superRefine(
+  (value, ctx) => {
+    for (const member of PRIVATE_JWK_MEMBERS) {
+      if (Object.hasOwn(value, member)) ctx.addIssue({ code: 'custom', path: [], message: `found private key member "${member}", expected public keys only` });
+    }
+  },
+  { when: (payload) => isMapping(payload.value) },
+);
+
+/** What `session_tags` values may name: the identity's source or subject, or a claim. */
+const tagSourceSchema = custom<string>((value) => {
+  if (value === 'source' || value === 'subject') return { ok: value };
+  if (typeof value === 'string' && value.startsWith('claims.') && !('error' in parseClaimPath(value.slice('claims.'.length)))) return { ok: value };
+  return { problem: `${found(value)}, expected source, subject or claims.<dot.path>` };
+});
+
+// Passed through untouched (not rebuilt by zod), so claims named `__proto__` stay own properties.
+const claimsSchema = custom<Record<string, unknown>>((value) => (isMapping(value) ? { ok: value } : { problem: `${found(value)}, expected a mapping of claims` }));
+
+/** A condition as written in YAML; one object may hold one claim condition or one combinator. */
+export interface RawCondition {
+  claim?: string;
+  equals?: string | number | boolean | null;
+  not_equals?: string | number | boolean | null;
+  in?: (string | number | boolean | null)[];
+  contains?: string | number | boolean | null;
+  starts_with?: string;
+  ends_with?: string;
+  glob?: string;
+  matches?: string;
+  exists?: boolean;
+  ignore_case?: boolean;
+  all?: RawCondition[];
+  any?: RawCondition[];
+  not?: RawCondition;
+}
+
+/** A rule's `match`: an optional source, and any of a claim condition, all, any, not (ANDed). */
+export interface RawMatch extends RawCondition {
+  source?: string;
+}
+
+function conditionFields() {
+  return {
+    claim: claimPathSchema.optional(),
+    equals: jsonScalar.optional(),
+    not_equals: jsonScalar.optional(),
+    in: z.array(jsonScalar).min(1).optional(),
+    contains: jsonScalar.optional(),
+    starts_with: nonEmptyString.optional(),
+    ends_with: nonEmptyString.optional(),
+    glob: z.string().optional(),
+    matches: regexSchema.optional(),
+    exists: z.boolean().optional(),
+    ignore_case: z.boolean().optional(),
+    all: z.array(z.lazy(() => conditionSchema)).min(1).optional(),
+    any: z.array(z.lazy(() => conditionSchema)).min(1).optional(),
+    not: z.lazy(() => conditionSchema).optional(),
+  };
+}
+
+function present(value: Record<string, unknown>, keys: readonly string[]): string[] {
+  return keys.filter((k) => Object.hasOwn(value, k));
+}
+
+const quoted = (keys: string[]) => keys.map((k) => JSON.stringify(k)).join(' and ');
+
+/** Shape rules for a condition object (or a rule's match), which zod's field types cannot express. */
+function checkConditionShape(value: Record<string, unknown>, ctx: z.RefinementCtx, isMatch: boolean): void {
+  const allowed = isMatch ? MATCH_KEYS : CONDITION_KEYS;
+  const operators = present(value, CLAIM_OPERATORS);
+  const combinators = present(value, COMBINATORS);
+  const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
+  const claimForm = Object.hasOwn(value, 'claim') || operators.length > 0 || Object.hasOwn(value, 'ignore_case');
+  const issue = (message: string) => ctx.addIssue({ code: 'custom', path: [], message });
+
+  for (const key of unknown) {
+    const guess = closest(key, allowed);
+    const isOperatorGuess = guess !== undefined && (CLAIM_OPERATORS as readonly string[]).includes(guess);
+    if (guess !== undefined) issue(`unknown ${isOperatorGuess ? 'operator' : 'key'} ${JSON.stringify(key)}; did you mean ${JSON.stringify(guess)}?`);
+    else if (claimForm) issue(`unknown operator ${JSON.stringify(key)}; operators: ${CLAIM_OPERATORS.join(', ')}`);
+    else issue(`unknown key ${JSON.stringify(key)}; allowed keys: ${allowed.join(', ')}`);
+  }
+
+  if (!isMatch) {
+    if (combinators.length > 1) issue(`found ${quoted(combinators)} together, expected one combinator per condition (nest them under all)`);
+    else if (combinators.length === 1 && claimForm) issue(`found ${JSON.stringify(combinators[0])} next to a claim condition, expected one per condition (put both under all)`);
+  }
+
+  if (claimForm) {
+    if (!Object.hasOwn(value, 'claim')) {
+      issue(`missing claim, expected claim: <dot.path> next to ${operators.length > 0 ? JSON.stringify(operators[0]) : 'the operator'}`);
+    } else if (operators.length === 0 && unknown.length === 0) {
+      issue(`found claim ${JSON.stringify(value.claim)} without an operator, expected one of ${CLAIM_OPERATORS.join(', ')}`);
+    }
+    if (operators.length > 1) issue(`found operators ${quoted(operators)}, expected exactly one per condition (combine conditions with all)`);
+    if (value.ignore_case === true && operators.includes('matches')) {
+      issue(`found ignore_case with matches, expected the pattern to accept both cases itself (e.g. [Aa]); ignore_case folds plain strings only`);
+    }
+    if (value.ignore_case === true && operators.includes('exists')) issue(`found ignore_case with exists, expected it only with operators that compare strings`);
+  } else if (combinators.length === 0 && unknown.length === 0) {
+    if (!isMatch) issue(`found an empty condition, expected { claim: <dot.path>, <operator>: <value> } or all, any, not`);
+    else if (!Object.hasOwn(value, 'source')) issue(`found an empty match, expected a source and/or conditions`);
+  }
+}
+
+const conditionSchema: z.ZodType<RawCondition> = z
+  .looseObject(conditionFields())
+  .superRefine((value, ctx) => checkConditionShape(value, ctx, false), { when: (payload) => isMapping(payload.value) }) as unknown as z.ZodType<RawCondition>;
+
+const matchSchema: z.ZodType<RawMatch> = z
+  .looseObject({ source: nonEmptyString.optional(), ...conditionFields() })
+  .superRefine((value, ctx) => checkConditionShape(value, ctx, true), { when: (payload) => isMapping(payload.value) }) as unknown as z.ZodType<RawMatch>;
+
+/** Providers are shaped by the browser-login engine; here: an id, and no plain-http endpoint unless allowed. */
+function providerSchema(allowInsecureHttp: boolean) {
+  return z.looseObject({ id: idSchema }).superRefine(
+    (value, ctx) => {
+      if (allowInsecureHttp) return;
+      const visit = (node: unknown, path: PropertyKey[]) => {
+        if (typeof node === 'string') {
+          if (/^http:\/\//i.test(node)) {
+            ctx.addIssue({ code: 'custom', path, message: `${found(node)}, expected an https:// URL (http:// only with dev.allow_insecure_http: true)` });
+          }
+        } else if (Array.isArray(node)) node.forEach((item, i) => visit(item, [...path, i]));
+        else if (isMapping(node)) for (const [k, v] of Object.entries(node)) visit(v, [...path, k]);
+      };
+      for (const [key, item] of Object.entries(value)) visit(item, [key]);
+    },
+    { when: (payload) => isMapping(payload.value) },
+  );
+}
+
+/** Builds the schema; plain-http acceptance depends on `dev.allow_insecure_http`, read before validation. */
+export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
+  const { allowInsecureHttp } = options;
+  const issuerSchema = strict({
+    id: idSchema,
+    issuer: httpsUrl('issuer', allowInsecureHttp),
+    audiences: z.array(nonEmptyString).min(1),
+    jwks_uri: httpsUrl('jwks_uri', allowInsecureHttp).optional(),
+    keys: strict({ keys: z.array(jwkSchema).min(1) }).optional(),
+    algorithms: z.array(issuerAlgorithmSchema).min(1).default(['RS256', 'ES256']),
+    clock_skew_seconds: integer(0, 300).default(60),
+    max_token_age_seconds: integer(1, 604_800).optional(),
+  }).superRefine(
+    (value, ctx) => {
+      if (value.jwks_uri !== undefined && value.keys !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [], message: `found both jwks_uri and keys, expected at most one (neither means discovery)` });
+      }
+    },
+    { when: (payload) => isMapping(payload.value) },
+  );
+
+  const roleSchema = strict({
+    name: roleNameSchema,
+    scopes: z.array(scopeSchema).default([]),
+    audiences: z.array(nonEmptyString).default([]),
+    max_session_seconds: integer(MIN_SESSION_SECONDS, MAX_SESSION_SECONDS).default(3_600),
+    can_assume: z.array(nonEmptyString).default([]),
+    session_tags: z.record(nonEmptyString, tagSourceSchema).default({}),
+  });
+
+  const ruleSchema = strict({ name: nonEmptyString, match: matchSchema, roles: z.array(nonEmptyString).min(1) });
+
+  const testSchema = strict({
+    name: nonEmptyString.optional(),
+    identity: strict({ source: nonEmptyString, subject: z.string().optional(), claims: claimsSchema.default({}) }),
+    expect_roles: z.array(nonEmptyString),
+  });
+
+  return strict({
+    public_url: httpsUrl('public_url', allowInsecureHttp),
+    listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080) }).prefault({}),
+    store: storeSchema.optional(),
+    signing: strict({ algorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'), keys_file: nonEmptyString.optional() }).prefault({}),
+    account_id: custom<string>((value) =>
+      typeof value === 'string' && /^[0-9]{12}$/.test(value)
+        ? { ok: value }
+        : { problem: `${found(value)}, expected a string of 12 digits${typeof value === 'number' ? ' (quote it in YAML)' : ''}` },
+    ),
+    providers: z.array(providerSchema(allowInsecureHttp)).default([]),
+    dev: strict({ allow_insecure_http: z.boolean().default(false) }).prefault({}),
+    credentials: strict({ encryption_key: encryptionKeySchema.optional(), cache_min_remaining_fraction: fraction().default(0.5) }).prefault({}),
+    limits: strict({ max_body_bytes: integer(1_024, 64 * 1_024 * 1_024).default(65_536) }).prefault({}),
+    issuers: z.array(issuerSchema).default([]),
+    roles: z.array(roleSchema).default([]),
+    rules: z.array(ruleSchema).default([]),
+    tests: z.array(testSchema).default([]),
+  });
+}
+
+/** The validated (still snake_case) gateway file. */
+export type GatewayFile = z.output<ReturnType<typeof gatewaySchema>>;
