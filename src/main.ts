@@ -9,7 +9,7 @@ import type { GatewayConfig } from './config/types.js';
 import { CredentialService } from './credentials/credential-service.js';
 import { TokenExchange } from './credentials/exchange.js';
 import { SecretBox } from './credentials/secret-box.js';
-import { generateSigningKeys, loadSigningKeys, type SigningKeySet } from './credentials/signing-keys.js';
+import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import { createApp } from './http/app.js';
 import { TrustedIssuers } from './issuers/index.js';
@@ -30,6 +30,8 @@ export interface GatewayOptions {
   trustProxy?: boolean;
   /** How long in-flight requests may take to finish on shutdown. */
   shutdownGraceMs?: number;
+  /** How often the signing keys file is re-read (rotation). */
+  keysReloadMs?: number;
   /** A metrics registry to use (tests); default: a new one with process metrics. */
   metrics?: GatewayMetrics;
 }
@@ -40,7 +42,7 @@ export interface RunningGateway {
   url: string;
   server: Server;
   store: Store;
-  keys: SigningKeySet;
+  keys: SigningKeySource;
   /** Stops accepting, lets in-flight requests finish within the grace period, then closes the store. */
   close(): Promise<void>;
 }
@@ -64,11 +66,16 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   if (config.store.kind === 'memory') logger.warn('using the in-memory store: it serves this one process only; configure store.redis to run several');
   logger.info({ store: store.description }, 'store');
 
-  let keys: SigningKeySet;
+  let keys: SigningKeySource;
+  let keysFile: SigningKeysFile | undefined;
   if (config.signing.keysFile) {
-    keys = await loadSigningKeys(config.signing.keysFile, config.signing.algorithm);
+    keys = keysFile = await SigningKeysFile.open(config.signing.keysFile, config.signing.algorithm);
+    keysFile.watch(options.keysReloadMs ?? 10_000, (outcome) => {
+      if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
+      else if (outcome.changed) logger.info({ kids: keysFile!.set.keys.map((k) => k.kid), signing: keysFile!.set.current().kid }, 'signing keys reloaded');
+    });
   } else {
-    keys = await generateSigningKeys(config.signing.algorithm);
+    keys = { set: await generateSigningKeys(config.signing.algorithm) };
     logger.warn('signing keys were generated at start (development only): tokens stop verifying when this process ends; set signing.keys_file');
   }
   let encryptionKey = config.encryptionKey;
@@ -125,7 +132,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  logger.info({ url, publicUrl: config.publicUrl, kid: keys.current.kid, alg: keys.current.alg }, 'stsgate listening');
+  const signing = keys.set.current();
+  logger.info({ url, publicUrl: config.publicUrl, kid: signing.kid, alg: signing.alg }, 'stsgate listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -136,6 +144,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     close() {
       closing ??= (async () => {
         accepting = false;
+        keysFile?.stop();
         const grace = options.shutdownGraceMs ?? 10_000;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();

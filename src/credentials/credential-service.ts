@@ -1,12 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTPayload } from 'jose';
+import { jwtVerify, SignJWT, errors as joseErrors, type JWTPayload } from 'jose';
 import type { CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { accessKeyIdFor, isSessionId, newSecretAccessKey, newSessionId, newTokenId } from './identifiers.js';
 import type { SecretBox } from './secret-box.js';
-import type { SigningKeySet } from './signing-keys.js';
+import type { SigningKeySource } from './signing-keys.js';
 
 /** The JWT `typ` of stsgate access tokens (RFC 9068 §2.1; explicit typing per RFC 8725 §3.11). */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -16,7 +16,7 @@ const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti'
 
 export interface CredentialServiceOptions {
   store: Store;
-  keys: SigningKeySet;
+  keys: SigningKeySource;
   box: SecretBox;
   /** The gateway's public URL: the `iss` of every token. */
   issuer: string;
@@ -51,13 +51,12 @@ export interface OpenSession {
 /** Mints, caches, finds and revokes credential sets. */
 export class CredentialService {
   readonly #store: Store;
-  readonly #keys: SigningKeySet;
+  readonly #keys: SigningKeySource;
   readonly #box: SecretBox;
   readonly #issuer: string;
   readonly #accountId: string;
   readonly #minRemaining: number;
   readonly #now: () => number;
-  readonly #localJwks: ReturnType<typeof createLocalJWKSet>;
   readonly #onCacheLookup: (hit: boolean) => void;
 
   constructor(options: CredentialServiceOptions) {
@@ -68,7 +67,6 @@ export class CredentialService {
     this.#accountId = options.accountId;
     this.#minRemaining = options.cacheMinRemainingFraction;
     this.#now = options.now ?? Date.now;
-    this.#localJwks = createLocalJWKSet(options.keys.jwks);
     this.#onCacheLookup = options.onCacheLookup ?? (() => {});
   }
 
@@ -127,7 +125,7 @@ export class CredentialService {
       ...(request.parentSessionId === undefined ? {} : { parentSessionId: request.parentSessionId }),
       chainDepth: request.chainDepth ?? 0,
     };
-    const key = this.#keys.current;
+    const key = this.#keys.set.current(nowMs);
     const accessToken = await new SignJWT({
       ...sessionTags,
       role: role.name,
@@ -190,10 +188,11 @@ export class CredentialService {
   async verifyAccessToken(token: string): Promise<{ payload: JWTPayload; session: OpenSession }> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.#localJwks, {
+      const keys = this.#keys.set;
+      ({ payload } = await jwtVerify(token, keys.verifier(this.#now()), {
         issuer: this.#issuer,
         typ: ACCESS_TOKEN_TYPE,
-        algorithms: this.#keys.algorithms,
+        algorithms: keys.algorithms,
         requiredClaims: ['exp', 'iat', 'sid', 'jti'],
         currentDate: new Date(this.#now()),
       }));
@@ -212,10 +211,11 @@ export class CredentialService {
   async sessionIdOf(token: string): Promise<string | undefined> {
     if (token.split('.').length === 3 && token.startsWith('ey')) {
       try {
-        const { payload } = await jwtVerify(token, this.#localJwks, {
+        const keys = this.#keys.set;
+        const { payload } = await jwtVerify(token, keys.verifier(this.#now()), {
           issuer: this.#issuer,
           typ: ACCESS_TOKEN_TYPE,
-          algorithms: this.#keys.algorithms,
+          algorithms: keys.algorithms,
           // Revoking an expired token is harmless and RFC 7009 asks for 200 either way.
           currentDate: new Date(0),
           clockTolerance: Number.MAX_SAFE_INTEGER,

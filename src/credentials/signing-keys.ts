@@ -1,6 +1,21 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import type { SigningAlgorithm } from '../config/types.js';
+
+/**
+ * stsgate's signing keys. The keys file is a JWKS of private keys; two optional members per key (epoch
+ * seconds) drive rotation without downtime, the same on every replica because they are data, not events:
+ *
+ * - `nbf`: the key signs only from then on. It is published at once, so verifiers that cache the JWKS
+ *   have it before the first token it signs reaches them.
+ * - `exp`: the key is published (and accepted) only until then; set it past the last expiry of any
+ *   token it signed.
+ *
+ * The signing key is the newest (last in the file) whose `nbf` has passed. `stsgate keys rotate` writes
+ * the next file; replicas pick it up by polling. Nothing is decided by one replica alone, so two
+ * replicas cannot race to rotate.
+ */
 
 /** One private signing key and its public half. */
 export interface SigningKey {
@@ -8,39 +23,64 @@ export interface SigningKey {
   readonly alg: SigningAlgorithm;
   readonly privateKey: CryptoKey | KeyObject;
   readonly publicJwk: JWK;
+  /** Signs from (epoch seconds); undefined: always. */
+  readonly notBefore?: number;
+  /** Published until (epoch seconds); undefined: always. */
+  readonly expires?: number;
 }
 
-/** The keys stsgate signs with: the newest (last in the file) signs, every public half is published. */
+type LocalJwks = ReturnType<typeof createLocalJWKSet>;
+
+/** An immutable set of signing keys, as read from one version of the keys file. */
 export class SigningKeySet {
   readonly keys: readonly SigningKey[];
+  /** A fingerprint of the file this set came from (to notice changes). */
+  readonly version: string;
+  #verifier: { at: string; jwks: LocalJwks } | undefined;
 
-  constructor(keys: readonly SigningKey[]) {
+  constructor(keys: readonly SigningKey[], version = '') {
     if (keys.length === 0) throw new Error('a signing key set needs at least one key');
     this.keys = keys;
+    this.version = version;
   }
 
-  /** The key that signs new tokens. */
-  get current(): SigningKey {
-    return this.keys[this.keys.length - 1]!;
+  /** The key that signs new tokens at `now` (ms): the newest whose `nbf` has passed. */
+  current(now = Date.now()): SigningKey {
+    const seconds = now / 1000;
+    const usable = this.keys.filter((k) => (k.notBefore ?? 0) <= seconds && (k.expires ?? Infinity) > seconds);
+    const key = usable.at(-1);
+    if (!key) throw new Error('no signing key is usable now: every key is either not yet valid (nbf) or expired (exp)');
+    return key;
   }
 
-  /** The public JWKS (`/.well-known/jwks.json`). */
-  get jwks(): { keys: JWK[] } {
-    return { keys: this.keys.map((k) => k.publicJwk) };
+  /** The keys published and accepted at `now`: every key not past its `exp`, including ones not signing yet. */
+  live(now = Date.now()): SigningKey[] {
+    return this.keys.filter((k) => (k.expires ?? Infinity) > now / 1000);
+  }
+
+  /** The public JWKS (`/.well-known/jwks.json`) at `now`. */
+  jwks(now = Date.now()): { keys: JWK[] } {
+    return { keys: this.live(now).map((k) => k.publicJwk) };
+  }
+
+  /** A jose key resolver over the live keys, rebuilt only when that list changes. */
+  verifier(now = Date.now()): LocalJwks {
+    const live = this.live(now);
+    const at = live.map((k) => k.kid).join(',');
+    if (this.#verifier?.at !== at) this.#verifier = { at, jwks: createLocalJWKSet({ keys: live.map((k) => k.publicJwk) }) };
+    return this.#verifier.jwks;
   }
 
   /** The algorithms of every key, for verification of stsgate's own tokens. */
   get algorithms(): SigningAlgorithm[] {
     return [...new Set(this.keys.map((k) => k.alg))];
   }
-
-  /** Finds a key by `kid`. */
-  byKid(kid: string): SigningKey | undefined {
-    return this.keys.find((k) => k.kid === kid);
-  }
 }
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+/** Members of the keys file that are stsgate's own and never published. */
+const SCHEDULE_MEMBERS = new Set(['nbf', 'exp']);
+const ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256'];
 
 /** Generates a new private JWK (with `kid` = its RFC 7638 thumbprint, `alg`, `use: sig`). */
 export async function generateSigningJwk(alg: SigningAlgorithm): Promise<JWK> {
@@ -50,24 +90,37 @@ export async function generateSigningJwk(alg: SigningAlgorithm): Promise<JWK> {
   return { ...jwk, kid, alg, use: 'sig' };
 }
 
-/** Imports private JWKs into a key set; refuses symmetric keys and keys without a usable `alg`. */
-export async function importSigningKeys(jwks: unknown, defaultAlg: SigningAlgorithm): Promise<SigningKeySet> {
+/** Imports private JWKs into a key set; refuses symmetric keys, public-only keys and unknown algorithms. */
+export async function importSigningKeys(jwks: unknown, defaultAlg: SigningAlgorithm, version = ''): Promise<SigningKeySet> {
   const list = (jwks as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(list) || list.length === 0) throw new Error('the signing keys file must be a JWKS: {"keys": [ ...private JWKs ]}');
   const keys: SigningKey[] = [];
+  const kids = new Set<string>();
   for (const [i, raw] of list.entries()) {
-    const jwk = raw as JWK;
+    const jwk = raw as JWK & { nbf?: unknown; exp?: unknown };
     if (jwk.kty === 'oct') throw new Error(`keys[${i}]: symmetric keys cannot sign stsgate tokens`);
     if (typeof jwk.d !== 'string') throw new Error(`keys[${i}]: not a private key (no "d")`);
     const alg = (jwk.alg ?? defaultAlg) as SigningAlgorithm;
-    if (!['ES256', 'EdDSA', 'RS256'].includes(alg)) throw new Error(`keys[${i}]: algorithm "${alg}" is not one of ES256, EdDSA, RS256`);
+    if (!ALGORITHMS.includes(alg)) throw new Error(`keys[${i}]: algorithm "${alg}" is not one of ${ALGORITHMS.join(', ')}`);
+    for (const member of ['nbf', 'exp'] as const) {
+      if (jwk[member] !== undefined && !Number.isInteger(jwk[member])) throw new Error(`keys[${i}].${member}: must be epoch seconds (an integer)`);
+    }
     const privateKey = await importJWK(jwk, alg);
     if (privateKey instanceof Uint8Array) throw new Error(`keys[${i}]: symmetric keys cannot sign stsgate tokens`);
-    const publicJwk: JWK = Object.fromEntries(Object.entries(jwk).filter(([k]) => !(PRIVATE_MEMBERS as readonly string[]).includes(k)));
+    const publicJwk: JWK = Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_MEMBERS.has(k) && !SCHEDULE_MEMBERS.has(k)));
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
-    keys.push({ kid, alg, privateKey, publicJwk: { ...publicJwk, kid, alg, use: 'sig' } });
+    if (kids.has(kid)) throw new Error(`keys[${i}]: kid "${kid}" is used twice`);
+    kids.add(kid);
+    keys.push({
+      kid,
+      alg,
+      privateKey,
+      publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+      ...(jwk.nbf === undefined ? {} : { notBefore: jwk.nbf as number }),
+      ...(jwk.exp === undefined ? {} : { expires: jwk.exp as number }),
+    });
   }
-  return new SigningKeySet(keys);
+  return new SigningKeySet(keys, version);
 }
 
 /** Loads the signing keys file named in the configuration. */
@@ -79,10 +132,81 @@ export async function loadSigningKeys(file: string, defaultAlg: SigningAlgorithm
   } catch {
     throw new Error(`${file}: not JSON`);
   }
-  return importSigningKeys(parsed, defaultAlg);
+  return importSigningKeys(parsed, defaultAlg, createHash('sha256').update(text).digest('hex'));
 }
 
 /** Generates a one-key set in memory (development only: tokens die with the process). */
 export async function generateSigningKeys(alg: SigningAlgorithm): Promise<SigningKeySet> {
   return importSigningKeys({ keys: [await generateSigningJwk(alg)] }, alg);
+}
+
+/** What `rotateKeysFile` needs to know to schedule the change safely. */
+export interface RotationSchedule {
+  /** How long the new key is published before it signs: at least the JWKS cache time of verifiers plus the replicas' reload interval. */
+  publishAheadSeconds: number;
+  /** The longest a token can live (the largest role `max_session_seconds`), plus clock skew. */
+  maxTokenLifetimeSeconds: number;
+  now?: number;
+}
+
+/**
+ * Computes the next keys file: adds `newKey` signing from now + publishAhead, and retires the keys it
+ * replaces once every token they could have signed has expired. Keys already past `exp` are dropped.
+ */
+export function rotateKeysFile(file: { keys: (JWK & { nbf?: number; exp?: number })[] }, newKey: JWK, schedule: RotationSchedule): { keys: (JWK & { nbf?: number; exp?: number })[] } {
+  const now = Math.floor((schedule.now ?? Date.now()) / 1000);
+  const signsFrom = now + schedule.publishAheadSeconds;
+  const retireAt = signsFrom + schedule.maxTokenLifetimeSeconds;
+  const kept = file.keys
+    .filter((k) => k.exp === undefined || k.exp > now)
+    .map((k) => (k.exp === undefined || k.exp > retireAt ? { ...k, exp: retireAt } : k));
+  return { keys: [...kept, { ...newKey, nbf: signsFrom }] };
+}
+
+/** Where the current key set comes from: fixed (generated), or a file polled for changes. */
+export interface SigningKeySource {
+  readonly set: SigningKeySet;
+}
+
+/** A keys file, re-read on an interval so that a rotation written to it (or to a mounted Secret) takes effect on every replica. */
+export class SigningKeysFile implements SigningKeySource {
+  #set: SigningKeySet;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #file: string;
+  readonly #alg: SigningAlgorithm;
+
+  private constructor(file: string, alg: SigningAlgorithm, set: SigningKeySet) {
+    this.#file = file;
+    this.#alg = alg;
+    this.#set = set;
+  }
+
+  /** Loads the file; throws when it is missing or invalid (the gateway refuses to start). */
+  static async open(file: string, alg: SigningAlgorithm): Promise<SigningKeysFile> {
+    return new SigningKeysFile(file, alg, await loadSigningKeys(file, alg));
+  }
+
+  get set(): SigningKeySet {
+    return this.#set;
+  }
+
+  /** Re-reads the file; a broken new version is reported and the last good set kept (fail safe, not open). */
+  async reload(): Promise<{ changed: boolean }> {
+    const next = await loadSigningKeys(this.#file, this.#alg);
+    if (next.version === this.#set.version) return { changed: false };
+    this.#set = next;
+    return { changed: true };
+  }
+
+  /** Polls the file every `intervalMs`. */
+  watch(intervalMs: number, report: (outcome: { changed: boolean } | { error: Error }) => void): void {
+    this.#timer = setInterval(() => {
+      this.reload().then(report, (error: unknown) => report({ error: error instanceof Error ? error : new Error(String(error)) }));
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }

@@ -1,7 +1,7 @@
 import Koa from 'koa';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { TokenExchange } from '../credentials/exchange.js';
-import type { SigningKeySet } from '../credentials/signing-keys.js';
+import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
@@ -22,7 +22,7 @@ export interface AppDependencies {
   /** Trust X-Forwarded-For (behind a load balancer). */
   trustProxy: boolean;
   store: Store;
-  keys: SigningKeySet;
+  keys: SigningKeySource;
   roles: RoleCatalog;
   credentials: CredentialService;
   exchange: TokenExchange;

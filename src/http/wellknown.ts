@@ -1,12 +1,12 @@
 import Router from '@koa/router';
-import type { SigningKeySet } from '../credentials/signing-keys.js';
+import type { SigningKeySource } from '../credentials/signing-keys.js';
 import { TOKEN_EXCHANGE_GRANT } from './oauth.js';
 
 /** Discovery (`/.well-known/openid-configuration`) and public keys (`/.well-known/jwks.json`). */
-export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySet }): Router {
+export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySource }): Router {
   const router = new Router({ prefix: '/.well-known' });
   const base = deps.publicUrl.replace(/\/+$/, '');
-  // Prepared once: both documents only change with the key set, which is fixed for a process.
+  // Prepared once: the discovery document does not change while the process runs.
   const discovery = {
     issuer: deps.publicUrl,
     jwks_uri: `${base}/.well-known/jwks.json`,
@@ -17,10 +17,11 @@ export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySet }
     token_endpoint_auth_methods_supported: ['none'],
     introspection_endpoint_auth_methods_supported: ['none'],
     revocation_endpoint_auth_methods_supported: ['none'],
-    access_token_signing_alg_values_supported: deps.keys.algorithms,
+    access_token_signing_alg_values_supported: deps.keys.set.algorithms,
     subject_types_supported: ['public'],
   };
-  const jwks = JSON.stringify(deps.keys.jwks);
+  // The JWKS follows the keys file (rotation); serialized again only when the published list changes.
+  let jwks = { at: '', body: '' };
   router.get('/openid-configuration', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = discovery;
@@ -29,7 +30,10 @@ export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySet }
     // Short enough that a key published ahead of a rotation reaches verifiers before it signs.
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.type = 'application/jwk-set+json';
-    ctx.body = jwks;
+    const published = deps.keys.set.jwks();
+    const at = published.keys.map((k) => k.kid).join(',');
+    if (jwks.at !== at) jwks = { at, body: JSON.stringify(published) };
+    ctx.body = jwks.body;
   });
   return router;
 }

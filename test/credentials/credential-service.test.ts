@@ -25,7 +25,7 @@ beforeEach(async () => {
   clock = Date.UTC(2026, 10, 26, 12, 0, 0);
   store = new MemoryStore({ prefix: 't:', now: () => clock });
   keys ??= await generateSigningKeys('ES256');
-  service = new CredentialService({ store, keys, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: '123456789012', cacheMinRemainingFraction: 0.5, now: () => clock });
+  service = new CredentialService({ store, keys: { set: keys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: '123456789012', cacheMinRemainingFraction: 0.5, now: () => clock });
 });
 
 const request = (overrides: Partial<CredentialRequest> = {}): CredentialRequest => ({ identity, role, durationSeconds: 3600, sessionName: 'ci', ...overrides });

@@ -49,7 +49,7 @@ describe('OAuth endpoints', () => {
     const jwks = createRemoteJWKSet(new URL(`${gateway.url}/.well-known/jwks.json`));
     const { payload, protectedHeader } = await jwtVerify(body.access_token as string, jwks, { issuer: gateway.config.publicUrl, audience: 'api.example.com' });
     expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'at+jwt' });
-    expect(protectedHeader.kid).toBe(gateway.keys.current.kid);
+    expect(protectedHeader.kid).toBe(gateway.keys.set.current().kid);
     expect(payload).toMatchObject({ sub: `ci:repo:acme/app:ref:refs/heads/main`, role: 'deployer', scope: 'deploy:write logs:read', idp: 'ci', repo: 'acme/app' });
     expect(payload.sid).toBe((aws.AccessKeyId as string).slice(4));
     for (const claim of ['iat', 'nbf', 'exp', 'jti']) expect(payload[claim]).toBeDefined();
@@ -109,8 +109,8 @@ describe('OAuth endpoints', () => {
     expect(res.status).toBe(200);
     expect(await introspect('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.')).toEqual({ active: false });
     // A token signed by someone else's key with stsgate's kid is inactive.
-    const forged = await issuer.mint({ iss: gateway.config.publicUrl, sid: 'AAAAAAAAAAAAAAAA' }, { header: { kid: gateway.keys.current.kid, typ: 'at+jwt' } });
-    expect(decodeProtectedHeader(forged).kid).toBe(gateway.keys.current.kid);
+    const forged = await issuer.mint({ iss: gateway.config.publicUrl, sid: 'AAAAAAAAAAAAAAAA' }, { header: { kid: gateway.keys.set.current().kid, typ: 'at+jwt' } });
+    expect(decodeProtectedHeader(forged).kid).toBe(gateway.keys.set.current().kid);
     expect(await introspect(forged)).toEqual({ active: false });
   });
 
@@ -119,7 +119,7 @@ describe('OAuth endpoints', () => {
     expect(discovery).toMatchObject({ issuer: gateway.config.publicUrl, token_endpoint: `${gateway.config.publicUrl}/oauth2/token` });
     const jwks = (await (await fetch(`${gateway.url}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
     expect(jwks.keys).toHaveLength(1);
-    expect(jwks.keys[0]).toMatchObject({ kid: gateway.keys.current.kid, alg: 'ES256', use: 'sig' });
+    expect(jwks.keys[0]).toMatchObject({ kid: gateway.keys.set.current().kid, alg: 'ES256', use: 'sig' });
     expect(jwks.keys[0]).not.toHaveProperty('d');
   });
 
