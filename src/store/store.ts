@@ -1,6 +1,10 @@
 /**
  * The store: one small interface, two adapters (memory, Redis). Every key carries the configured prefix
  * (added by the adapter) and always a TTL. Keys are built in `keys.ts` only.
+ *
+ * Failure contract, the same for every adapter: a method rejects with StoreUnavailableError when the backing
+ * store fails (unreachable, timed out, closed) and with RangeError for a TTL that is not an integer >= 1;
+ * callers fail closed on the first and never see the second in correct code.
  */
 
 export interface Store {
@@ -8,6 +12,7 @@ export interface Store {
   set(key: string, value: string, ttlMs: number): Promise<void>;
   /** Stores only when the key is absent; returns whether it stored. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** The value, or undefined when the key is absent or expired. */
   get(key: string): Promise<string | undefined>;
   /** Gets several keys in one round trip; the result is index-aligned with `keys`. Keys may lie in different cluster slots. */
   getMany(keys: readonly string[]): Promise<(string | undefined)[]>;
@@ -21,12 +26,16 @@ export interface Store {
    * slots, the writes go out in parallel, in order per slot.
    */
   setMany(entries: readonly { key: string; value: string; ttlMs: number }[]): Promise<void>;
-  /** Increments a counter, creating it with `ttlMs` when new; returns the new value and its remaining TTL. */
+  /**
+   * Increments a counter, creating it at 1 with `ttlMs` when new; returns the new value and its remaining TTL.
+   * The TTL is set only on creation, so a fixed window (rate limits) is not extended by later increments.
+   */
   increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }>;
   /** Remaining TTL in ms, or undefined when the key is absent. */
   ttl(key: string): Promise<number | undefined>;
   /** Throws when the store cannot be reached. */
   ping(): Promise<void>;
+  /** Releases connections and timers; safe to call twice. Every later call rejects with StoreUnavailableError. */
   close(): Promise<void>;
   /** A short human description for start-up logs (no secrets). */
   readonly description: string;

@@ -89,6 +89,10 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
 export interface RedisClusterHandle {
   /** Every master, usable as seed nodes. */
   nodes: HostPort[];
+  /** Stops master `index` (its slots become unreachable; no replica takes over). */
+  stopNode(index: number): Promise<void>;
+  /** Starts master `index` again on its port; it rejoins with its saved node config and slots. */
+  startNode(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -99,23 +103,19 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
   const ports: number[] = [];
   // The cluster bus listens on port + 10000, so both must be free.
   for (let i = 0; i < masters; i++) ports.push(await freePort({ withClusterBus: true, avoid: ports }));
-  const children: ChildProcess[] = [];
+  const nodeArgs = (port: number) => [
+    '--cluster-enabled', 'yes',
+    // Kept in the temp dir across stopNode/startNode, so a restarted node knows its id, epoch and slots.
+    '--cluster-config-file', `nodes-${port}.conf`,
+    '--cluster-node-timeout', '3000',
+  ];
+  const children: (ChildProcess | undefined)[] = [];
   const stop = async () => {
-    await Promise.all(children.map(stopProcess));
+    await Promise.all(children.map((child) => child && stopProcess(child)));
     removeDir(dir);
   };
   try {
-    children.push(
-      ...(await Promise.all(
-        ports.map((port) =>
-          spawnServer(port, dir, [
-            '--cluster-enabled', 'yes',
-            '--cluster-config-file', `nodes-${port}.conf`,
-            '--cluster-node-timeout', '3000',
-          ]),
-        ),
-      )),
-    );
+    children.push(...(await Promise.all(ports.map((port) => spawnServer(port, dir, nodeArgs(port))))));
     // What `redis-cli --cluster create` does, minus its one-second polling: distinct config epochs, an even
     // slot split, and every node introduced to the first.
     await Promise.all(
@@ -137,7 +137,19 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
     await stop();
     throw error;
   }
-  return { nodes: ports.map((port) => ({ host: HOST, port })), stop };
+  return {
+    nodes: ports.map((port) => ({ host: HOST, port })),
+    async stopNode(index) {
+      const child = children[index];
+      children[index] = undefined;
+      if (child) await stopProcess(child);
+    },
+    async startNode(index) {
+      if (children[index]) throw new Error(`cluster node ${index} is already running`);
+      children[index] = await spawnServer(ports[index]!, dir, nodeArgs(ports[index]!));
+    },
+    stop,
+  };
 }
 
 export interface RedisSentinelHandle {
@@ -146,6 +158,10 @@ export interface RedisSentinelHandle {
   master: RedisServer;
   sentinels: HostPort[];
   password?: string;
+  /** Stops the Sentinel only (the master keeps running). */
+  stopSentinel(): Promise<void>;
+  /** Starts the Sentinel again on its port. */
+  startSentinel(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -177,12 +193,17 @@ export async function startRedisSentinel(options: { password?: string } = {}): P
     await master.stop();
     removeDir(dir);
   };
-  try {
-    sentinel = launch([config, '--sentinel']);
+  const startSentinel = async () => {
+    if (sentinel) throw new Error(`sentinel on port ${port} is already running`);
+    const child = launch([config, '--sentinel']);
+    sentinel = child;
     await waitFor(`sentinel on port ${port}`, 10_000, async () => {
       const reply = await cli(port, undefined, 'SENTINEL', 'get-master-addr-by-name', name);
       return reply.includes(String(master.port));
-    }, sentinel, join(dir, `redis-${port}.log`));
+    }, child, join(dir, `redis-${port}.log`));
+  };
+  try {
+    await startSentinel();
   } catch (error) {
     await stop();
     throw error;
@@ -192,6 +213,12 @@ export async function startRedisSentinel(options: { password?: string } = {}): P
     master,
     sentinels: [{ host: HOST, port }],
     ...(options.password ? { password: options.password } : {}),
+    async stopSentinel() {
+      const child = sentinel;
+      sentinel = undefined;
+      if (child) await stopProcess(child);
+    },
+    startSentinel,
     stop,
   };
 }
@@ -227,12 +254,11 @@ function launch(args: string[]): ChildProcess {
 async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // A frozen process would hold SIGTERM until thawed; SIGCONT first makes either state stop the same way.
-  child.kill('SIGCONT');
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+  // SIGKILL: there is nothing to save (no persistence), Redis acts on SIGTERM only at its next cron tick
+  // (seconds in cluster mode), and a crash is the outage the fault tests want anyway. It works on a frozen
+  // process too. Cluster and Sentinel rewrite their config files on every change, so a restart finds them.
+  child.kill('SIGKILL');
   await exited;
-  clearTimeout(killer);
 }
 
 async function cli(port: number, password: string | undefined, ...args: string[]): Promise<string> {

@@ -125,8 +125,8 @@ export class MemoryStore implements Store {
       this.#write(key, '1', ttlMs);
       return { value: 1, ttlMs };
     }
-    // Same rule as Redis INCR: only a stored base-10 integer can be incremented.
-    if (!/^-?\d+$/.test(entry.value) || !Number.isSafeInteger(Number(entry.value) + 1)) {
+    // Same rule as Redis INCR: only a canonical base-10 integer (no sign on 0, no leading zeros) increments.
+    if (!/^(0|-?[1-9]\d*)$/.test(entry.value) || !Number.isSafeInteger(Number(entry.value) + 1)) {
       throw new StoreUnavailableError('memory store increment failed: stored value is not an integer');
     }
     const value = Number(entry.value) + 1;

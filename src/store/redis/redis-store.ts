@@ -19,6 +19,7 @@ export type RedisStoreEvent =
   | { type: 'error'; message: string }
   | { type: 'closed' };
 
+/** Runtime knobs that are not configuration: event hook and connection pacing. */
 export interface RedisStoreOptions {
   /** Called on connection state changes; it must not throw (a throw is swallowed). */
   onEvent?: (event: RedisStoreEvent) => void;
@@ -30,10 +31,12 @@ export interface RedisStoreOptions {
   closeTimeoutMs?: number;
 }
 
-type Topology = 'standalone' | 'sentinel' | 'cluster';
+/** Which Redis deployment a store talks to; it decides how multi-key operations are split. */
+export type RedisTopology = 'standalone' | 'sentinel' | 'cluster';
 
-interface RedisStoreSettings {
-  topology: Topology;
+/** What a RedisStore needs besides its client; createRedisStore derives it from the config. */
+export interface RedisStoreSettings {
+  topology: RedisTopology;
   prefix: string;
   commandTimeoutMs: number;
   closeTimeoutMs: number;
@@ -63,8 +66,10 @@ export class RedisStore implements Store {
   readonly #client: Redis | Cluster;
   readonly #settings: RedisStoreSettings;
   readonly #readyWaiters = new Set<{ resolve: () => void; reject: (error: Error) => void }>();
-  /** Reconnect attempts since the client was last ready; see #run for why it matters. */
-  #failedReconnects = 0;
+  /** Connection errors since the client was last ready; see #connected for why it matters. */
+  #failuresSinceReady = 0;
+  /** The last connection error (already scrubbed), so a failure says why rather than only "not connected". */
+  #lastError: string | undefined;
   #closing: Promise<void> | undefined;
 
   /** Wraps an ioredis client; prefer createRedisStore, which builds the client with the options this needs. */
@@ -171,16 +176,11 @@ export class RedisStore implements Store {
     return pttl === -1 ? Number.POSITIVE_INFINITY : pttl;
   }
 
-  /** On a Cluster every master must answer: a missing master means part of the keys are unreachable. */
+  /** On a Cluster, the master of every slot must answer: one missing master makes part of the keys unreachable. */
   async ping(): Promise<void> {
     await this.#run('ping', async (c) => {
-      if (!(c instanceof Cluster)) {
-        await c.ping();
-        return;
-      }
-      const masters = c.nodes('master');
-      if (masters.length === 0) throw new Error('no cluster master known');
-      await Promise.all(masters.map((node) => node.ping()));
+      if (c instanceof Cluster) await pingSlotOwners(c);
+      else await c.ping();
     });
   }
 
@@ -208,7 +208,11 @@ export class RedisStore implements Store {
     }
   }
 
-  /** The one place keys get their prefix (ioredis keyPrefix misses some commands, e.g. scripts on Cluster). */
+  /**
+   * The one place keys get their prefix (ioredis keyPrefix misses some commands, e.g. scripts on Cluster).
+   * Slots are computed on the prefixed key, so a prefix holding a `{…}` tag is still handled correctly: it
+   * just pins every key to one slot.
+   */
   #key(key: string): string {
     return this.#settings.prefix + key;
   }
@@ -221,12 +225,14 @@ export class RedisStore implements Store {
     this.#assertOpen();
     const { commandTimeoutMs } = this.#settings;
     const deadline = new AbortController();
-    const timer = setTimeout(
-      () => deadline.abort(new StoreUnavailableError(`redis ${operation} failed: timed out after ${commandTimeoutMs} ms`)),
-      commandTimeoutMs,
-    );
+    let connected = false;
+    const timer = setTimeout(() => {
+      const waitedFor = connected ? '' : ` waiting for a connection${this.#lastErrorNote()}`;
+      deadline.abort(new StoreUnavailableError(`redis ${operation} failed: timed out after ${commandTimeoutMs} ms${waitedFor}`));
+    }, commandTimeoutMs);
     const attempt = (async () => {
       await this.#connected(operation, deadline.signal);
+      connected = true;
       return work(this.#client);
     })();
     // When the deadline wins, the attempt may still fail later; nobody is waiting for it any more.
@@ -248,13 +254,18 @@ export class RedisStore implements Store {
 
   /**
    * Resolves once the client is ready. A client between two connections gets until the deadline, which
-   * rides out a restart or failover; a client whose reconnects already failed is down, and waiting would
-   * only hold every request for the full timeout, so the operation fails at once.
+   * rides out a quick restart or failover; once a connection attempt has failed, Redis is known to be down,
+   * and waiting would only hold every request for the full timeout, so the operation fails at once.
    */
   #connected(operation: string, signal: AbortSignal): Promise<void> {
     if (this.#client.status === 'ready') return Promise.resolve();
-    if (this.#failedReconnects > 1) {
-      return Promise.reject(new StoreUnavailableError(`redis ${operation} failed: not connected (reconnecting)`));
+    if (this.#client.status === 'end') {
+      return Promise.reject(new StoreUnavailableError(`redis ${operation} failed: connection ended${this.#lastErrorNote()}`));
+    }
+    if (this.#failuresSinceReady > 0) {
+      return Promise.reject(
+        new StoreUnavailableError(`redis ${operation} failed: not connected (reconnecting)${this.#lastErrorNote()}`),
+      );
     }
     return new Promise((resolve, reject) => {
       const waiter = {
@@ -284,7 +295,8 @@ export class RedisStore implements Store {
     let wasReady = false;
     this.#client.on('ready', () => {
       wasReady = true;
-      this.#failedReconnects = 0;
+      this.#failuresSinceReady = 0;
+      this.#lastError = undefined;
       for (const waiter of this.#readyWaiters) waiter.resolve();
       this.#readyWaiters.clear();
       emit({ type: 'ready' });
@@ -294,15 +306,24 @@ export class RedisStore implements Store {
       wasReady = false;
     });
     this.#client.on('reconnecting', (delayMs?: unknown) => {
-      this.#failedReconnects++;
       emit(typeof delayMs === 'number' ? { type: 'reconnecting', delayMs } : { type: 'reconnecting' });
     });
     this.#client.on('end', () => emit({ type: 'closed' }));
     // Always listen for 'error': without a listener ioredis prints to the console, and the store never logs.
-    this.#client.on('error', (error: unknown) => emit({ type: 'error', message: this.#describe(error) }));
-    this.#client.on('node error', (error: unknown, node: unknown) =>
-      emit({ type: 'error', message: `node ${String(node)}: ${this.#describe(error)}` }),
-    );
+    this.#client.on('error', (error: unknown) => {
+      if (this.#client.status !== 'ready') this.#failuresSinceReady++;
+      this.#lastError = this.#describe(error);
+      emit({ type: 'error', message: this.#lastError });
+    });
+    this.#client.on('node error', (error: unknown, node: unknown) => {
+      if (this.#client.status !== 'ready') this.#failuresSinceReady++;
+      this.#lastError = `node ${String(node)}: ${this.#describe(error)}`;
+      emit({ type: 'error', message: this.#lastError });
+    });
+  }
+
+  #lastErrorNote(): string {
+    return this.#lastError ? `; last error: ${this.#lastError}` : '';
   }
 
   #assertOpen(): void {
@@ -409,9 +430,8 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
         enableTLSForSentinelMode: config.tls,
         sentinelTLS: config.tls ? {} : undefined,
         sentinelCommandTimeout: commandTimeoutMs,
-        // When no sentinel answers, fail this connect and let retryStrategy pace the next one, so the store
-        // sees the outage (and fails fast) instead of a connect that never ends.
-        sentinelRetryStrategy: () => null,
+        // Must return a number: ioredis ends the client for good when no sentinel answers and this gives up.
+        sentinelRetryStrategy: backoff,
         // Follow +switch-master at once instead of waiting for the old master to answer READONLY.
         failoverDetector: true,
         reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
@@ -459,6 +479,27 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
       );
     }
   }
+}
+
+/**
+ * Pings the master of every slot. Pinging the connected masters is not enough: ioredis drops a dead node from
+ * its pool at once, while its slots still point at it until the cluster fails it over.
+ */
+async function pingSlotOwners(cluster: Cluster): Promise<void> {
+  const owners = new Set<string>();
+  for (let slot = 0; slot < 16384; slot++) {
+    const owner = cluster.slots[slot]?.[0];
+    if (!owner) throw new Error(`cluster slot ${slot} has no master`);
+    owners.add(owner);
+  }
+  const connected = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const missing = [...owners].filter((owner) => !connected.has(owner));
+  if (missing.length > 0) {
+    // Ask the cluster again so a master that came back gets a connection (and a changed map is picked up).
+    cluster.refreshSlotsCache();
+    throw new Error(`cluster master ${missing.join(', ')} not connected`);
+  }
+  await Promise.all([...owners].map((owner) => connected.get(owner)!.ping()));
 }
 
 interface RedisTarget {
