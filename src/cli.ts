@@ -1,10 +1,13 @@
 /** The `stsgate` command: thin; every subcommand calls into the modules. */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { JWK } from 'jose';
 import { checkConfigCommand } from './commands/check-config.js';
 import { explainCommand } from './commands/explain.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { SigningAlgorithm } from './config/types.js';
-import { generateSigningJwk } from './credentials/signing-keys.js';
+import { generateSigningJwk, rotateKeysFile } from './credentials/signing-keys.js';
 import { startGateway } from './main.js';
 import { createLogger } from './observability/logger.js';
 
@@ -12,7 +15,8 @@ const USAGE = `usage:
   stsgate serve --config FILE
   stsgate check-config --config FILE
   stsgate explain --config FILE --identity FILE
-  stsgate keys generate [--alg ES256|EdDSA|RS256]`;
+  stsgate keys generate [--alg ES256|EdDSA|RS256]
+  stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]`;
 
 const write = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -24,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       identity: { type: 'string' },
       alg: { type: 'string', default: 'ES256' },
+      file: { type: 'string' },
+      'publish-ahead': { type: 'string', default: '900' },
+      'max-lifetime': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -39,11 +46,22 @@ async function main(argv: string[]): Promise<number> {
       return checkConfigCommand(requireOption(values.config, '--config'), write);
     case 'explain':
       return explainCommand(requireOption(values.config, '--config'), requireOption(values.identity, '--identity'), write);
-    case 'keys':
-      if (sub !== 'generate') break;
+    case 'keys': {
       if (!['ES256', 'EdDSA', 'RS256'].includes(values.alg)) throw new UsageError('--alg must be ES256, EdDSA or RS256');
-      write(JSON.stringify(await generateSigningJwk(values.alg as SigningAlgorithm), null, 2));
-      return 0;
+      const alg = values.alg as SigningAlgorithm;
+      if (sub === 'generate') {
+        write(JSON.stringify(await generateSigningJwk(alg), null, 2));
+        return 0;
+      }
+      if (sub === 'rotate') {
+        return rotate(requireOption(values.file, '--file'), alg, {
+          publishAhead: seconds(values['publish-ahead'], '--publish-ahead'),
+          maxLifetime: values['max-lifetime'] !== undefined ? seconds(values['max-lifetime'], '--max-lifetime') : undefined,
+          configFile: values.config,
+        });
+      }
+      break;
+    }
   }
   throw new UsageError(`unknown command: ${positionals.join(' ')}`);
 }
@@ -64,6 +82,40 @@ async function serve(configFile: string): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+/**
+ * Writes the next version of a keys file (see signing-keys.ts for the schedule). A missing file is
+ * created with one key that signs at once. The file is replaced atomically, mode 0600.
+ */
+async function rotate(file: string, alg: SigningAlgorithm, options: { publishAhead: number; maxLifetime: number | undefined; configFile: string | undefined }): Promise<number> {
+  const newKey = await generateSigningJwk(alg);
+  let next: { keys: unknown[] };
+  try {
+    const current = JSON.parse(await readFile(file, 'utf8')) as { keys: JWK[] };
+    let maxLifetime = options.maxLifetime;
+    if (maxLifetime === undefined) {
+      if (!options.configFile) throw new UsageError('--config (to read the longest role session) or --max-lifetime is required to rotate');
+      const config = await loadConfig(options.configFile);
+      // Own tokens live at most the longest role session; a minute of skew on top, as verifiers allow.
+      maxLifetime = Math.max(...config.roles.map((r) => r.maxSessionSeconds)) + 60;
+    }
+    next = rotateKeysFile(current, newKey, { publishAheadSeconds: options.publishAhead, maxTokenLifetimeSeconds: maxLifetime });
+    write(`added key ${newKey.kid}: published now, signs from ${new Date((Date.now() / 1000 + options.publishAhead) * 1000).toISOString()}; older keys retire after ${maxLifetime} s more`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    next = { keys: [newKey] };
+    write(`created ${file} with key ${newKey.kid}`);
+  }
+  const temporary = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  await writeFile(temporary, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, file);
+  return 0;
+}
+
+function seconds(value: string, name: string): number {
+  if (!/^\d{1,6}$/.test(value)) throw new UsageError(`${name} must be a number of seconds`);
+  return Number(value);
 }
 
 class UsageError extends Error {}

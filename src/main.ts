@@ -17,8 +17,8 @@ import { AuditLog } from './observability/audit.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { compileRules } from './rules/index.js';
-import { MemoryStore } from './store/memory/memory-store.js';
-import { createRedisStore } from './store/redis/redis-store.js';
+import { createStore } from './store/index.js';
+import type { RedisStoreEvent } from './store/redis/redis-store.js';
 import { instrumentStore } from './store/instrumented-store.js';
 import type { Store } from './store/store.js';
 
@@ -57,7 +57,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
 
   const metrics = options.metrics ?? new GatewayMetrics();
-  const store: Store = instrumentStore(config.store.kind === 'memory' ? new MemoryStore({ prefix: config.store.prefix }) : createRedisStore(config.store), {
+  const redisEvents = (event: RedisStoreEvent) => {
+    if (event.type === 'error') logger.warn({ store: event.message }, 'store connection error');
+    else if (event.type !== 'closed') logger.info({ store: event.type }, 'store connection');
+  };
+  const store: Store = instrumentStore(createStore(config.store, { redis: { onEvent: redisEvents } }), {
     observe(operation, seconds, ok) {
       metrics.storeSeconds.observe({ operation }, seconds);
       if (!ok) metrics.storeErrors.inc({ operation });
