@@ -60,15 +60,23 @@ export class TokenExchange {
 
   /** `AssumeRoleWithWebIdentity` and RFC 8693 with an external subject token. */
   async exchangeWebIdentity(token: string, request: ExchangeRequest): Promise<ExchangeResult> {
-    // An unknown role and a role this identity may not have get the same AccessDenied, so probing
-    // role names learns nothing.
     const verified = await this.#deps.verifyWebIdentityToken(token);
-    const { identity } = verified;
+    const result = await this.issueForIdentity(verified.identity, request, 'sts:AssumeRoleWithWebIdentity');
+    return verified.audience === undefined ? result : { ...result, audience: verified.audience };
+  }
+
+  /**
+   * Issues for an identity that is already verified (a web-identity token above, or a browser login):
+   * the rules must grant the role, the duration and scopes must lie within it.
+   */
+  async issueForIdentity(identity: Identity, request: ExchangeRequest, action = 'sts:AssumeRoleWithWebIdentity'): Promise<ExchangeResult> {
     const role = withContext({ source: identity.source, subject: identity.subject }, () => this.#pickRole(identity, request.role));
     const context = { source: identity.source, subject: identity.subject, ...(role ? { role: role.name } : {}) };
     const granted = role ? this.#deps.grant(identity, role.name) : undefined;
+    // An unknown role and a role this identity may not have get the same AccessDenied, so probing
+    // role names learns nothing.
     if (!role || !granted) {
-      throw new GatewayError('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', {
+      throw new GatewayError('AccessDenied', `Not authorized to perform ${action}`, {
         debug: role ? `no rule grants role ${role.name}` : 'unknown role',
         context,
       });
@@ -83,7 +91,7 @@ export class TokenExchange {
       matchedRule: granted.rule,
       ...narrowing,
     });
-    return { credentials, identity, role, matchedRule: granted.rule, ...(verified.audience === undefined ? {} : { audience: verified.audience }) };
+    return { credentials, identity, role, matchedRule: granted.rule };
   }
 
   /** The named role, or when none is named, the only role the rules grant (several or none: no guess). */
