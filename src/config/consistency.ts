@@ -27,21 +27,24 @@ function checkUnique(seen: Map<string, string>, name: unknown, where: (string | 
   else seen.set(name, formatPath(where));
 }
 
-function checkReference(value: unknown, known: readonly string[], where: (string | number)[], what: string, problems: ProblemList): void {
-  if (typeof value !== 'string' || known.includes(value)) return;
+function checkReference(value: unknown, known: readonly string[] | undefined, where: (string | number)[], what: string, problems: ProblemList): void {
+  if (known === undefined || typeof value !== 'string' || known.includes(value)) return;
   problems.add(where, `unknown ${what} ${JSON.stringify(value)}${suggestion(value, known, `known ${what}s`)}`);
 }
 
 /** Adds a problem for every duplicate id or name and every dangling reference in `tree`. */
 export function checkConsistency(tree: Tree, problems: ProblemList): void {
+  // When a section is not a list its own problem is already reported; references into it would only add noise.
+  const knowsSources = [tree.issuers, tree.providers].every((section) => section === undefined || Array.isArray(section));
+  const knowsRoles = tree.roles === undefined || Array.isArray(tree.roles);
   const sources = new Map<string, string>();
   list(tree.issuers).forEach((issuer, i) => checkUnique(sources, field(issuer, 'id'), ['issuers', i, 'id'], 'id', problems, 'ids unique across issuers and providers'));
   list(tree.providers).forEach((provider, i) => checkUnique(sources, field(provider, 'id'), ['providers', i, 'id'], 'id', problems, 'ids unique across issuers and providers'));
-  const sourceIds = [...sources.keys()];
+  const sourceIds = knowsSources ? [...sources.keys()] : undefined;
 
   const roleNames = new Map<string, string>();
   list(tree.roles).forEach((role, i) => checkUnique(roleNames, field(role, 'name'), ['roles', i, 'name'], 'role name', problems, 'unique role names'));
-  const roles = [...roleNames.keys()];
+  const roles = knowsRoles ? [...roleNames.keys()] : undefined;
 
   list(tree.roles).forEach((role, i) => {
     list(field(role, 'can_assume')).forEach((target, j) => checkReference(target, roles, ['roles', i, 'can_assume', j], 'role', problems));

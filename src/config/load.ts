@@ -25,11 +25,13 @@ function isMapping(value: unknown): value is Record<string, unknown> {
 
 /** Parses YAML into plain data, reporting syntax errors, duplicate keys and unknown tags as problems. */
 function parseYaml(text: string, problems: ProblemList): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true });
+  // prettyErrors computes line/column positions; the excerpt it appends to the message is dropped.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, strict: true });
   for (const error of [...doc.errors, ...doc.warnings]) {
     const position = error.linePos?.[0];
     const where = position ? `line ${position.line}, column ${position.col}` : '(yaml)';
-    problems.add(where, `${error.message.split('\n')[0]}, expected valid YAML`);
+    const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    problems.add(where, `${message}, expected valid YAML`);
   }
   if (!problems.empty) return undefined;
   try {
@@ -49,7 +51,8 @@ export function parseConfig(text: string, env: Env = process.env, baseDir: strin
   const parsed = parseYaml(text, problems);
   if (!problems.empty) throw new ConfigError(problems.items, source);
   if (!isMapping(parsed)) {
-    problems.add([], `${found(parsed ?? undefined)}, expected a mapping of settings (public_url, issuers, roles, rules, ...)`);
+    const what = parsed === null || parsed === undefined ? 'found an empty document' : found(parsed);
+    problems.add([], `${what}, expected a mapping of settings (public_url, issuers, roles, rules, ...)`);
     throw new ConfigError(problems.items, source);
   }
 

@@ -86,7 +86,7 @@ export function describeSecret(value: unknown): string {
 }
 
 /** Key names whose values must never be echoed back in problems or logs. */
-const SECRET_KEY = /(secret|password|passphrase|token|private|encryption_key)/i;
+const SECRET_KEY = /(?:^|_)(?:secret|password|passphrase|token|private_key|encryption_key)$/i;
 
 /** Whether the last key of `path` names a secret. */
 export function isSecretPath(path: ConfigPath): boolean {

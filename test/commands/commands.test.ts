@@ -1,0 +1,181 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkConfigCommand } from '../../src/commands/check-config.js';
+import { explainCommand } from '../../src/commands/explain.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stsgate-commands-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const EXAMPLE = fileURLToPath(new URL('../../examples/gateway.yaml', import.meta.url));
+
+const CONFIG = `
+public_url: https://sts.example.com
+account_id: "123456789012"
+issuers:
+  - { id: gha, issuer: https://token.actions.githubusercontent.com, audiences: [sts] }
+roles:
+  - { name: deployer }
+  - { name: reader }
+rules:
+  - name: main deploys
+    match:
+      source: gha
+      all:
+        - { claim: repository, equals: acme/app }
+        - { claim: ref, equals: refs/heads/main }
+    roles: [deployer]
+  - name: acme reads
+    match: { source: gha, claim: repository, glob: "acme/*" }
+    roles: [reader]
+`;
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+async function run(command: (write: (line: string) => void) => Promise<number>): Promise<{ code: number; lines: string[] }> {
+  const lines: string[] = [];
+  const code = await command((line) => lines.push(line));
+  return { code, lines };
+}
+
+describe('check-config', () => {
+  it('passes the example configuration and its tests', async () => {
+    const { code, lines } = await run((w) => checkConfigCommand(EXAMPLE, w));
+    expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
+    expect(lines.filter((l) => l.startsWith('PASS')).length).toBeGreaterThan(3);
+    expect(lines.at(-1)).toMatch(/^tests: \d+ passed, 0 failed$/);
+    expect(code).toBe(0);
+  });
+
+  it('exits 0 with no tests', async () => {
+    const path = file('no-tests.yaml', CONFIG);
+    expect(await run((w) => checkConfigCommand(path, w))).toEqual({
+      code: 0,
+      lines: [`${path}: valid (1 issuer, 0 providers, 2 roles, 2 rules)`, 'no tests: cases to run'],
+    });
+  });
+
+  it('prints every problem and exits 1', async () => {
+    const path = file('bad.yaml', `${CONFIG}\nlisten: { port: 0 }\nextra: 1\n`.replace('account_id: "123456789012"', 'account_id: "1"'));
+    expect(await run((w) => checkConfigCommand(path, w))).toEqual({
+      code: 1,
+      lines: [
+        `${path}: 3 problems`,
+        '  listen.port: found 0, expected an integer in 1..65535',
+        '  account_id: found "1", expected a string of 12 digits',
+        '  (top level): unknown key "extra"; allowed keys: public_url, listen, store, signing, account_id, providers, dev, credentials, limits, issuers, roles, rules, tests',
+      ],
+    });
+  });
+
+  it('exits 1 on an unreadable file', async () => {
+    const path = join(dir, 'missing.yaml');
+    expect(await run((w) => checkConfigCommand(path, w))).toEqual({
+      code: 1,
+      lines: [`${path}: 1 problem`, `  ${path}: cannot read the configuration file (ENOENT), expected a readable YAML file`],
+    });
+  });
+
+  it('runs tests as exact role sets, explains failures and exits 1', async () => {
+    const tests = `
+tests:
+  - name: main
+    identity: { source: gha, claims: { repository: acme/app, ref: refs/heads/main } }
+    expect_roles: [reader, deployer]
+  - name: expects too little
+    identity: { source: gha, claims: { repository: acme/app, ref: refs/heads/main } }
+    expect_roles: [deployer]
+  - identity: { source: gha, claims: { repository: acme/app, ref: refs/heads/dev } }
+    expect_roles: [deployer, reader]
+  - identity: { source: gha, claims: { repository: evil/app } }
+    expect_roles: []
+`;
+    const path = file('tests.yaml', CONFIG + tests);
+    expect(await run((w) => checkConfigCommand(path, w))).toEqual({
+      code: 1,
+      lines: [
+        `${path}: valid (1 issuer, 0 providers, 2 roles, 2 rules)`,
+        'PASS tests[0] "main": gha -> [deployer, reader]',
+        'FAIL tests[1] "expects too little": gha: expected [deployer], got [deployer, reader]',
+        '  unexpected [reader], granted by:',
+        '    rule 1 "acme reads"',
+        'FAIL tests[2]: gha: expected [deployer, reader], got [reader]',
+        '  missing [deployer]; rules that grant them did not match:',
+        '    rule 0 "main deploys": no match',
+        '        FAIL ref equals "refs/heads/main": found string "refs/heads/dev"',
+        'PASS tests[3]: gha -> (none)',
+        'tests: 2 passed, 2 failed',
+      ],
+    });
+  });
+});
+
+describe('explain', () => {
+  const config = file('explain.yaml', CONFIG);
+
+  it.each<[string, string, string]>([
+    ['JSON', 'id.json', JSON.stringify({ source: 'gha', subject: 'repo:acme/app', claims: { repository: 'acme/app', ref: 'refs/heads/dev' } })],
+    ['YAML', 'id.yaml', 'source: gha\nsubject: repo:acme/app\nclaims:\n  repository: acme/app\n  ref: refs/heads/dev\n'],
+  ])('explains an identity from %s', async (_name, name, text) => {
+    const identity = file(name, text);
+    expect(await run((w) => explainCommand(config, identity, w))).toEqual({
+      code: 0,
+      lines: [
+        'identity: source "gha", subject "repo:acme/app"',
+        'rule 0 "main deploys": no match',
+        '    ok   source equals "gha": found "gha"',
+        '    ok   repository equals "acme/app": found string "acme/app"',
+        '    FAIL ref equals "refs/heads/main": found string "refs/heads/dev"',
+        'rule 1 "acme reads": MATCHED, grants reader',
+        '    ok   source equals "gha": found "gha"',
+        '    ok   repository glob "acme/*": found string "acme/app"',
+        'roles: reader',
+      ],
+    });
+  });
+
+  it('takes the subject from the sub claim and notes an unknown source', async () => {
+    const identity = file('other.json', JSON.stringify({ source: 'k8s', claims: { sub: 'system:serviceaccount:ci:runner', ref: 1 } }));
+    const { code, lines } = await run((w) => explainCommand(config, identity, w));
+    expect(code).toBe(0);
+    expect(lines[0]).toBe('note: source "k8s" is not a configured issuer or provider (gha)');
+    expect(lines[1]).toBe('identity: source "k8s", subject "system:serviceaccount:ci:runner"');
+    expect(lines).toContain('    FAIL ref equals "refs/heads/main": found number 1');
+    expect(lines).toContain('    FAIL source equals "gha": found "k8s"');
+    expect(lines.at(-1)).toBe('roles: none (no rule matched)');
+  });
+
+  it.each<[string, string, string[]]>([
+    ['not a mapping', '[1, 2]', ['(top level): found a list, expected a mapping { source, subject?, claims }']],
+    ['missing source and bad claims', '{ "claims": "x", "extra": 1 }', ['extra: unknown key; allowed keys: source, subject, claims', 'source: found nothing, expected an issuer or provider id', 'claims: found "x", expected a mapping of claims']],
+    ['subject not a string', '{ "source": "gha", "subject": 5 }', ['subject: found 5, expected a string']],
+  ])('reports a bad identity file (%s) and exits 1', async (_name, text, problems) => {
+    const identity = file('bad-identity.json', text);
+    const { code, lines } = await run((w) => explainCommand(config, identity, w));
+    expect(code).toBe(1);
+    expect(lines).toEqual([`${identity}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, ...problems.map((p) => `  ${p}`)]);
+  });
+
+  it('reports an unparsable identity file', async () => {
+    const identity = file('broken.json', '{ "source": ');
+    const { code, lines } = await run((w) => explainCommand(config, identity, w));
+    expect(code).toBe(1);
+    expect(lines[0]).toBe(`${identity}: 1 problem`);
+    expect(lines[1]).toMatch(/expected JSON or YAML$/);
+  });
+
+  it('reports config problems and exits 1', async () => {
+    const bad = file('bad-config.yaml', CONFIG.replace('equals: acme/app', 'equal: acme/app'));
+    const identity = file('id2.json', '{ "source": "gha" }');
+    expect(await run((w) => explainCommand(bad, identity, w))).toEqual({
+      code: 1,
+      lines: [`${bad}: 1 problem`, '  rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?'],
+    });
+  });
+});
