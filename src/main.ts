@@ -90,7 +90,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   const roles = new RoleCatalog(config.accountId, config.roles);
   const rules = compileRules(config);
-  const issuers = new TrustedIssuers(config.issuers, { allowInsecureHttp: config.dev.allowInsecureHttp });
+  const issuers = new TrustedIssuers(config.issuers, {
+    allowInsecureHttp: config.dev.allowInsecureHttp,
+    onFetch: (issuer, kind, ok) => metrics.jwksFetches.inc({ issuer, kind, outcome: ok ? 'ok' : 'failed' }),
+  });
   const credentials = new CredentialService({
     store,
     keys,

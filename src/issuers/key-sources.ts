@@ -21,6 +21,8 @@ export interface RemoteKeyLimits {
   cacheMaxAgeMs: number;
   maxResponseBytes: number;
   allowInsecureHttp: boolean;
+  /** Told of every discovery and JWKS fetch and whether it succeeded (metrics). */
+  onFetch?: (kind: 'discovery' | 'jwks', ok: boolean) => void;
 }
 
 /**
@@ -106,7 +108,14 @@ export class RemoteKeySource implements KeySource {
   constructor(uri: string, limits: RemoteKeyLimits) {
     this.uri = uri;
     const boundedFetch: FetchImplementation = async (url, init) => {
-      const body = await fetchIdpBody(url, { signal: init.signal, headers: init.headers, maxBytes: limits.maxResponseBytes });
+      let body: Uint8Array;
+      try {
+        body = await fetchIdpBody(url, { signal: init.signal, headers: init.headers, maxBytes: limits.maxResponseBytes });
+      } catch (err) {
+        limits.onFetch?.('jwks', false);
+        throw err;
+      }
+      limits.onFetch?.('jwks', true);
       return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
     };
     this.#set = createRemoteJWKSet(new URL(uri), {
@@ -184,7 +193,9 @@ export class DiscoveryKeySource implements KeySource {
         maxBytes: this.#limits.maxResponseBytes,
         headers: { 'user-agent': IDP_USER_AGENT, accept: 'application/json' },
       });
+      this.#limits.onFetch?.('discovery', true);
     } catch (err) {
+      this.#limits.onFetch?.('discovery', false);
       const detail = err instanceof Error && err.name === 'TimeoutError' ? `${this.discoveryUrl} timed out` : err instanceof Error ? err.message : String(err);
       throw new KeySourceError(`discovery failed: ${detail}`, { cause: err });
     }

@@ -30,6 +30,8 @@ export interface TrustedIssuersOptions {
   maxResponseBytes?: number;
   /** Clock for token times, epoch milliseconds (tests). Key caches follow the real clock. */
   now?: () => number;
+  /** Told of every discovery and JWKS fetch, by issuer id (metrics). */
+  onFetch?: (issuerId: string, kind: 'discovery' | 'jwks', ok: boolean) => void;
 }
 
 /** A token that passed every check, and who it names. */
@@ -79,7 +81,9 @@ export class TrustedIssuers {
       // Two entries with one `iss` would make the choice of keys ambiguous.
       if (this.#byIssuer.has(config.issuer)) problems.push(`issuers.${config.id}: issuer ${config.issuer} is already configured`);
       try {
-        this.#byIssuer.set(config.issuer, new TrustedIssuer(config, limits));
+        const onFetch = options.onFetch;
+        const issuerLimits = onFetch ? { ...limits, onFetch: (kind: 'discovery' | 'jwks', ok: boolean) => onFetch(config.id, kind, ok) } : limits;
+        this.#byIssuer.set(config.issuer, new TrustedIssuer(config, issuerLimits));
       } catch (err) {
         problems.push(err instanceof Error ? err.message : String(err));
       }

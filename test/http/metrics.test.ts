@@ -51,6 +51,9 @@ describe('/metrics', () => {
     expect(delta('stsgate_store_operation_duration_seconds_count')).toBeGreaterThanOrEqual(3);
     expect(delta('stsgate_http_requests_total', { route: 'sts' })).toBe(3);
     expect(sumOf(after, 'stsgate_process_resident_memory_bytes')).toBeGreaterThan(0);
+    // The first token made the gateway fetch the issuer's discovery document and JWKS.
+    expect(sumOf(after, 'stsgate_jwks_fetches_total', { issuer: 'ci', kind: 'discovery', outcome: 'ok' })).toBe(1);
+    expect(sumOf(after, 'stsgate_jwks_fetches_total', { issuer: 'ci', kind: 'jwks', outcome: 'ok' })).toBe(1);
     // No label value is something a client chose freely.
     for (const sample of after) for (const value of Object.values(sample.labels)) expect(value.length).toBeLessThan(64);
   });
