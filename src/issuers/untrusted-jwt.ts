@@ -1,8 +1,8 @@
 /**
  * Shape checks on a token before anything trusts it. Only the compact JWS serialization of a signed
  * JWT is accepted: three base64url segments, a JSON-object header and a JSON-object payload. JWE (five
- * segments), the JSON serializations, unsecured JWTs (empty signature) and `crit` headers are refused
- * here, before any key is looked up or fetched.
+ * segments), the JSON serializations, unsecured JWTs (empty signature), `crit` headers and JSON that
+ * repeats a member name are refused here, before any key is looked up or fetched.
  */
 
 import { GatewayError } from '../errors/gateway-error.js';
@@ -50,8 +50,10 @@ export function decodeUntrustedJwt(token: unknown, maxLength: number): Untrusted
 
 function decodeJsonObject(segment: string, part: 'header' | 'payload'): Record<string, unknown> {
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')));
+    text = utf8.decode(Buffer.from(segment, 'base64url'));
+    value = JSON.parse(text);
   } catch {
     throw malformed(`the token ${part} is not base64url-encoded JSON`, `${part} not JSON`);
   }
@@ -59,7 +61,56 @@ function decodeJsonObject(segment: string, part: 'header' | 'payload'): Record<s
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw malformed(`the token ${part} is not a JSON object`, `${part} not an object`);
   }
+  // RFC 7515 §5.2 and RFC 7519 §4 let a parser either refuse duplicate member names or keep the last one.
+  // Keeping the last one makes `{"alg":"none",...,"alg":"RS256"}` or a claim named twice mean one thing
+  // here and another to any reader that keeps the first, so a token that repeats a name is refused.
+  if (repeatsMemberName(text)) throw malformed(`the token ${part} repeats a member name`, `${part} duplicate member`);
   return value as Record<string, unknown>;
+}
+
+/**
+ * Whether JSON text (already known to parse) has an object that names one member twice. Names are compared
+ * after unescaping, so `"ref"` and `"r\u0065f"` are the same name. One pass, no recursion.
+ */
+export function repeatsMemberName(text: string): boolean {
+  // One entry per open container: the member names seen so far for an object, null for an array.
+  const open: (Set<string> | null)[] = [];
+  let expectName = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let end = i + 1;
+      let escaped = false;
+      while (text[end] !== '"') {
+        if (text[end] === '\\') {
+          escaped = true;
+          end++;
+        }
+        end++;
+      }
+      const names = open.at(-1);
+      if (expectName && names) {
+        const raw = text.slice(i, end + 1);
+        const name = escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        if (names.has(name)) return true;
+        names.add(name);
+        expectName = false;
+      }
+      i = end;
+    } else if (ch === '{') {
+      open.push(new Set());
+      expectName = true;
+    } else if (ch === '[') {
+      open.push(null);
+      expectName = false;
+    } else if (ch === '}' || ch === ']') {
+      open.pop();
+      expectName = false;
+    } else if (ch === ',') {
+      expectName = open.at(-1) instanceof Set;
+    }
+  }
+  return false;
 }
 
 function malformed(reason: string, debug: string = reason): GatewayError {
