@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
@@ -104,9 +104,9 @@ export interface HelmRun {
   stderr: string;
 }
 
-/** Runs helm with the chart directory as the working directory. */
-export function runHelm(helm: string, args: string[]): HelmRun {
-  const result = spawnSync(helm, args, { cwd: CHART_DIR, encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: join(tmpdir(), 'stsgate-helm-home'), HELM_CONFIG_HOME: join(tmpdir(), 'stsgate-helm-home'), HELM_DATA_HOME: join(tmpdir(), 'stsgate-helm-home') } });
+/** Runs helm with the chart directory (or a copy of it) as the working directory. */
+export function runHelm(helm: string, args: string[], chartDir = CHART_DIR): HelmRun {
+  const result = spawnSync(helm, args, { cwd: chartDir, encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: join(tmpdir(), 'stsgate-helm-home'), HELM_CONFIG_HOME: join(tmpdir(), 'stsgate-helm-home'), HELM_DATA_HOME: join(tmpdir(), 'stsgate-helm-home') } });
   return { ok: result.status === 0, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -153,4 +153,24 @@ export function renderError(helm: string, input: RenderInput): string {
 /** `helm lint --strict` of the chart with the given values. */
 export function lintChart(helm: string, input: RenderInput = {}): HelmRun {
   return runHelm(helm, ['lint', '.', '--strict', ...renderArgs(input)]);
+}
+
+/**
+ * NOTES.txt as `helm install` would print it. `helm template` never renders NOTES.txt, and `helm install
+ * --dry-run` needs a cluster; so a copy of the chart wraps the file's text in a `define` and renders it into
+ * a ConfigMap, with the same values and context.
+ */
+export function renderNotes(helm: string, input: RenderInput = {}): string {
+  const copy = mkdtempSync(join(tmpdir(), 'stsgate-notes-'));
+  try {
+    cpSync(CHART_DIR, copy, { recursive: true });
+    const notes = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
+    writeFileSync(join(copy, 'templates', '_notes_probe.tpl'), `{{- define "stsgate.notesProbe" -}}\n${notes}\n{{- end -}}\n`);
+    writeFileSync(join(copy, 'templates', 'notes-probe.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "stsgate.notesProbe" . | toJson }}\n');
+    const run = runHelm(helm, ['template', 'stsgate', '.', '--namespace', 'stsgate', '--show-only', 'templates/notes-probe.yaml', ...renderArgs(input)], copy);
+    if (!run.ok) throw new Error(run.stderr.trim());
+    return (parseAllDocuments(run.stdout)[0]!.toJS() as { data: { notes: string } }).data.notes;
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 }

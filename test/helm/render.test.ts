@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { execForm, finalStage, readDockerfile } from '../deploy/dockerfile.js';
 import { EXAMPLE_VALUES } from './chart.js';
-import { lintChart, locateHelm, renderChart, renderError, type K8sObject, type RenderInput } from './helm.js';
+import { lintChart, locateHelm, renderChart, renderError, renderNotes, type K8sObject, type RenderInput } from './helm.js';
 
 const helm = locateHelm();
 if (!helm) console.warn('test/helm/render.test.ts: STSGATE_SKIP_HELM=1 and no Helm binary: the chart rendering tests are SKIPPED');
@@ -404,6 +404,26 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       const pdb = find(render({ setJson: { 'podDisruptionBudget.enabled': true, 'podDisruptionBudget.maxUnavailable': '25%' } }), 'PodDisruptionBudget') as unknown as { spec: Record<string, unknown> };
       expect(pdb.spec.maxUnavailable).toBe('25%');
       expect(pdb.spec).not.toHaveProperty('minAvailable');
+    });
+  });
+
+  describe('NOTES.txt', () => {
+    it('warns about every development-only default', () => {
+      const notes = renderNotes(helm!);
+      expect(notes).toContain('port-forward service/stsgate 8080:80');
+      expect(notes).toMatch(/WARNING: the in-memory store/);
+      expect(notes).toMatch(/WARNING: no signing.existingSecret/);
+      expect(notes).toMatch(/WARNING: no encryptionKey.existingSecret/);
+      expect(notes).toMatch(/WARNING: config.public_url is still an example/);
+    });
+
+    it('warns about nothing for a production install but a mismatched host', () => {
+      const notes = renderNotes(helm!, { valuesFiles: [EXAMPLE_VALUES], setJson: { 'config.public_url': 'https://sts.acme.dev', 'ingress.hosts': [{ host: 'sts.acme.dev', paths: [{ path: '/', pathType: 'Prefix' }] }] } });
+      expect(notes).toContain('Public URL (the `iss` of every token): https://sts.acme.dev');
+      expect(notes).toContain('Ingress hosts: sts.acme.dev');
+      expect(notes).not.toContain('WARNING');
+      const mismatched = renderNotes(helm!, { valuesFiles: [EXAMPLE_VALUES], setJson: { 'config.public_url': 'https://login.acme.dev' } });
+      expect(mismatched).toMatch(/WARNING: the host of config.public_url \(login.acme.dev\) is not one of the Ingress hosts/);
     });
   });
 
