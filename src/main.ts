@@ -12,6 +12,7 @@ import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import { createApp } from './http/app.js';
+import { ExchangeRateLimits } from './http/middleware/rate-limit.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -103,9 +104,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     cacheMinRemainingFraction: config.cache.minRemainingFraction,
     onCacheLookup: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
   });
+  const limits = new ExchangeRateLimits(store, {
+    perAddressPerMinute: config.limits.exchangePerAddressPerMinute ?? 0,
+    perSubjectPerMinute: config.limits.exchangePerSubjectPerMinute ?? 0,
+  });
   const exchange = new TokenExchange({
     roles,
     credentials,
+    admit: (identity) => limits.countSubject(identity),
     verifyWebIdentityToken: (token) => issuers.verifyWebIdentityToken(token),
     grant: (identity, role) => rules.grant(identity, role),
     grantedRoles: (identity) => rules.evaluate(identity).roles,
@@ -115,6 +121,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const app = createApp({
     publicUrl: config.publicUrl,
     maxBodyBytes: config.limits.maxBodyBytes,
+    limits,
     trustProxy: options.trustProxy ?? false,
     store,
     keys,
@@ -132,6 +139,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
+  // Node enforces both deadlines only when it checks its connections, every 30 s by default, so a slowloris
+  // client could hold a connection for 40 s; checking every second keeps the cut-off near the deadline.
+  // (Read when the server starts listening; @types/node declares it only as a createServer option.)
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = 1_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? config.listen.port, config.listen.host, () => resolve());

@@ -89,7 +89,11 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
     ...(file.credentials.encryption_key !== undefined ? { encryptionKey: file.credentials.encryption_key } : {}),
     accountId: file.account_id,
     dev: { allowInsecureHttp: file.dev.allow_insecure_http },
-    limits: { maxBodyBytes: file.limits.max_body_bytes },
+    limits: {
+      maxBodyBytes: file.limits.max_body_bytes,
+      exchangePerAddressPerMinute: file.limits.exchange_per_address_per_minute,
+      exchangePerSubjectPerMinute: file.limits.exchange_per_subject_per_minute,
+    },
     cache: { minRemainingFraction: file.credentials.cache_min_remaining_fraction },
     issuers: file.issuers.map(normalizeIssuer),
     roles: file.roles.map((role) => ({

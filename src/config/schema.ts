@@ -122,6 +122,9 @@ function fraction() {
 
 const nonEmptyString = z.string().min(1);
 
+/** Defaults of `limits.exchange_per_address_per_minute` and `limits.exchange_per_subject_per_minute`. */
+export const DEFAULT_EXCHANGE_LIMITS = { perAddressPerMinute: 600, perSubjectPerMinute: 300 } as const;
+
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Issuer and provider ids appear in URLs (`/callback/<id>`) and in `sub` (`<source>:<subject>`). */
 const idSchema = custom<string>((value) =>
@@ -464,7 +467,13 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     providers: z.array(providerSchema(allowInsecureHttp)).default([]),
     dev: strict({ allow_insecure_http: z.boolean().default(false) }).prefault({}),
     credentials: strict({ encryption_key: encryptionKeySchema.optional(), cache_min_remaining_fraction: fraction().default(0.5) }).prefault({}),
-    limits: strict({ max_body_bytes: integer(1_024, 64 * 1_024 * 1_024).default(65_536) }).prefault({}),
+    limits: strict({
+      max_body_bytes: integer(1_024, 64 * 1_024 * 1_024).default(65_536),
+      // Per minute, counted in the store across replicas; 0 turns a limit off. The defaults leave room for a
+      // CI matrix of a few hundred jobs sharing one subject, and for NAT in front of many clients.
+      exchange_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_EXCHANGE_LIMITS.perAddressPerMinute),
+      exchange_per_subject_per_minute: integer(0, 1_000_000).default(DEFAULT_EXCHANGE_LIMITS.perSubjectPerMinute),
+    }).prefault({}),
     issuers: z.array(issuerSchema).default([]),
     roles: z.array(roleSchema).default([]),
     rules: z.array(ruleSchema).default([]),

@@ -104,7 +104,11 @@ export interface GatewayConfig {
   encryptionKey?: Buffer;
   accountId: string;
   dev: { allowInsecureHttp: boolean };
-  limits: { maxBodyBytes: number };
+  /**
+   * Request size and abuse limits. The two exchange limits are requests per minute (0: off); they are
+   * optional only for configurations built in code, where they are off; the loader always sets them.
+   */
+  limits: { maxBodyBytes: number; exchangePerAddressPerMinute?: number; exchangePerSubjectPerMinute?: number };
   cache: { minRemainingFraction: number };
   issuers: IssuerConfig[];
   roles: RoleConfig[];

@@ -26,6 +26,11 @@ export interface ExchangeDependencies {
   grant(identity: Identity, role: string): { rule: string } | undefined;
   /** Every role the rules grant to `identity`, in rule order. */
   grantedRoles(identity: Identity): string[];
+  /**
+   * Counts one request of a verified identity against the per-subject abuse limit; throws Throttling
+   * (GatewayError) over it. Absent: no limit.
+   */
+  admit?(identity: Pick<Identity, 'source' | 'subject'>): Promise<void>;
 }
 
 export interface ExchangeRequest {
@@ -70,6 +75,8 @@ export class TokenExchange {
    * the rules must grant the role, the duration and scopes must lie within it.
    */
   async issueForIdentity(identity: Identity, request: ExchangeRequest, action = 'sts:AssumeRoleWithWebIdentity'): Promise<ExchangeResult> {
+    // Counted before the rules run, so a verified identity probing for roles it lacks is limited too.
+    await withContext({ source: identity.source, subject: identity.subject }, () => this.#deps.admit?.(identity));
     const role = withContext({ source: identity.source, subject: identity.subject }, () => this.#pickRole(identity, request.role));
     const context = { source: identity.source, subject: identity.subject, ...(role ? { role: role.name } : {}) };
     const granted = role ? this.#deps.grant(identity, role.name) : undefined;
@@ -116,6 +123,7 @@ export class TokenExchange {
   }
 
   async #chain(parent: OpenSession, request: ExchangeRequest): Promise<ExchangeResult> {
+    await this.#deps.admit?.(parent.info);
     const parentRole = this.#deps.roles.byName(parent.info.role);
     const role = request.role === undefined ? parentRole : this.#deps.roles.resolve(request.role);
     const sameRole = role !== undefined && role.name === parent.info.role;

@@ -10,6 +10,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { healthRoutes } from './health.js';
 import { errorHandler } from './middleware/errors.js';
+import type { ExchangeRateLimits } from './middleware/rate-limit.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import { stsRoutes } from './sts.js';
@@ -19,6 +20,8 @@ import { wellKnownRoutes } from './wellknown.js';
 export interface AppDependencies {
   publicUrl: string;
   maxBodyBytes: number;
+  /** Abuse limits on the exchange endpoints; absent: none. */
+  limits?: ExchangeRateLimits;
   /** Trust X-Forwarded-For (behind a load balancer). */
   trustProxy: boolean;
   store: Store;

@@ -5,6 +5,7 @@ import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
 import { protocol } from './middleware/errors.js';
+import { awaitAddressCount, countClientAddress, type ExchangeRateLimits } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
 
 /** RFC 8693 §2.1 grant type and §3 token type identifiers. */
@@ -25,13 +26,15 @@ export interface OAuthRouteDependencies {
   credentials: CredentialService;
   audit: AuditLog;
   maxBodyBytes: number;
+  /** Abuse limits on `/oauth2/token`; absent: none. */
+  limits?: ExchangeRateLimits;
 }
 
 /** `POST /oauth2/token` (RFC 8693), `/oauth2/introspect` (RFC 7662), `/oauth2/revoke` (RFC 7009). */
 export function oauthRoutes(deps: OAuthRouteDependencies): Router {
   const router = new Router({ prefix: '/oauth2' });
   const form = [protocol('oauth'), noStore, readBody(deps.maxBodyBytes), parseForm] as const;
-  router.post('/token', ...form, tokenExchange(deps));
+  router.post('/token', protocol('oauth'), noStore, countClientAddress(deps.limits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, tokenExchange(deps));
   router.post('/introspect', ...form, introspect(deps));
   router.post('/revoke', ...form, revoke(deps));
   return router;

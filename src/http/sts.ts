@@ -8,6 +8,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { STS_NAMESPACE, xmlElement } from '../errors/serialize.js';
 import { parseForm, readBody } from './middleware/request.js';
 import { protocol } from './middleware/errors.js';
+import { awaitAddressCount, countClientAddress, type ExchangeRateLimits } from './middleware/rate-limit.js';
 import type { AuditLog } from '../observability/audit.js';
 
 /** The one STS API version there is. */
@@ -29,12 +30,16 @@ export interface StsRouteDependencies {
   roles: RoleCatalog;
   audit: AuditLog;
   maxBodyBytes: number;
+  /** Abuse limits; absent: none. */
+  limits?: ExchangeRateLimits;
 }
 
 /** `POST /` and `POST /sts`: the AWS STS Query API. */
 export function stsRoutes(deps: StsRouteDependencies): Router {
   const router = new Router();
-  const handlers = [protocol('aws'), awsRequestId, readBody(deps.maxBodyBytes), parseForm, checkAction, dispatch(deps)];
+  const handlers = [
+    protocol('aws'), awsRequestId, countClientAddress(deps.limits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, checkAction, dispatch(deps),
+  ];
   router.post('/', ...handlers);
   router.post('/sts', ...handlers);
   return router;

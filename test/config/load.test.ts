@@ -56,7 +56,7 @@ describe('a valid configuration', () => {
       signing: { algorithm: 'ES256' },
       accountId: '123456789012',
       dev: { allowInsecureHttp: false },
-      limits: { maxBodyBytes: 65536 },
+      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300 },
       cache: { minRemainingFraction: 0.5 },
       issuers: [
         {
@@ -105,7 +105,7 @@ describe('a valid configuration', () => {
     expect(config.signing).toEqual({ algorithm: 'EdDSA', keysFile: '/etc/stsgate/keys.json' });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
-    expect(config.limits).toEqual({ maxBodyBytes: 4096 });
+    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300 });
     expect(config.dev).toEqual({ allowInsecureHttp: true });
     expect(config.issuers[0]).toMatchObject({ algorithms: ['ES384', 'EdDSA'], clockSkewSeconds: 5, maxTokenAgeSeconds: 600 });
     expect(config.roles[0]).toEqual({

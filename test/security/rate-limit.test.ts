@@ -1,0 +1,202 @@
+/**
+ * Abuse limits on the exchange endpoints, counted in Redis so that they hold across replicas: per client
+ * address (every request, before the token is looked at) and per verified subject (before issuing).
+ * Over a limit: AWS `Throttling` (400, XML) or OAuth 429 `slow_down`, both with Retry-After, and nothing
+ * issued. One store increment per limit per request.
+ */
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { ExchangeRateLimits, addressBucket } from '../../src/http/middleware/rate-limit.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { GatewayError } from '../../src/errors/gateway-error.js';
+import { issuerFor, redisStoreConfig } from '../support/gateway.js';
+import { TestIssuer } from '../support/test-issuer.js';
+import { encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, startSecurityGateway, type SecurityGateway } from './harness.js';
+
+let idp: TestIssuer;
+beforeAll(async () => {
+  idp = await TestIssuer.start();
+});
+afterAll(async () => {
+  await idp?.close();
+});
+
+const session = () => `s-${Math.random().toString(36).slice(2, 10)}`;
+
+/** POSTs a form from a chosen loopback source address (127.0.0.0/8 all reach the gateway on 127.0.0.1). */
+function postFrom(localAddress: string, url: string, path: string, form: Record<string, string>): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  const body = encodeForm(form);
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method: 'POST', localAddress, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function storeOperations(g: SecurityGateway, operation: string): Promise<number> {
+  const text = await (await fetch(`${g.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`stsgate_store_operation_duration_seconds_count{operation="${operation}"}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+describe('per subject', () => {
+  const LIMIT = 5;
+  let g: SecurityGateway;
+  beforeAll(async () => {
+    g = await startSecurityGateway({ issuers: [issuerFor(idp)], config: { limits: { maxBodyBytes: 65536, exchangePerSubjectPerMinute: LIMIT, exchangePerAddressPerMinute: 0 } } });
+  });
+  afterAll(async () => {
+    await g?.close();
+  });
+
+  it('allows the limit, then refuses the subject in both protocols with Retry-After, issuing nothing', async () => {
+    const sub = `repo:acme/app:ref:refs/heads/main:${Math.random()}`;
+    for (let i = 0; i < LIMIT; i++) {
+      const res = await postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub }), RoleSessionName: session() });
+      expect(res.status, await res.text()).toBe(200);
+    }
+    const aws = await expectRefused(g, 'aws', [400, 'Throttling'], async () => postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub }), RoleSessionName: session() }));
+    expect(aws.body).toContain('<Message>Rate exceeded</Message>');
+    const retryAfter = Number(aws.res.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    const oauth = await expectRefused(g, 'oauth', [429, 'slow_down'], async () => postOAuth(g.url, { subject_token: await idp.mint({ ...MAIN, sub }) }));
+    expect(Number(oauth.res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Denials are audited with their code.
+    expect(g.gateway.logs().some((l) => l.event === 'denied' && l.code === 'Throttling')).toBe(true);
+  });
+
+  it('another subject from the same address is not affected', async () => {
+    const res = await postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub: `other-${Math.random()}` }), RoleSessionName: session() });
+    expect(res.status).toBe(200);
+  });
+
+  it('forged tokens naming a subject do not spend its allowance (only verified identities are counted)', async () => {
+    const sub = `victim-${Math.random()}`;
+    const forged = await idp.mint({ ...MAIN, sub });
+    const tampered = `${forged.slice(0, -6)}AAAAAA`;
+    for (let i = 0; i < LIMIT * 3; i++) expect((await postSts(g.url, { WebIdentityToken: tampered })).status).toBe(400);
+    const res = await postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub }), RoleSessionName: session() });
+    expect(res.status).toBe(200);
+  });
+
+  it('a successful exchange costs two increments (address and subject), nothing more', async () => {
+    const before = await storeOperations(g, 'increment');
+    expect((await postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub: `x-${Math.random()}` }), RoleSessionName: session() })).status).toBe(200);
+    // The address limit is off on this gateway: one increment, for the subject.
+    expect((await storeOperations(g, 'increment')) - before).toBe(1);
+  });
+});
+
+describe('per client address, shared by two replicas', () => {
+  const LIMIT = 8;
+  let a: SecurityGateway;
+  let b: SecurityGateway;
+  beforeAll(async () => {
+    const store = redisStoreConfig();
+    const limits = { maxBodyBytes: 65536, exchangePerAddressPerMinute: LIMIT, exchangePerSubjectPerMinute: 0 };
+    [a, b] = await Promise.all([
+      startSecurityGateway({ issuers: [issuerFor(idp)], store, config: { limits } }),
+      startSecurityGateway({ issuers: [issuerFor(idp)], store, config: { limits } }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  it('counts every request from one address on either replica, refusing the one over the limit before its token is read', async () => {
+    const from = '127.0.0.7';
+    // Bad requests count too: the limit exists to bound what a flood costs.
+    for (let i = 0; i < LIMIT; i++) {
+      const g = i % 2 === 0 ? a : b;
+      const res = await postFrom(from, g.url, '/', { Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: 'arn:aws:iam::123456789012:role/deployer', RoleSessionName: 'ci', WebIdentityToken: 'not.a.token' });
+      expect(res.status).toBe(400);
+    }
+    const before = { keys: await a.storedKeys(), jwks: idp.fetches.jwks + idp.fetches.discovery };
+    const valid = await idp.mint(MAIN);
+    const over = await postFrom(from, b.url, '/', { Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: 'arn:aws:iam::123456789012:role/deployer', RoleSessionName: 'ci', WebIdentityToken: valid });
+    expectProtocolError('aws', new Response(over.body, { status: over.status, headers: over.headers as Record<string, string> }), over.body, [400, 'Throttling']);
+    expect(Number(over.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const oauth = await postFrom(from, a.url, '/oauth2/token', { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: valid, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'deployer' });
+    expect(oauth.status).toBe(429);
+    expect(JSON.parse(oauth.body)).toMatchObject({ error: 'slow_down' });
+    expect(oauth.headers['retry-after']).toBeDefined();
+    // Refused before the token was verified or anything stored.
+    expect(idp.fetches.jwks + idp.fetches.discovery).toBe(before.jwks);
+    expect(await a.storedKeys()).toBe(before.keys);
+  });
+
+  it('another address is not affected', async () => {
+    const res = await postFrom('127.0.0.8', a.url, '/', { Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: 'arn:aws:iam::123456789012:role/deployer', RoleSessionName: 'ci', WebIdentityToken: await idp.mint(MAIN) });
+    expect(res.status).toBe(200);
+  });
+
+  it('one increment per request, and only on the exchange endpoints', async () => {
+    const before = await storeOperations(a, 'increment');
+    await postSts(a.url, { WebIdentityToken: 'x.y.z' });
+    expect((await storeOperations(a, 'increment')) - before).toBe(1);
+    await fetch(`${a.url}/oauth2/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=x' });
+    await fetch(`${a.url}/.well-known/jwks.json`);
+    expect((await storeOperations(a, 'increment')) - before).toBe(1);
+  });
+
+  it('an oversized body still counts (it is counted before the body is read)', async () => {
+    const from = '127.0.0.9';
+    for (let i = 0; i < LIMIT; i++) expect((await postFrom(from, a.url, '/', { Action: 'x', Pad: 'y'.repeat(70_000) })).status).toBe(413);
+    expect((await postFrom(from, a.url, '/', { Action: 'x' })).status).toBe(400);
+    const over = await postFrom(from, a.url, '/', { Action: 'x' });
+    expect(over.body).toContain('<Code>Throttling</Code>');
+  });
+});
+
+describe('ExchangeRateLimits (fixed one-minute windows)', () => {
+  it('resets at the next window, and Retry-After counts down to it', async () => {
+    let now = Date.UTC(2030, 0, 1, 0, 0, 30);
+    const limits = new ExchangeRateLimits(new MemoryStore({ now: () => now }), { perAddressPerMinute: 2, perSubjectPerMinute: 0 }, () => now);
+    await limits.countAddress('10.0.0.1');
+    await limits.countAddress('10.0.0.1');
+    const refused = await limits.countAddress('10.0.0.1').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GatewayError);
+    expect(refused).toMatchObject({ code: 'Throttling', headers: { 'Retry-After': '30' } });
+    now += 29_000;
+    expect(await limits.countAddress('10.0.0.1').catch((e: unknown) => (e as GatewayError).headers['Retry-After'])).toBe('1');
+    now += 1_000;
+    await expect(limits.countAddress('10.0.0.1')).resolves.toBeUndefined();
+  });
+
+  it('0 turns a limit off', async () => {
+    const limits = new ExchangeRateLimits(new MemoryStore(), { perAddressPerMinute: 0, perSubjectPerMinute: 0 });
+    for (let i = 0; i < 100; i++) await limits.countAddress('10.0.0.1');
+    for (let i = 0; i < 100; i++) await limits.countSubject({ source: 's', subject: 'x' });
+  });
+
+  it.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['::ffff:10.1.2.3', '10.1.2.3'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2:ffff::1', '2001:db8:1:2::/64'],
+    ['2001:DB8:0001:0002::', '2001:db8:1:2::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+  ])('address %s is counted as %s', (address, bucket) => {
+    expect(addressBucket(address)).toBe(bucket);
+  });
+});
+
+describe('configuration', () => {
+  const base = (limits: string) => `public_url: https://sts.example.com\naccount_id: "123456789012"\n${limits}`;
+  it('defaults to 600 per address and 300 per subject per minute', () => {
+    expect(parseConfig(base('')).limits).toMatchObject({ exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300 });
+  });
+  it('takes 0 to turn a limit off', () => {
+    expect(parseConfig(base('limits: { exchange_per_address_per_minute: 0, exchange_per_subject_per_minute: 0 }')).limits).toMatchObject({ exchangePerAddressPerMinute: 0, exchangePerSubjectPerMinute: 0 });
+  });
+  it('refuses a negative limit, saying where and what is allowed', () => {
+    expect(() => parseConfig(base('limits: { exchange_per_subject_per_minute: -1 }'))).toThrow('limits.exchange_per_subject_per_minute: found -1, expected an integer in 0..1000000');
+  });
+});
