@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { GatewayConfig } from './config/types.js';
+import { DEFAULT_BROWSER_CONFIG, type GatewayConfig } from './config/types.js';
 import { CredentialService } from './credentials/credential-service.js';
 import { TokenExchange } from './credentials/exchange.js';
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import { createApp } from './http/app.js';
+import { BrowserLogin, createLoginProviders } from './idp/index.js';
 import { ExchangeRateLimits } from './http/middleware/rate-limit.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
@@ -117,6 +118,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     grantedRoles: (identity) => rules.evaluate(identity).roles,
   });
 
+  const login = new BrowserLogin({
+    store,
+    providers: createLoginProviders(config.providers, { publicUrl: config.publicUrl, allowInsecureHttp: config.dev.allowInsecureHttp }),
+    publicUrl: config.publicUrl,
+    browser: config.browser ?? DEFAULT_BROWSER_CONFIG,
+  });
+
   let accepting = true;
   const app = createApp({
     publicUrl: config.publicUrl,
@@ -128,6 +136,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     roles,
     credentials,
     exchange,
+    login,
+    grantedRoles: (identity) => rules.evaluate(identity).roles,
     audit: new AuditLog(logger, metrics),
     logger,
     metrics,

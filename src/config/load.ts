@@ -42,6 +42,17 @@ function parseYaml(text: string, problems: ProblemList): unknown {
   }
 }
 
+/** Whether the value at `path` is missing from `tree` because `interpolated` gave it as `<name>_file` instead. */
+function givenAsFile(interpolated: unknown, tree: unknown, path: readonly PropertyKey[]): boolean {
+  const name = path.at(-1);
+  if (typeof name !== 'string') return false;
+  const parentOf = (root: unknown): unknown =>
+    path.slice(0, -1).reduce<unknown>((node, key) => (node !== null && typeof node === 'object' && Object.hasOwn(node, key as string) ? (node as Record<string, unknown>)[key as string] : undefined), root);
+  const raw = parentOf(interpolated);
+  const resolved = parentOf(tree);
+  return isMapping(raw) && Object.hasOwn(raw, `${name}_file`) && !(isMapping(resolved) && Object.hasOwn(resolved, name));
+}
+
 /**
  * Parses and validates gateway YAML text. `env` feeds `${VAR}` interpolation; relative `<name>_file`
  * paths resolve against `baseDir`. Throws `ConfigError` listing every problem.
@@ -63,7 +74,13 @@ export function parseConfig(text: string, env: Env = process.env, baseDir: strin
   const dev = tree.dev;
   const allowInsecureHttp = isMapping(dev) && dev.allow_insecure_http === true;
   const result = gatewaySchema({ allowInsecureHttp }).safeParse(tree, { error: configErrorMap });
-  if (!result.success) for (const issue of result.error.issues) problems.add(issue.path, issue.message);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      // A secret given as `<name>_file` that could not be read is reported once, at `<name>_file`, not again as missing.
+      if (givenAsFile(interpolated, tree, issue.path)) continue;
+      problems.add(issue.path, issue.message);
+    }
+  }
   checkConsistency(tree, problems);
 
   if (!result.success || !problems.empty) throw new ConfigError(problems.items, source);

@@ -1,5 +1,5 @@
 /** Turns the validated file (snake_case, as written) into the `GatewayConfig` every module codes against. */
-import type { Condition, GatewayConfig, IssuerConfig, RuleConfig, StoreConfig } from './types.js';
+import type { Condition, GatewayConfig, IssuerConfig, ProviderConfig, RuleConfig, StoreConfig } from './types.js';
 import { CLAIM_OPERATORS, type GatewayFile, type RawCondition } from './schema.js';
 
 type RawStore = NonNullable<GatewayFile['store']>;
@@ -78,6 +78,26 @@ function normalizeMatch(match: GatewayFile['rules'][number]['match']): RuleConfi
   return { ...(match.source !== undefined ? { source: match.source } : {}), conditions };
 }
 
+const PROVIDER_URL_KEYS = ['base_url', 'api_url', 'graph_url'] as const;
+
+function normalizeProvider(provider: GatewayFile['providers'][number]): ProviderConfig {
+  const urls: Record<string, string> = {};
+  for (const [key, value] of Object.entries(provider)) {
+    if ((PROVIDER_URL_KEYS as readonly string[]).includes(key) && typeof value === 'string') urls[key] = value;
+  }
+  return {
+    id: provider.id,
+    use: provider.use,
+    clientId: provider.client_id,
+    clientSecret: provider.client_secret,
+    ...(provider.scopes !== undefined ? { scopes: [...provider.scopes] } : {}),
+    ...(provider.issuer !== undefined ? { issuer: provider.issuer } : {}),
+    urls,
+    endpoints: { ...provider.endpoints },
+    ...(provider.display_name !== undefined ? { displayName: provider.display_name } : {}),
+  };
+}
+
 /** Builds `GatewayConfig` from a file that passed validation and the consistency checks. */
 export function normalizeConfig(file: GatewayFile): GatewayConfig {
   return {
@@ -114,6 +134,11 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
       },
       expectRoles: [...test.expect_roles],
     })),
-    providers: file.providers.map((provider) => ({ ...provider })),
+    providers: file.providers.map(normalizeProvider),
+    browser: {
+      sessionTtlSeconds: file.browser.session_ttl_seconds,
+      allowedReturnOrigins: [...new Set(file.browser.allowed_return_origins)],
+      cookieName: file.browser.cookie_name,
+    },
   };
 }

@@ -8,6 +8,7 @@ import type { ClaimOperator, IssuerAlgorithm, SigningAlgorithm } from './types.j
 import { parseClaimPath } from '../rules/claim-path.js';
 import { regexProblem } from '../rules/patterns.js';
 import { closest, found, isSecretPath, suggestion } from './problems.js';
+import { overridableEndpoints, providerDefinitions } from '../idp/definitions.js';
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const satisfies readonly SigningAlgorithm[];
 /** Asymmetric only: a shared-secret (HS*) or `none` token could be forged by anyone holding the secret, or by anyone. */
@@ -173,7 +174,7 @@ function isLoopback(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
-type UrlKind = 'issuer' | 'jwks_uri' | 'public_url';
+type UrlKind = 'issuer' | 'jwks_uri' | 'endpoint' | 'public_url';
 
 /**
  * An absolute https URL; plain http only with `dev.allow_insecure_http: true`, or for `public_url` on a
@@ -199,7 +200,7 @@ function httpsUrl(kind: UrlKind, allowInsecureHttp: boolean) {
     }
     if (url.username || url.password) return { problem: `found a URL with credentials, expected none in the URL` };
     // OpenID Connect Discovery 1.0 §3: the issuer is a URL with no query or fragment.
-    if (kind !== 'jwks_uri' && (url.search || url.hash || value.includes('#'))) {
+    if (kind !== 'jwks_uri' && kind !== 'endpoint' && (url.search || url.hash || value.includes('#'))) {
       return { problem: `${found(value)}, expected a URL without query or fragment` };
     }
     return { ok: value };
@@ -397,23 +398,77 @@ const matchSchema: z.ZodType<RawMatch> = z
   .looseObject({ source: nonEmptyString.optional(), ...conditionFields() })
   .superRefine((value, ctx) => checkConditionShape(value, ctx, true), { when: (payload) => isMapping(payload.value) }) as unknown as z.ZodType<RawMatch>;
 
-/** Providers are shaped by the browser-login engine; here: an id, and no plain-http endpoint unless allowed. */
+const ALL_PROVIDER_URL_KEYS = [...new Set([...providerDefinitions().values()].flatMap((def) => Object.keys(def.urls)))];
+
+/**
+ * A browser-login provider: a definition from `providers/` (`use`) and this instance's client, scopes and
+ * overrides. Which overrides apply depends on the definition: `issuer` for oidc kinds, the definition's
+ * named base URLs (`base_url`, `api_url`, `graph_url`), and any of its endpoints by name.
+ */
 function providerSchema(allowInsecureHttp: boolean) {
-  return z.looseObject({ id: idSchema }).superRefine(
+  const definitions = providerDefinitions();
+  const uses = [...definitions.keys()];
+  const urlKeys = Object.fromEntries(ALL_PROVIDER_URL_KEYS.map((key) => [key, httpsUrl('endpoint', allowInsecureHttp).optional()]));
+  return strict({
+    id: idSchema,
+    use: custom<string>((value) =>
+      typeof value === 'string' && definitions.has(value)
+        ? { ok: value }
+        : { problem: `${found(value)}, expected one of ${uses.join(', ')} (a definition in providers/)${typeof value === 'string' && closest(value, uses) ? `; did you mean ${JSON.stringify(closest(value, uses))}?` : ''}` },
+    ),
+    client_id: custom<string>((value) => (typeof value === 'string' && value !== '' ? { ok: value } : { problem: `${found(value)}, expected the OAuth client id the provider issued` })),
+    client_secret: custom<string>((value) =>
+      typeof value === 'string' && value !== '' ? { ok: value } : { problem: `${found(value, true)}, expected the OAuth client secret (or client_secret_file: PATH)` },
+    ),
+    scopes: z.array(scopeSchema).min(1).optional(),
+    issuer: httpsUrl('issuer', allowInsecureHttp).optional(),
+    ...urlKeys,
+    endpoints: z.record(nonEmptyString, httpsUrl('endpoint', allowInsecureHttp)).optional(),
+    display_name: z.string().min(1).max(64).optional(),
+  }).superRefine(
     (value, ctx) => {
-      if (allowInsecureHttp) return;
-      const visit = (node: unknown, path: PropertyKey[]) => {
-        if (typeof node === 'string') {
-          if (/^http:\/\//i.test(node)) {
-            ctx.addIssue({ code: 'custom', path, message: `${found(node)}, expected an https:// URL (http:// only with dev.allow_insecure_http: true)` });
-          }
-        } else if (Array.isArray(node)) node.forEach((item, i) => visit(item, [...path, i]));
-        else if (isMapping(node)) for (const [k, v] of Object.entries(node)) visit(v, [...path, k]);
-      };
-      for (const [key, item] of Object.entries(value)) visit(item, [key]);
+      const def = typeof value.use === 'string' ? definitions.get(value.use) : undefined;
+      if (!def) return;
+      if (def.kind === 'oidc') {
+        if (value.issuer === undefined && def.issuer === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['issuer'], message: `missing, expected the issuer URL to discover (use: ${def.name} has no default issuer)` });
+        }
+      } else if (value.issuer !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['issuer'], message: `found an issuer, expected none: use: ${def.name} is OAuth 2 without discovery (override its base URLs or endpoints instead)` });
+      }
+      const ownUrls = Object.keys(def.urls);
+      for (const key of ALL_PROVIDER_URL_KEYS) {
+        if (value[key as keyof typeof value] !== undefined && !ownUrls.includes(key)) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `found ${key}, expected ${ownUrls.length > 0 ? `only ${ownUrls.join(', ')}` : 'no base URL'} for use: ${def.name}${def.kind === 'oidc' ? ' (set issuer instead)' : ''}` });
+        }
+      }
+      const endpointNames = overridableEndpoints(def);
+      for (const name of Object.keys(value.endpoints ?? {})) {
+        if (!endpointNames.includes(name)) ctx.addIssue({ code: 'custom', path: ['endpoints', name], message: `unknown endpoint ${JSON.stringify(name)} for use: ${def.name}${suggestion(name, endpointNames, 'endpoints')}` });
+      }
     },
     { when: (payload) => isMapping(payload.value) },
   );
+}
+
+/** RFC 6265 §4.1.1: a cookie name is an HTTP token. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+
+/** An origin (`https://app.example.com[:port]`) that `return_to` may lead to; normalized to `URL.origin`. */
+function originSchema(allowInsecureHttp: boolean) {
+  return custom<string>((value) => {
+    const problem = { problem: `${found(value)}, expected an origin such as https://app.example.com (scheme, host and optional port; no path)${allowInsecureHttp ? '' : '; http:// only with dev.allow_insecure_http: true'}` };
+    if (typeof value !== 'string') return problem;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return problem;
+    }
+    const secureEnough = url.protocol === 'https:' || (url.protocol === 'http:' && allowInsecureHttp);
+    if (!secureEnough || url.username || url.password || url.search || url.hash || !['', '/'].includes(url.pathname) || value.includes('#')) return problem;
+    return { ok: url.origin };
+  });
 }
 
 /** Builds the schema; plain-http acceptance depends on `dev.allow_insecure_http`, read before validation. */
@@ -465,6 +520,13 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
         : { problem: `${found(value)}, expected a string of 12 digits${typeof value === 'number' ? ' (quote it in YAML)' : ''}` },
     ),
     providers: z.array(providerSchema(allowInsecureHttp)).default([]),
+    browser: strict({
+      session_ttl_seconds: integer(300, 7 * 86_400).default(28_800),
+      allowed_return_origins: z.array(originSchema(allowInsecureHttp)).default([]),
+      cookie_name: custom<string>((value) =>
+        typeof value === 'string' && COOKIE_NAME.test(value) ? { ok: value } : { problem: `${found(value)}, expected a cookie name (1-64 letters, digits or !#$%&'*+-.^_\`|~; RFC 6265)` },
+      ).default('stsgate_session'),
+    }).prefault({}),
     dev: strict({ allow_insecure_http: z.boolean().default(false) }).prefault({}),
     credentials: strict({ encryption_key: encryptionKeySchema.optional(), cache_min_remaining_fraction: fraction().default(0.5) }).prefault({}),
     limits: strict({
@@ -478,6 +540,11 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     roles: z.array(roleSchema).default([]),
     rules: z.array(ruleSchema).default([]),
     tests: z.array(testSchema).default([]),
+  }).superRefine((value, ctx) => {
+    // RFC 6265bis §4.1.3: a __Secure- or __Host- cookie must be Secure, which a plain-http gateway cannot set.
+    if (/^__(Secure|Host)-/i.test(value.browser.cookie_name) && value.public_url.startsWith('http:')) {
+      ctx.addIssue({ code: 'custom', path: ['browser', 'cookie_name'], message: `found ${JSON.stringify(value.browser.cookie_name)} with a plain-http public_url, expected a name without the __Secure-/__Host- prefix (such cookies need https)` });
+    }
   });
 }
 

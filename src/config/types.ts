@@ -95,6 +95,36 @@ export interface ConfigTestCase {
   expectRoles: string[];
 }
 
+/** One configured browser-login provider: a definition from `providers/` (`use`) plus this instance's settings. */
+export interface ProviderConfig {
+  /** Appears in `/login/<id>`, `/callback/<id>` and as the identity's `source`. */
+  id: string;
+  /** The definition's name (`providers/<use>.yaml`): google, github, facebook, oidc. */
+  use: string;
+  clientId: string;
+  clientSecret: string;
+  /** Replaces the definition's default scopes when given. */
+  scopes?: string[];
+  /** oidc kinds: the issuer to discover (replaces the definition's default). */
+  issuer?: string;
+  /** Overrides of the definition's named base URLs (`base_url`, `api_url`, `graph_url`). */
+  urls: Record<string, string>;
+  /** Overrides of single endpoints by name (`authorization`, `token`, `userinfo`, `user`...). */
+  endpoints: Record<string, string>;
+  displayName?: string;
+}
+
+/** The browser login session and where a login may send the browser afterwards. */
+export interface BrowserConfig {
+  sessionTtlSeconds: number;
+  /** Origins (`https://app.example.com`) besides the gateway's own that `return_to` may lead to. */
+  allowedReturnOrigins: string[];
+  cookieName: string;
+}
+
+/** The `browser:` defaults: an 8-hour session, no origin but the gateway's own, cookie `stsgate_session`. */
+export const DEFAULT_BROWSER_CONFIG: Readonly<BrowserConfig> = Object.freeze({ sessionTtlSeconds: 28_800, allowedReturnOrigins: [], cookieName: 'stsgate_session' });
+
 export interface GatewayConfig {
   publicUrl: string;
   listen: { host: string; port: number };
@@ -114,6 +144,8 @@ export interface GatewayConfig {
   roles: RoleConfig[];
   rules: RuleConfig[];
   tests: ConfigTestCase[];
-  /** Browser-login providers; shaped by the browser-login issue. */
-  providers: Record<string, unknown>[];
+  /** Browser-login providers. */
+  providers: ProviderConfig[];
+  /** Omitted (configs built in code): DEFAULT_BROWSER_CONFIG. */
+  browser?: BrowserConfig;
 }

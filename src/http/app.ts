@@ -1,14 +1,17 @@
 import Koa from 'koa';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { TokenExchange } from '../credentials/exchange.js';
+import type { Identity } from '../domain/types.js';
 import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import type { BrowserLogin } from '../idp/index.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { healthRoutes } from './health.js';
+import { loginRoutes } from './login.js';
 import { errorHandler } from './middleware/errors.js';
 import type { ExchangeRateLimits } from './middleware/rate-limit.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
@@ -29,6 +32,10 @@ export interface AppDependencies {
   roles: RoleCatalog;
   credentials: CredentialService;
   exchange: TokenExchange;
+  /** Browser logins and sessions. */
+  login: BrowserLogin;
+  /** Every role the rules grant an identity (the page's role picker). */
+  grantedRoles(identity: Identity): string[];
   audit: AuditLog;
   logger: Logger;
   metrics: GatewayMetrics;
@@ -50,6 +57,7 @@ export function createApp(deps: AppDependencies): Koa {
     wellKnownRoutes(deps),
     stsRoutes(deps),
     oauthRoutes(deps),
+    loginRoutes(deps),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true, notImplemented: () => new GatewayError('NotFound', 'Not implemented.', { status: 501 }), methodNotAllowed: () => new GatewayError('NotFound', 'Method not allowed.', { status: 405 }) }));

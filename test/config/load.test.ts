@@ -42,6 +42,7 @@ function with_(change: (t: Tree) => void): Tree {
 }
 
 // Test-only shorthands into the base tree.
+const client = { client_id: 'client-1', client_secret: 'secret-1' };
 const issuer = (t: Tree) => (t.issuers as Tree[])[0]!;
 const role = (t: Tree) => (t.roles as Tree[])[0]!;
 const rule = (t: Tree) => (t.rules as Tree[])[0]!;
@@ -75,6 +76,7 @@ describe('a valid configuration', () => {
       rules: [{ name: 'r0', match: { source: 'gha', conditions: [{ claim: 'repository', op: 'equals', value: 'acme/app', ignoreCase: false }] }, roles: ['deployer'] }],
       tests: [],
       providers: [],
+      browser: { sessionTtlSeconds: 28800, allowedReturnOrigins: [], cookieName: 'stsgate_session' },
     } satisfies GatewayConfig);
   });
 
@@ -96,7 +98,8 @@ describe('a valid configuration', () => {
           can_assume: ['reader'],
           session_tags: { repo: 'claims.repository', who: 'subject', from: 'source' },
         });
-        t.providers = [{ id: 'github', use: 'github', client_id: 'abc', api_url: 'https://ghe.example.com/api/v3' }];
+        t.providers = [{ id: 'github', use: 'github', client_id: 'abc', client_secret: 'def', api_url: 'https://ghe.example.com/api/v3', scopes: ['read:user'], endpoints: { token: 'https://ghe.example.com/token' }, display_name: 'GHE' }];
+        t.browser = { session_ttl_seconds: 3600, allowed_return_origins: ['https://app.example.com/', 'https://app.example.com'], cookie_name: '__Host-stsgate' };
         t.tests = [{ name: 'case', identity: { source: 'gha', subject: 's', claims: { repository: 'acme/app' } }, expect_roles: ['deployer'] }];
       }),
     );
@@ -116,7 +119,19 @@ describe('a valid configuration', () => {
       canAssume: ['reader'],
       sessionTags: { repo: 'claims.repository', who: 'subject', from: 'source' },
     });
-    expect(config.providers).toEqual([{ id: 'github', use: 'github', client_id: 'abc', api_url: 'https://ghe.example.com/api/v3' }]);
+    expect(config.providers).toEqual([
+      {
+        id: 'github',
+        use: 'github',
+        clientId: 'abc',
+        clientSecret: 'def',
+        scopes: ['read:user'],
+        urls: { api_url: 'https://ghe.example.com/api/v3' },
+        endpoints: { token: 'https://ghe.example.com/token' },
+        displayName: 'GHE',
+      },
+    ]);
+    expect(config.browser).toEqual({ sessionTtlSeconds: 3600, allowedReturnOrigins: ['https://app.example.com'], cookieName: '__Host-stsgate' });
     expect(config.tests).toEqual([{ name: 'case', identity: { source: 'gha', subject: 's', claims: { repository: 'acme/app' } }, expectRoles: ['deployer'] }]);
   });
 
@@ -183,7 +198,7 @@ describe('problems', () => {
   it.each<[string, (t: Tree) => void, string]>([
     // structure and types
     ['unknown top-level key', (t) => (t.isuers = []), '(top level): unknown key "isuers"; did you mean "issuers"?'],
-    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, store, signing, account_id, providers, dev, credentials, limits, issuers, roles, rules, tests'],
+    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, issuers, roles, rules, tests'],
     ['unknown nested key', (t) => (issuer(t).audience = ['x']), 'issuers[0]: unknown key "audience"; did you mean "audiences"?'],
     ['unknown rule key', (t) => (rule(t).mtach = {}), 'rules[0]: unknown key "mtach"; did you mean "match"?'],
     ['missing public_url', (t) => delete t.public_url, 'public_url: missing, expected an https:// URL'],
@@ -228,8 +243,26 @@ describe('problems', () => {
     // public_url
     ['http public_url', (t) => (t.public_url = 'http://sts.example.com'), 'public_url: found "http://sts.example.com", expected an https:// URL (http:// only for loopback hosts or with dev.allow_insecure_http: true)'],
     // providers
-    ['provider without id', (t) => (t.providers = [{ use: 'google' }]), 'providers[0].id: missing, expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'],
-    ['provider with http endpoint', (t) => (t.providers = [{ id: 'gh', use: 'github', base_url: 'http://ghe.local' }]), 'providers[0].base_url: found "http://ghe.local", expected an https:// URL (http:// only with dev.allow_insecure_http: true)'],
+    ['provider without id', (t) => (t.providers = [{ ...client, use: 'google' }]), 'providers[0].id: missing, expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'],
+    ['provider with http endpoint', (t) => (t.providers = [{ ...client, id: 'gh', use: 'github', base_url: 'http://ghe.local' }]), 'providers[0].base_url: found "http://ghe.local", expected an https:// URL (http:// only with dev.allow_insecure_http: true)'],
+    ['provider with an http endpoint override', (t) => (t.providers = [{ ...client, id: 'g', use: 'google', endpoints: { token: 'http://x.example.com/token' } }]), 'providers[0].endpoints.token: found "http://x.example.com/token", expected an https:// URL (http:// only with dev.allow_insecure_http: true)'],
+    ['provider without use', (t) => (t.providers = [{ ...client, id: 'g' }]), 'providers[0].use: missing, expected one of facebook, github, google, oidc (a definition in providers/)'],
+    ['provider use typo', (t) => (t.providers = [{ ...client, id: 'g', use: 'gogle' }]), 'providers[0].use: found "gogle", expected one of facebook, github, google, oidc (a definition in providers/); did you mean "google"?'],
+    ['provider without client_id', (t) => (t.providers = [{ id: 'g', use: 'google', client_secret: 'x' }]), 'providers[0].client_id: missing, expected the OAuth client id the provider issued'],
+    ['provider without client secret', (t) => (t.providers = [{ id: 'g', use: 'google', client_id: 'x' }]), 'providers[0].client_secret: missing, expected the OAuth client secret (or client_secret_file: PATH)'],
+    ['provider secret of the wrong type is not echoed', (t) => (t.providers = [{ id: 'g', use: 'google', client_id: 'x', client_secret: 123456 }]), 'providers[0].client_secret: found a number, expected the OAuth client secret (or client_secret_file: PATH)'],
+    ['generic oidc without issuer', (t) => (t.providers = [{ ...client, id: 'okta', use: 'oidc' }]), 'providers[0].issuer: missing, expected the issuer URL to discover (use: oidc has no default issuer)'],
+    ['issuer on an oauth2 provider', (t) => (t.providers = [{ ...client, id: 'gh', use: 'github', issuer: 'https://github.com' }]), 'providers[0].issuer: found an issuer, expected none: use: github is OAuth 2 without discovery (override its base URLs or endpoints instead)'],
+    ['base URL of another definition', (t) => (t.providers = [{ ...client, id: 'gh', use: 'github', graph_url: 'https://graph.example.com' }]), 'providers[0].graph_url: found graph_url, expected only base_url, api_url for use: github'],
+    ['base URL on an oidc provider', (t) => (t.providers = [{ ...client, id: 'g', use: 'google', base_url: 'https://x.example.com' }]), 'providers[0].base_url: found base_url, expected no base URL for use: google (set issuer instead)'],
+    ['unknown endpoint name', (t) => (t.providers = [{ ...client, id: 'gh', use: 'github', endpoints: { usr: 'https://x.example.com/user' } }]), 'providers[0].endpoints.usr: unknown endpoint "usr" for use: github; did you mean "user"?'],
+    ['unknown provider key', (t) => (t.providers = [{ ...client, id: 'g', use: 'google', scope: ['openid'] }]), 'providers[0]: unknown key "scope"; did you mean "scopes"?'],
+    ['provider scope with a space', (t) => (t.providers = [{ ...client, id: 'g', use: 'google', scopes: ['openid email'] }]), 'providers[0].scopes[0]: found "openid email", expected a scope token (printable ASCII without spaces, " or \\; RFC 6749 §3.3)'],
+    // browser
+    ['session ttl too short', (t) => (t.browser = { session_ttl_seconds: 60 }), 'browser.session_ttl_seconds: found 60, expected an integer in 300..604800'],
+    ['return origin with a path', (t) => (t.browser = { allowed_return_origins: ['https://app.example.com/home'] }), 'browser.allowed_return_origins[0]: found "https://app.example.com/home", expected an origin such as https://app.example.com (scheme, host and optional port; no path); http:// only with dev.allow_insecure_http: true'],
+    ['http return origin', (t) => (t.browser = { allowed_return_origins: ['http://app.example.com'] }), 'browser.allowed_return_origins[0]: found "http://app.example.com", expected an origin such as https://app.example.com (scheme, host and optional port; no path); http:// only with dev.allow_insecure_http: true'],
+    ['cookie name with a space', (t) => (t.browser = { cookie_name: 'my session' }), "browser.cookie_name: found \"my session\", expected a cookie name (1-64 letters, digits or !#$%&'*+-.^_`|~; RFC 6265)"],
     // store
     ['store with both forms', (t) => (t.store = { memory: {}, redis: { url: 'redis://x' } }), 'store: found both memory and redis, expected exactly one (or omit store for memory)'],
     ['redis with two forms', (t) => (t.store = { redis: { url: 'redis://x', cluster: { nodes: [{ host: 'a', port: 1 }] } } }), 'store.redis: found url and cluster, expected exactly one of url, sentinel or cluster'],
@@ -278,8 +311,8 @@ describe('problems', () => {
     // cross references
     ['duplicate role', (t) => (t.roles as Tree[]).push({ name: 'deployer' }), 'roles[2].name: duplicate role name "deployer" (also roles[0].name), expected unique role names'],
     ['duplicate issuer', (t) => (t.issuers as Tree[]).push({ id: 'gha', issuer: 'https://x.example.com', audiences: ['a'] }), 'issuers[1].id: duplicate id "gha" (also issuers[0].id), expected ids unique across issuers and providers'],
-    ['provider id clashing with an issuer', (t) => (t.providers = [{ id: 'gha' }]), 'providers[0].id: duplicate id "gha" (also issuers[0].id), expected ids unique across issuers and providers'],
-    ['duplicate provider', (t) => (t.providers = [{ id: 'google' }, { id: 'google' }]), 'providers[1].id: duplicate id "google" (also providers[0].id), expected ids unique across issuers and providers'],
+    ['provider id clashing with an issuer', (t) => (t.providers = [{ ...client, id: 'gha', use: 'google' }]), 'providers[0].id: duplicate id "gha" (also issuers[0].id), expected ids unique across issuers and providers'],
+    ['duplicate provider', (t) => (t.providers = [{ ...client, id: 'google', use: 'google' }, { ...client, id: 'google', use: 'google' }]), 'providers[1].id: duplicate id "google" (also providers[0].id), expected ids unique across issuers and providers'],
     ['duplicate rule name', (t) => (t.rules as Tree[]).push({ name: 'r0', match: { source: 'gha' }, roles: ['reader'] }), 'rules[1].name: duplicate rule name "r0" (also rules[0].name), expected unique rule names (audit logs and explain name rules)'],
     ['rule naming an unknown role', (t) => (rule(t).roles = ['deployr']), 'rules[0].roles[0]: unknown role "deployr"; did you mean "deployer"?'],
     ['rule naming an unknown role, no close match', (t) => (rule(t).roles = ['admin']), 'rules[0].roles[0]: unknown role "admin"; known roles: deployer, reader'],
@@ -294,15 +327,24 @@ describe('problems', () => {
     expect(problemsOf(() => parse(with_(change)))).toEqual([expected]);
   });
 
+  it('refuses a __Host- cookie with a plain-http public_url', () => {
+    expect(problemsOf(() => parse(with_((t) => Object.assign(t, { public_url: 'http://127.0.0.1:8080', browser: { cookie_name: '__Host-s' } }))))).toEqual([
+      'browser.cookie_name: found "__Host-s" with a plain-http public_url, expected a name without the __Secure-/__Host- prefix (such cookies need https)',
+    ]);
+  });
+
   it('accepts plain http everywhere with dev.allow_insecure_http: true', () => {
     const config = parse(
       with_((t) => {
         t.dev = { allow_insecure_http: true };
         t.public_url = 'http://sts.internal';
         Object.assign(issuer(t), { issuer: 'http://idp.internal', jwks_uri: 'http://idp.internal/jwks' });
-        t.providers = [{ id: 'dex', use: 'oidc', issuer: 'http://dex.internal' }];
+        t.providers = [{ ...client, id: 'dex', use: 'oidc', issuer: 'http://dex.internal', endpoints: { userinfo: 'http://dex.internal/userinfo' } }];
+        t.browser = { allowed_return_origins: ['http://app.internal:8000'] };
       }),
     );
+    expect(config.providers[0]).toMatchObject({ issuer: 'http://dex.internal', endpoints: { userinfo: 'http://dex.internal/userinfo' } });
+    expect(config.browser?.allowedReturnOrigins).toEqual(['http://app.internal:8000']);
     expect(config.issuers[0]!.keys).toEqual({ kind: 'jwks_uri', uri: 'http://idp.internal/jwks' });
   });
 
@@ -330,7 +372,7 @@ describe('problems', () => {
       'account_id: found "1", expected a string of 12 digits',
       'roles[0].max_session_seconds: found 10, expected an integer in 900..43200',
       'rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?',
-      '(top level): unknown key "extra"; allowed keys: public_url, listen, store, signing, account_id, providers, dev, credentials, limits, issuers, roles, rules, tests',
+      '(top level): unknown key "extra"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, issuers, roles, rules, tests',
       'rules[0].roles[0]: unknown role "nope"; known roles: deployer, reader',
       'rules[0].match.source: unknown source "gh"; did you mean "gha"?',
     ]);
@@ -409,11 +451,11 @@ describe('environment interpolation', () => {
     ['shell-style alternative', '${X:+y}', 'providers[0].client_id: found "${X:+y}", expected ${NAME} or ${NAME:-default} with NAME of letters, digits and _ (write $${ for a literal ${)'],
     ['unterminated', 'abc${X', 'providers[0].client_id: found an unterminated "${" in "abc${X", expected ${NAME} or ${NAME:-default} (write $${ for a literal ${)'],
   ])('problem: %s', (_name, written, expected) => {
-    expect(problemsOf(() => parse(with_((t) => (t.providers = [{ id: 'google', client_id: written }])), env))).toEqual([expected]);
+    expect(problemsOf(() => parse(with_((t) => (t.providers = [{ id: 'google', use: 'google', client_secret: 'x', client_id: written }])), env))).toEqual([expected]);
   });
 
   it('does not read inherited names from the environment object', () => {
-    const problems = problemsOf(() => parse(with_((t) => (t.providers = [{ id: 'google', client_id: '${constructor}' }])), {}));
+    const problems = problemsOf(() => parse(with_((t) => (t.providers = [{ id: 'google', use: 'google', client_secret: 'x', client_id: '${constructor}' }])), {}));
     expect(problems[0]).toContain('constructor is not set');
   });
 });
@@ -431,13 +473,13 @@ describe('<name>_file secrets', () => {
     ['relative to the config directory', 'client-secret', 's3cr3t'],
     ['CRLF newlines removed', crlf, 'value'],
   ])('%s', (_name, file, expected) => {
-    const config = parse(with_((t) => (t.providers = [{ id: 'github', client_id: 'x', client_secret_file: file }])));
-    expect(config.providers[0]).toEqual({ id: 'github', client_id: 'x', client_secret: expected });
+    const config = parse(with_((t) => (t.providers = [{ id: 'github', use: 'github', client_id: 'x', client_secret_file: file }])));
+    expect(config.providers[0]).toMatchObject({ id: 'github', clientId: 'x', clientSecret: expected });
   });
 
   it('resolves the file path after interpolation', () => {
-    const config = parse(with_((t) => (t.providers = [{ id: 'github', client_secret_file: '${SECRETS}/client-secret' }])), { SECRETS: dir });
-    expect(config.providers[0]!.client_secret).toBe('s3cr3t');
+    const config = parse(with_((t) => (t.providers = [{ id: 'github', use: 'github', client_id: 'x', client_secret_file: '${SECRETS}/client-secret' }])), { SECRETS: dir });
+    expect(config.providers[0]!.clientSecret).toBe('s3cr3t');
   });
 
   it('reads encryption_key_file into the encryption key', () => {
@@ -465,10 +507,10 @@ describe('<name>_file secrets', () => {
   });
 
   it.each<[string, Tree, string]>([
-    ['both given', { id: 'github', client_secret: 'x', client_secret_file: secret }, 'providers[0]: found both client_secret and client_secret_file, expected only one of them'],
-    ['missing file', { id: 'github', client_secret_file: join(dir, 'nope') }, `providers[0].client_secret_file: cannot read ${JSON.stringify(join(dir, 'nope'))} (ENOENT), expected a readable file holding client_secret`],
-    ['a directory', { id: 'github', client_secret_file: dir }, `providers[0].client_secret_file: cannot read ${JSON.stringify(dir)} (EISDIR), expected a readable file holding client_secret`],
-    ['not a string', { id: 'github', client_secret_file: 5 }, 'providers[0].client_secret_file: found 5, expected the path of a file holding client_secret'],
+    ['both given', { id: 'github', use: 'github', client_id: 'x', client_secret: 'x', client_secret_file: secret }, 'providers[0]: found both client_secret and client_secret_file, expected only one of them'],
+    ['missing file', { id: 'github', use: 'github', client_id: 'x', client_secret_file: join(dir, 'nope') }, `providers[0].client_secret_file: cannot read ${JSON.stringify(join(dir, 'nope'))} (ENOENT), expected a readable file holding client_secret`],
+    ['a directory', { id: 'github', use: 'github', client_id: 'x', client_secret_file: dir }, `providers[0].client_secret_file: cannot read ${JSON.stringify(dir)} (EISDIR), expected a readable file holding client_secret`],
+    ['not a string', { id: 'github', use: 'github', client_id: 'x', client_secret_file: 5 }, 'providers[0].client_secret_file: found 5, expected the path of a file holding client_secret'],
   ])('problem: %s', (_name, provider, expected) => {
     expect(problemsOf(() => parse(with_((t) => (t.providers = [provider]))))).toEqual([expected]);
   });
@@ -487,9 +529,9 @@ describe('loadConfig', () => {
     const sub = mkdtempSync(join(dir, 'load-'));
     writeFileSync(join(sub, 'secret'), 'from-file\n');
     const file = join(sub, 'gateway.yaml');
-    writeFileSync(file, stringify(with_((t) => (t.providers = [{ id: 'github', client_id: '${CID}', client_secret_file: 'secret' }]))));
+    writeFileSync(file, stringify(with_((t) => (t.providers = [{ id: 'github', use: 'github', client_id: '${CID}', client_secret_file: 'secret' }]))));
     const config = await loadConfig(file, { CID: 'id-1' });
-    expect(config.providers[0]).toEqual({ id: 'github', client_id: 'id-1', client_secret: 'from-file' });
+    expect(config.providers[0]).toMatchObject({ id: 'github', clientId: 'id-1', clientSecret: 'from-file' });
   });
 
   it('reports an unreadable file as a ConfigError', async () => {

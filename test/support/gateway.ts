@@ -72,6 +72,8 @@ export interface TestGatewayOptions {
   roles?: RoleConfig[];
   rules?: RuleConfig[];
   config?: Partial<GatewayConfig>;
+  /** The port to listen on (default: a free one); a browser-login test needs it before start, for public_url. */
+  port?: number;
 }
 
 /** Starts a gateway on 127.0.0.1 with a free port. */
@@ -109,7 +111,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     },
   });
   const logger = createLogger({ level: 'debug', destination });
-  const gateway = await startGateway(config, { logger, port: 0, shutdownGraceMs: 2000 });
+  const gateway = await startGateway(config, { logger, port: options.port ?? 0, shutdownGraceMs: 2000 });
   return { ...gateway, config, close: gateway.close, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 

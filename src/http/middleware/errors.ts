@@ -2,9 +2,10 @@ import type { Context, Next } from 'koa';
 import { toGatewayError } from '../../errors/gateway-error.js';
 import { toAwsErrorXml, toOAuthErrorJson } from '../../errors/serialize.js';
 import type { Logger } from '../../observability/logger.js';
+import { errorPage } from '../pages.js';
 
 /** The wire format a route group answers errors in. */
-export type Protocol = 'aws' | 'oauth' | 'json';
+export type Protocol = 'aws' | 'oauth' | 'json' | 'html';
 
 /** Marks the protocol of the routes below, so that errors are written in their format. */
 export function protocol(name: Protocol) {
@@ -32,6 +33,12 @@ export function errorHandler(logger: Logger) {
       if (protocolName === 'aws') {
         ctx.type = 'text/xml';
         ctx.body = toAwsErrorXml(err, requestId);
+      } else if (protocolName === 'html') {
+        // Browser pages: an HTML page with the status, never a redirect (so never off-site).
+        ctx.set('Cache-Control', 'no-store');
+        ctx.remove('Location');
+        ctx.type = 'html';
+        ctx.body = errorPage(err, requestId);
       } else {
         ctx.set('Cache-Control', 'no-store');
         ctx.body = protocolName === 'oauth' ? toOAuthErrorJson(err) : { error: err.code, message: err.publicMessage, request_id: requestId };

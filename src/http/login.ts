@@ -1,0 +1,284 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { TokenExchange } from '../credentials/exchange.js';
+import type { Identity } from '../domain/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { LoginFailure, type BrowserLogin, type BrowserSession } from '../idp/index.js';
+import type { AuditLog } from '../observability/audit.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { protocol } from './middleware/errors.js';
+import { parseForm, readBody } from './middleware/request.js';
+import { credentialProcessJson } from './oauth.js';
+import { ASSETS, PAGE_CSP, accountLabel, accountPage, signInPage } from './pages.js';
+
+export interface LoginRouteDependencies {
+  login: BrowserLogin;
+  exchange: TokenExchange;
+  /** Every role the rules grant an identity, in rule order. */
+  grantedRoles(identity: Identity): string[];
+  audit: AuditLog;
+  metrics: GatewayMetrics;
+  publicUrl: string;
+  maxBodyBytes: number;
+}
+
+/** The action named in AccessDenied for browser-session credentials. */
+const BROWSER_ACTION = 'stsgate:GetCredentials';
+
+/**
+ * The browser side: the page at `/`, `/login/:provider`, `/callback/:provider`, `/logout`, and
+ * `/v1/credentials` for the session cookie.
+ */
+export function loginRoutes(deps: LoginRouteDependencies): Router {
+  const router = new Router();
+  const page = [protocol('html'), noStore, pageHeaders] as const;
+  router.get('/', ...page, startPage(deps));
+  router.get('/assets/:file', asset);
+  router.get('/login/:provider', ...page, startLogin(deps));
+  router.get('/callback/:provider', ...page, completeLogin(deps));
+  router.post('/logout', ...page, readBody(deps.maxBodyBytes), parseForm, sameSiteOnly(deps), logout(deps));
+  router.get('/v1/credentials', protocol('json'), noStore, browserCredentials(deps));
+  return router;
+}
+
+/** Pages show credentials and carry sessions: never cached (RFC 9111 §5.2.2.5). */
+async function noStore(ctx: Context, next: Next): Promise<void> {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+  await next();
+}
+
+async function pageHeaders(ctx: Context, next: Next): Promise<void> {
+  ctx.set('Content-Security-Policy', PAGE_CSP);
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
+  await next();
+}
+
+async function asset(ctx: Context): Promise<void> {
+  const file = ctx.params.file!;
+  if (!Object.hasOwn(ASSETS, file)) return;
+  const { type, body } = ASSETS[file]!;
+  ctx.type = type;
+  ctx.set('Cache-Control', 'public, max-age=300');
+  ctx.body = body;
+}
+
+/** One value of a query parameter; given twice is refused (which copy wins is what parameter pollution hopes to choose). */
+function queryParam(ctx: Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  if (Array.isArray(value)) throw new LoginFailure('bad_request', `The parameter ${name} was given more than once.`);
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function sessionCookie(ctx: Context, deps: LoginRouteDependencies): string | undefined {
+  return ctx.cookies.get(deps.login.browser.cookieName) ?? undefined;
+}
+
+/**
+ * The session cookie: opaque, HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site
+ * POSTs), Path=/, and Secure unless the public URL is plain http (development only).
+ */
+function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: string, maxAgeSeconds: number): void {
+  const secure = new URL(deps.publicUrl).protocol === 'https:';
+  ctx.append('Set-Cookie', `${deps.login.browser.cookieName}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
+}
+
+function clearSessionCookie(ctx: Context, deps: LoginRouteDependencies): void {
+  setSessionCookie(ctx, deps, '', 0);
+}
+
+/** `GET /login/:provider?return_to=&role=`: 302 to the provider (the transaction is stored by the engine). */
+function startLogin(deps: LoginRouteDependencies) {
+  return async function redirectToProvider(ctx: Context): Promise<void> {
+    const providerId = ctx.params.provider!;
+    const returnTo = queryParam(ctx, 'return_to');
+    const role = queryParam(ctx, 'role');
+    try {
+      const location = await deps.login.start(providerId, { ...(returnTo !== undefined ? { returnTo } : {}), ...(role !== undefined ? { role } : {}) });
+      ctx.redirect(location.href);
+    } catch (err) {
+      if (err instanceof LoginFailure && deps.login.provider(providerId)) deps.audit.session(ctx, 'login_failed', { provider: providerId, reason: err.reason });
+      throw err;
+    }
+  };
+}
+
+/**
+ * `GET /callback/:provider`: completes the login, refuses an identity no rule grants a role (no session
+ * then), starts a new browser session, and sends the browser on with 303.
+ */
+function completeLogin(deps: LoginRouteDependencies) {
+  return async function finishLogin(ctx: Context): Promise<void> {
+    const providerId = ctx.params.provider!;
+    const provider = deps.login.provider(providerId);
+    if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
+    const started = performance.now();
+    let identity: Identity | undefined;
+    try {
+      const completed = await deps.login.complete(providerId, new URLSearchParams(ctx.querystring));
+      identity = completed.identity;
+      const roles = deps.grantedRoles(identity);
+      if (roles.length === 0) {
+        // Which rule came close is never said: that would teach someone which claims to go and get.
+        throw new LoginFailure('no_role', `You signed in with ${provider.displayName} as ${accountLabel(identity)}, but this account is not allowed any role here. If you expected access, ask the gateway's administrators, naming this account.`, {
+          code: 'AccessDenied',
+        });
+      }
+      const { cookieValue } = await deps.login.createSession(identity, providerId, sessionCookie(ctx, deps));
+      setSessionCookie(ctx, deps, cookieValue, deps.login.browser.sessionTtlSeconds);
+      deps.audit.session(ctx, 'login', { provider: providerId, subject: identity.subject });
+      deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'success' }, (performance.now() - started) / 1000);
+      const wanted = completed.role !== undefined && roles.includes(completed.role) ? `/?role=${encodeURIComponent(completed.role)}` : '/';
+      // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
+      ctx.status = 303;
+      ctx.redirect(completed.returnTo ?? wanted);
+    } catch (err) {
+      const reason = err instanceof LoginFailure ? err.reason : err instanceof GatewayError ? err.code : 'internal';
+      deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(identity ? { subject: identity.subject } : {}), reason });
+      deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'failure' }, (performance.now() - started) / 1000);
+      throw err;
+    }
+  };
+}
+
+/**
+ * Logout is a state change, so it must come from the gateway's own pages (cross-site request forgery):
+ * a same-origin `Origin` header (RFC 6454 §7), `Sec-Fetch-Site: same-origin` (Fetch Metadata), or the
+ * form token of the session being ended.
+ */
+function sameSiteOnly(deps: LoginRouteDependencies) {
+  const ownOrigin = new URL(deps.publicUrl).origin;
+  return async function checkSameSite(ctx: Context, next: Next): Promise<void> {
+    const origin = ctx.get('origin');
+    const site = ctx.get('sec-fetch-site');
+    const crossSite = (origin !== '' && origin !== ownOrigin) || (site !== '' && site !== 'same-origin');
+    let allowed = !crossSite && (origin === ownOrigin || site === 'same-origin');
+    if (!allowed && !crossSite) {
+      const token = (ctx.state.form as Map<string, string>).get('csrf_token');
+      const session = token === undefined ? undefined : await deps.login.session(sessionCookie(ctx, deps));
+      allowed = session !== undefined && timingSafeEqualText(token!, session.csrfToken);
+    }
+    if (!allowed) throw new GatewayError('AccessDenied', 'Signing out must be done from this site’s own page.');
+    await next();
+  };
+}
+
+function timingSafeEqualText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/** `POST /logout`: deletes the session record and clears the cookie, then 303 to the start page. */
+function logout(deps: LoginRouteDependencies) {
+  return async function endSession(ctx: Context): Promise<void> {
+    const ended = await deps.login.endSession(sessionCookie(ctx, deps));
+    clearSessionCookie(ctx, deps);
+    if (ended) deps.audit.session(ctx, 'logout', { provider: ended.provider, subject: ended.identity.subject });
+    ctx.status = 303;
+    ctx.redirect('/');
+  };
+}
+
+/** AWS RoleSessionName from the identity ([\w+=,.@-]{2,64}): the email, login or subject, with anything else replaced. */
+function sessionNameFor(identity: Identity): string {
+  const preferred = ['email', 'login', 'preferred_username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  const name = (preferred ?? `${identity.source}-${identity.subject}`).replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
+  return name.length >= 2 ? name : `${name}--`.slice(0, 2);
+}
+
+function parseDuration(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(value)) throw new GatewayError('ValidationError', 'duration_seconds must be an integer number of seconds.');
+  return Number(value);
+}
+
+async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: BrowserSession, request: { role?: string; durationSeconds?: number; scopes?: string[] }) {
+  return deps.audit.decision(ctx, 'BrowserCredentials', () =>
+    deps.exchange.issueForIdentity(
+      session.identity,
+      {
+        sessionName: sessionNameFor(session.identity),
+        ...(request.role !== undefined ? { role: request.role } : {}),
+        ...(request.durationSeconds !== undefined ? { durationSeconds: request.durationSeconds } : {}),
+        ...(request.scopes !== undefined ? { scopes: request.scopes } : {}),
+      },
+      BROWSER_ACTION,
+    ),
+  );
+}
+
+/**
+ * `GET /v1/credentials?role=&duration_seconds=&scope=` with the session cookie: AWS `credential_process`
+ * JSON (Version 1) plus `access_token`. The rules decide, exactly as for a web-identity token.
+ */
+function browserCredentials(deps: LoginRouteDependencies) {
+  return async function credentials(ctx: Context): Promise<void> {
+    const session = await deps.login.session(sessionCookie(ctx, deps));
+    if (!session) throw new GatewayError('MissingAuthenticationToken', 'No browser session: sign in first (or again: sessions expire).', { status: 401 });
+    for (const name of Object.keys(ctx.query)) {
+      if (!['role', 'duration_seconds', 'scope'].includes(name)) throw new GatewayError('ValidationError', `Unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);
+      if (Array.isArray(ctx.query[name])) throw new GatewayError('ValidationError', `The parameter ${name} was given more than once.`);
+    }
+    const role = ctx.query.role as string | undefined;
+    const scope = ctx.query.scope as string | undefined;
+    const durationSeconds = parseDuration(ctx.query.duration_seconds as string | undefined);
+    const result = await issueFor(ctx, deps, session, {
+      ...(role ? { role } : {}),
+      ...(durationSeconds !== undefined ? { durationSeconds } : {}),
+      ...(scope !== undefined ? { scopes: scope.split(' ').filter((s) => s !== '') } : {}),
+    });
+    ctx.body = {
+      ...credentialProcessJson(result),
+      access_token: result.credentials.accessToken,
+      role: result.role.name,
+      role_arn: result.role.arn,
+      scope: result.credentials.session.scopes.join(' '),
+    };
+  };
+}
+
+/** `GET /`: sign-in buttons; or, signed in, the identity, its roles and (with `?role=`) credentials for one. */
+function startPage(deps: LoginRouteDependencies) {
+  return async function renderStartPage(ctx: Context): Promise<void> {
+    const cookie = sessionCookie(ctx, deps);
+    const session = await deps.login.session(cookie);
+    const role = queryParam(ctx, 'role');
+    ctx.type = 'html';
+    if (!session) {
+      // A stale cookie is dropped so the browser stops sending it.
+      if (cookie !== undefined) clearSessionCookie(ctx, deps);
+      const suffix = role !== undefined && /^[A-Za-z0-9+=,.@_-]{1,64}$/.test(role) ? `?role=${encodeURIComponent(role)}` : '';
+      ctx.body = signInPage(deps.login.providers.map((p) => ({ id: p.id, displayName: p.displayName, href: `/login/${encodeURIComponent(p.id)}${suffix}` })));
+      return;
+    }
+    const identity = session.identity;
+    const provider = deps.login.provider(session.provider);
+    const roles = deps.grantedRoles(identity);
+    const view = {
+      identity: { source: identity.source, subject: identity.subject, claims: identity.claims, providerName: provider?.displayName ?? session.provider },
+      csrfToken: session.csrfToken,
+      roles,
+    };
+    if (role === undefined) {
+      ctx.body = accountPage(view);
+      return;
+    }
+    const result = await issueFor(ctx, deps, session, { role });
+    ctx.body = accountPage({
+      ...view,
+      chosenRole: result.role.name,
+      credentials: {
+        role: result.role.name,
+        accessKeyId: result.credentials.accessKeyId,
+        secretAccessKey: result.credentials.secretAccessKey,
+        sessionToken: result.credentials.sessionToken,
+        accessToken: result.credentials.accessToken,
+        expiration: result.credentials.expiresAt,
+        credentialProcessJson: JSON.stringify(credentialProcessJson(result), null, 2),
+      },
+    });
+  };
+}

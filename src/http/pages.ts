@@ -1,0 +1,280 @@
+/**
+ * Every HTML page stsgate serves, in one file, built with the `html` tagged template, which escapes every
+ * interpolated value unless it is already `Html`. No inline script or style: the page's CSS and its one
+ * small script (the copy buttons) are served from `/assets/`, so the Content-Security-Policy stays strict.
+ * Everything works without JavaScript.
+ */
+import type { GatewayError } from '../errors/gateway-error.js';
+import { LoginFailure } from '../idp/login-failure.js';
+
+/** Markup that is safe to insert as is (built by `html`). */
+export class Html {
+  constructor(readonly markup: string) {}
+
+  toString(): string {
+    return this.markup;
+  }
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'`]/g, (c) => HTML_ESCAPES[c]!);
+}
+
+/** The tagged template: `html\`<p>${text}</p>\`` escapes `text`; `Html` values and arrays of them are inserted as they are. */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0]!;
+  values.forEach((value, i) => {
+    out += render(value) + strings[i + 1]!;
+  });
+  return new Html(out);
+}
+
+function render(value: unknown): string {
+  if (value instanceof Html) return value.markup;
+  if (Array.isArray(value)) return value.map(render).join('');
+  if (value === undefined || value === null || value === false) return '';
+  return escapeHtml(String(value));
+}
+
+/** The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, no framing. */
+export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** A provider button on the sign-in page. */
+export interface ProviderLink {
+  id: string;
+  displayName: string;
+  href: string;
+}
+
+/** The signed-in person, as the page shows them. */
+export interface PageIdentity {
+  source: string;
+  subject: string;
+  providerName: string;
+  claims: Readonly<Record<string, unknown>>;
+}
+
+/** Credentials to show for one role. */
+export interface PageCredentials {
+  role: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  accessToken: string;
+  expiration: Date;
+  credentialProcessJson: string;
+}
+
+/** Claims worth showing on the page, in this order (others are left out: the page is not a claims dump). */
+const SHOWN_CLAIMS = ['email', 'email_verified', 'name', 'login', 'preferred_username', 'hd', 'orgs', 'teams', 'groups'];
+
+function layout(title: string, main: Html, options: { signedIn?: { label: string; csrfToken: string } } = {}): string {
+  const account = options.signedIn
+    ? html`<nav aria-label="Account">
+        <p class="who">Signed in as <strong>${options.signedIn.label}</strong></p>
+        <form method="post" action="/logout">
+          <input type="hidden" name="csrf_token" value="${options.signedIn.csrfToken}">
+          <button type="submit" class="secondary">Sign out</button>
+        </form>
+      </nav>`
+    : '';
+  return `<!doctype html>\n${html`<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="referrer" content="no-referrer">
+  <title>${title} · stsgate</title>
+  <link rel="stylesheet" href="/assets/stsgate.css">
+  <script src="/assets/stsgate.js" defer></script>
+</head>
+<body>
+  <a class="skip" href="#main">Skip to the main content</a>
+  <header>
+    <p class="brand"><a href="/">stsgate</a></p>
+    ${account}
+  </header>
+  <main id="main" tabindex="-1">
+    ${main}
+  </main>
+  <footer><p>Short-lived credentials for an identity you already have.</p></footer>
+</body>
+</html>`.markup}\n`;
+}
+
+/** The start page when nobody is signed in: one button per configured provider. */
+export function signInPage(providers: readonly ProviderLink[]): string {
+  const buttons =
+    providers.length === 0
+      ? html`<p>No identity provider is configured on this gateway.</p>`
+      : html`<ul class="providers">${providers.map((p) => html`<li><a class="button" href="${p.href}">Sign in with ${p.displayName}</a></li>`)}</ul>`;
+  return layout(
+    'Sign in',
+    html`<h1>Sign in</h1>
+    <p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>
+    ${buttons}`,
+  );
+}
+
+/** The start page for a signed-in person: who they are, their roles, and credentials for a chosen role. */
+export function accountPage(view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; credentials?: PageCredentials }): string {
+  const { identity, roles, credentials } = view;
+  const label = accountLabel(identity);
+  const claimRows = SHOWN_CLAIMS.filter((name) => identity.claims[name] !== undefined).map(
+    (name) => html`<div><dt>${name}</dt><dd>${formatClaim(identity.claims[name])}</dd></div>`,
+  );
+  const selected = view.chosenRole ?? (roles.length === 1 ? roles[0] : undefined);
+  const picker =
+    roles.length === 0
+      ? html`<p>No rule grants this account a role.</p>`
+      : html`<form method="get" action="/" class="roles">
+          <fieldset>
+            <legend>Choose a role</legend>
+            ${roles.map(
+              (role, i) => html`<div class="choice"><input type="radio" name="role" id="role-${i}" value="${role}"${selected === role ? html` checked` : ''} required><label for="role-${i}">${role}</label></div>`,
+            )}
+          </fieldset>
+          <button type="submit">Show credentials</button>
+        </form>`;
+  return layout(
+    credentials ? `Credentials for ${credentials.role}` : 'Your account',
+    html`<h1>${credentials ? html`Credentials for ${credentials.role}` : 'Your account'}</h1>
+    <section aria-labelledby="identity-heading">
+      <h2 id="identity-heading">Identity</h2>
+      <dl class="identity">
+        <div><dt>Provider</dt><dd>${identity.providerName} (${identity.source})</dd></div>
+        <div><dt>Subject</dt><dd><code>${identity.subject}</code></dd></div>
+        ${claimRows}
+      </dl>
+    </section>
+    <section aria-labelledby="roles-heading">
+      <h2 id="roles-heading">Roles</h2>
+      ${picker}
+    </section>
+    ${credentials ? credentialsSection(credentials) : ''}`,
+    { signedIn: { label, csrfToken: view.csrfToken } },
+  );
+}
+
+function credentialsSection(c: PageCredentials): Html {
+  const shell = [
+    `export AWS_ACCESS_KEY_ID=${shellQuote(c.accessKeyId)}`,
+    `export AWS_SECRET_ACCESS_KEY=${shellQuote(c.secretAccessKey)}`,
+    `export AWS_SESSION_TOKEN=${shellQuote(c.sessionToken)}`,
+    `export STSGATE_ACCESS_TOKEN=${shellQuote(c.accessToken)}`,
+  ].join('\n');
+  return html`<section aria-labelledby="credentials-heading" class="credentials">
+      <h2 id="credentials-heading">Credentials</h2>
+      <p>Valid until <time datetime="${c.expiration.toISOString()}">${c.expiration.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat them like a password.</p>
+      <h3 id="shell-heading">Shell</h3>
+      <pre id="shell" tabindex="0" aria-labelledby="shell-heading"><code>${shell}</code></pre>
+      <button type="button" class="copy" data-copy="shell" hidden>Copy the export lines</button>
+      <h3 id="json-heading">JSON (AWS <code>credential_process</code>)</h3>
+      <pre id="json" tabindex="0" aria-labelledby="json-heading"><code>${c.credentialProcessJson}</code></pre>
+      <button type="button" class="copy" data-copy="json" hidden>Copy the JSON</button>
+      <p class="status" role="status" aria-live="polite" id="copy-status"></p>
+    </section>`;
+}
+
+/** Titles of error pages, by status. */
+function errorTitle(err: GatewayError): string {
+  if (err instanceof LoginFailure && err.reason === 'no_role') return 'No access for this account';
+  if (err instanceof LoginFailure) return 'Sign-in failed';
+  if (err.status === 404) return 'Not found';
+  if (err.status === 401 || err.status === 403) return 'Access denied';
+  if (err.status >= 500) return 'Something went wrong';
+  return 'The request could not be completed';
+}
+
+/**
+ * The HTML error page (the error middleware's `html` format). A LoginFailure's message is written for
+ * people and shown even for 502/503 (it names the provider, never internals); any other 5xx shows the
+ * generic public message. The request id lets an operator find the private detail in the log.
+ */
+export function errorPage(err: GatewayError, requestId: string): string {
+  const message = err instanceof LoginFailure ? err.message : err.publicMessage;
+  return layout(
+    errorTitle(err),
+    html`<h1>${errorTitle(err)}</h1>
+    <p class="error">${message}</p>
+    <p><a href="/">Back to the start page</a></p>
+    <p class="request-id">Request id: <code>${requestId}</code></p>`,
+  );
+}
+
+/** Who signed in, for the page header and the denial page: provider, subject, and email or login when known. */
+export function accountLabel(identity: Pick<PageIdentity, 'source' | 'subject' | 'claims'>): string {
+  const known = ['email', 'login', 'preferred_username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  return known ? `${known} (${identity.source}:${identity.subject})` : `${identity.source}:${identity.subject}`;
+}
+
+function formatClaim(value: unknown): string {
+  if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.map((v) => String(v)).join(', ');
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** POSIX shell single quotes: everything literal; a `'` becomes `'\''`. */
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./+=:-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `/assets/<name>`: the page's stylesheet and script. */
+export const ASSETS: Readonly<Record<string, { type: string; body: string }>> = {
+  'stsgate.css': {
+    type: 'text/css; charset=utf-8',
+    // Colours meet WCAG 2.2 AA contrast (4.5:1 for text) on their backgrounds; focus is always visible.
+    body: `:root { color-scheme: light; --fg: #1b1f24; --muted: #4a535e; --bg: #ffffff; --panel: #f3f5f7; --accent: #0b57d0; --accent-fg: #ffffff; --error: #a3141b; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+header, main, footer { max-width: 52rem; margin: 0 auto; padding: 1rem 1.25rem; }
+header { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; justify-content: space-between; border-bottom: 1px solid #d0d7de; }
+header nav { display: flex; gap: 1rem; align-items: center; }
+header form { margin: 0; }
+.brand { margin: 0; font-weight: 700; font-size: 1.25rem; }
+.brand a { color: var(--fg); text-decoration: none; }
+.who { margin: 0; color: var(--muted); }
+footer { color: var(--muted); font-size: 0.875rem; }
+a { color: var(--accent); }
+.skip { position: absolute; left: -999px; top: 0; padding: 0.5rem 1rem; background: var(--accent); color: var(--accent-fg); }
+.skip:focus { left: 0.5rem; }
+:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
+.providers { list-style: none; padding: 0; display: grid; gap: 0.75rem; max-width: 22rem; }
+.button, button { display: inline-block; padding: 0.6rem 1.1rem; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: var(--accent-fg); font: inherit; font-weight: 600; text-decoration: none; cursor: pointer; }
+button.secondary, button.copy { background: var(--bg); color: var(--accent); }
+.identity { display: grid; gap: 0.25rem; }
+.identity div { display: grid; grid-template-columns: 10rem 1fr; gap: 1rem; }
+.identity dt { font-weight: 600; color: var(--muted); }
+.identity dd { margin: 0; overflow-wrap: anywhere; }
+fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 0 0 1rem; }
+.choice { padding: 0.25rem 0; }
+.choice label { margin-left: 0.5rem; }
+pre { background: var(--panel); padding: 1rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
+.error { color: var(--error); font-weight: 600; overflow-wrap: anywhere; }
+.request-id, .status { color: var(--muted); font-size: 0.875rem; }
+`,
+  },
+  'stsgate.js': {
+    type: 'text/javascript; charset=utf-8',
+    // Progressive enhancement only: without it the credentials are still there to select and copy.
+    body: `'use strict';
+document.addEventListener('DOMContentLoaded', function () {
+  var status = document.getElementById('copy-status');
+  document.querySelectorAll('button[data-copy]').forEach(function (button) {
+    var source = document.getElementById(button.getAttribute('data-copy'));
+    if (!source || !navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      navigator.clipboard.writeText(source.textContent).then(function () {
+        if (status) status.textContent = 'Copied to the clipboard.';
+      }, function () {
+        if (status) status.textContent = 'Copying failed: select the text and copy it instead.';
+      });
+    });
+  });
+});
+`,
+  },
+};

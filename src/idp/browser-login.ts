@@ -1,0 +1,217 @@
+/**
+ * The browser-login engine: the login transaction between `/login/:provider` and `/callback/:provider`
+ * (stored ten minutes, taken once), and the browser session behind the cookie. Store keys are built from
+ * SHA-256 of the state and of the cookie value, so a dump of the store hands out neither.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
+import type { BrowserConfig } from '../config/types.js';
+import type { Identity } from '../domain/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { storeKeys } from '../store/keys.js';
+import { StoreUnavailableError, type Store } from '../store/store.js';
+import { LoginFailure } from './login-failure.js';
+import type { LoginProvider } from './login-provider.js';
+import { checkReturnTo } from './return-to.js';
+
+/** How long a started login may take to come back (design.md: ten minutes). */
+export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
+
+/** What `/login` keeps for `/callback`, under the state. */
+interface LoginTransaction {
+  v: 1;
+  provider: string;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+  returnTo?: string;
+  role?: string;
+  startedAt: number;
+}
+
+/** A browser session, as stored behind the cookie. */
+export interface BrowserSession {
+  identity: Identity;
+  provider: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  expiresAt: number;
+  /** The logout form's token (a second CSRF defence next to the Origin check). */
+  csrfToken: string;
+}
+
+/** A completed login: who signed in, and where they wanted to go. */
+export interface CompletedLogin {
+  identity: Identity;
+  returnTo?: string;
+  role?: string;
+}
+
+/** A new session and the cookie value that names it. */
+export interface NewSession {
+  cookieValue: string;
+  session: BrowserSession;
+}
+
+export interface BrowserLoginOptions {
+  store: Store;
+  providers: readonly LoginProvider[];
+  publicUrl: string;
+  browser: BrowserConfig;
+  now?: () => number;
+}
+
+/** Opaque values stsgate hands out: 32 random bytes, base64url (43 characters). */
+const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
+/** A role name (IAM characters) or a role ARN, as `/login?role=` may carry. */
+const ROLE = /^(?:arn:aws:iam::\d{12}:role\/)?[A-Za-z0-9+=,.@_-]{1,64}$/;
+
+/** Starts and completes browser logins, and keeps browser sessions. */
+export class BrowserLogin {
+  readonly #store: Store;
+  readonly #providers: ReadonlyMap<string, LoginProvider>;
+  readonly #publicUrl: string;
+  readonly #browser: BrowserConfig;
+  readonly #now: () => number;
+
+  constructor(options: BrowserLoginOptions) {
+    this.#store = options.store;
+    this.#providers = new Map(options.providers.map((p) => [p.id, p]));
+    this.#publicUrl = options.publicUrl;
+    this.#browser = options.browser;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The configured providers, in configuration order (the page's login buttons). */
+  get providers(): LoginProvider[] {
+    return [...this.#providers.values()];
+  }
+
+  get browser(): BrowserConfig {
+    return this.#browser;
+  }
+
+  /** The provider with this id, or undefined. */
+  provider(id: string): LoginProvider | undefined {
+    return this.#providers.get(id);
+  }
+
+  /**
+   * Starts a login: checks `return_to` and `role`, builds the authorization request, and stores the
+   * transaction (provider, PKCE verifier, nonce, return_to, role) under the state for ten minutes.
+   * Nothing is stored when any of that fails.
+   */
+  async start(providerId: string, request: { returnTo?: string; role?: string }): Promise<URL> {
+    const provider = this.#require(providerId);
+    let returnTo: string | undefined;
+    if (request.returnTo !== undefined) {
+      returnTo = checkReturnTo(request.returnTo, this.#publicUrl, this.#browser.allowedReturnOrigins);
+      if (returnTo === undefined) {
+        throw new LoginFailure('return_to_refused', 'The sign-in link asks to go back to a place outside this site afterwards, so it was not followed. Start again from this site.');
+      }
+    }
+    if (request.role !== undefined && !ROLE.test(request.role)) throw new LoginFailure('bad_request', 'The role in the sign-in link is not a role name.');
+    const transaction: LoginTransaction = {
+      v: 1,
+      provider: provider.id,
+      state: randomState(),
+      nonce: randomNonce(),
+      codeVerifier: randomPKCECodeVerifier(),
+      ...(returnTo !== undefined ? { returnTo } : {}),
+      ...(request.role !== undefined ? { role: request.role } : {}),
+      startedAt: this.#now(),
+    };
+    const location = await provider.authorizationUrl(transaction);
+    await this.#guard(() => this.#store.set(storeKeys.loginTransaction(digest(transaction.state)), JSON.stringify(transaction), LOGIN_TRANSACTION_TTL_MS));
+    return location;
+  }
+
+  /**
+   * Completes a login at `/callback/:provider`: the transaction is taken (deleted) before anything else
+   * is checked, so a state works once whatever happens next. A transaction started for another provider
+   * is refused (RFC 9700 §4.4, mix-up). A provider error is reported only after the state matched, so a
+   * forged link cannot put a made-up message on the gateway's page.
+   */
+  async complete(providerId: string, parameters: URLSearchParams): Promise<CompletedLogin> {
+    const provider = this.#require(providerId);
+    for (const name of ['state', 'code', 'error', 'iss']) {
+      if (parameters.getAll(name).length > 1) throw new LoginFailure('bad_request', `The sign-in answer carries ${name} more than once.`);
+    }
+    const state = parameters.get('state');
+    if (state === null || state === '') {
+      throw new LoginFailure('state_missing', 'The sign-in answer has no state, so it cannot be matched to a sign-in started here. Start again.');
+    }
+    const raw = OPAQUE.test(state) ? await this.#guard(() => this.#store.take(storeKeys.loginTransaction(digest(state)))) : undefined;
+    const transaction = raw === undefined ? undefined : (JSON.parse(raw) as LoginTransaction);
+    if (transaction === undefined || transaction.state !== state) {
+      throw new LoginFailure('state_unknown', 'This sign-in answer does not belong to a sign-in in progress: it expired, was already used, or was started elsewhere. Start again.');
+    }
+    if (transaction.provider !== provider.id) {
+      throw new LoginFailure('provider_mismatch', 'This sign-in answer came back for a different identity provider than the one the sign-in was started with. Start again.', {
+        debug: `transaction for ${transaction.provider}, callback for ${provider.id}`,
+      });
+    }
+    const error = parameters.get('error');
+    if (error !== null) {
+      const description = parameters.get('error_description');
+      // RFC 6749 §4.1.2.1: error and error_description are ASCII; anything longer is cut, and the page escapes it.
+      const shown = [error, description].filter((v): v is string => v !== null && v !== '').map((v) => v.replace(/[^\x20-\x7e]/g, '').slice(0, 300));
+      throw new LoginFailure('provider_error', `${provider.displayName} did not sign you in: ${shown.join(' — ')}`, { debug: `error=${error.slice(0, 64)}` });
+    }
+    if (!parameters.get('code')) throw new LoginFailure('code_missing', `${provider.displayName} sent no authorization code. Start again.`);
+    const identity = await provider.complete(parameters, transaction);
+    return { identity, ...(transaction.returnTo !== undefined ? { returnTo: transaction.returnTo } : {}), ...(transaction.role !== undefined ? { role: transaction.role } : {}) };
+  }
+
+  /**
+   * Creates a browser session with a new random id (never one the browser brought: no session fixation),
+   * ending the session the browser had before, if any.
+   */
+  async createSession(identity: Identity, providerId: string, previousCookie: string | undefined): Promise<NewSession> {
+    if (previousCookie !== undefined && OPAQUE.test(previousCookie)) {
+      await this.#guard(() => this.#store.delete(storeKeys.browserSession(digest(previousCookie))));
+    }
+    const cookieValue = randomBytes(32).toString('base64url');
+    const createdAt = this.#now();
+    const ttlMs = this.#browser.sessionTtlSeconds * 1000;
+    const session: BrowserSession = { identity, provider: providerId, createdAt, expiresAt: createdAt + ttlMs, csrfToken: randomBytes(32).toString('base64url') };
+    await this.#guard(() => this.#store.set(storeKeys.browserSession(digest(cookieValue)), JSON.stringify(session), ttlMs));
+    return { cookieValue, session };
+  }
+
+  /** The live session a cookie names, or undefined (no cookie, unknown, expired). */
+  async session(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
+    if (cookieValue === undefined || !OPAQUE.test(cookieValue)) return undefined;
+    const raw = await this.#guard(() => this.#store.get(storeKeys.browserSession(digest(cookieValue))));
+    if (raw === undefined) return undefined;
+    const session = JSON.parse(raw) as BrowserSession;
+    return session.expiresAt > this.#now() ? session : undefined;
+  }
+
+  /** Ends the session a cookie names; returns it when there was one. */
+  async endSession(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
+    if (cookieValue === undefined || !OPAQUE.test(cookieValue)) return undefined;
+    const raw = await this.#guard(() => this.#store.take(storeKeys.browserSession(digest(cookieValue))));
+    return raw === undefined ? undefined : (JSON.parse(raw) as BrowserSession);
+  }
+
+  #require(providerId: string): LoginProvider {
+    const provider = this.#providers.get(providerId);
+    if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
+    return provider;
+  }
+
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw new GatewayError('ServiceUnavailable', 'The session store is unavailable.', { debug: err.message, cause: err });
+      throw err;
+    }
+  }
+}
+
+/** The store key part for a secret value: its SHA-256, base64url. */
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}

@@ -1,0 +1,36 @@
+/**
+ * The browser-login engine's public face, and the registry of provider adapters: one line per kind of
+ * provider protocol (a definition in `providers/` names its adapter).
+ */
+import type { ProviderConfig } from '../config/types.js';
+import type { ProviderAdapter } from './adapter.js';
+import { facebookAdapter } from './adapters/facebook.js';
+import { githubAdapter } from './adapters/github.js';
+import { oidcAdapter } from './adapters/oidc.js';
+import { providerDefinitions, type AdapterName } from './definitions.js';
+import { LoginProvider } from './login-provider.js';
+
+/** Adapters by the name definitions use in `adapter:`. */
+export const PROVIDER_ADAPTERS = {
+  oidc: oidcAdapter,
+  github: githubAdapter,
+  facebook: facebookAdapter,
+} as const satisfies Record<AdapterName, ProviderAdapter>;
+
+/** Builds the configured providers; their redirect URI is `<public_url>/callback/<id>` (design.md). */
+export function createLoginProviders(providers: readonly ProviderConfig[], options: { publicUrl: string; allowInsecureHttp: boolean }): LoginProvider[] {
+  const definitions = providerDefinitions();
+  return providers.map((config) => {
+    const definition = definitions.get(config.use);
+    if (!definition) throw new Error(`providers: ${config.id}: unknown definition ${config.use}`);
+    return new LoginProvider(config, definition, PROVIDER_ADAPTERS[definition.adapter], {
+      redirectUri: `${options.publicUrl}/callback/${encodeURIComponent(config.id)}`,
+      allowInsecureHttp: options.allowInsecureHttp,
+    });
+  });
+}
+
+export { BrowserLogin, LOGIN_TRANSACTION_TTL_MS, type BrowserSession, type CompletedLogin } from './browser-login.js';
+export { LoginFailure, type LoginFailureReason } from './login-failure.js';
+export { LoginProvider } from './login-provider.js';
+export { checkReturnTo } from './return-to.js';
