@@ -1,0 +1,145 @@
+/**
+ * The parent side of a benchmark server: one child process per server under test (so that the load
+ * generator never shares its event loop), its memory read from /proc, and a guarantee that every child
+ * started is gone when the run ends, however it ends.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ReadyMessage } from '../servers/lifecycle.js';
+
+const running = new Set<ChildProcess>();
+
+/** Last resort: kill whatever is still running when this process exits (normally, by error or by signal). */
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export interface StartOptions {
+  /** Extra Node flags, e.g. `--cpu-prof`. */
+  nodeFlags?: string[];
+  env?: Record<string, string>;
+  /** Show the child's stdout (default: discarded, as a log shipper would take it). */
+  showStdout?: boolean;
+  readyTimeoutMs?: number;
+}
+
+/** A server running in its own Node process (TypeScript through tsx, as `npm start` runs the gateway). */
+export class ServerProcess {
+  readonly name: string;
+  readonly url: string;
+  readonly #child: ChildProcess;
+  readonly #stderr: string[];
+
+  private constructor(name: string, url: string, child: ChildProcess, stderr: string[]) {
+    this.name = name;
+    this.url = url;
+    this.#child = child;
+    this.#stderr = stderr;
+  }
+
+  /** Starts `bench/servers/<script>` and waits until it reports its URL. */
+  static async start(name: string, script: string, options: StartOptions = {}): Promise<ServerProcess> {
+    const path = fileURLToPath(new URL(`../servers/${script}`, import.meta.url));
+    const child = fork(path, [], {
+      execArgv: ['--import', 'tsx', ...(options.nodeFlags ?? [])],
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', options.showStdout ? 'inherit' : 'ignore', 'pipe', 'ipc'],
+    });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    const stderr: string[] = [];
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr.push(chunk);
+      if (stderr.length > 200) stderr.shift();
+    });
+    const timeoutMs = options.readyTimeoutMs ?? 20_000;
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs} ms`)), timeoutMs);
+        child.once('message', (message: ReadyMessage) => {
+          clearTimeout(timer);
+          resolve(message.url);
+        });
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
+        });
+      });
+      return new ServerProcess(name, url, child, stderr);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${stderr.join('').slice(-4000)}`);
+    }
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  /** Resident set size now, in bytes (VmRSS). */
+  rssBytes(): number {
+    return this.#statusField('VmRSS');
+  }
+
+  /** Peak resident set size over the process's life, in bytes (VmHWM). */
+  peakRssBytes(): number {
+    return this.#statusField('VmHWM');
+  }
+
+  /** What the child wrote on stderr lately (for failure reports). */
+  stderrTail(): string {
+    return this.#stderr.join('').slice(-4000);
+  }
+
+  /** Asks the child to stop cleanly (so profiles get written), killing it if it has not exited in time. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    const child = this.#child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (child.connected) child.send({ type: 'stop' });
+    else child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  #statusField(field: 'VmRSS' | 'VmHWM'): number {
+    try {
+      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+      const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
+      return kb === undefined ? 0 : Number(kb) * 1024;
+    } catch {
+      return 0;
+    }
+  }
+}
+
+/** Stops every child still running (in parallel); used on every exit path of the run. */
+export async function stopAll(servers: Iterable<ServerProcess>): Promise<void> {
+  await Promise.all([...servers].map((server) => server.stop().catch(() => undefined)));
+}
+
+/** Samples a server's resident memory every `intervalMs` and keeps the largest value seen. */
+export class RssSampler {
+  #peak = 0;
+  readonly #timer: NodeJS.Timeout;
+  readonly #server: ServerProcess;
+
+  constructor(server: ServerProcess, intervalMs = 50) {
+    this.#server = server;
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), intervalMs);
+  }
+
+  /** Stops sampling; returns the peak in bytes. */
+  stop(): number {
+    clearInterval(this.#timer);
+    this.#sample();
+    return this.#peak;
+  }
+
+  #sample(): void {
+    this.#peak = Math.max(this.#peak, this.#server.rssBytes());
+  }
+}

@@ -1,0 +1,565 @@
+/**
+ * `npm run bench`: the performance benchmark of issue 5. In one run it starts what it needs (a loopback
+ * JWT issuer, a Redis-backed gateway, a bare-Koa baseline and an oidc-provider peer, each server in its
+ * own process), drives load with autocannon from this process, and writes bench/results.md.
+ *
+ *   npm run bench                       the full run (about two and a half minutes)
+ *   npm run bench -- --quick            shorter passes, for checking the harness itself
+ *   npm run bench -- --profile          CPU profiles of fresh issuance and cache hits -> bench/PROFILE.md
+ *   npm run bench -- --cases=fresh,cache-hit   the baseline and only these cases (while iterating)
+ *
+ * Environment: REDIS_URL (default redis://127.0.0.1:6379); keys are written under a fresh random prefix
+ * and deleted at the end.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Redis } from 'ioredis';
+import { exportPKCS8 } from 'jose';
+import { generateSigningJwk } from '../src/credentials/signing-keys.js';
+import { TestIssuer } from '../test/support/test-issuer.js';
+import type { CryptoMeasurement } from './crypto.js';
+import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harness/cpu-profile.js';
+import { runPass, type PassResult, type RequestShape } from './harness/load.js';
+import { RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
+import { TokenPool } from './harness/token-pool.js';
+import { measureRules, RULE_SET_SIZES } from './rules.js';
+import { BENCH_AUDIENCE, BENCH_ROLE_ARN, GATEWAY_SETTINGS_ENV, PEER_CLIENT, type GatewayBenchSettings } from './servers/settings.js';
+
+const args = new Set(process.argv.slice(2));
+const PROFILE = args.has('--profile');
+const QUICK = args.has('--quick');
+/** `--cases=a,b`: run only these case ids (the baseline always runs: every ratio needs it). */
+const ONLY = process.argv.find((a) => a.startsWith('--cases='))?.slice('--cases='.length).split(',');
+const selected = (id: string) => id === 'baseline' || !ONLY || ONLY.includes(id);
+
+/** Seconds per pass; the whole run must stay under three minutes. */
+const TIMING = QUICK
+  ? { warmupSeconds: 1, maxSeconds: 2, halfSeconds: 2, connections: 10 }
+  : { warmupSeconds: 2, maxSeconds: 8, halfSeconds: 5, connections: 10 };
+const execFileAsync = promisify(execFile);
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+const FORM = 'application/x-www-form-urlencoded';
+const STS_VERSION = '2011-06-15';
+
+type ServerKind = 'baseline' | 'gateway' | 'peer';
+
+/** One benchmark case: what is sent, to which server, and how a correct answer looks. */
+interface CaseSpec {
+  id: string;
+  title: string;
+  server: ServerKind;
+  shape: RequestShape;
+  /** Every request takes a new token from the pool (fresh issuance). */
+  freshTokens?: boolean;
+  /** Checks one answer before the load starts, so an error page is never what gets measured. */
+  expect: (status: number, body: string) => boolean;
+}
+
+interface CaseResult {
+  spec: CaseSpec;
+  max: PassResult;
+  half: PassResult;
+  halfRate: number;
+  peakRssBytes: number;
+  serverCpuUsPerRequest: number;
+  redisCpuUsPerRequest: number | undefined;
+  notes: string[];
+}
+
+interface Machine {
+  cores: number;
+  cpuModel: string;
+  node: string;
+  kernel: string;
+  redis: string;
+  date: string;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const servers = new Set<ServerProcess>();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const onSignal = () => {
+    console.error('\ninterrupted: stopping servers');
+    void stopAll(servers).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    cleanups.push(() => redis.quit());
+    const prefix = `stsgate-bench:${randomBytes(6).toString('hex')}:`;
+    cleanups.push(() => deleteKeys(redis, prefix));
+    const machine = await describeMachine(redis);
+    log(`stsgate benchmark: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}${QUICK ? ' [quick]' : ''}`);
+
+    const rules = PROFILE ? [] : RULE_SET_SIZES.map((size) => ({ size, ...measureRules(size) }));
+    for (const r of rules) log(`rules: ${r.size} rules ${r.perEvaluationUs.toFixed(2)} µs/evaluation`);
+
+    const issuer = await TestIssuer.start();
+    cleanups.push(() => issuer.close());
+    const rsKey = issuer.key({ alg: 'RS256' });
+    const pool = new TokenPool({ privateKeyPem: await exportPKCS8(rsKey.privateKey), kid: rsKey.kid, issuer: issuer.url, audience: BENCH_AUDIENCE });
+    cleanups.push(() => pool.close());
+
+    const dir = await mkdtemp(join(tmpdir(), 'stsgate-bench-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const keysFile = join(dir, 'keys.json');
+    await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
+    const settings: GatewayBenchSettings = { issuerUrl: issuer.url, redisUrl: REDIS_URL, redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64') };
+
+    const start = async (kind: ServerKind, nodeFlags: string[] = []) => {
+      const script = { baseline: 'baseline.ts', gateway: 'gateway.ts', peer: 'oidc-provider.ts' }[kind];
+      const server = await ServerProcess.start(kind, script, { nodeFlags, env: { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings) } });
+      servers.add(server);
+      return server;
+    };
+    const stop = async (server: ServerProcess) => {
+      await server.stop();
+      servers.delete(server);
+    };
+
+    if (PROFILE) {
+      await profileRun({ start, stop, issuer, pool, redis, dir, machine });
+    } else {
+      await fullRun({ start, stop, issuer, pool, redis, machine, rules });
+    }
+    log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await stopAll(servers);
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((err: unknown) => console.error('cleanup failed:', err));
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+interface RunContext {
+  start: (kind: ServerKind, nodeFlags?: string[]) => Promise<ServerProcess>;
+  stop: (server: ServerProcess) => Promise<void>;
+  issuer: TestIssuer;
+  pool: TokenPool;
+  redis: Redis;
+  machine: Machine;
+}
+
+async function fullRun(context: RunContext & { rules: { size: number; perEvaluationUs: number; compileMs: number }[] }): Promise<void> {
+  const { start, stop, pool, redis } = context;
+  const results: CaseResult[] = [];
+
+  const baseline = await start('baseline');
+  results.push(await measureCase(baseline, baselineCase(), pool, redis));
+  await stop(baseline);
+
+  const gateway = await start('gateway');
+  const fixtures = await gatewayFixtures(gateway, context.issuer);
+  for (const spec of gatewayCases(fixtures, pool).filter((c) => selected(c.id))) {
+    results.push(await measureCase(gateway, spec, pool, redis));
+  }
+  const gatewayPeakRss = gateway.peakRssBytes();
+  await stop(gateway);
+
+  if (selected('peer')) {
+    const peer = await start('peer');
+    results.push(await measureCase(peer, peerCase(), pool, redis));
+    await stop(peer);
+  }
+
+  const report = renderReport(context.machine, results, context.rules, gatewayPeakRss);
+  // Only a full run replaces the published results; a partial one goes to the temporary directory.
+  const file = QUICK || ONLY ? join(tmpdir(), 'stsgate-bench-results.partial.md') : join(BENCH_DIR, 'results.md');
+  await writeFile(file, report);
+  log(`wrote ${file}`);
+  console.log(`\n${report}`);
+}
+
+/** One case: a probe, a warm-up, a pass at full speed, then a pass at half that rate for latency. */
+async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPool, redis: Redis): Promise<CaseResult> {
+  const notes: string[] = [];
+  const { connections } = TIMING;
+  // A first guess for the warm-up; the measured passes are sized from what the warm-up achieved.
+  if (spec.freshTokens) await mint(pool, 4000 * TIMING.warmupSeconds);
+  await probe(server, spec);
+  const idleRss = server.rssBytes();
+  const warm = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.warmupSeconds });
+  if (warm.failures > 0) notes.push(`warm-up: ${warm.failures} failed requests (${JSON.stringify(warm.statusCodes)})`);
+  if (spec.freshTokens) await mint(pool, Math.ceil(Math.max(warm.rps, 1000) * 1.6 * TIMING.maxSeconds) + 1000);
+
+  const reusedBefore = pool.reused;
+  const cacheBefore = server.name === 'gateway' ? await cacheCounts(server) : undefined;
+  const redisBefore = server.name === 'gateway' ? await redisCpuSeconds(redis) : undefined;
+  const cpuBefore = cpuTicks(server.pid);
+  const sampler = new RssSampler(server);
+  const max = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.maxSeconds });
+  const cpuAfter = cpuTicks(server.pid);
+  const redisAfter = server.name === 'gateway' ? await redisCpuSeconds(redis) : undefined;
+
+  const halfRate = Math.max(1, Math.floor(max.rps / 2));
+  if (spec.freshTokens) await mint(pool, Math.ceil(halfRate * 1.3 * TIMING.halfSeconds) + 1000);
+  const half = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.halfSeconds, overallRate: halfRate });
+  const peakRssBytes = sampler.stop();
+  const cacheAfter = server.name === 'gateway' ? await cacheCounts(server) : undefined;
+
+  if (pool.reused > reusedBefore) notes.push(`token pool ran dry: ${pool.reused - reusedBefore} requests repeated a subject`);
+  if (max.failures + half.failures > 0) notes.push(`${max.failures + half.failures} failed requests (${JSON.stringify({ ...max.statusCodes })})`);
+  if (cacheBefore && cacheAfter) {
+    const hits = cacheAfter.hit - cacheBefore.hit;
+    const misses = cacheAfter.miss - cacheBefore.miss;
+    if (hits + misses > 0) notes.push(`credential cache: ${hits} hits, ${misses} misses`);
+  }
+  const clockTicks = 100; // USER_HZ on Linux
+  const serverCpuUsPerRequest = max.requests === 0 ? 0 : (((cpuAfter - cpuBefore) / clockTicks) * 1e6) / max.requests;
+  const redisCpuUsPerRequest = redisBefore === undefined || redisAfter === undefined || max.requests === 0 ? undefined : ((redisAfter - redisBefore) * 1e6) / max.requests;
+  const result: CaseResult = { spec, max, half, halfRate, peakRssBytes, serverCpuUsPerRequest, redisCpuUsPerRequest, notes };
+  log(
+    `${spec.title}: RSS ${mb(idleRss)} MB before, warm-up ${warm.rps.toFixed(0)} req/s; ${max.rps.toFixed(0)} req/s, p50 ${max.p50Ms} ms, p99 ${max.p99Ms} ms; at ${halfRate} req/s p99 ${half.p99Ms} ms; ` +
+      `peak RSS ${mb(peakRssBytes)} MB; ${serverCpuUsPerRequest.toFixed(0)} µs CPU/request${notes.length ? `; ${notes.join('; ')}` : ''}`,
+  );
+  return result;
+}
+
+async function mint(pool: TokenPool, count: number): Promise<void> {
+  const ms = await pool.ensure(count);
+  if (ms > 0) log(`  minted tokens up to ${pool.remaining} unused (${(ms / 1000).toFixed(1)} s, outside the measured passes)`);
+}
+
+/** Sends one request the way the load generator will, and refuses to measure a wrong answer. */
+async function probe(server: ServerProcess, spec: CaseSpec): Promise<void> {
+  const { shape } = spec;
+  const body = shape.nextBody ? shape.nextBody() : shape.body;
+  const headers = { ...shape.headers };
+  delete headers.host;
+  const response = await fetch(`${server.url}${shape.path}`, { method: shape.method, headers, ...(body === undefined ? {} : { body }) });
+  const text = await response.text();
+  if (!spec.expect(response.status, text)) {
+    throw new Error(`${spec.title}: the probe request got HTTP ${response.status}: ${text.slice(0, 500)}\n${server.stderrTail()}`);
+  }
+}
+
+function baselineCase(): CaseSpec {
+  return { id: 'baseline', title: 'baseline: bare Koa, fixed string', server: 'baseline', shape: { method: 'GET', path: '/' }, expect: (status, body) => status === 200 && body === 'ok' };
+}
+
+function peerCase(): CaseSpec {
+  const auth = Buffer.from(`${PEER_CLIENT.id}:${PEER_CLIENT.secret}`).toString('base64');
+  return {
+    id: 'peer',
+    title: 'peer: oidc-provider client_credentials',
+    server: 'peer',
+    shape: { method: 'POST', path: '/token', headers: { 'content-type': FORM, authorization: `Basic ${auth}` }, body: 'grant_type=client_credentials' },
+    expect: (status, body) => status === 200 && body.includes('"access_token"'),
+  };
+}
+
+interface GatewayFixtures {
+  /** A token whose subject repeats (cache hits). */
+  repeatedToken: string;
+  /** An stsgate access token (introspection). */
+  accessToken: string;
+  /** A GetCallerIdentity request signed with stsgate-issued keys. */
+  signedCallerIdentity: { headers: Record<string, string>; body: string };
+}
+
+/** Credentials the introspection and SigV4 cases need, issued through the gateway itself. */
+async function gatewayFixtures(gateway: ServerProcess, issuer: TestIssuer): Promise<GatewayFixtures> {
+  const claims = { repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat' };
+  const repeatedToken = await issuer.mint({ ...claims, sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
+  const setupToken = await issuer.mint({ ...claims, sub: 'repo:acme/app:bench-fixtures' }, { expiresIn: 3600 });
+  const response = await fetch(`${gateway.url}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'content-type': FORM },
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: setupToken, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'deployer' }),
+  });
+  if (response.status !== 200) throw new Error(`fixture exchange failed: HTTP ${response.status} ${await response.text()}`);
+  const issued = (await response.json()) as { access_token: string; aws_credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } };
+
+  // Signed once; SigV4 allows 15 minutes of clock skew, so autocannon can replay it for the whole run.
+  const { host, port } = new URL(gateway.url);
+  const signer = new SignatureV4({
+    service: 'sts',
+    region: 'us-east-1',
+    sha256: Sha256,
+    credentials: { accessKeyId: issued.aws_credentials.AccessKeyId, secretAccessKey: issued.aws_credentials.SecretAccessKey, sessionToken: issued.aws_credentials.SessionToken },
+  });
+  const body = `Action=GetCallerIdentity&Version=${STS_VERSION}`;
+  const signed = await signer.sign({ method: 'POST', protocol: 'http:', hostname: '127.0.0.1', port: Number(port), path: '/', query: {}, headers: { host, 'content-type': `${FORM}; charset=utf-8` }, body });
+  const headers = Object.fromEntries(Object.entries(signed.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  return { repeatedToken, accessToken: issued.access_token, signedCallerIdentity: { headers, body } };
+}
+
+function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
+  const sts = (token: string) =>
+    new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: STS_VERSION, RoleArn: BENCH_ROLE_ARN, RoleSessionName: 'ci-deploy', WebIdentityToken: token }).toString();
+  const exchange = (token: string) =>
+    new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'deployer' }).toString();
+  const issuedXml = (status: number, body: string) => status === 200 && body.includes('<AccessKeyId>ASIA');
+  return [
+    {
+      id: 'fresh',
+      title: 'AssumeRoleWithWebIdentity, fresh issuance',
+      server: 'gateway',
+      freshTokens: true,
+      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
+      expect: issuedXml,
+    },
+    {
+      id: 'cache-hit',
+      title: 'AssumeRoleWithWebIdentity, cache hit',
+      server: 'gateway',
+      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, body: sts(fixtures.repeatedToken) },
+      expect: issuedXml,
+    },
+    {
+      id: 'rfc8693',
+      title: 'RFC 8693 exchange (jwt subject token), fresh issuance',
+      server: 'gateway',
+      freshTokens: true,
+      shape: { method: 'POST', path: '/oauth2/token', headers: { 'content-type': FORM }, nextBody: () => exchange(pool.take()) },
+      expect: (status, body) => status === 200 && body.includes('"access_token"'),
+    },
+    {
+      id: 'introspect',
+      title: 'RFC 7662 introspection',
+      server: 'gateway',
+      shape: { method: 'POST', path: '/oauth2/introspect', headers: { 'content-type': FORM }, body: new URLSearchParams({ token: fixtures.accessToken }).toString() },
+      expect: (status, body) => status === 200 && body.includes('"active":true'),
+    },
+    {
+      id: 'sigv4',
+      title: 'GetCallerIdentity, SigV4',
+      server: 'gateway',
+      shape: { method: 'POST', path: '/', headers: fixtures.signedCallerIdentity.headers, body: fixtures.signedCallerIdentity.body },
+      expect: (status, body) => status === 200 && body.includes('<GetCallerIdentityResult>'),
+    },
+  ];
+}
+
+/** CPU profiles of the two exchange paths, each in a gateway process of its own. */
+async function profileRun(context: RunContext & { dir: string }): Promise<void> {
+  const { start, stop, pool, redis, dir } = context;
+  const sections: string[] = [];
+  for (const id of ['fresh', 'cache-hit'] as const) {
+    const profileDir = join(dir, `profile-${id}`);
+    const gateway = await start('gateway', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+    const fixtures = await gatewayFixtures(gateway, context.issuer);
+    const spec = gatewayCases(fixtures, pool).find((c) => c.id === id)!;
+    if (spec.freshTokens) await mint(pool, 4000 * TIMING.warmupSeconds);
+    await probe(gateway, spec);
+    const warm = await runPass(gateway.url, spec.shape, { connections: TIMING.connections, durationSeconds: TIMING.warmupSeconds });
+    if (spec.freshTokens) await mint(pool, Math.ceil(warm.rps * 1.6 * TIMING.maxSeconds) + 1000);
+    const cpuBefore = cpuTicks(gateway.pid);
+    const redisBefore = await redisCpuSeconds(redis);
+    const fromUs = monotonicUs();
+    const pass = await runPass(gateway.url, spec.shape, { connections: TIMING.connections, durationSeconds: TIMING.maxSeconds });
+    const toUs = monotonicUs();
+    const cpuUs = ((cpuTicks(gateway.pid) - cpuBefore) / 100) * 1e6;
+    const redisUs = ((await redisCpuSeconds(redis)) - redisBefore) * 1e6;
+    await stop(gateway);
+    const file = (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`no profile was written for ${id}`);
+    const summary = summarizeProfile(JSON.parse(await readFile(join(profileDir, file), 'utf8')) as CpuProfile, { fromUs, toUs });
+    log(`${spec.title}: ${pass.rps.toFixed(0)} req/s under the profiler; ${(cpuUs / pass.requests).toFixed(0)} µs CPU/request`);
+    sections.push(renderProfile(spec.title, pass, cpuUs / pass.requests, redisUs / pass.requests, summary));
+  }
+  const crypto = await measureCryptoInOwnProcess();
+  const text = [
+    '# Where the time goes: CPU profiles of the exchange paths',
+    '',
+    `Generated by \`npm run bench -- --profile\` on ${describe(context.machine)}.`,
+    `Each path ran in its own gateway process started with \`node --cpu-prof\`: ${TIMING.warmupSeconds} s warm-up, then ${TIMING.maxSeconds} s at full speed (${TIMING.connections} connections); only the samples of that full-speed pass are counted.`,
+    '"CPU/request" is the gateway process\'s user+system CPU (all threads, from /proc) divided by the requests answered; V8\'s profile samples the main thread only.',
+    '',
+    ...sections,
+    '## `jose` against `node:crypto`',
+    '',
+    renderCrypto(crypto),
+  ].join('\n');
+  await writeFile(QUICK ? join(tmpdir(), 'stsgate-bench-PROFILE.quick.md') : join(BENCH_DIR, 'PROFILE.md'), text);
+  console.log(`\n${text}`);
+}
+
+function renderProfile(title: string, pass: PassResult, cpuUsPerRequest: number, redisUsPerRequest: number, summary: ProfileSummary): string {
+  const pct = (share: number) => `${(share * 100).toFixed(1)}%`;
+  const lines = [
+    `## ${title}`,
+    '',
+    `${pass.rps.toFixed(0)} req/s under the profiler, ${cpuUsPerRequest.toFixed(0)} µs of gateway CPU and ${redisUsPerRequest.toFixed(0)} µs of Redis CPU per request; ` +
+      `main thread busy ${summary.busyMs.toFixed(0)} of ${summary.totalMs.toFixed(0)} ms sampled (${pct(summary.busyMs / summary.totalMs)}).`,
+    '',
+    '### Self time by origin',
+    '',
+    '| origin | ms | share of busy |',
+    '| --- | ---: | ---: |',
+    ...summary.byGroup.slice(0, 15).map((g) => `| ${g.group} | ${g.ms.toFixed(0)} | ${pct(g.share)} |`),
+    '',
+    '### Top functions by self time',
+    '',
+    '| function | where | ms | share |',
+    '| --- | --- | ---: | ---: |',
+    ...summary.bySelf.slice(0, 25).map((f) => `| \`${f.name}\` | ${f.where || f.group} | ${f.ms.toFixed(0)} | ${pct(f.share)} |`),
+    '',
+    '### Top functions by inclusive time',
+    '',
+    '| function | where | ms | share |',
+    '| --- | --- | ---: | ---: |',
+    ...summary.byInclusive.slice(0, 25).map((f) => `| \`${f.name}\` | ${f.where || f.group} | ${f.ms.toFixed(0)} | ${pct(f.share)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function renderCrypto(rows: CryptoMeasurement[]): string {
+  return [
+    '| operation | library | µs/op, one at a time | ops/s, 64 in flight | CPU µs/op (all threads) |',
+    '| --- | --- | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.operation} | ${r.library} | ${r.sequentialUs.toFixed(1)} | ${r.concurrentOpsPerSecond.toFixed(0)} | ${r.cpuUs.toFixed(1)} |`),
+    '',
+  ].join('\n');
+}
+
+function renderReport(machine: Machine, results: CaseResult[], rules: { size: number; perEvaluationUs: number; compileMs: number }[], gatewayPeakRss: number): string {
+  const baseline = results.find((r) => r.spec.id === 'baseline')!;
+  const ratio = (r: CaseResult) => r.max.rps / baseline.max.rps;
+  const rows = results.map((r) =>
+    [
+      r.spec.title,
+      r.max.rps.toFixed(0),
+      r === baseline ? '1.00' : ratio(r).toFixed(2),
+      r.max.p50Ms.toFixed(1),
+      r.max.p99Ms.toFixed(1),
+      `${r.half.p99Ms.toFixed(1)} (at ${r.halfRate}/s)`,
+      mb(r.peakRssBytes),
+      r.serverCpuUsPerRequest.toFixed(0),
+      r.redisCpuUsPerRequest === undefined ? '–' : r.redisCpuUsPerRequest.toFixed(0),
+    ].join(' | '),
+  );
+  const byId = (id: string) => results.find((r) => r.spec.id === id);
+  const fresh = byId('fresh');
+  const cacheHit = byId('cache-hit');
+  const peer = byId('peer');
+  const worstHalfP99 = Math.max(...results.filter((r) => r.spec.server === 'gateway').map((r) => r.half.p99Ms));
+  const worstRule = Math.max(...rules.map((r) => r.perEvaluationUs));
+  const check = (ok: boolean) => (ok ? 'met' : '**not met**');
+  const targets = [
+    fresh && `| fresh issuance ≥ 25% of baseline | ${(ratio(fresh) * 100).toFixed(0)}% | ${check(ratio(fresh) >= 0.25)} |`,
+    cacheHit && `| cache hit ≥ 50% of baseline | ${(ratio(cacheHit) * 100).toFixed(0)}% | ${check(ratio(cacheHit) >= 0.5)} |`,
+    `| p99 ≤ 15 ms at half of max rate (worst gateway case) | ${worstHalfP99.toFixed(1)} ms | ${check(worstHalfP99 <= 15)} |`,
+    `| gateway peak RSS ≤ 200 MB (VmHWM over the run) | ${mb(gatewayPeakRss)} MB | ${check(gatewayPeakRss <= 200 * 1024 * 1024)} |`,
+    `| 10,000 rules ≤ 50 µs per evaluation | ${worstRule.toFixed(2)} µs (worst size) | ${check(worstRule <= 50)} |`,
+    fresh && peer && `| fresh issuance ahead of the oidc-provider peer | ${fresh.max.rps.toFixed(0)} vs ${peer.max.rps.toFixed(0)} req/s | ${check(fresh.max.rps > peer.max.rps)} |`,
+  ].filter(Boolean);
+  const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.spec.title}: ${n}`));
+  return [
+    '# stsgate benchmark results',
+    '',
+    `Machine: ${describe(machine)}.`,
+    `Method: each server in its own process; autocannon in the orchestrating process, ${TIMING.connections} connections, ` +
+      `${TIMING.warmupSeconds} s warm-up, ${TIMING.maxSeconds} s at full speed, then ${TIMING.halfSeconds} s at half the measured rate (\`overallRate\`). ` +
+      'Latency in ms; "× baseline" is req/s over the bare-Koa baseline measured in the same run. Peak RSS: largest VmRSS of the server process sampled every 50 ms during the case. ' +
+      'CPU/request: the server process\'s user+system CPU over the full-speed pass (all threads), and Redis\'s (`INFO cpu`), divided by the requests answered. ' +
+      'Fresh-issuance cases send a pre-minted RS256 token with a new subject on every request (GitHub-Actions-sized claims); the cache-hit case repeats one subject.',
+    '',
+    '| case | req/s | × baseline | p50 | p99 | p99 at ½ max | peak RSS MB | server CPU µs/req | Redis CPU µs/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((row) => `| ${row} |`),
+    '',
+    '## Targets (issue 5)',
+    '',
+    '| target | measured | |',
+    '| --- | --- | --- |',
+    ...targets,
+    '',
+    '## Rules micro-benchmark',
+    '',
+    '| rules | µs per evaluation | compile ms |',
+    '| ---: | ---: | ---: |',
+    ...rules.map((r) => `| ${r.size.toLocaleString('en-US')} | ${r.perEvaluationUs.toFixed(2)} | ${r.compileMs.toFixed(1)} |`),
+    '',
+    ...(notes.length ? ['## Notes', '', ...notes, ''] : []),
+  ].join('\n');
+}
+
+async function describeMachine(redis: Redis): Promise<Machine> {
+  const info = await redis.info('server');
+  return {
+    cores: availableParallelism(),
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    kernel: `Linux ${release()}`,
+    redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+    date: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+}
+
+function describe(machine: Machine): string {
+  return `${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.kernel}, Redis ${machine.redis} on loopback, ${machine.date}`;
+}
+
+/** The gateway's credential-cache counters from /metrics. */
+async function cacheCounts(server: ServerProcess): Promise<{ hit: number; miss: number }> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const count = (result: string) => Number(new RegExp(`^stsgate_credential_cache_total\\{result="${result}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return { hit: count('hit'), miss: count('miss') };
+}
+
+/** Redis's own CPU use so far, in seconds (user + system). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
+/** User + system CPU of a process and all its threads, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Deletes the run's keys (bounded: at most 10,000 SCAN rounds). */
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  let deleted = 0;
+  for (let round = 0; round < 10_000; round++) {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+    cursor = next;
+    if (cursor === '0') break;
+  }
+  log(`removed ${deleted} Redis keys under ${prefix}`);
+}
+
+/** Runs bench/crypto.ts in a process of its own (none of this run's heap or timers in its numbers). */
+async function measureCryptoInOwnProcess(): Promise<CryptoMeasurement[]> {
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'crypto.ts'), '--json'], { timeout: 120_000 });
+  return JSON.parse(stdout) as CryptoMeasurement[];
+}
+
+/** Microseconds on the monotonic clock V8's CPU profiles are stamped with. */
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+function mb(bytes: number): string {
+  return (bytes / (1024 * 1024)).toFixed(0);
+}
+
+function log(message: string): void {
+  console.error(`[bench] ${message}`);
+}
+
+await main();

@@ -1,0 +1,53 @@
+/**
+ * The child side of a benchmark server process: tell the parent where it listens, and stop cleanly
+ * when asked (a clean exit is what lets `--cpu-prof` write its profile), or when the parent goes away.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What a server child sends its parent once it listens. */
+export interface ReadyMessage {
+  type: 'ready';
+  url: string;
+}
+
+/** Reports `server`'s URL to the parent and arranges a clean stop by `close` (default: close the server). */
+export function serveUntilStopped(server: Server, close: () => Promise<void> = () => closeServer(server)): void {
+  const { port } = server.address() as AddressInfo;
+  let stopping = false;
+  const stop = (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    // Never wait forever: a stuck close still ends the process.
+    setTimeout(() => process.exit(code), 5_000).unref();
+    close().then(
+      () => process.exit(code),
+      () => process.exit(1),
+    );
+  };
+  process.on('message', (message: unknown) => {
+    if ((message as { type?: unknown } | null)?.type === 'stop') stop(0);
+  });
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGINT', () => stop(0));
+  // The parent died without stopping us: nobody will, so go.
+  process.on('disconnect', () => stop(0));
+  const ready: ReadyMessage = { type: 'ready', url: `http://127.0.0.1:${port}` };
+  if (!process.send) throw new Error('a benchmark server must be started by bench/run.ts (it needs an IPC channel)');
+  process.send(ready);
+}
+
+/** Starts listening on a free loopback port. */
+export function listenOnLoopback(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

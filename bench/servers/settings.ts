@@ -1,0 +1,79 @@
+/**
+ * What the orchestrator (bench/run.ts) and its server children agree on: the peer's client, and the
+ * gateway's configuration, built from a few run-specific values passed in the environment.
+ */
+import type { GatewayConfig } from '../../src/config/types.js';
+
+/** The oidc-provider client the benchmark authenticates as (client_secret_basic). */
+export const PEER_CLIENT = { id: 'bench', secret: 'bench-secret-bench-secret-bench-secret' } as const;
+
+/** The environment variable carrying GatewayBenchSettings (JSON) to the gateway child. */
+export const GATEWAY_SETTINGS_ENV = 'STSGATE_BENCH_GATEWAY';
+
+/** Run-specific values of the benchmarked gateway. */
+export interface GatewayBenchSettings {
+  issuerUrl: string;
+  redisUrl: string;
+  /** A fresh prefix per run, so the run starts with an empty cache and can be cleaned up. */
+  redisPrefix: string;
+  keysFile: string;
+  /** 32 bytes, base64. */
+  encryptionKey: string;
+}
+
+export const BENCH_ACCOUNT_ID = '123456789012';
+export const BENCH_AUDIENCE = 'sts.example.com';
+export const BENCH_ROLE_ARN = `arn:aws:iam::${BENCH_ACCOUNT_ID}:role/deployer`;
+
+/**
+ * A configuration shaped like a production one (Redis store, keys file, a GitHub-Actions-like issuer
+ * found by discovery, roles with session tags), with plain http allowed only because everything is on
+ * loopback.
+ */
+export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfig {
+  return {
+    publicUrl: 'https://sts.example.com',
+    listen: { host: '127.0.0.1', port: 0 },
+    store: { kind: 'standalone', url: settings.redisUrl, prefix: settings.redisPrefix, commandTimeoutMs: 1000 },
+    signing: { algorithm: 'ES256', keysFile: settings.keysFile },
+    encryptionKey: Buffer.from(settings.encryptionKey, 'base64'),
+    accountId: BENCH_ACCOUNT_ID,
+    dev: { allowInsecureHttp: true },
+    limits: { maxBodyBytes: 65536 },
+    cache: { minRemainingFraction: 0.5 },
+    issuers: [
+      {
+        id: 'github-actions',
+        issuer: settings.issuerUrl,
+        audiences: [BENCH_AUDIENCE],
+        keys: { kind: 'discovery' },
+        algorithms: ['RS256'],
+        clockSkewSeconds: 60,
+      },
+    ],
+    roles: [
+      { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' } },
+      { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
+    ],
+    rules: [
+      {
+        name: 'main branch of acme/app may deploy',
+        match: {
+          source: 'github-actions',
+          conditions: [
+            { claim: 'repository', op: 'equals', value: 'acme/app', ignoreCase: false },
+            { claim: 'ref', op: 'equals', value: 'refs/heads/main', ignoreCase: false },
+          ],
+        },
+        roles: ['deployer'],
+      },
+      {
+        name: 'any acme repository may read',
+        match: { source: 'github-actions', conditions: [{ claim: 'repository', op: 'starts_with', value: 'acme/', ignoreCase: false }] },
+        roles: ['reader'],
+      },
+    ],
+    tests: [],
+    providers: [],
+  };
+}
