@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -78,6 +78,14 @@ export async function verifySigV4(request: SignedRequest, credentials: Credentia
     const value = request.headers[name];
     if (value === undefined) throw new GatewayError('SignatureDoesNotMatch', `Signed header ${name} is missing from the request.`);
     headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  // The signer takes a present x-amz-content-sha256 header as the payload hash instead of hashing the body
+  // (that is how S3 streams and unsigned payloads work). Trusted as is, it would unbind the body from the
+  // signature: a captured request could be replayed with another RoleArn or DurationSeconds. The header
+  // must be the body's real hash; UNSIGNED-PAYLOAD and streaming forms mean nothing for STS.
+  const claimedHash = request.headers['x-amz-content-sha256'];
+  if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(request.body).digest('hex')) {
+    throw new GatewayError('SignatureDoesNotMatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
   }
   const signer = new SignatureV4({
     service,

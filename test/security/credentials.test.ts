@@ -1,0 +1,289 @@
+/**
+ * Hostile use of issued credentials: expired, revoked, tampered, mixed between sessions, and SigV4
+ * requests signed for another service or region, replayed after 15 minutes, with a header left unsigned,
+ * or with a body swapped under a signed payload hash. Access tokens: expired, revoked, tampered, re-signed
+ * with the wrong type or issuer, presented as the wrong token type. Every case: the exact status and code,
+ * nothing issued or stored.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CredentialService } from '../../src/credentials/credential-service.js';
+import { SecretBox } from '../../src/credentials/secret-box.js';
+import { RoleCatalog } from '../../src/domain/role-catalog.js';
+import { TOKEN_TYPE } from '../../src/http/oauth.js';
+import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
+import { TestIssuer } from '../support/test-issuer.js';
+import { b64, encodeForm, expectRefused, MAIN, postOAuth, postRaw, postSts, startSecurityGateway, type Expected, type SecurityGateway } from './harness.js';
+
+const READER_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/reader`;
+
+interface Keys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  accessToken: string;
+}
+
+let idp: TestIssuer;
+let g: SecurityGateway;
+let a: Keys;
+let b: Keys;
+let expired: Keys;
+let revoked: Keys;
+let revokedBySessionToken: Keys;
+
+async function assume(sessionName: string): Promise<Keys> {
+  const res = await postOAuth(g.url, { subject_token: await idp.mint(MAIN), session_name: sessionName });
+  expect(res.status).toBe(200);
+  const json = (await res.json()) as { access_token: string; aws_credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } };
+  return { accessKeyId: json.aws_credentials.AccessKeyId, secretAccessKey: json.aws_credentials.SecretAccessKey, sessionToken: json.aws_credentials.SessionToken, accessToken: json.access_token };
+}
+
+/** Credentials of a real, stored session whose lifetime ended an hour ago (issued by a clock two hours behind). */
+async function issueExpired(): Promise<Keys> {
+  const config = g.gateway.config;
+  const service = new CredentialService({
+    store: g.gateway.store,
+    keys: g.gateway.keys,
+    box: new SecretBox(config.encryptionKey!),
+    issuer: config.publicUrl,
+    accountId: config.accountId,
+    cacheMinRemainingFraction: 0.5,
+    now: () => Date.now() - 2 * 3600_000,
+  });
+  const role = new RoleCatalog(config.accountId, config.roles).byName('deployer')!;
+  const set = await service.issue({ identity: { source: 'ci', subject: 'repo:acme/app:ref:refs/heads/main', claims: MAIN }, role, durationSeconds: 3600, sessionName: 'expired' });
+  return { accessKeyId: set.accessKeyId, secretAccessKey: set.secretAccessKey, sessionToken: set.sessionToken, accessToken: set.accessToken };
+}
+
+beforeAll(async () => {
+  idp = await TestIssuer.start();
+  g = await startSecurityGateway({ issuers: [issuerFor(idp)] });
+  [a, b, revoked, revokedBySessionToken] = [await assume('alice'), await assume('bob'), await assume('revoked'), await assume('revoked-2')];
+  expired = await issueExpired();
+  for (const token of [revoked.accessToken, revokedBySessionToken.sessionToken]) {
+    const res = await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token }) });
+    expect(res.status).toBe(200);
+  }
+});
+afterAll(async () => {
+  await g?.close();
+  await idp?.close();
+});
+
+interface SignOptions {
+  region?: string;
+  service?: string;
+  date?: Date;
+  /** Headers added before signing. */
+  headers?: Record<string, string>;
+  /** Header names left out of SignedHeaders. */
+  unsigned?: string[];
+  /** Changes the request after it was signed. */
+  after?: (request: { headers: Record<string, string>; body: string }) => void;
+  /** Signs without the session token header. */
+  noSessionToken?: boolean;
+}
+
+/** A SigV4-signed STS request as the AWS SDK signs it, optionally bent before or after signing. */
+async function signedPost(keys: Pick<Keys, 'accessKeyId' | 'secretAccessKey' | 'sessionToken'>, form: Record<string, string>, options: SignOptions = {}): Promise<Response> {
+  const url = new URL(g.url);
+  const body = encodeForm(form);
+  const signer = new SignatureV4({
+    service: options.service ?? 'sts',
+    region: options.region ?? 'us-east-1',
+    sha256: Sha256,
+    applyChecksum: false,
+    credentials: { accessKeyId: keys.accessKeyId, secretAccessKey: keys.secretAccessKey, ...(options.noSessionToken ? {} : { sessionToken: keys.sessionToken }) },
+  });
+  const signed = await signer.sign(
+    { method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', ...options.headers }, body },
+    { signingDate: options.date ?? new Date(), unsignableHeaders: new Set(options.unsigned ?? []) },
+  );
+  const request = { headers: { ...(signed.headers as Record<string, string>) }, body };
+  options.after?.(request);
+  delete request.headers.host;
+  return fetch(`${g.url}/`, { method: 'POST', headers: request.headers, body: request.body });
+}
+
+const WHO = { Action: 'GetCallerIdentity', Version: '2011-06-15' };
+const ASSUME_READER = { Action: 'AssumeRole', Version: '2011-06-15', RoleArn: READER_ARN, RoleSessionName: 'chained' };
+const flip = (text: string, at = Math.floor(text.length / 2)) => `${text.slice(0, at)}${text[at] === 'A' ? 'B' : 'A'}${text.slice(at + 1)}`;
+const setAuth = (request: { headers: Record<string, string> }, change: (auth: string) => string) => {
+  request.headers.authorization = change(request.headers.authorization!);
+};
+
+const INVALID_ID: Expected = [403, 'InvalidClientTokenId'];
+const MISMATCH: Expected = [403, 'SignatureDoesNotMatch'];
+const INCOMPLETE: Expected = [400, 'IncompleteSignature'];
+
+interface SigRow {
+  name: string;
+  send: () => Promise<Response>;
+  expected: Expected;
+}
+
+const sigRows: SigRow[] = [
+  { name: 'no Authorization header', send: () => postSts(g.url, { raw: encodeForm(WHO) }), expected: [403, 'MissingAuthenticationToken'] },
+  { name: 'garbage Authorization header', send: () => postSts(g.url, { raw: encodeForm(WHO), headers: { authorization: 'Bearer x' } }), expected: INCOMPLETE },
+  { name: 'SigV2-style Authorization', send: () => signedPost(a, WHO, { after: (r) => setAuth(r, () => `AWS ${a.accessKeyId}:${createHmac('sha1', 'x').update('y').digest('base64')}`) }), expected: INCOMPLETE },
+  { name: 'algorithm in lower case', send: () => signedPost(a, WHO, { after: (r) => setAuth(r, (x) => x.replace('AWS4-HMAC-SHA256', 'aws4-hmac-sha256')) }), expected: INCOMPLETE },
+  { name: 'expired credentials (session ended an hour ago)', send: () => signedPost(expired, WHO), expected: [403, 'ExpiredToken'] },
+  { name: 'expired credentials chaining with AssumeRole', send: () => signedPost(expired, ASSUME_READER), expected: [403, 'ExpiredToken'] },
+  { name: 'revoked credentials (revoked by access token)', send: () => signedPost(revoked, WHO), expected: INVALID_ID },
+  { name: 'revoked credentials (revoked by session token)', send: () => signedPost(revokedBySessionToken, WHO), expected: INVALID_ID },
+  { name: 'revoked credentials chaining with AssumeRole', send: () => signedPost(revoked, ASSUME_READER), expected: INVALID_ID },
+  { name: 'secret access key with one character changed', send: () => signedPost({ ...a, secretAccessKey: flip(a.secretAccessKey) }, WHO), expected: MISMATCH },
+  { name: 'session token with one character changed', send: () => signedPost({ ...a, sessionToken: flip(a.sessionToken) }, WHO), expected: INVALID_ID },
+  { name: 'session token truncated', send: () => signedPost({ ...a, sessionToken: a.sessionToken.slice(0, -4) }, WHO), expected: INVALID_ID },
+  { name: 'access key id of another session (keys and token of A)', send: () => signedPost({ ...a, accessKeyId: b.accessKeyId }, WHO), expected: INVALID_ID },
+  { name: "A's keys with B's session token", send: () => signedPost({ ...a, sessionToken: b.sessionToken }, WHO), expected: INVALID_ID },
+  { name: "A's access key id with B's secret and session token", send: () => signedPost({ ...b, accessKeyId: a.accessKeyId }, WHO), expected: INVALID_ID },
+  { name: "B's secret with A's id and token", send: () => signedPost({ ...a, secretAccessKey: b.secretAccessKey }, WHO), expected: MISMATCH },
+  { name: 'a long-term-style access key id (AKIA...)', send: () => signedPost({ ...a, accessKeyId: `AKIA${a.accessKeyId.slice(4)}` }, WHO), expected: INVALID_ID },
+  { name: 'an access key id made up in stsgate form', send: () => signedPost({ ...a, accessKeyId: 'ASIAAAAAAAAAAAAAAAAA' }, WHO), expected: INVALID_ID },
+  { name: 'signed without a session token', send: () => signedPost(a, WHO, { noSessionToken: true }), expected: INVALID_ID },
+  { name: 'the session token header sent twice', send: () => signedPost(a, WHO, { after: (r) => (r.headers['x-amz-security-token'] = `${a.sessionToken}, ${a.sessionToken}`) }), expected: INVALID_ID },
+  { name: 'the access token as the session token', send: () => signedPost({ ...a, sessionToken: a.accessToken }, WHO), expected: INVALID_ID },
+  // Scope: service, region, date.
+  { name: 'scoped to another service (s3)', send: () => signedPost(a, WHO, { service: 's3' }), expected: MISMATCH },
+  { name: 'scoped to another service (iam)', send: () => signedPost(a, WHO, { service: 'iam' }), expected: MISMATCH },
+  { name: 'region changed in the credential scope after signing', send: () => signedPost(a, WHO, { region: 'us-east-1', after: (r) => setAuth(r, (x) => x.replace('/us-east-1/', '/eu-west-1/')) }), expected: MISMATCH },
+  { name: 'service changed in the credential scope after signing', send: () => signedPost(a, WHO, { service: 'iam', after: (r) => setAuth(r, (x) => x.replace('/iam/', '/sts/')) }), expected: MISMATCH },
+  { name: 'replayed 16 minutes after signing', send: () => signedPost(a, WHO, { date: new Date(Date.now() - 16 * 60_000) }), expected: MISMATCH },
+  { name: 'signed 16 minutes in the future', send: () => signedPost(a, WHO, { date: new Date(Date.now() + 16 * 60_000) }), expected: MISMATCH },
+  { name: 'scope date differs from X-Amz-Date', send: () => signedPost(a, WHO, { after: (r) => setAuth(r, (x) => x.replace(/\/(\d{8})\//, (_m, d: string) => `/${String(Number(d) - 1)}/`)) }), expected: MISMATCH },
+  { name: 'X-Amz-Date changed after signing', send: () => signedPost(a, WHO, { after: (r) => (r.headers['x-amz-date'] = r.headers['x-amz-date']!.replace(/\d\dZ$/, '00Z')) }), expected: MISMATCH },
+  // Headers left unsigned, or the signed list edited.
+  { name: 'X-Amz-Security-Token not signed', send: () => signedPost(a, WHO, { unsigned: ['x-amz-security-token'] }), expected: MISMATCH },
+  { name: 'Host not signed', send: () => signedPost(a, WHO, { unsigned: ['host'] }), expected: MISMATCH },
+  { name: 'X-Amz-Date not signed', send: () => signedPost(a, WHO, { unsigned: ['x-amz-date'] }), expected: INCOMPLETE },
+  { name: 'content-type dropped from SignedHeaders after signing', send: () => signedPost(a, WHO, { after: (r) => setAuth(r, (x) => x.replace('content-type;', '')) }), expected: MISMATCH },
+  { name: 'a signed header missing from the request', send: () => signedPost(a, WHO, { headers: { 'x-extra': '1' }, after: (r) => delete r.headers['x-extra'] }), expected: MISMATCH },
+  // Bodies changed under a signature.
+  { name: 'AssumeRole body changed after signing', send: () => signedPost(a, ASSUME_READER, { after: (r) => (r.body = r.body.replace('chained', 'swapped')) }), expected: MISMATCH },
+  {
+    name: 'AssumeRole body swapped under a signed x-amz-content-sha256 of the original',
+    send: () => signedPost(a, ASSUME_READER, { headers: { 'x-amz-content-sha256': createHash('sha256').update(encodeForm(ASSUME_READER)).digest('hex') }, after: (r) => (r.body = r.body.replace('chained', 'swapped')) }),
+    expected: MISMATCH,
+  },
+  { name: 'AssumeRole body swapped under a signed UNSIGNED-PAYLOAD', send: () => signedPost(a, ASSUME_READER, { headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }, after: (r) => (r.body = r.body.replace('chained', 'swapped')) }), expected: MISMATCH },
+  { name: 'GetCallerIdentity under a signed UNSIGNED-PAYLOAD', send: () => signedPost(a, WHO, { headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }), expected: MISMATCH },
+  { name: 'the signature of a GetCallerIdentity on an AssumeRole body', send: () => signedPost(a, WHO, { after: (r) => (r.body = encodeForm(ASSUME_READER)) }), expected: MISMATCH },
+  { name: 'signature with one hex digit changed', send: () => signedPost(a, WHO, { after: (r) => setAuth(r, (x) => x.replace(/Signature=(.)/, (_m, c: string) => `Signature=${c === '0' ? '1' : '0'}`)) }), expected: MISMATCH },
+  // Authorization beyond the signature.
+  { name: 'chaining to a role the caller role may not assume', send: () => signedPost(a, { ...ASSUME_READER, RoleArn: `arn:aws:iam::${ACCOUNT_ID}:role/admin` }), expected: [403, 'AccessDenied'] },
+  { name: 'chaining with a duration over the one-hour chaining limit', send: () => signedPost(a, { ...ASSUME_READER, DurationSeconds: '3601' }), expected: [400, 'ValidationError'] },
+];
+
+describe('SigV4: hostile use of AWS-style keys', () => {
+  it.each(sigRows.map((r) => [r.name, r] as const))('%s', async (_name, row) => {
+    await expectRefused(g, 'aws', row.expected, row.send);
+  });
+
+  it('controls: the same keys, signed properly, work for GetCallerIdentity and AssumeRole, also with a correct payload hash header', async () => {
+    expect((await signedPost(a, WHO)).status).toBe(200);
+    expect((await signedPost(b, WHO, { region: 'eu-west-1' })).status).toBe(200);
+    const withHash = await signedPost(a, ASSUME_READER, { headers: { 'x-amz-content-sha256': createHash('sha256').update(encodeForm(ASSUME_READER)).digest('hex') } });
+    expect(withHash.status, await withHash.clone().text()).toBe(200);
+  });
+
+  it('documented: an identical signed request replayed within the 15 minutes is answered again (the same cached set)', async () => {
+    const first = await (await signedPost(a, ASSUME_READER, { date: new Date(Date.now() - 60_000) })).text();
+    const again = await (await signedPost(a, ASSUME_READER, { date: new Date(Date.now() - 60_000) })).text();
+    const keyOf = (xml: string) => /<AccessKeyId>([^<]+)</.exec(xml)?.[1];
+    expect(keyOf(first)).toBeDefined();
+    expect(keyOf(again)).toBe(keyOf(first));
+  });
+});
+
+/** Signs an access-token-shaped JWT with the gateway's own current key. */
+async function gatewaySigned(claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
+  const key = g.gateway.keys.set.current();
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ role: 'deployer', scope: 'deploy:write', sid: 'AAAAAAAAAAAAAAAA', idp: 'ci', jti: 'x', ...claims })
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header })
+    .setIssuer(typeof claims.iss === 'string' ? claims.iss : g.gateway.config.publicUrl)
+    .setSubject('ci:someone')
+    .setAudience('api.example.com')
+    .setIssuedAt(now)
+    .setExpirationTime(now + 600)
+    .sign(key.privateKey);
+}
+const payloadOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+
+interface TokenRow {
+  name: string;
+  token: () => Promise<string> | string;
+  tokenType?: string;
+  expected: Expected;
+}
+
+const INVALID_REQUEST: Expected = [400, 'invalid_request'];
+const accessTokenRows: TokenRow[] = [
+  { name: 'expired access token', token: () => expired.accessToken, expected: INVALID_REQUEST },
+  { name: 'revoked access token', token: () => revoked.accessToken, expected: INVALID_REQUEST },
+  { name: 'access token of a session revoked through its session token', token: () => revokedBySessionToken.accessToken, expected: INVALID_REQUEST },
+  { name: 'payload changed to another role', token: () => { const [h, , s] = a.accessToken.split('.'); return `${h}.${b64({ ...payloadOf(a.accessToken), role: 'admin', scope: 'admin' })}.${s}`; }, expected: INVALID_REQUEST },
+  { name: 'signature of B on the header and payload of A', token: () => `${a.accessToken.split('.').slice(0, 2).join('.')}.${b.accessToken.split('.')[2]}`, expected: INVALID_REQUEST },
+  { name: 'alg none', token: () => `${b64({ alg: 'none', typ: 'at+jwt' })}.${a.accessToken.split('.')[1]}.`, expected: INVALID_REQUEST },
+  { name: 'HS256 keyed with the gateway public JWK', token: () => { const jwk = JSON.stringify(g.gateway.keys.set.current().publicJwk); const input = `${b64({ alg: 'HS256', typ: 'at+jwt' })}.${a.accessToken.split('.')[1]}`; return `${input}.${createHmac('sha256', jwk).update(input).digest('base64url')}`; }, expected: INVALID_REQUEST },
+  { name: 'gateway-signed, typ JWT instead of at+jwt', token: () => gatewaySigned(payloadOf(a.accessToken), { typ: 'JWT' }), expected: INVALID_REQUEST },
+  { name: 'gateway-signed, another iss', token: () => gatewaySigned({ ...payloadOf(a.accessToken), iss: 'https://evil.example.com' }), expected: INVALID_REQUEST },
+  { name: "gateway-signed with A's sid and another jti", token: () => gatewaySigned({ ...payloadOf(a.accessToken), jti: 'forged' }), expected: INVALID_REQUEST },
+  { name: 'gateway-signed with an unknown sid', token: () => gatewaySigned({ sid: 'ZZZZZZZZZZZZZZZZ' }), expected: INVALID_REQUEST },
+  { name: 'gateway-signed with sid __proto__', token: () => gatewaySigned({ sid: '__proto__' }), expected: INVALID_REQUEST },
+  { name: 'an external IdP token presented as an access token', token: () => idp.mint(MAIN), expected: INVALID_REQUEST },
+  { name: 'an AWS session token presented as an access token', token: () => a.sessionToken, expected: INVALID_REQUEST },
+  { name: 'an stsgate access token presented as an external jwt', token: () => a.accessToken, tokenType: TOKEN_TYPE.jwt, expected: INVALID_REQUEST },
+  { name: 'an stsgate access token presented as an id_token', token: () => a.accessToken, tokenType: TOKEN_TYPE.idToken, expected: INVALID_REQUEST },
+];
+
+describe('OAuth: hostile access tokens as subject tokens', () => {
+  it.each(accessTokenRows.map((r) => [r.name, r] as const))('%s', async (_name, row) => {
+    const token = await row.token();
+    await expectRefused(g, 'oauth', row.expected, () => postOAuth(g.url, { subject_token: token, subject_token_type: row.tokenType ?? TOKEN_TYPE.accessToken, audience: undefined }));
+  });
+
+  it('narrowing to a scope the session does not hold', async () => {
+    await expectRefused(g, 'oauth', [400, 'invalid_scope'], () => postOAuth(g.url, { subject_token: a.accessToken, subject_token_type: TOKEN_TYPE.accessToken, audience: undefined, scope: 'admin' }));
+  });
+
+  it.each([
+    ['expired', () => expired.accessToken],
+    ['revoked', () => revoked.accessToken],
+    ['tampered', () => `${a.accessToken.slice(0, -3)}AAA`],
+  ])('introspection says an %s access token is inactive', async (_name, token) => {
+    const res = await postRaw(`${g.url}/oauth2/introspect`, { raw: encodeForm({ token: token() }) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ active: false });
+  });
+
+  it('control: a live access token narrows and introspects as active', async () => {
+    const res = await postOAuth(g.url, { subject_token: a.accessToken, subject_token_type: TOKEN_TYPE.accessToken, audience: undefined, scope: 'logs:read' });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const active = await postRaw(`${g.url}/oauth2/introspect`, { raw: encodeForm({ token: a.accessToken }) });
+    expect(await active.json()).toMatchObject({ active: true, role: 'deployer' });
+  });
+});
+
+describe('revocation and chained sessions (documented behaviour)', () => {
+  it('revoking a session does not revoke a session already chained from it; each must be revoked', async () => {
+    const parent = await assume('parent');
+    const chained = await signedPost(parent, { ...ASSUME_READER, RoleSessionName: 'child' });
+    const xml = await chained.text();
+    const child = {
+      accessKeyId: /<AccessKeyId>([^<]+)</.exec(xml)![1]!,
+      secretAccessKey: /<SecretAccessKey>([^<]+)</.exec(xml)![1]!,
+      sessionToken: /<SessionToken>([^<]+)</.exec(xml)![1]!,
+    };
+    await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token: parent.accessToken }) });
+    expect((await signedPost(parent, WHO)).status).toBe(403);
+    expect((await signedPost(child, WHO)).status).toBe(200);
+    await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token: child.sessionToken }) });
+    expect((await signedPost(child, WHO)).status).toBe(403);
+  });
+});
