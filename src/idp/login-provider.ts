@@ -32,6 +32,9 @@ const METADATA_TTL_MS = 60 * 60 * 1000;
 /** Seconds openid-client waits for any one provider request. */
 const REQUEST_TIMEOUT_SECONDS = 10;
 
+/** How far a provider's clock may run ahead of ours (ID token `iat`). */
+const MAX_CLOCK_SKEW_SECONDS = 60;
+
 /** ID token claims about the protocol, not the person: never copied into an identity. */
 const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash']);
 
@@ -119,6 +122,10 @@ export class LoginProvider {
         ...(this.isOpenIdConnect ? { expectedNonce: checks.nonce, idTokenExpected: true } : {}),
       });
       const idTokenClaims = this.isOpenIdConnect ? ({ ...tokens.claims() } as Record<string, unknown>) : undefined;
+      // OIDC Core §3.1.3.7 (10): iat may be used to reject tokens issued too far from now; one from the future is refused.
+      if (idTokenClaims && typeof idTokenClaims.iat === 'number' && idTokenClaims.iat > Date.now() / 1000 + MAX_CLOCK_SKEW_SECONDS) {
+        throw new LoginFailure('id_token_invalid', `The sign-in answer from ${this.displayName} did not pass verification (its ID token is not valid for this gateway). Start again.`, { debug: 'ID token iat is in the future' });
+      }
       profile = await this.#adapter.readProfile({
         definition: this.definition,
         tokens,

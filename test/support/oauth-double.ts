@@ -86,6 +86,8 @@ export abstract class OAuthCodeDouble<User> {
   readonly tokens = new Map<string, string>();
   /** Requests received, by path. */
   readonly hits = new Map<string, number>();
+  /** Paths made to fail until `heal()`: `reset` drops the connection, a number answers with that status. */
+  readonly sabotaged = new Map<string, 'reset' | number>();
   #server: Server | undefined;
 
   protected constructor(users: Record<string, User>) {
@@ -98,6 +100,15 @@ export abstract class OAuthCodeDouble<User> {
     this.#server = server;
     this.url = url;
     return this;
+  }
+
+  /** Makes `path` fail: `reset` drops the connection (unreachable), a status answers it with an empty body. */
+  sabotage(path: string, how: 'reset' | number): void {
+    this.sabotaged.set(path, how);
+  }
+
+  heal(): void {
+    this.sabotaged.clear();
   }
 
   /** Registers a client (its redirect URI is compared exactly, RFC 9700 §4.1.3). */
@@ -153,6 +164,16 @@ export abstract class OAuthCodeDouble<User> {
     try {
       const url = new URL(req.url ?? '/', this.url);
       this.hits.set(url.pathname, (this.hits.get(url.pathname) ?? 0) + 1);
+      const sabotage = this.sabotaged.get(url.pathname);
+      if (sabotage === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      if (sabotage !== undefined) {
+        res.writeHead(sabotage, { 'content-type': 'text/html' });
+        res.end('<html>upstream trouble</html>');
+        return;
+      }
       const form = req.method === 'POST' ? await readForm(req) : new URLSearchParams();
       const request: DoubleRequest = { method: req.method ?? 'GET', url, headers: req.headers, form };
       let answer: DoubleResponse | undefined;
