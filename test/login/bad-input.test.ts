@@ -55,10 +55,18 @@ async function expectRefused(response: Response, status: number, reason: string 
   return text;
 }
 
+/** Every code, state and nonce the tests saw: none may appear in any log line. */
+const seen = new Set<string>();
+
 /** Starts a login and signs in at the provider; returns the callback URL (not yet delivered). */
 async function callbackFor(browser: TestBrowser, provider: 'google' | 'forged' | 'github', user: string): Promise<URL> {
   const double = { google: env.google, forged: env.forged, github: env.github }[provider];
-  return double.signIn(browser, await startLogin(browser, env.gateway.url, provider), user);
+  const login = await startLogin(browser, env.gateway.url, provider);
+  const back = await double.signIn(browser, login, user);
+  for (const value of [login.searchParams.get('nonce'), login.searchParams.get('code_challenge'), back.searchParams.get('code'), back.searchParams.get('state')]) {
+    if (value) seen.add(value);
+  }
+  return back;
 }
 
 function withParams(url: URL, change: (params: URLSearchParams) => void, path?: string): URL {
@@ -383,5 +391,13 @@ describe('/v1/credentials without a session', () => {
     expect(response.status).toBe(401);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toMatchObject({ error: 'MissingAuthenticationToken' });
+  });
+});
+
+describe('the log', () => {
+  it('holds no code, state, nonce or PKCE value from any of the requests above', () => {
+    expect(seen.size).toBeGreaterThan(20);
+    const logs = JSON.stringify(env.gateway.logs());
+    for (const value of seen) expect(logs).not.toContain(value);
   });
 });

@@ -9,8 +9,9 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser, parseSetCookie } from '../support/browser.js';
-import { loginAs, startLogin, type LoginDouble } from '../support/browser-login.js';
-import { ACCOUNT_ID, REDIS_URL, redisStoreConfig } from '../support/gateway.js';
+import { loginAs, providerConfig, startLogin, type LoginDouble } from '../support/browser-login.js';
+import { ACCOUNT_ID, REDIS_URL, redisStoreConfig, startTestGateway } from '../support/gateway.js';
+import { OidcDouble } from '../support/oidc-double.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 
 let env: LoginEnvironment;
@@ -276,5 +277,32 @@ describe('the session and the role picker', () => {
     const metrics = await (await fetch(`${env.gateway.url}/metrics`)).text();
     expect(metrics).toMatch(/stsgate_login_duration_seconds_count\{provider="google",outcome="success"\} [1-9]/);
     expect(metrics).toMatch(/stsgate_login_duration_seconds_count\{provider="google",outcome="failure"\} [1-9]/);
+  });
+});
+
+describe('behind https', () => {
+  it('marks the session cookie Secure when public_url is https', async () => {
+    const publicUrl = 'https://sts.example.com';
+    const idp = await OidcDouble.start({ zoe: { sub: 'z-1' } });
+    idp.addClient({ clientId: 'tls-client', clientSecret: 'tls-secret', redirectUri: `${publicUrl}/callback/tls` });
+    const gateway = await startTestGateway({
+      issuers: [],
+      store: redisStoreConfig(),
+      rules: [{ name: 'zoe reads', match: { source: 'tls', conditions: [] }, roles: ['reader'] }],
+      config: { publicUrl, providers: [providerConfig('tls', 'oidc', { issuer: idp.issuer })] },
+    });
+    try {
+      const browser = new TestBrowser();
+      const back = await idp.signIn(browser, await startLogin(browser, gateway.url, 'tls'), 'zoe');
+      expect(back.origin).toBe(publicUrl);
+      // The TLS terminator would forward this to the gateway; the test delivers it directly.
+      const callback = await browser.get(new URL(`${back.pathname}${back.search}`, gateway.url));
+      expect(callback.status).toBe(303);
+      const cookie = parseSetCookie(callback.headers.getSetCookie().find((c) => c.startsWith('stsgate_session='))!);
+      expect(cookie.attributes).toMatchObject({ secure: '', httponly: '', samesite: 'Lax', path: '/' });
+    } finally {
+      await gateway.close();
+      await idp.close();
+    }
   });
 });
