@@ -40,10 +40,16 @@ const QUICK = args.has('--quick');
 const ONLY = process.argv.find((a) => a.startsWith('--cases='))?.slice('--cases='.length).split(',');
 const selected = (id: string) => id === 'baseline' || !ONLY || ONLY.includes(id);
 
-/** Seconds per pass; the whole run must stay under three minutes. */
-const TIMING = QUICK
-  ? { warmupSeconds: 1, maxSeconds: 2, halfSeconds: 2, connections: 10 }
-  : { warmupSeconds: 2, maxSeconds: 8, halfSeconds: 5, connections: 10 };
+/** Seconds per pass; the whole run must stay under three minutes. BENCH_TIMING=warm-up,max,half overrides (A/B runs). */
+const TIMING = timing();
+
+function timing() {
+  const custom = process.env.BENCH_TIMING?.split(',').map(Number);
+  if (custom && custom.length === 3 && custom.every((n) => Number.isInteger(n) && n >= 1 && n <= 60)) {
+    return { warmupSeconds: custom[0]!, maxSeconds: custom[1]!, halfSeconds: custom[2]!, connections: 10 };
+  }
+  return QUICK ? { warmupSeconds: 1, maxSeconds: 2, halfSeconds: 2, connections: 10 } : { warmupSeconds: 2, maxSeconds: 8, halfSeconds: 5, connections: 10 };
+}
 const execFileAsync = promisify(execFile);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
@@ -177,7 +183,7 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
 
   const report = renderReport(context.machine, results, context.rules, gatewayPeakRss);
   // Only a full run replaces the published results; a partial one goes to the temporary directory.
-  const file = QUICK || ONLY ? join(tmpdir(), 'stsgate-bench-results.partial.md') : join(BENCH_DIR, 'results.md');
+  const file = QUICK || ONLY || process.env.BENCH_TIMING ? join(tmpdir(), 'stsgate-bench-results.partial.md') : join(BENCH_DIR, 'results.md');
   await writeFile(file, report);
   log(`wrote ${file}`);
   console.log(`\n${report}`);
