@@ -21,6 +21,11 @@ export interface RemoteKeyLimits {
   cacheMaxAgeMs: number;
   maxResponseBytes: number;
   allowInsecureHttp: boolean;
+  /**
+   * After a failed discovery or JWKS fetch, how long further fetches fail at once instead of asking the IdP
+   * again. Keys already cached keep verifying meanwhile; only fetches wait.
+   */
+  fetchFailureBackoffMs: number;
   /** Told of every discovery and JWKS fetch and whether it succeeded (metrics). */
   onFetch?: (kind: 'discovery' | 'jwks', ok: boolean) => void;
 }
@@ -104,10 +109,18 @@ export class InlineKeySource implements KeySource {
 export class RemoteKeySource implements KeySource {
   readonly uri: string;
   readonly #set: RemoteJWKSet;
+  readonly #backoffMs: number;
+  /** Until when fetching is not retried after a failure, and that failure. */
+  #failed: { until: number; reason: string } | undefined;
 
   constructor(uri: string, limits: RemoteKeyLimits) {
     this.uri = uri;
+    this.#backoffMs = limits.fetchFailureBackoffMs;
     const boundedFetch: FetchImplementation = async (url, init) => {
+      // Without this, an IdP that is down is asked again by every request naming its issuer (no valid
+      // token needed: keys are looked up before the signature is checked), at whatever rate clients send.
+      const failed = this.#failed;
+      if (failed && Date.now() < failed.until) throw new KeySourceError(`not fetched again within ${this.#backoffMs} ms of a failure (${failed.reason})`);
       let body: Uint8Array;
       try {
         body = await fetchIdpBody(url, { signal: init.signal, headers: init.headers, maxBytes: limits.maxResponseBytes });
@@ -127,8 +140,17 @@ export class RemoteKeySource implements KeySource {
     });
   }
 
-  resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
-    return resolveFrom(this.#set, header, token);
+  async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    try {
+      const key = await resolveFrom(this.#set, header, token);
+      this.#failed = undefined;
+      return key;
+    } catch (err) {
+      if (err instanceof KeySourceError && !(this.#failed && Date.now() < this.#failed.until)) {
+        this.#failed = { until: Date.now() + this.#backoffMs, reason: err.message.slice(0, 200) };
+      }
+      throw err;
+    }
   }
 }
 
@@ -151,6 +173,8 @@ export class DiscoveryKeySource implements KeySource {
   #metadata: DiscoveredMetadata | undefined;
   #inFlight: Promise<DiscoveredMetadata> | undefined;
   #nextRefreshAt = 0;
+  /** With no document yet: until when discovery is not retried after a failure, and that failure. */
+  #failed: { until: number; error: unknown } | undefined;
   #keys: RemoteKeySource | undefined;
 
   constructor(issuer: string, limits: RemoteKeyLimits) {
@@ -170,6 +194,9 @@ export class DiscoveryKeySource implements KeySource {
     const now = Date.now();
     if (cached && now - cached.fetchedAt < this.#limits.cacheMaxAgeMs) return cached;
     if (cached && now < this.#nextRefreshAt) return cached;
+    // With no document to fall back on, a failure is answered again for a short while rather than
+    // retried by every request (see RemoteKeySource).
+    if (!cached && !this.#inFlight && this.#failed && now < this.#failed.until) throw this.#failed.error;
     // One in-flight discovery request per issuer, however many tokens arrive at once.
     this.#inFlight ??= this.#fetchMetadata().finally(() => {
       this.#inFlight = undefined;
@@ -177,8 +204,10 @@ export class DiscoveryKeySource implements KeySource {
     try {
       const fresh = await this.#inFlight;
       this.#metadata = fresh;
+      this.#failed = undefined;
       return fresh;
     } catch (err) {
+      if (!(this.#failed && Date.now() < this.#failed.until)) this.#failed = { until: Date.now() + this.#limits.fetchFailureBackoffMs, error: err };
       if (!cached) throw err;
       this.#nextRefreshAt = Date.now() + this.#limits.cooldownMs;
       return cached;

@@ -28,6 +28,8 @@ export interface TrustedIssuersOptions {
   maxTokenLength?: number;
   /** Largest discovery document or JWKS accepted, in bytes. Default 256 KiB. */
   maxResponseBytes?: number;
+  /** After a failed discovery or JWKS fetch, how long further fetches fail at once instead of asking again. Default 1000. */
+  fetchFailureBackoffMs?: number;
   /** Clock for token times, epoch milliseconds (tests). Key caches follow the real clock. */
   now?: () => number;
   /** Told of every discovery and JWKS fetch, by issuer id (metrics). */
@@ -53,6 +55,7 @@ const DEFAULTS = {
   cacheMaxAgeMs: 10 * 60_000,
   maxTokenLength: 20_000,
   maxResponseBytes: 256 * 1024,
+  fetchFailureBackoffMs: 1000,
 } as const;
 
 /** The configured set of trusted JWT issuers; verifies incoming web-identity tokens against them. */
@@ -69,6 +72,7 @@ export class TrustedIssuers {
       cooldownMs: nonNegative(options.cooldownMs, DEFAULTS.cooldownMs, 'cooldownMs'),
       cacheMaxAgeMs: nonNegative(options.cacheMaxAgeMs, DEFAULTS.cacheMaxAgeMs, 'cacheMaxAgeMs'),
       maxResponseBytes: positiveInteger(options.maxResponseBytes, DEFAULTS.maxResponseBytes, 'maxResponseBytes'),
+      fetchFailureBackoffMs: nonNegative(options.fetchFailureBackoffMs, DEFAULTS.fetchFailureBackoffMs, 'fetchFailureBackoffMs'),
     };
     this.#maxTokenLength = positiveInteger(options.maxTokenLength, DEFAULTS.maxTokenLength, 'maxTokenLength');
     this.#now = options.now ?? Date.now;

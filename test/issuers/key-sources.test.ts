@@ -224,11 +224,35 @@ describe('identity provider failures', () => {
     }
   });
 
-  it('recovers once the IdP is back (failures are not cached)', async () => {
-    const verifier = verifierFor(idp, 'discovery');
+  it.each(['discovery', 'jwks_uri'] as const)('recovers once the IdP is back, after the failure backoff (%s)', async (keys) => {
+    const verifier = verifierFor(idp, keys, { fetchFailureBackoffMs: 200 });
     idp.fail('both', { kind: 'status', status: 503 });
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('IDPCommunicationError');
     idp.heal();
+    const fetches = idp.fetches.discovery + idp.fetches.jwks;
+    // Inside the backoff the IdP is not asked again, even though it is back.
+    expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('IDPCommunicationError');
+    expect(idp.fetches.discovery + idp.fetches.jwks).toBe(fetches);
+    await sleep(250);
+    expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('ok');
+  });
+
+  it.each(['discovery', 'jwks_uri'] as const)('asks an IdP that is down at most once per backoff, however many tokens name it (%s)', async (keys) => {
+    const verifier = verifierFor(idp, keys, { fetchFailureBackoffMs: 60_000 });
+    idp.fail('both', { kind: 'status', status: 503 });
+    // Forged tokens are enough to make the gateway fetch keys: the signature is checked after the lookup.
+    const forged = `${(await idp.mint()).slice(0, -8)}AAAAAAAA`;
+    for (let i = 0; i < 100; i++) expect(await codeOf(verifier.verifyWebIdentityToken(forged))).toBe('IDPCommunicationError');
+    expect(idp.fetches.discovery + idp.fetches.jwks).toBe(1);
+  });
+
+  it('keeps verifying with cached keys while fetches are backing off', async () => {
+    const verifier = verifierFor(idp, 'jwks_uri', { fetchFailureBackoffMs: 60_000, cooldownMs: 0 });
+    expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('ok');
+    idp.fail('jwks', { kind: 'status', status: 503 });
+    // An unknown kid asks for a refetch, which fails and starts the backoff...
+    expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint({}, { header: { kid: 'unknown' } })))).toBe('IDPCommunicationError');
+    // ...but a token whose key is cached still verifies.
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('ok');
   });
 

@@ -57,7 +57,8 @@ export interface SecurityGateway {
 export async function startSecurityGateway(options: TestGatewayOptions): Promise<SecurityGateway> {
   const store = options.store ?? redisStoreConfig();
   const gateway = await startTestGateway({ ...options, store });
-  const redis = new Redis(REDIS_URL);
+  const redis = new Redis(store.kind === 'standalone' ? store.url : REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
   const prefix = 'prefix' in store ? store.prefix : '';
   return {
     gateway,
@@ -209,3 +210,33 @@ export function tamper(token: string, claims: Record<string, unknown>): string {
 export const privateKeyFromPem = (pem: string): KeyObject => createPrivateKey(pem);
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** AWS-style keys as the STS endpoints hand them out. */
+export interface AwsKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+}
+
+/** The keys in an AssumeRole* XML response or an RFC 8693 JSON response. */
+export function keysFrom(body: string): AwsKeys & { accessToken?: string } {
+  if (body.startsWith('{')) {
+    const json = JSON.parse(body) as { access_token: string; aws_credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } };
+    return { accessKeyId: json.aws_credentials.AccessKeyId, secretAccessKey: json.aws_credentials.SecretAccessKey, sessionToken: json.aws_credentials.SessionToken, accessToken: json.access_token };
+  }
+  const get = (name: string) => new RegExp(`<${name}>([^<]+)</${name}>`).exec(body)?.[1] ?? '';
+  return { accessKeyId: get('AccessKeyId'), secretAccessKey: get('SecretAccessKey'), sessionToken: get('SessionToken') };
+}
+
+/** A SigV4-signed POST to the STS endpoint, signed as the AWS SDK signs it. */
+export async function signedStsPost(url: string, keys: AwsKeys, form: Record<string, string>): Promise<Response> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Sha256 } = await import('@aws-crypto/sha256-js');
+  const target = new URL(url);
+  const body = encodeForm(form);
+  const signer = new SignatureV4({ service: 'sts', region: 'us-east-1', sha256: Sha256, applyChecksum: false, credentials: keys });
+  const signed = await signer.sign({ method: 'POST', protocol: 'http:', hostname: target.hostname, port: Number(target.port), path: '/', headers: { host: target.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body });
+  const headers = { ...(signed.headers as Record<string, string>) };
+  delete headers.host;
+  return fetch(`${url}/`, { method: 'POST', headers, body });
+}

@@ -51,13 +51,22 @@ export interface StartRedisOptions {
   password?: string;
   /** Extra redis-server arguments. */
   args?: string[];
+  /**
+   * Append-only persistence, kept across `stop`/`start`: a killed server comes back with every write it
+   * acknowledged (Redis writes the AOF before replying). Default: no persistence, back empty.
+   */
+  persistent?: boolean;
 }
 
 /** Starts a standalone redis-server on a free loopback port. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = makeDir('redis');
-  const extra = [...(options.password ? ['--requirepass', options.password] : []), ...(options.args ?? [])];
+  const extra = [
+    ...(options.password ? ['--requirepass', options.password] : []),
+    ...(options.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : []),
+    ...(options.args ?? []),
+  ];
   let child: ChildProcess | undefined = await spawnServer(port, dir, extra, options.password);
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
   return {
@@ -68,7 +77,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     async stop() {
       if (child) await stopProcess(child);
       child = undefined;
-      removeDir(dir);
+      if (!options.persistent) removeDir(dir);
     },
     async start() {
       if (child) throw new Error(`redis on port ${port} is already running`);
