@@ -61,4 +61,28 @@ export function checkConsistency(tree: Tree, problems: ProblemList): void {
     checkReference(field(field(test, 'identity'), 'source'), sourceIds, ['tests', i, 'identity', 'source'], 'source', problems);
     list(field(test, 'expect_roles')).forEach((role, j) => checkReference(role, roles, ['tests', i, 'expect_roles', j], 'role', problems));
   });
+
+  checkWorkers(tree, problems);
+}
+
+/**
+ * Several worker processes are several gateways: like replicas, they must share the store (an in-memory
+ * one is per process) and the keys (one worker's credentials must verify on the next). "auto" may mean
+ * several on the machine it runs on, so it is held to the same standard.
+ */
+function checkWorkers(tree: Tree, problems: ProblemList): void {
+  const workers = tree.workers;
+  const several = workers === 'auto' || (typeof workers === 'number' && workers > 1) || (typeof workers === 'string' && /^[0-9]+$/.test(workers) && Number(workers) > 1);
+  if (!several) return;
+  const shown = JSON.stringify(workers);
+  const store = tree.store;
+  if (store === undefined || field(store, 'memory') !== undefined) {
+    problems.add(['workers'], `found ${shown} with the in-memory store, expected 1: each worker would keep its own store (configure store.redis to run several)`);
+  }
+  if (field(tree.signing, 'keys_file') === undefined) {
+    problems.add(['signing', 'keys_file'], `missing, expected a keys file with workers: ${shown} (generated keys differ per worker, so one worker's tokens would fail on the next)`);
+  }
+  if (field(tree.credentials, 'encryption_key') === undefined) {
+    problems.add(['credentials', 'encryption_key'], `missing, expected a key with workers: ${shown} (generated keys differ per worker, so stored secrets would not open on the next)`);
+  }
 }

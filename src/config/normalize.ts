@@ -105,7 +105,11 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
     publicUrl: file.public_url.replace(/\/+$/, ''),
     listen: { host: file.listen.host, port: file.listen.port },
     store: normalizeStore(file.store),
-    signing: { algorithm: file.signing.algorithm, ...(file.signing.keys_file !== undefined ? { keysFile: file.signing.keys_file } : {}) },
+    signing: {
+      algorithm: file.signing.algorithm,
+      ...(file.signing.keys_file !== undefined ? { keysFile: file.signing.keys_file } : {}),
+      reloadIntervalSeconds: file.signing.reload_interval_seconds,
+    },
     ...(file.credentials.encryption_key !== undefined ? { encryptionKey: file.credentials.encryption_key } : {}),
     accountId: file.account_id,
     dev: { allowInsecureHttp: file.dev.allow_insecure_http },
@@ -115,6 +119,8 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
       exchangePerSubjectPerMinute: file.limits.exchange_per_subject_per_minute,
     },
     cache: { minRemainingFraction: file.credentials.cache_min_remaining_fraction },
+    workers: file.workers,
+    shutdown: { delaySeconds: file.shutdown.delay_seconds, graceSeconds: file.shutdown.grace_seconds },
     issuers: file.issuers.map(normalizeIssuer),
     roles: file.roles.map((role) => ({
       name: role.name,

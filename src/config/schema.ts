@@ -126,6 +126,19 @@ const nonEmptyString = z.string().min(1);
 /** Defaults of `limits.exchange_per_address_per_minute` and `limits.exchange_per_subject_per_minute`. */
 export const DEFAULT_EXCHANGE_LIMITS = { perAddressPerMinute: 600, perSubjectPerMinute: 300 } as const;
 
+/** More worker processes than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
+/** Defaults of `signing.reload_interval_seconds` and `shutdown`, also applied to configurations built in code. */
+export const DEFAULT_KEYS_RELOAD_SECONDS = 10;
+export const DEFAULT_SHUTDOWN = { delaySeconds: 0, graceSeconds: 10 } as const;
+/** `workers`: a number of processes sharing the port, or "auto" for one per core. Digits are accepted (`${WORKERS}`). */
+const workersSchema = custom<number | 'auto'>((value) => {
+  if (value === 'auto') return { ok: 'auto' };
+  const n = typeof value === 'string' && /^[0-9]{1,4}$/.test(value) ? Number(value) : value;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS) return { ok: n };
+  return { problem: `${found(value)}, expected an integer in 1..${MAX_WORKERS} or "auto" (one per core)` };
+});
+
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Issuer and provider ids appear in URLs (`/callback/<id>`) and in `sub` (`<source>:<subject>`). */
 const idSchema = custom<string>((value) =>
@@ -513,7 +526,12 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     public_url: httpsUrl('public_url', allowInsecureHttp),
     listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080) }).prefault({}),
     store: storeSchema.optional(),
-    signing: strict({ algorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'), keys_file: nonEmptyString.optional() }).prefault({}),
+    signing: strict({
+      algorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'),
+      keys_file: nonEmptyString.optional(),
+      // How soon a rotation written to the keys file is seen; `keys rotate --publish-ahead` must exceed it.
+      reload_interval_seconds: integer(1, 3_600).default(DEFAULT_KEYS_RELOAD_SECONDS),
+    }).prefault({}),
     account_id: custom<string>((value) =>
       typeof value === 'string' && /^[0-9]{12}$/.test(value)
         ? { ok: value }
@@ -535,6 +553,12 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
       // CI matrix of a few hundred jobs sharing one subject, and for NAT in front of many clients.
       exchange_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_EXCHANGE_LIMITS.perAddressPerMinute),
       exchange_per_subject_per_minute: integer(0, 1_000_000).default(DEFAULT_EXCHANGE_LIMITS.perSubjectPerMinute),
+    }).prefault({}),
+    workers: workersSchema.default(1),
+    // delay: /readyz fails but the port still serves, so load balancers stop routing here before it closes.
+    shutdown: strict({
+      delay_seconds: integer(0, 300).default(DEFAULT_SHUTDOWN.delaySeconds),
+      grace_seconds: integer(0, 3_600).default(DEFAULT_SHUTDOWN.graceSeconds),
     }).prefault({}),
     issuers: z.array(issuerSchema).default([]),
     roles: z.array(roleSchema).default([]),

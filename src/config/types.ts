@@ -129,7 +129,8 @@ export interface GatewayConfig {
   publicUrl: string;
   listen: { host: string; port: number };
   store: StoreConfig;
-  signing: { algorithm: SigningAlgorithm; keysFile?: string };
+  /** `reloadIntervalSeconds`: how often the keys file is re-read (rotation); the loader always sets it. */
+  signing: { algorithm: SigningAlgorithm; keysFile?: string; reloadIntervalSeconds?: number };
   /** 32-byte key for encrypting secrets at rest; generated at start when absent (dev only). */
   encryptionKey?: Buffer;
   accountId: string;
@@ -140,6 +141,13 @@ export interface GatewayConfig {
    */
   limits: { maxBodyBytes: number; exchangePerAddressPerMinute?: number; exchangePerSubjectPerMinute?: number };
   cache: { minRemainingFraction: number };
+  /**
+   * Processes serving the port (node:cluster); "auto": one per core. Several need a shared store and keys.
+   * This and `shutdown` are optional only for configurations built in code; the loader always sets them.
+   */
+  workers?: number | 'auto';
+  /** On SIGTERM: `delaySeconds` of failing readiness while still serving, then up to `graceSeconds` for in-flight requests. */
+  shutdown?: { delaySeconds: number; graceSeconds: number };
   issuers: IssuerConfig[];
   roles: RoleConfig[];
   rules: RuleConfig[];

@@ -54,11 +54,13 @@ describe('a valid configuration', () => {
       publicUrl: 'https://sts.example.com',
       listen: { host: '0.0.0.0', port: 8080 },
       store: { kind: 'memory', prefix: 'stsgate:' },
-      signing: { algorithm: 'ES256' },
+      signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
       accountId: '123456789012',
       dev: { allowInsecureHttp: false },
       limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300 },
       cache: { minRemainingFraction: 0.5 },
+      workers: 1,
+      shutdown: { delaySeconds: 0, graceSeconds: 10 },
       issuers: [
         {
           id: 'gha',
@@ -86,10 +88,13 @@ describe('a valid configuration', () => {
       with_((t) => {
         t.public_url = 'https://sts.example.com/base/';
         t.listen = { host: '127.0.0.1', port: 9000 };
-        t.signing = { algorithm: 'EdDSA', keys_file: '/etc/stsgate/keys.json' };
+        t.signing = { algorithm: 'EdDSA', keys_file: '/etc/stsgate/keys.json', reload_interval_seconds: 2 };
         t.credentials = { encryption_key: key, cache_min_remaining_fraction: 0.25 };
         t.limits = { max_body_bytes: 4096 };
         t.dev = { allow_insecure_http: true };
+        t.store = { redis: { url: 'redis://localhost:6379' } };
+        t.workers = 4;
+        t.shutdown = { delay_seconds: 5, grace_seconds: 20 };
         Object.assign(issuer(t), { algorithms: ['ES384', 'EdDSA'], clock_skew_seconds: 5, max_token_age_seconds: 600 });
         Object.assign(role(t), {
           scopes: ['deploy:write'],
@@ -105,7 +110,9 @@ describe('a valid configuration', () => {
     );
     expect(config.publicUrl).toBe('https://sts.example.com/base');
     expect(config.listen).toEqual({ host: '127.0.0.1', port: 9000 });
-    expect(config.signing).toEqual({ algorithm: 'EdDSA', keysFile: '/etc/stsgate/keys.json' });
+    expect(config.signing).toEqual({ algorithm: 'EdDSA', keysFile: '/etc/stsgate/keys.json', reloadIntervalSeconds: 2 });
+    expect(config.workers).toBe(4);
+    expect(config.shutdown).toEqual({ delaySeconds: 5, graceSeconds: 20 });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
     expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300 });
@@ -186,6 +193,23 @@ describe('a valid configuration', () => {
     expect(parse(with_((t) => (rule(t).match = { source: 'gha' }))).rules[0]!.match).toEqual({ source: 'gha', conditions: [] });
   });
 
+  it.each<[string, unknown, number | 'auto']>([
+    ['a number', 3, 3],
+    ['auto', 'auto', 'auto'],
+    ['digits from the environment', '2', 2],
+  ])('workers: %s', (_name, workers, expected) => {
+    // Several workers need what replicas need: a shared store and shared keys.
+    const config = parse(
+      with_((t) => {
+        t.store = { redis: { url: 'redis://localhost:6379' } };
+        t.signing = { keys_file: '/etc/stsgate/keys.json' };
+        t.credentials = { encryption_key: Buffer.alloc(32, 1).toString('base64') };
+        t.workers = workers;
+      }),
+    );
+    expect(config.workers).toBe(expected);
+  });
+
   it('keeps claims named __proto__ in tests as own claims', () => {
     const text = `${stringify(base())}\ntests:\n  - identity: { source: gha, claims: { __proto__: admin } }\n    expect_roles: []\n`;
     const claims = parseConfig(text, {}, dir).tests[0]!.identity.claims;
@@ -198,7 +222,7 @@ describe('problems', () => {
   it.each<[string, (t: Tree) => void, string]>([
     // structure and types
     ['unknown top-level key', (t) => (t.isuers = []), '(top level): unknown key "isuers"; did you mean "issuers"?'],
-    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, issuers, roles, rules, tests'],
+    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests'],
     ['unknown nested key', (t) => (issuer(t).audience = ['x']), 'issuers[0]: unknown key "audience"; did you mean "audiences"?'],
     ['unknown rule key', (t) => (rule(t).mtach = {}), 'rules[0]: unknown key "mtach"; did you mean "match"?'],
     ['missing public_url', (t) => delete t.public_url, 'public_url: missing, expected an https:// URL'],
@@ -327,6 +351,29 @@ describe('problems', () => {
     expect(problemsOf(() => parse(with_(change)))).toEqual([expected]);
   });
 
+  it.each<[string, (t: Tree) => void, string[]]>([
+    ['zero', (t) => (t.workers = 0), ['workers: found 0, expected an integer in 1..256 or "auto" (one per core)']],
+    ['a word', (t) => (t.workers = 'many'), ['workers: found "many", expected an integer in 1..256 or "auto" (one per core)']],
+    [
+      'several on the in-memory store with generated keys',
+      (t) => (t.workers = 2),
+      [
+        'workers: found 2 with the in-memory store, expected 1: each worker would keep its own store (configure store.redis to run several)',
+        'signing.keys_file: missing, expected a keys file with workers: 2 (generated keys differ per worker, so one worker\'s tokens would fail on the next)',
+        'credentials.encryption_key: missing, expected a key with workers: 2 (generated keys differ per worker, so stored secrets would not open on the next)',
+      ],
+    ],
+    [
+      'auto on Redis without an encryption key',
+      (t) => Object.assign(t, { workers: 'auto', store: { redis: { url: 'redis://localhost:6379' } }, signing: { keys_file: '/k.json' } }),
+      ['credentials.encryption_key: missing, expected a key with workers: "auto" (generated keys differ per worker, so stored secrets would not open on the next)'],
+    ],
+    ['a reload interval of zero', (t) => (t.signing = { reload_interval_seconds: 0 }), ['signing.reload_interval_seconds: found 0, expected an integer in 1..3600']],
+    ['a negative shutdown delay', (t) => (t.shutdown = { delay_seconds: -1 }), ['shutdown.delay_seconds: found -1, expected an integer in 0..300']],
+  ])('workers and shutdown: %s', (_name, change, expected) => {
+    expect(problemsOf(() => parse(with_(change)))).toEqual(expected);
+  });
+
   it('refuses a __Host- cookie with a plain-http public_url', () => {
     expect(problemsOf(() => parse(with_((t) => Object.assign(t, { public_url: 'http://127.0.0.1:8080', browser: { cookie_name: '__Host-s' } }))))).toEqual([
       'browser.cookie_name: found "__Host-s" with a plain-http public_url, expected a name without the __Secure-/__Host- prefix (such cookies need https)',
@@ -372,7 +419,7 @@ describe('problems', () => {
       'account_id: found "1", expected a string of 12 digits',
       'roles[0].max_session_seconds: found 10, expected an integer in 900..43200',
       'rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?',
-      '(top level): unknown key "extra"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, issuers, roles, rules, tests',
+      '(top level): unknown key "extra"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests',
       'rules[0].roles[0]: unknown role "nope"; known roles: deployer, reader',
       'rules[0].match.source: unknown source "gh"; did you mean "gha"?',
     ]);
