@@ -3,8 +3,9 @@
  * knows every concrete part.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEFAULT_KEYS_RELOAD_SECONDS, DEFAULT_SHUTDOWN } from './config/schema.js';
 import { DEFAULT_BROWSER_CONFIG, type GatewayConfig } from './config/types.js';
 import { CredentialService } from './credentials/credential-service.js';
 import { TokenExchange } from './credentials/exchange.js';
@@ -12,8 +13,8 @@ import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import { createApp } from './http/app.js';
-import { BrowserLogin, createLoginProviders } from './idp/index.js';
 import { ExchangeRateLimits } from './http/middleware/rate-limit.js';
+import { BrowserLogin, createLoginProviders } from './idp/index.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -30,9 +31,11 @@ export interface GatewayOptions {
   port?: number;
   /** Trust X-Forwarded-For from a load balancer. */
   trustProxy?: boolean;
-  /** How long in-flight requests may take to finish on shutdown. */
+  /** How long in-flight requests may take to finish on shutdown. Default `shutdown.grace_seconds`. */
   shutdownGraceMs?: number;
-  /** How often the signing keys file is re-read (rotation). */
+  /** How long readiness fails before the port closes on shutdown. Default `shutdown.delay_seconds`. */
+  shutdownDelayMs?: number;
+  /** How often the signing keys file is re-read (rotation). Default `signing.reload_interval_seconds`. */
   keysReloadMs?: number;
   /** A metrics registry to use (tests); default: a new one with process metrics. */
   metrics?: GatewayMetrics;
@@ -45,7 +48,10 @@ export interface RunningGateway {
   server: Server;
   store: Store;
   keys: SigningKeySource;
-  /** Stops accepting, lets in-flight requests finish within the grace period, then closes the store. */
+  /**
+   * Fails readiness, keeps serving for the shutdown delay (load balancers stop routing here), closes the
+   * port, lets in-flight requests finish within the grace period, then closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -76,7 +82,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let keysFile: SigningKeysFile | undefined;
   if (config.signing.keysFile) {
     keys = keysFile = await SigningKeysFile.open(config.signing.keysFile, config.signing.algorithm);
-    keysFile.watch(options.keysReloadMs ?? 10_000, (outcome) => {
+    keysFile.watch(options.keysReloadMs ?? (config.signing.reloadIntervalSeconds ?? DEFAULT_KEYS_RELOAD_SECONDS) * 1000, (outcome) => {
       if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
       else if (outcome.changed) logger.info({ kids: keysFile!.set.keys.map((k) => k.kid), signing: keysFile!.set.current().kid }, 'signing keys reloaded');
     });
@@ -144,7 +150,20 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     accepting: () => accepting,
   });
 
-  const server = createServer(app.callback());
+  // Responses not yet started, so that a shutdown can ask them to end their connection.
+  const unanswered = new Set<ServerResponse>();
+  const handle = app.callback();
+  const server = createServer((req, res) => {
+    if (accepting) {
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
+    } else {
+      // Draining: Node would otherwise keep the connection alive, and a client reusing it just as the
+      // port closes has its request dropped unanswered (and `server.close` waits for the idle timeout).
+      res.setHeader('Connection', 'close');
+    }
+    void handle(req, res);
+  });
   // Slow clients cannot hold connections open forever.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -172,11 +191,21 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     close() {
       closing ??= (async () => {
         accepting = false;
+        for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
+        const shutdown = config.shutdown ?? DEFAULT_SHUTDOWN;
+        const delay = options.shutdownDelayMs ?? shutdown.delaySeconds * 1000;
+        const grace = options.shutdownGraceMs ?? shutdown.graceSeconds * 1000;
+        if (delay > 0) {
+          logger.info({ delaySeconds: delay / 1000 }, 'shutdown: readiness fails; still serving until load balancers stop sending');
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
         keysFile?.stop();
-        const grace = options.shutdownGraceMs ?? 10_000;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), grace);
+        const timer = setTimeout(() => {
+          logger.warn({ graceSeconds: grace / 1000 }, 'shutdown: requests still running after the grace period are cut off');
+          server.closeAllConnections();
+        }, grace);
         await closed;
         clearTimeout(timer);
         await store.close();
