@@ -3,9 +3,11 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
+import { isClusterPrimary, releaseWorker, reportListening, runPrimary, workerCount, workerId } from './cluster.js';
 import { checkConfigCommand } from './commands/check-config.js';
 import { explainCommand } from './commands/explain.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { DEFAULT_SHUTDOWN } from './config/schema.js';
 import type { SigningAlgorithm } from './config/types.js';
 import { generateSigningJwk, rotateKeysFile } from './credentials/signing-keys.js';
 import { startGateway } from './main.js';
@@ -66,22 +68,44 @@ async function main(argv: string[]): Promise<number> {
   throw new UsageError(`unknown command: ${positionals.join(' ')}`);
 }
 
+/** Runs the gateway (or, with `workers` > 1, the primary that forks it) until SIGTERM or SIGINT. */
 async function serve(configFile: string): Promise<number> {
-  const logger = createLogger();
   const config = await loadConfig(configFile);
+  const workers = workerCount(config.workers ?? 1);
+  const { delaySeconds, graceSeconds } = config.shutdown ?? DEFAULT_SHUTDOWN;
+  if (isClusterPrimary(workers)) {
+    return runPrimary({ workers, logger: createLogger(), stopTimeoutMs: (delaySeconds + graceSeconds) * 1000 + 5_000 });
+  }
+  const id = workerId();
+  const logger = id === undefined ? createLogger() : createLogger().child({ worker: id });
   const gateway = await startGateway(config, { logger });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'shutting down');
-      gateway.close().then(resolve, (err: unknown) => {
-        logger.error({ err: String(err) }, 'shutdown failed');
-        resolve();
-      });
+  reportListening();
+  const signal = await new Promise<string>((resolve) => {
+    // Later signals are ignored: shutdown is already bounded by the delay and grace period, and a worker
+    // gets the terminal's Ctrl-C and the primary's forwarded signal both.
+    const first = (name: string) => {
+      process.on('SIGTERM', () => logger.info({ signal: 'SIGTERM' }, 'already shutting down'));
+      process.on('SIGINT', () => logger.info({ signal: 'SIGINT' }, 'already shutting down'));
+      resolve(name);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => first('SIGTERM'));
+    process.once('SIGINT', () => first('SIGINT'));
   });
-  return 0;
+  logger.info({ signal }, 'shutting down');
+  let code = 0;
+  try {
+    await gateway.close();
+  } catch (err) {
+    logger.error({ err: String(err) }, 'shutdown failed');
+    code = 1;
+  }
+  releaseWorker();
+  // Everything is closed; a handle some library left open must not keep the process (and the pod) alive.
+  setTimeout(() => {
+    logger.warn('a handle was still open a second after shutdown; exiting anyway');
+    process.exit(code);
+  }, 1_000).unref();
+  return code;
 }
 
 /**

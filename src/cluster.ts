@@ -1,0 +1,152 @@
+/**
+ * `workers: n` with node:cluster, so that one machine or pod uses every core. The primary serves nothing
+ * and opens no store: it forks n workers that each run the whole gateway on the same port (the primary
+ * owns the listening socket and hands connections out), restarts a worker that dies unexpectedly, and on
+ * SIGTERM or SIGINT forwards the signal and exits once every worker has shut down. Workers are replicas in
+ * one process tree; the config loader refuses several of them without a shared store and shared keys.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Logger } from './observability/logger.js';
+
+/** The message a worker sends once it listens, so that a crash at start is told apart from one in service. */
+const LISTENING = 'stsgate:listening';
+
+/** How long a worker must have run for its death to count as a fresh failure rather than a crash loop. */
+const STABLE_AFTER_MS = 10_000;
+
+/** The number of worker processes a `workers` setting means on this machine. */
+export function workerCount(setting: number | 'auto'): number {
+  return setting === 'auto' ? availableParallelism() : setting;
+}
+
+/** True in the process that should fork workers instead of serving. */
+export function isClusterPrimary(workers: number): boolean {
+  return workers > 1 && cluster.isPrimary;
+}
+
+/** In a worker: tells the primary the gateway listens. Does nothing in a standalone process. */
+export function reportListening(): void {
+  if (cluster.isWorker) process.send?.({ type: LISTENING });
+}
+
+/** This worker's id (1, 2, ...), or undefined outside a cluster. */
+export function workerId(): number | undefined {
+  return cluster.worker?.id;
+}
+
+/**
+ * In a worker, after the gateway has closed: lets go of the IPC channel to the primary, which would
+ * otherwise keep the process alive. Does nothing in a standalone process.
+ */
+export function releaseWorker(): void {
+  if (cluster.isWorker && cluster.worker?.isConnected()) cluster.worker.disconnect();
+}
+
+export interface PrimaryOptions {
+  workers: number;
+  logger: Logger;
+  /** How long workers may take to exit after a forwarded signal before they are killed (delay + grace + margin). */
+  stopTimeoutMs: number;
+  /** Delay before the first restart of a worker that died; doubled for each further early death. */
+  restartDelayMs?: number;
+  maxRestartDelayMs?: number;
+}
+
+/**
+ * Runs the primary until it is told to stop; resolves the process exit code: 0 when every worker shut
+ * down cleanly, 1 when one failed to, or when the gateway cannot start at all.
+ */
+export function runPrimary(options: PrimaryOptions): Promise<number> {
+  const { logger } = options;
+  const restartDelayMs = options.restartDelayMs ?? 100;
+  const maxRestartDelayMs = options.maxRestartDelayMs ?? 30_000;
+  const started = new Map<number, { at: number; listening: boolean }>();
+  const restarts = new Set<NodeJS.Timeout>();
+  let everListened = false;
+  let youngDeaths = 0;
+  let stopping = false;
+  let exitCode = 0;
+
+  return new Promise<number>((resolve) => {
+    let killTimer: NodeJS.Timeout | undefined;
+    const running = () => Object.keys(cluster.workers ?? {}).length;
+    const finish = () => {
+      clearTimeout(killTimer);
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
+      cluster.removeListener('exit', onExit);
+      logger.info({ exitCode }, exitCode === 0 ? 'all workers stopped' : 'workers stopped with failures');
+      resolve(exitCode);
+    };
+
+    const fork = () => {
+      const worker = cluster.fork();
+      const state = { at: Date.now(), listening: false };
+      started.set(worker.id, state);
+      worker.on('message', (message: unknown) => {
+        if ((message as { type?: unknown } | null)?.type !== LISTENING) return;
+        state.listening = true;
+        everListened = true;
+        logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker listening');
+      });
+    };
+
+    const stop = (signal: NodeJS.Signals, reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal, reason, workers: running() }, 'stopping workers');
+      for (const timer of restarts) clearTimeout(timer);
+      restarts.clear();
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+      killTimer = setTimeout(() => {
+        logger.error({ workers: running(), timeoutMs: options.stopTimeoutMs }, 'workers did not stop in time; killing them');
+        exitCode = 1;
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      }, options.stopTimeoutMs);
+      if (running() === 0) finish();
+    };
+
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A terminal's Ctrl-C reaches the workers too; forwarding it again is harmless (they stop once).
+      if (stopping) logger.info({ signal }, 'already stopping');
+      else stop(signal, 'signal');
+    };
+
+    const onExit = (worker: Worker, code: number | null, signal: NodeJS.Signals | null) => {
+      const state = started.get(worker.id);
+      started.delete(worker.id);
+      const fields = { worker: worker.id, pid: worker.process.pid, code, signal };
+      if (stopping) {
+        if (code === 0) logger.info(fields, 'worker stopped');
+        else {
+          exitCode = 1;
+          logger.error(fields, 'worker did not stop cleanly');
+        }
+        if (running() === 0) finish();
+        return;
+      }
+      logger.error(fields, 'worker exited unexpectedly');
+      if (!state?.listening && !everListened) {
+        // Nothing has ever come up (bad keys file, port taken...): restarting would only loop.
+        exitCode = 1;
+        stop('SIGTERM', 'a worker failed to start');
+        return;
+      }
+      youngDeaths = state !== undefined && Date.now() - state.at < STABLE_AFTER_MS ? youngDeaths + 1 : 0;
+      const delay = Math.min(maxRestartDelayMs, restartDelayMs * 2 ** Math.max(0, youngDeaths - 1));
+      logger.info({ worker: worker.id, delayMs: delay }, 'restarting worker');
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
+        if (!stopping) fork();
+      }, delay);
+      restarts.add(timer);
+    };
+
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    cluster.on('exit', onExit);
+    logger.info({ workers: options.workers, pid: process.pid }, 'starting workers');
+    for (let i = 0; i < options.workers; i++) fork();
+  });
+}
