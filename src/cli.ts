@@ -164,5 +164,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`stsgate: ${err instanceof Error ? err.message : String(err)}\n`);
     }
     process.exitCode = 1;
+    // A worker that failed to start must let go of the primary's channel, or it would never exit.
+    releaseWorker();
   },
 );

@@ -57,6 +57,18 @@ export interface RunningGateway {
 
 /** Builds every part from a validated configuration and starts listening. */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
+  // A start that fails half-way (a bad keys file, a port in use) must not leave the store connected:
+  // the process would print its error and then never exit.
+  const opened: { close(): unknown }[] = [];
+  try {
+    return await start(config, options, opened);
+  } catch (err) {
+    await Promise.allSettled(opened.map(async (part) => part.close()));
+    throw err;
+  }
+}
+
+async function start(config: GatewayConfig, options: GatewayOptions, opened: { close(): unknown }[]): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger();
   const shared = config.store.kind !== 'memory';
   if (shared && (!config.signing.keysFile || !config.encryptionKey)) {
@@ -75,6 +87,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       if (!ok) metrics.storeErrors.inc({ operation });
     },
   });
+  opened.push(store);
   if (config.store.kind === 'memory') logger.warn('using the in-memory store: it serves this one process only; configure store.redis to run several');
   logger.info({ store: store.description }, 'store');
 
@@ -82,6 +95,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let keysFile: SigningKeysFile | undefined;
   if (config.signing.keysFile) {
     keys = keysFile = await SigningKeysFile.open(config.signing.keysFile, config.signing.algorithm);
+    opened.push({ close: () => keysFile!.stop() });
     keysFile.watch(options.keysReloadMs ?? (config.signing.reloadIntervalSeconds ?? DEFAULT_KEYS_RELOAD_SECONDS) * 1000, (outcome) => {
       if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
       else if (outcome.changed) logger.info({ kids: keysFile!.set.keys.map((k) => k.kid), signing: keysFile!.set.current().kid }, 'signing keys reloaded');
