@@ -251,7 +251,7 @@ button.secondary, button.copy { background: var(--bg); color: var(--accent); }
 fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 0 0 1rem; }
 .choice { padding: 0.25rem 0; }
 .choice label { margin-left: 0.5rem; }
-pre { background: var(--panel); padding: 1rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
+pre { background: var(--panel); padding: 1rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 .error { color: var(--error); font-weight: 600; overflow-wrap: anywhere; }
 .request-id, .status { color: var(--muted); font-size: 0.875rem; }
 `,
