@@ -9,6 +9,7 @@ import { checkConsistency } from './consistency.js';
 import { interpolateTree, resolveSecretFiles } from './interpolate.js';
 import { normalizeConfig } from './normalize.js';
 import { ConfigError, ProblemList, found } from './problems.js';
+import { checkSafety } from './safety.js';
 import { configErrorMap, gatewaySchema } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
@@ -82,9 +83,13 @@ export function parseConfig(text: string, env: Env = process.env, baseDir: strin
     }
   }
   checkConsistency(tree, problems);
-
   if (!result.success || !problems.empty) throw new ConfigError(problems.items, source);
-  return normalizeConfig(result.data);
+
+  // A well-formed, consistent file can still be dangerous (a rule any GitHub repository can satisfy).
+  const config = normalizeConfig(result.data);
+  checkSafety(config, problems);
+  if (!problems.empty) throw new ConfigError(problems.items, source);
+  return config;
 }
 
 /** Reads, validates and normalizes the gateway file; throws `ConfigError` with every problem at once. */

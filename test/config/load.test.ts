@@ -185,12 +185,13 @@ describe('a valid configuration', () => {
     ]],
     ['equals null', { claim: 'a', equals: null }, [{ claim: 'a', op: 'equals', value: null, ignoreCase: false }]],
   ])('rule match: %s', (_name, match, conditions) => {
-    const config = parse(with_((t) => (rule(t).match = { source: 'gha', ...(match as Tree) })));
+    // A private issuer: the same rules on GitHub Actions would be refused as unpinned (safety.test.ts).
+    const config = parse(with_((t) => ((issuer(t).issuer = 'https://issuer.example.com'), (rule(t).match = { source: 'gha', ...(match as Tree) }))));
     expect(config.rules[0]!.match).toEqual({ source: 'gha', conditions });
   });
 
-  it('accepts a match with only a source', () => {
-    expect(parse(with_((t) => (rule(t).match = { source: 'gha' }))).rules[0]!.match).toEqual({ source: 'gha', conditions: [] });
+  it('accepts a match with only a source (of a private issuer)', () => {
+    expect(parse(with_((t) => ((issuer(t).issuer = 'https://issuer.example.com'), (rule(t).match = { source: 'gha' })))).rules[0]!.match).toEqual({ source: 'gha', conditions: [] });
   });
 
   it.each<[string, unknown, number | 'auto']>([
