@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { jwtVerify, SignJWT, errors as joseErrors, type JWTPayload } from 'jose';
+import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import type { CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
@@ -126,22 +126,25 @@ export class CredentialService {
       chainDepth: request.chainDepth ?? 0,
     };
     const key = this.#keys.set.current(nowMs);
-    const accessToken = await new SignJWT({
-      ...sessionTags,
-      role: role.name,
-      scope: scopes.join(' '),
-      sid: sessionId,
-      idp: identity.source,
-    })
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE })
-      .setIssuer(this.#issuer)
-      .setSubject(info.sub)
-      .setAudience([...audiences])
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(exp)
-      .setJti(info.jti)
-      .sign(key.privateKey);
+    // Header and claims in the order jose's SignJWT wrote them (test/jwt/compact-jwt.test.ts compares
+    // the two byte for byte); node:crypto signs (see src/jwt/compact-jwt.ts for why).
+    const accessToken = key.signer.sign(
+      { alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE },
+      {
+        ...sessionTags,
+        role: role.name,
+        scope: scopes.join(' '),
+        sid: sessionId,
+        idp: identity.source,
+        iss: this.#issuer,
+        sub: info.sub,
+        aud: [...audiences],
+        iat,
+        nbf: iat,
+        exp,
+        jti: info.jti,
+      },
+    );
     const secrets: SessionSecrets = {
       secretAccessKey: newSecretAccessKey(),
       sessionToken: this.#box.seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'),

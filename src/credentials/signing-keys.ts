@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, KeyObject as NodeKeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import type { SigningAlgorithm } from '../config/types.js';
+import { createJwtSigner, type JwtSigner } from '../jwt/compact-jwt.js';
 
 /**
  * stsgate's signing keys. The keys file is a JWKS of private keys; two optional members per key (epoch
@@ -22,6 +23,8 @@ export interface SigningKey {
   readonly kid: string;
   readonly alg: SigningAlgorithm;
   readonly privateKey: CryptoKey | KeyObject;
+  /** Signs access tokens with this key through node:crypto; prepared once when the key is loaded. */
+  readonly signer: JwtSigner;
   readonly publicJwk: JWK;
   /** Signs from (epoch seconds); undefined: always. */
   readonly notBefore?: number;
@@ -115,6 +118,7 @@ export async function importSigningKeys(jwks: unknown, defaultAlg: SigningAlgori
       kid,
       alg,
       privateKey,
+      signer: createJwtSigner(alg, privateKey instanceof NodeKeyObject ? privateKey : NodeKeyObject.from(privateKey)),
       publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
       ...(jwk.nbf === undefined ? {} : { notBefore: jwk.nbf as number }),
       ...(jwk.exp === undefined ? {} : { expires: jwk.exp as number }),

@@ -1,6 +1,6 @@
 /** CredentialService on the in-memory store with an injected clock: caching by half-lifetime, storage at rest, revocation. */
 import { randomBytes } from 'node:crypto';
-import { decodeJwt } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CredentialService } from '../../src/credentials/credential-service.js';
 import { SecretBox } from '../../src/credentials/secret-box.js';
@@ -40,6 +40,28 @@ describe('CredentialService', () => {
     expect(set.expiresAt.getTime()).toBe(claims.exp! * 1000);
     expect(set.accessKeyId).toBe(`ASIA${set.sessionId}`);
     expect(set.secretAccessKey).toMatch(/^[A-Za-z0-9+/]{40}$/);
+  });
+
+  it.each(['ES256', 'EdDSA', 'RS256'] as const)('%s: its access token verifies with jose against the published JWKS, header and claims in the shape jose wrote them', async (alg) => {
+    const algKeys = await generateSigningKeys(alg);
+    const signer = new CredentialService({ store, keys: { set: algKeys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: '123456789012', cacheMinRemainingFraction: 0.5, now: () => clock });
+    const set = await signer.issue(request());
+    const { payload, protectedHeader } = await jwtVerify(set.accessToken, createLocalJWKSet(algKeys.jwks(clock)), {
+      issuer: 'https://sts.example.com',
+      audience: 'api.example.com',
+      typ: 'at+jwt',
+      algorithms: [alg],
+      currentDate: new Date(clock),
+    });
+    const kid = algKeys.current(clock).kid;
+    expect(protectedHeader).toEqual({ alg, kid, typ: 'at+jwt' });
+    expect(Object.keys(decodeProtectedHeader(set.accessToken))).toEqual(['alg', 'kid', 'typ']);
+    // Session tags first, then the claims in the order SignJWT's setters added them.
+    expect(Object.keys(payload)).toEqual(['repo', 'who', 'role', 'scope', 'sid', 'idp', 'iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti']);
+    expect(payload.iat).toBe(Math.floor(clock / 1000));
+    expect(payload.nbf).toBe(payload.iat);
+    // And the service's own verification (introspection) accepts it.
+    await expect(signer.verifyAccessToken(set.accessToken)).resolves.toMatchObject({ payload: { sid: set.sessionId } });
   });
 
   it('reuses the cached set while at least half of its lifetime remains, then mints a new one', async () => {
