@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import { errors as joseErrors, type JWTPayload } from 'jose';
 import type { CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { verifyJwt } from '../jwt/compact-jwt.js';
 import { storeKeys } from '../store/keys.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { accessKeyIdFor, isSessionId, newSecretAccessKey, newSessionId, newTokenId } from './identifiers.js';
@@ -192,7 +193,7 @@ export class CredentialService {
     let payload: JWTPayload;
     try {
       const keys = this.#keys.set;
-      ({ payload } = await jwtVerify(token, keys.verifier(this.#now()), {
+      ({ payload } = await verifyJwt(token, keys.verifier(this.#now()), {
         issuer: this.#issuer,
         typ: ACCESS_TOKEN_TYPE,
         algorithms: keys.algorithms,
@@ -215,7 +216,7 @@ export class CredentialService {
     if (token.split('.').length === 3 && token.startsWith('ey')) {
       try {
         const keys = this.#keys.set;
-        const { payload } = await jwtVerify(token, keys.verifier(this.#now()), {
+        const { payload } = await verifyJwt(token, keys.verifier(this.#now()), {
           issuer: this.#issuer,
           typ: ACCESS_TOKEN_TYPE,
           algorithms: keys.algorithms,

@@ -3,10 +3,11 @@
  * key source its tokens may be verified with.
  */
 
-import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { errors, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 
 import type { IssuerAlgorithm, IssuerConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { verifyJwt } from '../jwt/compact-jwt.js';
 import { DiscoveryKeySource, InlineKeySource, RemoteKeySource, remoteUrlProblem, type KeySource, type RemoteKeyLimits } from './key-sources.js';
 import { issuedInFutureMessage, verificationFailure } from './verification-errors.js';
 
@@ -95,8 +96,8 @@ export class TrustedIssuer {
   async #verifySignatureAndClaims(token: string, options: JWTVerifyOptions): Promise<JWTPayload> {
     try {
       // The key resolver sees only `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` in the header are
-      // ignored (RFC 8725 §3.10).
-      const { payload } = await jwtVerify(token, (header, jws) => this.#keys.resolve(header, jws), options);
+      // ignored (RFC 8725 §3.10). jose's checks, node:crypto's signature (src/jwt/compact-jwt.ts).
+      const { payload } = await verifyJwt(token, (header, jws) => this.#keys.resolve(header, jws), options);
       return payload;
     } catch (err) {
       if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
@@ -106,7 +107,7 @@ export class TrustedIssuer {
       for await (const candidate of err as AsyncIterable<CryptoKey>) {
         if (++tried > MAX_CANDIDATE_KEYS) break;
         try {
-          return (await jwtVerify(token, candidate, options)).payload;
+          return (await verifyJwt(token, candidate, options)).payload;
         } catch (inner) {
           if (inner instanceof errors.JWSSignatureVerificationFailed) continue;
           throw inner;
