@@ -1,4 +1,4 @@
-/** The few parts of oidc-provider 9 (which ships no types) that test/support/oidc-provider.ts uses. */
+/** The few parts of oidc-provider 9 (which ships no types) that src/demo/development-idp.ts uses. */
 declare module 'oidc-provider' {
   import type { IncomingMessage, ServerResponse } from 'node:http';
 
