@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import type { CryptoKey } from 'jose';
 import { expect } from 'vitest';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
+import type { StoreConfig } from '../../src/config/types.js';
 import { ACCOUNT_ID, awsErrorCode, REDIS_URL, redisStoreConfig, startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
 
 export const DEPLOYER_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/deployer`;
@@ -53,9 +54,21 @@ export interface SecurityGateway {
   close(): Promise<void>;
 }
 
-/** A gateway on the shared Redis (fresh prefix) and a client to count what it stores. */
+/**
+ * The shared Redis, in a database of its own: counting keys (KEYS prefix*) walks the whole database, and
+ * database 0 holds whatever every other test and benchmark left there.
+ */
+export const SECURITY_DB = 9;
+
+export function securityStore(): StoreConfig {
+  const url = new URL(REDIS_URL);
+  url.pathname = `/${SECURITY_DB}`;
+  return { ...redisStoreConfig(), url: url.toString() } as StoreConfig;
+}
+
+/** A gateway on the shared Redis (own database, fresh prefix) and a client to count what it stores. */
 export async function startSecurityGateway(options: TestGatewayOptions): Promise<SecurityGateway> {
-  const store = options.store ?? redisStoreConfig();
+  const store = options.store ?? securityStore();
   const gateway = await startTestGateway({ ...options, store });
   const redis = new Redis(store.kind === 'standalone' ? store.url : REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', () => {});

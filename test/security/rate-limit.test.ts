@@ -10,9 +10,9 @@ import { parseConfig } from '../../src/config/load.js';
 import { ExchangeRateLimits, addressBucket } from '../../src/http/middleware/rate-limit.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
-import { issuerFor, redisStoreConfig } from '../support/gateway.js';
+import { issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, startSecurityGateway, type SecurityGateway } from './harness.js';
+import { encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, securityStore, startSecurityGateway, type SecurityGateway } from './harness.js';
 
 let idp: TestIssuer;
 beforeAll(async () => {
@@ -98,7 +98,7 @@ describe('per client address, shared by two replicas', () => {
   let a: SecurityGateway;
   let b: SecurityGateway;
   beforeAll(async () => {
-    const store = redisStoreConfig();
+    const store = securityStore();
     const limits = { maxBodyBytes: 65536, exchangePerAddressPerMinute: LIMIT, exchangePerSubjectPerMinute: 0 };
     [a, b] = await Promise.all([
       startSecurityGateway({ issuers: [issuerFor(idp)], store, config: { limits } }),
