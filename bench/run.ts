@@ -28,7 +28,7 @@ import { TestIssuer } from '../test/support/test-issuer.js';
 import type { CryptoMeasurement } from './crypto.js';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harness/cpu-profile.js';
 import { runPass, type PassResult, type RequestShape } from './harness/load.js';
-import { RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
+import { buildServers, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
 import { TokenPool } from './harness/token-pool.js';
 import { measureRules, RULE_SET_SIZES } from './rules.js';
 import { BENCH_AUDIENCE, BENCH_ROLE_ARN, GATEWAY_SETTINGS_ENV, PEER_CLIENT, type GatewayBenchSettings } from './servers/settings.js';
@@ -110,6 +110,7 @@ async function main(): Promise<void> {
     const machine = await describeMachine(redis);
     log(`stsgate benchmark: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}${QUICK ? ' [quick]' : ''}`);
 
+    log(`compiled the servers in ${(await buildServers()).toFixed(1)} s`);
     const rules = PROFILE ? [] : RULE_SET_SIZES.map((size) => ({ size, ...measureRules(size) }));
     for (const r of rules) log(`rules: ${r.size} rules ${r.perEvaluationUs.toFixed(2)} µs/evaluation`);
 
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
     const settings: GatewayBenchSettings = { issuerUrl: issuer.url, redisUrl: REDIS_URL, redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64') };
 
     const start = async (kind: ServerKind, nodeFlags: string[] = []) => {
-      const script = { baseline: 'baseline.ts', gateway: 'gateway.ts', peer: 'oidc-provider.ts' }[kind];
+      const script = { baseline: 'baseline', gateway: 'gateway', peer: 'oidc-provider' }[kind];
       const server = await ServerProcess.start(kind, script, { nodeFlags, env: { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings) } });
       servers.add(server);
       return server;
@@ -169,9 +170,9 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
 
   const gateway = await start('gateway');
   const fixtures = await gatewayFixtures(gateway, context.issuer);
-  for (const spec of gatewayCases(fixtures, pool).filter((c) => selected(c.id))) {
-    results.push(await measureCase(gateway, spec, pool, redis));
-  }
+  const cases = gatewayCases(fixtures, pool).filter((c) => selected(c.id));
+  await warmProcess(gateway, cases, pool);
+  for (const spec of cases) results.push(await measureCase(gateway, spec, pool, redis));
   const gatewayPeakRss = gateway.peakRssBytes();
   await stop(gateway);
 
@@ -187,6 +188,18 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
   await writeFile(file, report);
   log(`wrote ${file}`);
   console.log(`\n${report}`);
+}
+
+/**
+ * A new Node process needs several seconds of load before it reaches its steady state (optimized code,
+ * a grown heap: the first seconds ran at a quarter of the later rate). One pass over every case, so
+ * that the first case measured is not the one that pays for it.
+ */
+async function warmProcess(server: ServerProcess, cases: CaseSpec[], pool: TokenPool): Promise<void> {
+  const seconds = QUICK ? 1 : 2;
+  if (cases.some((c) => c.freshTokens)) await mint(pool, 3000 * seconds * cases.filter((c) => c.freshTokens).length);
+  for (const spec of cases) await runPass(server.url, spec.shape, { connections: TIMING.connections, durationSeconds: seconds });
+  log(`warmed the ${server.name} process up (${seconds} s per case)`);
 }
 
 /** One case: a probe, a warm-up, a pass at full speed, then a pass at half that rate for latency. */
@@ -359,6 +372,7 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
     const gateway = await start('gateway', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
     const fixtures = await gatewayFixtures(gateway, context.issuer);
     const spec = gatewayCases(fixtures, pool).find((c) => c.id === id)!;
+    await warmProcess(gateway, [spec], pool);
     if (spec.freshTokens) await mint(pool, 4000 * TIMING.warmupSeconds);
     await probe(gateway, spec);
     const warm = await runPass(gateway.url, spec.shape, { connections: TIMING.connections, durationSeconds: TIMING.warmupSeconds });
@@ -373,7 +387,12 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
     await stop(gateway);
     const file = (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`no profile was written for ${id}`);
-    const summary = summarizeProfile(JSON.parse(await readFile(join(profileDir, file), 'utf8')) as CpuProfile, { fromUs, toUs });
+    const text = await readFile(join(profileDir, file), 'utf8');
+    // Kept for a closer look (Chrome DevTools or speedscope open it); not part of the repository.
+    const kept = join(tmpdir(), `stsgate-${id}.cpuprofile`);
+    await writeFile(kept, text);
+    log(`profile kept at ${kept} (measured window ${fromUs}..${toUs} µs)`);
+    const summary = summarizeProfile(JSON.parse(text) as CpuProfile, { fromUs, toUs });
     log(`${spec.title}: ${pass.rps.toFixed(0)} req/s under the profiler; ${(cpuUs / pass.requests).toFixed(0)} µs CPU/request`);
     sections.push(renderProfile(spec.title, pass, cpuUs / pass.requests, redisUs / pass.requests, summary));
   }

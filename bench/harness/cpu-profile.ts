@@ -52,6 +52,9 @@ export function groupOf(frame: CallFrame): string {
     return `native: ${functionName || '(anonymous)'}`;
   }
   if (url.startsWith('node:')) return 'node internals';
+  // The benchmark runs stsgate compiled under node_modules/.cache/stsgate-bench/build/.
+  if (url.includes('/stsgate-bench/build/src/')) return 'stsgate (src)';
+  if (url.includes('/stsgate-bench/build/bench/')) return 'bench harness';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
   if (pkg) return pkg[1]!;
   if (url.includes('/src/')) return 'stsgate (src)';
@@ -60,7 +63,7 @@ export function groupOf(frame: CallFrame): string {
 }
 
 function shortWhere(frame: CallFrame): string {
-  const url = frame.url.replace(/^file:\/\//, '');
+  const url = frame.url.replace(/^file:\/\//, '').replace(/^.*\/stsgate-bench\/build\//, '/');
   const tail = /node_modules\/(.*)$/.exec(url)?.[1] ?? /\/(src\/.*|bench\/.*)$/.exec(url)?.[1] ?? url;
   return tail === '' ? '' : `${tail}:${frame.lineNumber + 1}`;
 }
