@@ -524,7 +524,9 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
 
   return strict({
     public_url: httpsUrl('public_url', allowInsecureHttp),
-    listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080) }).prefault({}),
+    // trusted_proxies: X-Forwarded-For entries are trusted from this many proxies in front, counted from the
+    // right (the ones they appended); a client's own entries further left are never believed.
+    listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080), trusted_proxies: integer(0, 10).default(0) }).prefault({}),
     store: storeSchema.optional(),
     signing: strict({
       algorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'),

@@ -127,7 +127,12 @@ export const DEFAULT_BROWSER_CONFIG: Readonly<BrowserConfig> = Object.freeze({ s
 
 export interface GatewayConfig {
   publicUrl: string;
-  listen: { host: string; port: number };
+  /**
+   * `trustedProxies`: how many proxies in front of stsgate (load balancer, ingress) append to
+   * X-Forwarded-For; the client address used by rate limits and logs is the one the outermost of them saw.
+   * 0: the connection's own address. Optional only for configurations built in code (0).
+   */
+  listen: { host: string; port: number; trustedProxies?: number };
   store: StoreConfig;
   /** `reloadIntervalSeconds`: how often the keys file is re-read (rotation); the loader always sets it. */
   signing: { algorithm: SigningAlgorithm; keysFile?: string; reloadIntervalSeconds?: number };

@@ -27,6 +27,8 @@ export interface AppDependencies {
   limits?: ExchangeRateLimits;
   /** Trust X-Forwarded-For (behind a load balancer). */
   trustProxy: boolean;
+  /** With trustProxy: how many X-Forwarded-For entries, from the right, come from trusted proxies (0: all). */
+  trustedProxies?: number;
   store: Store;
   keys: SigningKeySource;
   roles: RoleCatalog;
@@ -44,7 +46,9 @@ export interface AppDependencies {
 
 /** Builds the Koa application: middleware in order, then one router per route group. */
 export function createApp(deps: AppDependencies): Koa {
-  const app = new Koa({ proxy: deps.trustProxy });
+  // Koa takes the leftmost of the last `maxIpsCount` X-Forwarded-For entries: the address the outermost
+  // trusted proxy saw, never one the client wrote in front of them.
+  const app = new Koa({ proxy: deps.trustProxy, ...(deps.trustedProxies ? { maxIpsCount: deps.trustedProxies } : {}) });
   // Koa's own error printing would bypass the logger (and could print details); errors are handled below.
   app.silent = true;
   app.use(assignRequestId);

@@ -154,6 +154,30 @@ describe('per client address, shared by two replicas', () => {
   });
 });
 
+describe('behind trusted proxies (listen.trusted_proxies: 1)', () => {
+  const LIMIT = 3;
+  let g: SecurityGateway;
+  beforeAll(async () => {
+    g = await startSecurityGateway({
+      issuers: [issuerFor(idp)],
+      config: { listen: { host: '127.0.0.1', port: 0, trustedProxies: 1 }, limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: LIMIT, exchangePerSubjectPerMinute: 0 } },
+    });
+  });
+  afterAll(async () => {
+    await g?.close();
+  });
+  const via = (forwardedFor: string) => postSts(g.url, { raw: encodeForm({ Action: 'GetCallerIdentity', Version: '2011-06-15' }), headers: { 'x-forwarded-for': forwardedFor } });
+
+  it('counts the address the proxy saw, not the proxy, and not what the client wrote in front of it', async () => {
+    for (let i = 0; i < LIMIT; i++) expect((await via(`198.51.100.${i}, 203.0.113.7`)).status).toBe(403);
+    // Same client behind the proxy, whatever it claims further left: throttled.
+    const over = await via('192.0.2.99, 203.0.113.7');
+    expect(await over.text()).toContain('<Code>Throttling</Code>');
+    // Another client behind the same proxy: not affected.
+    expect((await via('203.0.113.8')).status).toBe(403);
+  });
+});
+
 describe('ExchangeRateLimits (fixed one-minute windows)', () => {
   it('resets at the next window, and Retry-After counts down to it', async () => {
     let now = Date.UTC(2030, 0, 1, 0, 0, 30);
@@ -195,6 +219,11 @@ describe('configuration', () => {
   });
   it('takes 0 to turn a limit off', () => {
     expect(parseConfig(base('limits: { exchange_per_address_per_minute: 0, exchange_per_subject_per_minute: 0 }')).limits).toMatchObject({ exchangePerAddressPerMinute: 0, exchangePerSubjectPerMinute: 0 });
+  });
+  it('listen.trusted_proxies defaults to 0 (the connection address) and takes up to 10', () => {
+    expect(parseConfig(base('')).listen.trustedProxies).toBe(0);
+    expect(parseConfig(base('listen: { trusted_proxies: 2 }')).listen.trustedProxies).toBe(2);
+    expect(() => parseConfig(base('listen: { trusted_proxies: 11 }'))).toThrow('listen.trusted_proxies: found 11, expected an integer in 0..10');
   });
   it('refuses a negative limit, saying where and what is allowed', () => {
     expect(() => parseConfig(base('limits: { exchange_per_subject_per_minute: -1 }'))).toThrow('limits.exchange_per_subject_per_minute: found -1, expected an integer in 0..1000000');
