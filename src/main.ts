@@ -39,6 +39,8 @@ export interface GatewayOptions {
   keysReloadMs?: number;
   /** A metrics registry to use (tests); default: a new one with process metrics. */
   metrics?: GatewayMetrics;
+  /** A warning shown on top of every page (`stsgate demo` marks itself with it). */
+  pageNotice?: string;
 }
 
 /** A started gateway. */
@@ -163,6 +165,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     logger,
     metrics,
     accepting: () => accepting,
+    ...(options.pageNotice !== undefined ? { pageNotice: options.pageNotice } : {}),
   });
 
   // Responses not yet started, so that a shutdown can ask them to end their connection.

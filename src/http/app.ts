@@ -17,6 +17,7 @@ import type { ExchangeRateLimits } from './middleware/rate-limit.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import { stsRoutes } from './sts.js';
+import { terminalRoutes } from './terminal.js';
 import { wellKnownRoutes } from './wellknown.js';
 
 /** Everything the HTTP layer needs; built by main.ts. */
@@ -42,6 +43,8 @@ export interface AppDependencies {
   logger: Logger;
   metrics: GatewayMetrics;
   accepting: () => boolean;
+  /** A warning on top of every page (`stsgate demo`). */
+  pageNotice?: string;
 }
 
 /** Builds the Koa application: middleware in order, then one router per route group. */
@@ -53,7 +56,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.silent = true;
   app.use(assignRequestId);
   app.use(accessLog(deps.logger, deps.metrics));
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {}));
   app.use(securityHeaders);
   app.use(notFound);
   for (const router of [
@@ -62,6 +65,7 @@ export function createApp(deps: AppDependencies): Koa {
     stsRoutes(deps),
     oauthRoutes(deps),
     loginRoutes(deps),
+    terminalRoutes(deps),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true, notImplemented: () => new GatewayError('NotFound', 'Not implemented.', { status: 501 }), methodNotAllowed: () => new GatewayError('NotFound', 'Method not allowed.', { status: 405 }) }));

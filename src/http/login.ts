@@ -3,13 +3,13 @@ import type { Context, Next } from 'koa';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { LoginFailure, type BrowserLogin, type BrowserSession } from '../idp/index.js';
+import { LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { protocol } from './middleware/errors.js';
 import { parseForm, readBody } from './middleware/request.js';
 import { credentialProcessJson } from './oauth.js';
-import { ASSETS, PAGE_CSP, accountLabel, accountPage, signInPage } from './pages.js';
+import { ASSETS, PAGE_CSP, accountLabel, accountPage, signInPage, type PageOptions } from './pages.js';
 
 export interface LoginRouteDependencies {
   login: BrowserLogin;
@@ -20,6 +20,8 @@ export interface LoginRouteDependencies {
   metrics: GatewayMetrics;
   publicUrl: string;
   maxBodyBytes: number;
+  /** A warning on top of every page (`stsgate demo`). */
+  pageNotice?: string;
 }
 
 /** The action named in AccessDenied for browser-session credentials. */
@@ -42,13 +44,14 @@ export function loginRoutes(deps: LoginRouteDependencies): Router {
 }
 
 /** Pages show credentials and carry sessions: never cached (RFC 9111 §5.2.2.5). */
-async function noStore(ctx: Context, next: Next): Promise<void> {
+export async function noStore(ctx: Context, next: Next): Promise<void> {
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Pragma', 'no-cache');
   await next();
 }
 
-async function pageHeaders(ctx: Context, next: Next): Promise<void> {
+/** The pages' own headers: a strict CSP, no framing (clickjacking), no opener across origins. */
+export async function pageHeaders(ctx: Context, next: Next): Promise<void> {
   ctx.set('Content-Security-Policy', PAGE_CSP);
   ctx.set('X-Frame-Options', 'DENY');
   ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
@@ -65,7 +68,7 @@ async function asset(ctx: Context): Promise<void> {
 }
 
 /** One value of a query parameter; given twice is refused (which copy wins is what parameter pollution hopes to choose). */
-function queryParam(ctx: Context, name: string): string | undefined {
+export function queryParam(ctx: Context, name: string): string | undefined {
   const value = ctx.query[name];
   if (Array.isArray(value)) throw new LoginFailure('bad_request', `The parameter ${name} was given more than once.`);
   return value === undefined || value === '' ? undefined : value;
@@ -121,9 +124,20 @@ function completeLogin(deps: LoginRouteDependencies) {
       const roles = deps.grantedRoles(identity);
       if (roles.length === 0) {
         // Which rule came close is never said: that would teach someone which claims to go and get.
-        throw new LoginFailure('no_role', `You signed in with ${provider.displayName} as ${accountLabel(identity)}, but this account is not allowed any role here. If you expected access, ask the gateway's administrators, naming this account.`, {
+        const denied = new LoginFailure('no_role', `You signed in with ${provider.displayName} as ${accountLabel(identity)}, but this account is not allowed any role here. If you expected access, ask the gateway's administrators, naming this account.`, {
           code: 'AccessDenied',
         });
+        if (completed.terminal) denied.terminal = completed.terminal;
+        throw denied;
+      }
+      if (completed.terminal) {
+        // A terminal login: no cookie here; the command redeems the code for its own session.
+        const code = await deps.login.terminal.issueCode(identity, providerId, completed.terminal);
+        deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: identity.subject });
+        deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'success' }, (performance.now() - started) / 1000);
+        ctx.status = 303;
+        ctx.redirect(loopbackRedirect(completed.terminal, { code }));
+        return;
       }
       const { cookieValue } = await deps.login.createSession(identity, providerId, sessionCookie(ctx, deps));
       setSessionCookie(ctx, deps, cookieValue, deps.login.browser.sessionTtlSeconds);
@@ -137,9 +151,25 @@ function completeLogin(deps: LoginRouteDependencies) {
       const reason = err instanceof LoginFailure ? err.reason : err instanceof GatewayError ? err.code : 'internal';
       deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(identity ? { subject: identity.subject } : {}), reason });
       deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'failure' }, (performance.now() - started) / 1000);
+      if (err instanceof LoginFailure && err.terminal) {
+        // RFC 6749 §4.1.2.1: the waiting command hears why, instead of waiting for an answer that never comes.
+        ctx.status = 303;
+        ctx.redirect(loopbackRedirect(err.terminal, { error: err.status >= 500 ? 'temporarily_unavailable' : 'access_denied', error_description: `${oauthText(err.message)} (request id ${String(ctx.state.requestId)})` }));
+        return;
+      }
       throw err;
     }
   };
+}
+
+/** The command's loopback redirect URI with the answer's parameters and its own state (RFC 6749 §4.1.2). */
+function loopbackRedirect(request: TerminalRequest, parameters: Record<string, string>): string {
+  return `${request.redirectUri}?${new URLSearchParams({ ...parameters, state: request.state }).toString()}`;
+}
+
+/** RFC 6749 §4.1.2.1: error_description is printable ASCII without `"` and `\`. */
+function oauthText(text: string): string {
+  return text.replace(/[‘’]/g, "'").replace(/[—–]/g, '-').replace(/…/g, '...').replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 500);
 }
 
 /**
@@ -182,6 +212,11 @@ function logout(deps: LoginRouteDependencies) {
   };
 }
 
+/** The options every page of this gateway is rendered with. */
+export function pageOptions(deps: { pageNotice?: string }): PageOptions {
+  return deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {};
+}
+
 /** AWS RoleSessionName from the identity ([\w+=,.@-]{2,64}): the email, login or subject, with anything else replaced. */
 function sessionNameFor(identity: Identity): string {
   const preferred = ['email', 'login', 'preferred_username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
@@ -195,7 +230,7 @@ function parseDuration(value: string | undefined): number | undefined {
   return Number(value);
 }
 
-async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: BrowserSession, request: { role?: string; durationSeconds?: number; scopes?: string[] }) {
+async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: { identity: Identity }, request: { role?: string; durationSeconds?: number; scopes?: string[] }) {
   return deps.audit.decision(ctx, 'BrowserCredentials', () =>
     deps.exchange.issueForIdentity(
       session.identity,
@@ -211,13 +246,37 @@ async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: Bro
 }
 
 /**
- * `GET /v1/credentials?role=&duration_seconds=&scope=` with the session cookie: AWS `credential_process`
- * JSON (Version 1) plus `access_token`. The rules decide, exactly as for a web-identity token.
+ * The session `/v1/credentials` is for: a terminal session's bearer token (RFC 6750 §2.1) when there is an
+ * Authorization header (then never the cookie: one request, one credential), else the browser session cookie.
+ */
+async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): Promise<{ identity: Identity }> {
+  const authorization = ctx.get('authorization');
+  if (authorization !== '') {
+    // RFC 6750 §2.1: the scheme is case-insensitive; the token is one of ours (43 base64url characters) or nothing.
+    const token = /^Bearer ([A-Za-z0-9_-]{43})$/i.exec(authorization)?.[1];
+    const session = await deps.login.terminal.session(token);
+    // RFC 6750 §3.1: invalid_token, with a challenge naming the scheme.
+    if (!session) {
+      throw new GatewayError('MissingAuthenticationToken', 'The terminal session is unknown or has expired: run stsgate login again.', {
+        status: 401,
+        headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+      });
+    }
+    return session;
+  }
+  const session = await deps.login.session(sessionCookie(ctx, deps));
+  if (!session) throw new GatewayError('MissingAuthenticationToken', 'No browser session: sign in first (or again: sessions expire).', { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } });
+  return session;
+}
+
+/**
+ * `GET /v1/credentials?role=&duration_seconds=&scope=` with the session cookie or a terminal session's
+ * bearer token: AWS `credential_process` JSON (Version 1) plus `access_token`. The rules decide, exactly
+ * as for a web-identity token.
  */
 function browserCredentials(deps: LoginRouteDependencies) {
   return async function credentials(ctx: Context): Promise<void> {
-    const session = await deps.login.session(sessionCookie(ctx, deps));
-    if (!session) throw new GatewayError('MissingAuthenticationToken', 'No browser session: sign in first (or again: sessions expire).', { status: 401 });
+    const session = await credentialsSession(ctx, deps);
     for (const name of Object.keys(ctx.query)) {
       if (!['role', 'duration_seconds', 'scope'].includes(name)) throw new GatewayError('ValidationError', `Unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);
       if (Array.isArray(ctx.query[name])) throw new GatewayError('ValidationError', `The parameter ${name} was given more than once.`);
@@ -251,7 +310,10 @@ function startPage(deps: LoginRouteDependencies) {
       // A stale cookie is dropped so the browser stops sending it.
       if (cookie !== undefined) clearSessionCookie(ctx, deps);
       const suffix = role !== undefined && /^[A-Za-z0-9+=,.@_-]{1,64}$/.test(role) ? `?role=${encodeURIComponent(role)}` : '';
-      ctx.body = signInPage(deps.login.providers.map((p) => ({ id: p.id, displayName: p.displayName, href: `/login/${encodeURIComponent(p.id)}${suffix}` })));
+      ctx.body = signInPage(
+        deps.login.providers.map((p) => ({ id: p.id, displayName: p.displayName, href: `/login/${encodeURIComponent(p.id)}${suffix}` })),
+        pageOptions(deps),
+      );
       return;
     }
     const identity = session.identity;
@@ -263,7 +325,7 @@ function startPage(deps: LoginRouteDependencies) {
       roles,
     };
     if (role === undefined) {
-      ctx.body = accountPage(view);
+      ctx.body = accountPage(view, pageOptions(deps));
       return;
     }
     const result = await issueFor(ctx, deps, session, { role });
@@ -279,6 +341,6 @@ function startPage(deps: LoginRouteDependencies) {
         expiration: result.credentials.expiresAt,
         credentialProcessJson: JSON.stringify(credentialProcessJson(result), null, 2),
       },
-    });
+    }, pageOptions(deps));
   };
 }

@@ -68,10 +68,16 @@ export interface PageCredentials {
   credentialProcessJson: string;
 }
 
+/** What every page may carry besides its content. */
+export interface PageOptions {
+  /** A warning shown at the top of every page (`stsgate demo` marks itself with it). */
+  notice?: string;
+}
+
 /** Claims worth showing on the page, in this order (others are left out: the page is not a claims dump). */
 const SHOWN_CLAIMS = ['email', 'email_verified', 'name', 'login', 'preferred_username', 'hd', 'orgs', 'teams', 'groups'];
 
-function layout(title: string, main: Html, options: { signedIn?: { label: string; csrfToken: string } } = {}): string {
+function layout(title: string, main: Html, options: PageOptions & { signedIn?: { label: string; csrfToken: string } } = {}): string {
   const account = options.signedIn
     ? html`<nav aria-label="Account">
         <p class="who">Signed in as <strong>${options.signedIn.label}</strong></p>
@@ -92,6 +98,7 @@ function layout(title: string, main: Html, options: { signedIn?: { label: string
 </head>
 <body>
   <a class="skip" href="#main">Skip to the main content</a>
+  ${options.notice ? html`<aside class="notice" aria-label="Notice"><p>${options.notice}</p></aside>` : ''}
   <header>
     <p class="brand"><a href="/">stsgate</a></p>
     ${account}
@@ -104,22 +111,29 @@ function layout(title: string, main: Html, options: { signedIn?: { label: string
 </html>`.markup}\n`;
 }
 
-/** The start page when nobody is signed in: one button per configured provider. */
-export function signInPage(providers: readonly ProviderLink[]): string {
+/**
+ * The start page when nobody is signed in: one button per configured provider. With `terminal`, the
+ * provider choice of a terminal login (`stsgate login`), whose result goes back to the command.
+ */
+export function signInPage(providers: readonly ProviderLink[], options: PageOptions & { terminal?: boolean } = {}): string {
   const buttons =
     providers.length === 0
       ? html`<p>No identity provider is configured on this gateway.</p>`
       : html`<ul class="providers">${providers.map((p) => html`<li><a class="button" href="${p.href}">Sign in with ${p.displayName}</a></li>`)}</ul>`;
+  const intro = options.terminal
+    ? html`<p>Sign in with an account you already have. The <code>stsgate login</code> command waiting in your terminal then gets a session, and fetches short-lived credentials with it.</p>`
+    : html`<p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>`;
   return layout(
-    'Sign in',
-    html`<h1>Sign in</h1>
-    <p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>
+    options.terminal ? 'Sign in for the terminal' : 'Sign in',
+    html`<h1>${options.terminal ? 'Sign in for the terminal' : 'Sign in'}</h1>
+    ${intro}
     ${buttons}`,
+    options,
   );
 }
 
 /** The start page for a signed-in person: who they are, their roles, and credentials for a chosen role. */
-export function accountPage(view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; credentials?: PageCredentials }): string {
+export function accountPage(view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; credentials?: PageCredentials }, options: PageOptions = {}): string {
   const { identity, roles, credentials } = view;
   const label = accountLabel(identity);
   const claimRows = SHOWN_CLAIMS.filter((name) => identity.claims[name] !== undefined).map(
@@ -154,7 +168,7 @@ export function accountPage(view: { identity: PageIdentity; csrfToken: string; r
       ${picker}
     </section>
     ${credentials ? credentialsSection(credentials) : ''}`,
-    { signedIn: { label, csrfToken: view.csrfToken } },
+    { ...options, signedIn: { label, csrfToken: view.csrfToken } },
   );
 }
 
@@ -193,7 +207,7 @@ function errorTitle(err: GatewayError): string {
  * people and shown even for 502/503 (it names the provider, never internals); any other 5xx shows the
  * generic public message. The request id lets an operator find the private detail in the log.
  */
-export function errorPage(err: GatewayError, requestId: string): string {
+export function errorPage(err: GatewayError, requestId: string, options: PageOptions = {}): string {
   const message = err instanceof LoginFailure ? err.message : err.publicMessage;
   return layout(
     errorTitle(err),
@@ -201,6 +215,7 @@ export function errorPage(err: GatewayError, requestId: string): string {
     <p class="error">${message}</p>
     <p><a href="/">Back to the start page</a></p>
     <p class="request-id">Request id: <code>${requestId}</code></p>`,
+    options,
   );
 }
 
@@ -254,6 +269,8 @@ fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 0 0 1rem; }
 pre { background: var(--panel); padding: 1rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 .error { color: var(--error); font-weight: 600; overflow-wrap: anywhere; }
 .request-id, .status { color: var(--muted); font-size: 0.875rem; }
+.notice { background: #fff3cd; border-bottom: 3px solid #a15c00; color: #3d2a00; font-weight: 700; text-align: center; }
+.notice p { margin: 0; padding: 0.6rem 1.25rem; }
 `,
   },
   'stsgate.js': {

@@ -13,6 +13,7 @@ import { StoreUnavailableError, type Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
 import type { LoginProvider } from './login-provider.js';
 import { checkReturnTo } from './return-to.js';
+import { TerminalSessions, type TerminalRequest } from './terminal-login.js';
 
 /** How long a started login may take to come back (design.md: ten minutes). */
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
@@ -26,6 +27,8 @@ interface LoginTransaction {
   codeVerifier: string;
   returnTo?: string;
   role?: string;
+  /** Set for a terminal login (`/cli/login`): the answer goes to the command's loopback address. */
+  terminal?: TerminalRequest;
   startedAt: number;
 }
 
@@ -45,6 +48,7 @@ export interface CompletedLogin {
   identity: Identity;
   returnTo?: string;
   role?: string;
+  terminal?: TerminalRequest;
 }
 
 /** A new session and the cookie value that names it. */
@@ -73,6 +77,8 @@ export class BrowserLogin {
   readonly #publicUrl: string;
   readonly #browser: BrowserConfig;
   readonly #now: () => number;
+  /** The codes and sessions of terminal logins (`stsgate login`); they last as long as browser sessions. */
+  readonly terminal: TerminalSessions;
 
   constructor(options: BrowserLoginOptions) {
     this.#store = options.store;
@@ -80,6 +86,7 @@ export class BrowserLogin {
     this.#publicUrl = options.publicUrl;
     this.#browser = options.browser;
     this.#now = options.now ?? Date.now;
+    this.terminal = new TerminalSessions({ store: options.store, sessionTtlSeconds: options.browser.sessionTtlSeconds, now: this.#now });
   }
 
   /** The configured providers, in configuration order (the page's login buttons). */
@@ -98,11 +105,13 @@ export class BrowserLogin {
 
   /**
    * Starts a login: checks `return_to` and `role`, builds the authorization request, and stores the
-   * transaction (provider, PKCE verifier, nonce, return_to, role) under the state for ten minutes.
-   * Nothing is stored when any of that fails.
+   * transaction (provider, PKCE verifier, nonce, return_to, role, terminal request) under the state for
+   * ten minutes. Nothing is stored when any of that fails. A terminal request (already checked by
+   * `parseTerminalRequest`) replaces `return_to`: the login ends at the command's loopback address.
    */
-  async start(providerId: string, request: { returnTo?: string; role?: string }): Promise<URL> {
+  async start(providerId: string, request: { returnTo?: string; role?: string; terminal?: TerminalRequest }): Promise<URL> {
     const provider = this.#require(providerId);
+    if (request.terminal !== undefined && request.returnTo !== undefined) throw new LoginFailure('bad_request', 'A terminal sign-in cannot also ask to return to a page.');
     let returnTo: string | undefined;
     if (request.returnTo !== undefined) {
       returnTo = checkReturnTo(request.returnTo, this.#publicUrl, this.#browser.allowedReturnOrigins);
@@ -119,6 +128,7 @@ export class BrowserLogin {
       codeVerifier: randomPKCECodeVerifier(),
       ...(returnTo !== undefined ? { returnTo } : {}),
       ...(request.role !== undefined ? { role: request.role } : {}),
+      ...(request.terminal !== undefined ? { terminal: request.terminal } : {}),
       startedAt: this.#now(),
     };
     const location = await provider.authorizationUrl(transaction);
@@ -151,6 +161,16 @@ export class BrowserLogin {
         debug: `transaction for ${transaction.provider}, callback for ${provider.id}`,
       });
     }
+    try {
+      return await this.#completeMatched(provider, parameters, transaction);
+    } catch (err) {
+      // The command waiting on its loopback port hears about the failure too (RFC 6749 §4.1.2.1).
+      if (err instanceof LoginFailure && transaction.terminal !== undefined) err.terminal ??= transaction.terminal;
+      throw err;
+    }
+  }
+
+  async #completeMatched(provider: LoginProvider, parameters: URLSearchParams, transaction: LoginTransaction): Promise<CompletedLogin> {
     const error = parameters.get('error');
     if (error !== null) {
       const description = parameters.get('error_description');
@@ -160,7 +180,12 @@ export class BrowserLogin {
     }
     if (!parameters.get('code')) throw new LoginFailure('code_missing', `${provider.displayName} sent no authorization code. Start again.`);
     const identity = await provider.complete(parameters, transaction);
-    return { identity, ...(transaction.returnTo !== undefined ? { returnTo: transaction.returnTo } : {}), ...(transaction.role !== undefined ? { role: transaction.role } : {}) };
+    return {
+      identity,
+      ...(transaction.returnTo !== undefined ? { returnTo: transaction.returnTo } : {}),
+      ...(transaction.role !== undefined ? { role: transaction.role } : {}),
+      ...(transaction.terminal !== undefined ? { terminal: transaction.terminal } : {}),
+    };
   }
 
   /**

@@ -34,3 +34,4 @@ export { BrowserLogin, LOGIN_TRANSACTION_TTL_MS, type BrowserSession, type Compl
 export { LoginFailure, type LoginFailureReason } from './login-failure.js';
 export { LoginProvider } from './login-provider.js';
 export { checkReturnTo } from './return-to.js';
+export { TerminalSessions, checkLoopbackRedirect, parseTerminalRequest, pkceChallenge, type TerminalRequest, type TerminalSession } from './terminal-login.js';

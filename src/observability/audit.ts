@@ -69,8 +69,8 @@ export class AuditLog {
     this.#logger.info({ event: 'revoked', requestId: ctx.state.requestId, sid: sessionId, found, client: ctx.ip });
   }
 
-  /** Records a browser login or logout. */
-  session(ctx: Context, event: 'login' | 'logout' | 'login_failed', fields: { provider?: string; subject?: string; reason?: string }): void {
+  /** Records a browser or terminal login or logout (`terminal_login`: a code went to `stsgate login`; `terminal_session`: it was redeemed). */
+  session(ctx: Context, event: 'login' | 'logout' | 'login_failed' | 'terminal_login' | 'terminal_session', fields: { provider?: string; subject?: string; reason?: string }): void {
     this.#logger.info({ event, requestId: ctx.state.requestId, ...fields, client: ctx.ip });
   }
 }

@@ -15,6 +15,10 @@ export const storeKeys = {
   loginTransaction: (state: string) => `login:${state}`,
   /** A browser session behind the cookie. */
   browserSession: (id: string) => `bsess:${id}`,
+  /** A terminal login's one-time code (`stsgate login`), single use. */
+  terminalCode: (code: string) => `tcode:${code}`,
+  /** A terminal session behind a bearer token (`stsgate login`). */
+  terminalSession: (id: string) => `tsess:${id}`,
   /** Rate-limit counter for one window. */
   rateLimit: (bucket: string, window: number) => `rl:${bucket}:${window}`,
 } as const;

@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import { toGatewayError } from '../../errors/gateway-error.js';
 import { toAwsErrorXml, toOAuthErrorJson } from '../../errors/serialize.js';
 import type { Logger } from '../../observability/logger.js';
-import { errorPage } from '../pages.js';
+import { errorPage, type PageOptions } from '../pages.js';
 
 /** The wire format a route group answers errors in. */
 export type Protocol = 'aws' | 'oauth' | 'json' | 'html';
@@ -19,7 +19,7 @@ export function protocol(name: Protocol) {
  * Turns anything thrown into the protocol's error format. Handlers throw; only this sets error statuses.
  * 5xx bodies carry no detail (node-oidc-provider's err_out); the private detail goes to the log only.
  */
-export function errorHandler(logger: Logger) {
+export function errorHandler(logger: Logger, pages: PageOptions = {}) {
   return async function handleErrors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
@@ -38,7 +38,7 @@ export function errorHandler(logger: Logger) {
         ctx.set('Cache-Control', 'no-store');
         ctx.remove('Location');
         ctx.type = 'html';
-        ctx.body = errorPage(err, requestId);
+        ctx.body = errorPage(err, requestId, pages);
       } else {
         ctx.set('Cache-Control', 'no-store');
         ctx.body = protocolName === 'oauth' ? toOAuthErrorJson(err) : { error: err.code, message: err.publicMessage, request_id: requestId };

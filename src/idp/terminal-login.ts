@@ -1,0 +1,186 @@
+/**
+ * Logins for terminals (`stsgate login`), shaped like OAuth 2.0 for native apps (RFC 8252): the command
+ * listens on a loopback port, sends the browser to `/cli/login` with its loopback redirect URI, a state
+ * and a PKCE S256 challenge (RFC 7636), and after the normal browser login the gateway redirects to the
+ * loopback URI with a one-time code. The command redeems the code with its PKCE verifier at `/cli/token`
+ * for an opaque terminal session token, which `GET /v1/credentials` accepts as a bearer token
+ * (RFC 6750 §2.1). A code read off the loopback redirect (by another local process, a browser extension,
+ * the history) is useless without the verifier, which never left the command.
+ *
+ * Store keys are SHA-256 of the code and of the token, so a dump of the store hands out neither.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Identity } from '../domain/types.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { storeKeys } from '../store/keys.js';
+import { StoreUnavailableError, type Store } from '../store/store.js';
+import { LoginFailure } from './login-failure.js';
+
+/** What `/cli/login` carries through the browser login, in the login transaction. */
+export interface TerminalRequest {
+  /** The command's loopback redirect URI, exactly as checked by `checkLoopbackRedirect`. */
+  redirectUri: string;
+  /** BASE64URL(SHA256(verifier)) (RFC 7636 §4.2, S256 only). */
+  codeChallenge: string;
+  /** The command's own state, echoed back so it can tell its answer from an injected one (RFC 8252 §8.9). */
+  state: string;
+}
+
+/** A terminal session, as stored behind the bearer token. */
+export interface TerminalSession {
+  identity: Identity;
+  provider: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A redeemed code: the new session and its token (shown to the command once, never stored). */
+export interface NewTerminalSession {
+  token: string;
+  session: TerminalSession;
+}
+
+interface StoredCode {
+  v: 1;
+  identity: Identity;
+  provider: string;
+  redirectUri: string;
+  codeChallenge: string;
+}
+
+/**
+ * How long a code may wait for its redemption. The command redeems it the moment its loopback server
+ * receives it; RFC 6749 §4.1.2 recommends at most ten minutes, one is plenty.
+ */
+export const TERMINAL_CODE_TTL_MS = 60_000;
+
+/** Opaque values stsgate hands out: 32 random bytes, base64url (43 characters). */
+const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
+/** RFC 7636 §4.1: a verifier is 43-128 unreserved characters; §4.2: an S256 challenge is 43 base64url characters. */
+const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+/** The command's state: unreserved characters, long enough to be unguessable, short enough to be harmless. */
+const STATE = /^[A-Za-z0-9._~-]{16,128}$/;
+/**
+ * RFC 8252 §7.3: a loopback redirect URI names the IP literal (not `localhost`, §8.3) and any port, which
+ * the command picks at random. Only 127.0.0.1 and [::1] over plain http, an explicit port, and a plain path
+ * (segments of unreserved characters that cannot be `.` or `..`); no query, fragment or user info. The raw
+ * text is matched, not a parsed URL: parsers turn `127.1` or `0x7f.0.0.1` into 127.0.0.1, and what the
+ * gateway checks must be what the browser is sent to.
+ */
+const LOOPBACK_REDIRECT = /^http:\/\/(?:127\.0\.0\.1|\[::1\]):([1-9][0-9]{0,4})((?:\/[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}){0,8}\/?)$/;
+
+/** The loopback redirect URI `raw` when RFC 8252 §7.3 allows it for the terminal flow, else undefined. */
+export function checkLoopbackRedirect(raw: string): string | undefined {
+  const match = LOOPBACK_REDIRECT.exec(raw);
+  if (!match || Number(match[1]) > 65_535) return undefined;
+  return raw;
+}
+
+/** The S256 challenge of a PKCE verifier (RFC 7636 §4.2). */
+export function pkceChallenge(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
+}
+
+/**
+ * Validates `/cli/login`'s parameters into a TerminalRequest; a LoginFailure (shown on the gateway's
+ * error page, nothing redirected) for anything else. `plain` PKCE is refused (RFC 7636 §7.2: S256 only
+ * when the client can do it, and the stsgate command can).
+ */
+export function parseTerminalRequest(parameters: { redirectUri?: string; codeChallenge?: string; codeChallengeMethod?: string; state?: string }): TerminalRequest {
+  const redirectUri = parameters.redirectUri === undefined ? undefined : checkLoopbackRedirect(parameters.redirectUri);
+  if (redirectUri === undefined) {
+    throw new LoginFailure('bad_request', 'This terminal sign-in link does not name a loopback address (http://127.0.0.1:PORT/… or http://[::1]:PORT/…) to return to, so it was not followed.');
+  }
+  if (parameters.codeChallengeMethod !== 'S256' || parameters.codeChallenge === undefined || !CHALLENGE.test(parameters.codeChallenge)) {
+    throw new LoginFailure('bad_request', 'This terminal sign-in link has no valid PKCE S256 code challenge. Run stsgate login again.');
+  }
+  if (parameters.state === undefined || !STATE.test(parameters.state)) {
+    throw new LoginFailure('bad_request', 'This terminal sign-in link has no valid state. Run stsgate login again.');
+  }
+  return { redirectUri, codeChallenge: parameters.codeChallenge, state: parameters.state };
+}
+
+/** The one-time codes and the sessions of terminal logins. */
+export class TerminalSessions {
+  readonly #store: Store;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(options: { store: Store; sessionTtlSeconds: number; now?: () => number }) {
+    this.#store = options.store;
+    this.#ttlMs = options.sessionTtlSeconds * 1000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Session lifetime in seconds (the token response's `expires_in`). */
+  get ttlSeconds(): number {
+    return this.#ttlMs / 1000;
+  }
+
+  /** A one-time code for a completed login, bound to the request's redirect URI and PKCE challenge; kept one minute. */
+  async issueCode(identity: Identity, provider: string, request: TerminalRequest): Promise<string> {
+    const code = randomBytes(32).toString('base64url');
+    const stored: StoredCode = { v: 1, identity, provider, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge };
+    await guard(() => this.#store.set(storeKeys.terminalCode(digest(code)), JSON.stringify(stored), TERMINAL_CODE_TTL_MS));
+    return code;
+  }
+
+  /**
+   * Redeems a code (RFC 6749 §4.1.3 with RFC 7636 §4.6): the code is taken before anything is checked,
+   * so it works once whatever happens next, and a wrong verifier burns it. The redirect URI must be the
+   * one the code was issued for. Every refusal is `invalid_grant`, without saying which check failed.
+   */
+  async redeem(request: { code: string; codeVerifier: string; redirectUri: string }): Promise<NewTerminalSession> {
+    const refused = (debug: string) => new GatewayError('invalid_grant', 'The code is invalid, expired, already used, or was issued for another verifier or redirect URI.', { debug });
+    if (!OPAQUE.test(request.code)) throw refused('malformed code');
+    if (!VERIFIER.test(request.codeVerifier)) throw new GatewayError('invalid_request', 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1).');
+    const raw = await guard(() => this.#store.take(storeKeys.terminalCode(digest(request.code))));
+    if (raw === undefined) throw refused('unknown, expired or used code');
+    const stored = JSON.parse(raw) as StoredCode;
+    if (!equalText(pkceChallenge(request.codeVerifier), stored.codeChallenge)) throw refused('PKCE verifier does not match the challenge');
+    if (request.redirectUri !== stored.redirectUri) throw refused('redirect_uri differs from the one the code was issued for');
+    const token = randomBytes(32).toString('base64url');
+    const createdAt = this.#now();
+    const session: TerminalSession = { identity: stored.identity, provider: stored.provider, createdAt, expiresAt: createdAt + this.#ttlMs };
+    await guard(() => this.#store.set(storeKeys.terminalSession(digest(token)), JSON.stringify(session), this.#ttlMs));
+    return { token, session };
+  }
+
+  /** The live session a bearer token names, or undefined. */
+  async session(token: string | undefined): Promise<TerminalSession | undefined> {
+    if (token === undefined || !OPAQUE.test(token)) return undefined;
+    const raw = await guard(() => this.#store.get(storeKeys.terminalSession(digest(token))));
+    if (raw === undefined) return undefined;
+    const session = JSON.parse(raw) as TerminalSession;
+    return session.expiresAt > this.#now() ? session : undefined;
+  }
+
+  /** Ends the session a bearer token names; returns it when there was one. */
+  async end(token: string | undefined): Promise<TerminalSession | undefined> {
+    if (token === undefined || !OPAQUE.test(token)) return undefined;
+    const raw = await guard(() => this.#store.take(storeKeys.terminalSession(digest(token))));
+    return raw === undefined ? undefined : (JSON.parse(raw) as TerminalSession);
+  }
+}
+
+/** The store key part for a secret value: its SHA-256, base64url. */
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+function equalText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+async function guard<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) throw new GatewayError('ServiceUnavailable', 'The session store is unavailable.', { debug: err.message, cause: err });
+    throw err;
+  }
+}
