@@ -209,7 +209,7 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
     it('writes a gateway file the gateway accepts: in-memory store, listening on 0.0.0.0:8080', () => {
       const config = gatewayConfigOf(objects);
       expect(config.store.kind).toBe('memory');
-      expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+      expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080, trustedProxies: 0 });
       expect(config.signing.keysFile).toBeUndefined();
     });
 
