@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from './entropy.js';
 
 /** RFC 4648 base32 alphabet, as AWS uses in access key ids. */
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** 16 characters of A-Z2-7 from 80 random bits: the session id, and the tail of the AccessKeyId. */
 export function newSessionId(): string {
-  const bytes = randomBytes(10);
+  const bytes = secureRandomBytes(10);
   let bits = 0;
   let value = 0;
   let out = '';
@@ -41,10 +41,10 @@ export function isSessionId(value: unknown): value is string {
 
 /** 40 characters from the AWS secret-key alphabet (base64 of 30 random bytes). */
 export function newSecretAccessKey(): string {
-  return randomBytes(30).toString('base64');
+  return secureRandomBytes(30).toString('base64');
 }
 
 /** A random token id (`jti`). */
 export function newTokenId(): string {
-  return randomBytes(16).toString('base64url');
+  return secureRandomBytes(16).toString('base64url');
 }

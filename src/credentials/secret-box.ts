@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { secureRandomBytes } from './entropy.js';
 
 /**
  * Authenticated encryption (AES-256-GCM, node:crypto) for secrets kept in the store, so that a dump of
@@ -15,7 +16,7 @@ export class SecretBox {
 
   /** Encrypts `plaintext`, bound to `context`; returns base64url `iv.ciphertext.tag`. */
   seal(plaintext: string, context: string): string {
-    const iv = randomBytes(12);
+    const iv = secureRandomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
