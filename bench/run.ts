@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,8 @@ interface CaseResult {
   halfRate: number;
   peakRssBytes: number;
   serverCpuUsPerRequest: number;
+  /** The part of it spent in the kernel (system time): sockets, log writes. */
+  serverSystemUsPerRequest: number;
   redisCpuUsPerRequest: number | undefined;
   notes: string[];
 }
@@ -88,6 +90,8 @@ interface Machine {
   kernel: string;
   redis: string;
   date: string;
+  /** 1-minute load average when the run started. */
+  loadAverage: number;
 }
 
 async function main(): Promise<void> {
@@ -206,6 +210,9 @@ async function warmProcess(server: ServerProcess, cases: CaseSpec[], pool: Token
 async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPool, redis: Redis): Promise<CaseResult> {
   const notes: string[] = [];
   const { connections } = TIMING;
+  // Other work on the machine skews every number; say how much there was.
+  const background = await backgroundCpuShare();
+  if (background > 0.1) notes.push(`other processes used ${(background * 100).toFixed(0)}% of the CPUs just before this case`);
   // A first guess for the warm-up; the measured passes are sized from what the warm-up achieved.
   if (spec.freshTokens) await mint(pool, 4000 * TIMING.warmupSeconds);
   await probe(server, spec);
@@ -236,13 +243,14 @@ async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPoo
     const misses = cacheAfter.miss - cacheBefore.miss;
     if (hits + misses > 0) notes.push(`credential cache: ${hits} hits, ${misses} misses`);
   }
-  const clockTicks = 100; // USER_HZ on Linux
-  const serverCpuUsPerRequest = max.requests === 0 ? 0 : (((cpuAfter - cpuBefore) / clockTicks) * 1e6) / max.requests;
+  const perRequest = (ticks: number) => (max.requests === 0 ? 0 : ((ticks / CLOCK_TICKS) * 1e6) / max.requests);
+  const serverCpuUsPerRequest = perRequest(cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system);
+  const serverSystemUsPerRequest = perRequest(cpuAfter.system - cpuBefore.system);
   const redisCpuUsPerRequest = redisBefore === undefined || redisAfter === undefined || max.requests === 0 ? undefined : ((redisAfter - redisBefore) * 1e6) / max.requests;
-  const result: CaseResult = { spec, max, half, halfRate, peakRssBytes, serverCpuUsPerRequest, redisCpuUsPerRequest, notes };
+  const result: CaseResult = { spec, max, half, halfRate, peakRssBytes, serverCpuUsPerRequest, serverSystemUsPerRequest, redisCpuUsPerRequest, notes };
   log(
     `${spec.title}: RSS ${mb(idleRss)} MB before, warm-up ${warm.rps.toFixed(0)} req/s; ${max.rps.toFixed(0)} req/s, p50 ${max.p50Ms} ms, p99 ${max.p99Ms} ms; at ${halfRate} req/s p99 ${half.p99Ms} ms; ` +
-      `peak RSS ${mb(peakRssBytes)} MB; ${serverCpuUsPerRequest.toFixed(0)} µs CPU/request${notes.length ? `; ${notes.join('; ')}` : ''}`,
+      `peak RSS ${mb(peakRssBytes)} MB; ${serverCpuUsPerRequest.toFixed(0)} µs CPU/request (${serverSystemUsPerRequest.toFixed(0)} in the kernel)${notes.length ? `; ${notes.join('; ')}` : ''}`,
   );
   return result;
 }
@@ -382,7 +390,9 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
     const fromUs = monotonicUs();
     const pass = await runPass(gateway.url, spec.shape, { connections: TIMING.connections, durationSeconds: TIMING.maxSeconds });
     const toUs = monotonicUs();
-    const cpuUs = ((cpuTicks(gateway.pid) - cpuBefore) / 100) * 1e6;
+    const cpuAfter = cpuTicks(gateway.pid);
+    const cpuUs = ((cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / CLOCK_TICKS) * 1e6;
+    const systemUs = ((cpuAfter.system - cpuBefore.system) / CLOCK_TICKS) * 1e6;
     const redisUs = ((await redisCpuSeconds(redis)) - redisBefore) * 1e6;
     await stop(gateway);
     const file = (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile'));
@@ -394,7 +404,7 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
     log(`profile kept at ${kept} (measured window ${fromUs}..${toUs} µs)`);
     const summary = summarizeProfile(JSON.parse(text) as CpuProfile, { fromUs, toUs });
     log(`${spec.title}: ${pass.rps.toFixed(0)} req/s under the profiler; ${(cpuUs / pass.requests).toFixed(0)} µs CPU/request`);
-    sections.push(renderProfile(spec.title, pass, cpuUs / pass.requests, redisUs / pass.requests, summary));
+    sections.push(renderProfile(spec.title, pass, cpuUs / pass.requests, systemUs / pass.requests, redisUs / pass.requests, summary));
   }
   const crypto = await measureCryptoInOwnProcess();
   const text = [
@@ -413,12 +423,12 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
   console.log(`\n${text}`);
 }
 
-function renderProfile(title: string, pass: PassResult, cpuUsPerRequest: number, redisUsPerRequest: number, summary: ProfileSummary): string {
+function renderProfile(title: string, pass: PassResult, cpuUsPerRequest: number, systemUsPerRequest: number, redisUsPerRequest: number, summary: ProfileSummary): string {
   const pct = (share: number) => `${(share * 100).toFixed(1)}%`;
   const lines = [
     `## ${title}`,
     '',
-    `${pass.rps.toFixed(0)} req/s under the profiler, ${cpuUsPerRequest.toFixed(0)} µs of gateway CPU and ${redisUsPerRequest.toFixed(0)} µs of Redis CPU per request; ` +
+    `${pass.rps.toFixed(0)} req/s under the profiler, ${cpuUsPerRequest.toFixed(0)} µs of gateway CPU (${systemUsPerRequest.toFixed(0)} of it in the kernel) and ${redisUsPerRequest.toFixed(0)} µs of Redis CPU per request; ` +
       `main thread busy ${summary.busyMs.toFixed(0)} of ${summary.totalMs.toFixed(0)} ms sampled (${pct(summary.busyMs / summary.totalMs)}).`,
     '',
     '### Self time by origin',
@@ -464,7 +474,7 @@ function renderReport(machine: Machine, results: CaseResult[], rules: { size: nu
       r.max.p99Ms.toFixed(1),
       `${r.half.p99Ms.toFixed(1)} (at ${r.halfRate}/s)`,
       mb(r.peakRssBytes),
-      r.serverCpuUsPerRequest.toFixed(0),
+      `${r.serverCpuUsPerRequest.toFixed(0)} (${r.serverSystemUsPerRequest.toFixed(0)})`,
       r.redisCpuUsPerRequest === undefined ? '–' : r.redisCpuUsPerRequest.toFixed(0),
     ].join(' | '),
   );
@@ -494,7 +504,7 @@ function renderReport(machine: Machine, results: CaseResult[], rules: { size: nu
       'CPU/request: the server process\'s user+system CPU over the full-speed pass (all threads), and Redis\'s (`INFO cpu`), divided by the requests answered. ' +
       'Fresh-issuance cases send a pre-minted RS256 token with a new subject on every request (GitHub-Actions-sized claims); the cache-hit case repeats one subject.',
     '',
-    '| case | req/s | × baseline | p50 | p99 | p99 at ½ max | peak RSS MB | server CPU µs/req | Redis CPU µs/req |',
+    '| case | req/s | × baseline | p50 | p99 | p99 at ½ max | peak RSS MB | server CPU µs/req (kernel) | Redis CPU µs/req |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((row) => `| ${row} |`),
     '',
@@ -523,11 +533,12 @@ async function describeMachine(redis: Redis): Promise<Machine> {
     kernel: `Linux ${release()}`,
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     date: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    loadAverage: loadavg()[0] ?? 0,
   };
 }
 
 function describe(machine: Machine): string {
-  return `${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.kernel}, Redis ${machine.redis} on loopback, ${machine.date}`;
+  return `${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.kernel}, Redis ${machine.redis} on loopback, ${machine.date}, load average ${machine.loadAverage.toFixed(1)} at the start`;
 }
 
 /** The gateway's credential-cache counters from /metrics. */
@@ -544,14 +555,34 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
   return field('used_cpu_user') + field('used_cpu_sys');
 }
 
-/** User + system CPU of a process and all its threads, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-function cpuTicks(pid: number): number {
+/**
+ * The share of all CPUs busy over `ms` while this run is idle between cases (/proc/stat): other users'
+ * work, which competes with the servers and the load generator for the same cores.
+ */
+async function backgroundCpuShare(ms = 1000): Promise<number> {
+  const sample = () => {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return { idle, total: fields.reduce((a, b) => a + b, 0) };
+  };
+  const before = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = sample();
+  const total = after.total - before.total;
+  return total <= 0 ? 0 : 1 - (after.idle - before.idle) / total;
+}
+
+/** USER_HZ: the unit of /proc/<pid>/stat times on Linux. */
+const CLOCK_TICKS = 100;
+
+/** User and system CPU of a process and all its threads, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
+function cpuTicks(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return { user: Number(fields[11]), system: Number(fields[12]) };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
 }
 
