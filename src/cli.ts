@@ -12,13 +12,19 @@ import type { SigningAlgorithm } from './config/types.js';
 import { generateSigningJwk, rotateKeysFile } from './credentials/signing-keys.js';
 import { startGateway } from './main.js';
 import { createLogger } from './observability/logger.js';
+import { credentialsCommand, loginCommand, logoutCommand } from './terminal/commands.js';
+import { TerminalUsageError } from './terminal/gateway-url.js';
 
 const USAGE = `usage:
   stsgate serve --config FILE
   stsgate check-config --config FILE
   stsgate explain --config FILE --identity FILE
   stsgate keys generate [--alg ES256|EdDSA|RS256]
-  stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]`;
+  stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]
+  stsgate demo [--port 8080]
+  stsgate login --gateway URL [--provider P] [--role R] [--no-browser]
+  stsgate credentials --role R [--gateway URL]
+  stsgate logout [--gateway URL]`;
 
 const write = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -33,6 +39,11 @@ async function main(argv: string[]): Promise<number> {
       file: { type: 'string' },
       'publish-ahead': { type: 'string', default: '900' },
       'max-lifetime': { type: 'string' },
+      port: { type: 'string' },
+      gateway: { type: 'string' },
+      provider: { type: 'string' },
+      role: { type: 'string' },
+      'no-browser': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -48,6 +59,22 @@ async function main(argv: string[]): Promise<number> {
       return checkConfigCommand(requireOption(values.config, '--config'), write);
     case 'explain':
       return explainCommand(requireOption(values.config, '--config'), requireOption(values.identity, '--identity'), write);
+    case 'demo': {
+      // Loaded only here: the development identity provider (oidc-provider) has no business in `serve`.
+      const { demoCommand } = await import('./demo/demo.js');
+      return demoCommand(values.port !== undefined ? { port: portNumber(values.port) } : {});
+    }
+    case 'login':
+      return loginCommand({
+        gateway: requireOption(values.gateway, '--gateway'),
+        ...(values.provider !== undefined ? { provider: values.provider } : {}),
+        ...(values.role !== undefined ? { role: values.role } : {}),
+        openBrowser: values['no-browser'] !== true,
+      });
+    case 'credentials':
+      return credentialsCommand({ ...(values.gateway !== undefined ? { gateway: values.gateway } : {}), ...(values.role !== undefined ? { role: values.role } : {}) }, write);
+    case 'logout':
+      return logoutCommand(values.gateway !== undefined ? { gateway: values.gateway } : {});
     case 'keys': {
       if (!['ES256', 'EdDSA', 'RS256'].includes(values.alg)) throw new UsageError('--alg must be ES256, EdDSA or RS256');
       const alg = values.alg as SigningAlgorithm;
@@ -142,6 +169,11 @@ function seconds(value: string, name: string): number {
   return Number(value);
 }
 
+function portNumber(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65_535) throw new UsageError('--port must be a port number (1-65535)');
+  return Number(value);
+}
+
 class UsageError extends Error {}
 
 function requireOption(value: string | undefined, name: string): string {
@@ -156,7 +188,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
-    } else if (err instanceof UsageError) {
+    } else if (err instanceof UsageError || err instanceof TerminalUsageError) {
       process.stderr.write(`${err.message}\n${USAGE}\n`);
       process.exitCode = 2;
       return;

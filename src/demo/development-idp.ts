@@ -122,6 +122,8 @@ export class DevelopmentIdentityProvider {
       conformIdTokenClaims: false,
       claims: CLAIMS_BY_SCOPE,
       features: { devInteractions: { enabled: false } },
+      // Seconds; given explicitly (oidc-provider asks for it), short because nothing here should outlive a demo.
+      ttl: { Interaction: 600, Session: 3600, Grant: 3600, AuthorizationCode: 60, AccessToken: 600, IdToken: 600 },
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
       ...(options.requirePkce ? { pkce: { required: () => true } } : {}),
       // The account id is the user's `sub` (oidc-provider makes it the ID token's subject).

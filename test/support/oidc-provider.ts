@@ -53,17 +53,26 @@ export class OidcTestProvider {
   }
 
   async #submit(browser: TestBrowser, authorizationUrl: URL, form: Record<string, string>): Promise<URL> {
-    const redirectUri = authorizationUrl.searchParams.get('redirect_uri') ?? '';
-    const isBack = (next: URL) => `${next.origin}${next.pathname}` === redirectUri;
-    const first = await browser.follow(authorizationUrl, { until: (next) => next.pathname.startsWith('/interaction/') || isBack(next) });
-    if (isBack(first.url)) return first.url;
-    if (first.response !== undefined) throw new Error(`the provider did not start an interaction (HTTP ${first.response.status}: ${await first.response.text()})`);
-    const back = await browser.follow(first.url, { first: { form }, until: isBack });
-    if (back.response !== undefined) throw new Error(`the provider did not redirect back (HTTP ${back.response.status}: ${await back.response.text()})`);
-    return back.url;
+    return submitAtDevelopmentIdp(browser, authorizationUrl, form);
   }
 
   async close(): Promise<void> {
     await this.idp.close();
   }
+}
+
+/**
+ * Plays the person at any development identity provider (the demo's too, in another process): from the
+ * authorization URL through its login page, posting `form` (`{ user }` or `{ deny }`), to the redirect back,
+ * whose URL is returned unrequested.
+ */
+export async function submitAtDevelopmentIdp(browser: TestBrowser, authorizationUrl: URL, form: Record<string, string>): Promise<URL> {
+  const redirectUri = authorizationUrl.searchParams.get('redirect_uri') ?? '';
+  const isBack = (next: URL) => `${next.origin}${next.pathname}` === redirectUri;
+  const first = await browser.follow(authorizationUrl, { until: (next) => next.pathname.startsWith('/interaction/') || isBack(next) });
+  if (isBack(first.url)) return first.url;
+  if (first.response !== undefined) throw new Error(`the provider did not start an interaction (HTTP ${first.response.status}: ${await first.response.text()})`);
+  const back = await browser.follow(first.url, { first: { form }, until: isBack });
+  if (back.response !== undefined) throw new Error(`the provider did not redirect back (HTTP ${back.response.status}: ${await back.response.text()})`);
+  return back.url;
 }

@@ -1,0 +1,106 @@
+/**
+ * `stsgate credentials --role R [--gateway URL]`: prints a credential set as AWS `credential_process` JSON
+ * (Version 1, AccessKeyId, SecretAccessKey, SessionToken, Expiration) on stdout, so that
+ *
+ *   [profile gateway-deployer]
+ *   credential_process = stsgate credentials --role deployer
+ *
+ * in `~/.aws/config` gives AWS SDKs and the AWS CLI stsgate's credentials. A set is cached in the config
+ * folder (0600) and reused while more than five minutes remain, so SDKs that call the process often do not
+ * each mint one; nearer its expiry a new one is fetched with the terminal session (`stsgate login`).
+ */
+import type { ConfigFolder, ProcessCredentials } from './config-folder.js';
+import { gatewayErrorText } from './gateway-url.js';
+
+/**
+ * A set with less than this left is replaced. The AWS SDKs refresh process credentials themselves about
+ * five minutes before `Expiration` and would ask again at once if we handed back one already inside that window.
+ */
+export const REFRESH_MARGIN_MS = 5 * 60_000;
+
+export interface TerminalCredentialsOptions {
+  /** The gateway's origin; default: the gateway of the last login. */
+  gateway?: string;
+  /** Default: the role the last login asked for. */
+  role?: string;
+  folder: ConfigFolder;
+  now?: () => number;
+}
+
+/** A failure with a message for the person (no secret in it); the CLI prints it on stderr and exits 1. */
+export class TerminalCredentialsError extends Error {}
+
+/** The credential set to print: the cached one while it has more than REFRESH_MARGIN_MS left, else a new one from the gateway. */
+export async function terminalCredentials(options: TerminalCredentialsOptions): Promise<ProcessCredentials> {
+  const now = options.now ?? Date.now;
+  const sessions = await options.folder.readSessions();
+  const gateway = options.gateway ?? sessions.default_gateway;
+  if (gateway === undefined) throw new TerminalCredentialsError('not signed in to any gateway: run stsgate login --gateway URL first');
+  const session = sessions.gateways[gateway];
+  const role = options.role ?? session?.role;
+  if (role === undefined) throw new TerminalCredentialsError('--role is required (or sign in with stsgate login --role R to set a default)');
+
+  const key = `${gateway} ${role}`;
+  const cache = await options.folder.readCredentials();
+  const cached = cache.entries[key];
+  if (cached !== undefined && Date.parse(cached.Expiration) - now() > REFRESH_MARGIN_MS) return cached;
+
+  if (session === undefined) throw new TerminalCredentialsError(`not signed in to ${gateway}: run stsgate login --gateway ${gateway}`);
+  if (Date.parse(session.expires_at) <= now()) throw new TerminalCredentialsError(`the session for ${gateway} has expired: run stsgate login --gateway ${gateway}`);
+
+  const url = new URL('/v1/credentials', gateway);
+  url.searchParams.set('role', role);
+  let response: Response;
+  try {
+    // RFC 6750 §2.1: the session token as a bearer token.
+    response = await fetch(url, { headers: { authorization: `Bearer ${session.session_token}`, accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+  } catch (err) {
+    throw new TerminalCredentialsError(`${gateway} could not be reached: ${(err as Error).message}`);
+  }
+  if (response.status === 401) {
+    // Ended or expired at the gateway: forget it, so the next run says "not signed in" straight away.
+    delete sessions.gateways[gateway];
+    await options.folder.writeSessions(sessions);
+    throw new TerminalCredentialsError(`the session for ${gateway} has expired or was ended: run stsgate login --gateway ${gateway}`);
+  }
+  if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused credentials for ${role}: ${await gatewayErrorText(response)}`);
+  const credentials = processCredentials(await response.json());
+  if (credentials === undefined) throw new TerminalCredentialsError(`${gateway} answered with something that is not a credential set`);
+  cache.entries[key] = credentials;
+  // Expired sets are dropped on the way (they are useless, and still secrets).
+  for (const [name, entry] of Object.entries(cache.entries)) if (Date.parse(entry.Expiration) <= now()) delete cache.entries[name];
+  await options.folder.writeCredentials(cache);
+  return credentials;
+}
+
+/** Exactly the `credential_process` members (the gateway's `access_token` and role details stay out), or undefined when the answer lacks one. */
+function processCredentials(body: unknown): ProcessCredentials | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const { Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration } = body as Record<string, unknown>;
+  if (Version !== 1 || typeof AccessKeyId !== 'string' || typeof SecretAccessKey !== 'string' || typeof SessionToken !== 'string' || typeof Expiration !== 'string' || Number.isNaN(Date.parse(Expiration))) {
+    return undefined;
+  }
+  return { Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration };
+}
+
+/** `stsgate logout`: ends the terminal session at the gateway and forgets it and its cached credentials here. */
+export async function terminalLogout(options: { gateway?: string; folder: ConfigFolder }): Promise<string | undefined> {
+  const sessions = await options.folder.readSessions();
+  const gateway = options.gateway ?? sessions.default_gateway;
+  if (gateway === undefined) return undefined;
+  const session = sessions.gateways[gateway];
+  if (session !== undefined) {
+    try {
+      await fetch(new URL('/cli/logout', gateway), { method: 'POST', headers: { authorization: `Bearer ${session.session_token}` }, signal: AbortSignal.timeout(10_000) });
+    } catch {
+      // Unreachable: the local copy is forgotten anyway; the gateway's record expires on its own.
+    }
+  }
+  delete sessions.gateways[gateway];
+  if (sessions.default_gateway === gateway) delete sessions.default_gateway;
+  await options.folder.writeSessions(sessions);
+  const cache = await options.folder.readCredentials();
+  for (const key of Object.keys(cache.entries)) if (key.startsWith(`${gateway} `)) delete cache.entries[key];
+  await options.folder.writeCredentials(cache);
+  return gateway;
+}
