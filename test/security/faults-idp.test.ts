@@ -57,19 +57,25 @@ describe('hanging and slow providers', () => {
     const hanging: Name[] = ['discovery-hangs', 'jwks-hangs', 'too-slow'];
     const tokens = await Promise.all(hanging.map((n) => idps[n].mint(MAIN)));
     const healthyTokens = await Promise.all(Array.from({ length: 20 }, () => idps.healthy.mint(MAIN)));
+    // Warm the healthy issuer's key cache first: what is measured below is being unaffected, not a cold start.
+    expect((await attempt('healthy', 'aws')).status).toBe(200);
     const issuedBefore = g.issuedCount();
-
     const stuck = Promise.all(hanging.flatMap((n, i) => Array.from({ length: 10 }, (_, j) => attempt(n, j % 2 === 0 ? 'aws' : 'oauth', tokens[i])).map((p) => p.then((a) => ({ name: n, ...a })))));
     // While those wait on their providers, the healthy issuer's requests go through one after another.
     await sleep(200);
     const healthy: Attempt[] = [];
     for (const token of healthyTokens) healthy.push(await attempt('healthy', 'aws', token));
+    const healthyDoneAt = performance.now();
     const settled = await stuck;
+    const stuckDoneAt = performance.now();
 
     for (const a of healthy) {
       expect(a.status, a.body).toBe(200);
-      expect(a.ms).toBeLessThan(500);
+      // Generous for a loaded machine; the point is "not held by the hanging providers' 3 s".
+      expect(a.ms).toBeLessThan(1_000);
     }
+    // All twenty were answered while the other providers were still hanging.
+    expect(healthyDoneAt).toBeLessThan(stuckDoneAt - 500);
     for (const a of settled) {
       expectIdpError(a);
       expect(a.ms).toBeGreaterThan(FETCH_TIMEOUT_MS - 500);
@@ -98,7 +104,7 @@ describe('a provider that is down', () => {
     for (let i = 0; i < 100; i++) {
       const a = await attempt('down', i % 2 === 0 ? 'aws' : 'oauth', forged);
       expectIdpError(a);
-      expect(a.ms).toBeLessThan(500);
+      expect(a.ms).toBeLessThan(1_000);
     }
     const elapsed = performance.now() - started;
     // At most one discovery fetch per second (the failure backoff), not one per request.
@@ -109,7 +115,7 @@ describe('a provider that is down', () => {
   it('does not slow the healthy issuer', async () => {
     const a = await attempt('healthy', 'oauth');
     expect(a.status).toBe(200);
-    expect(a.ms).toBeLessThan(500);
+    expect(a.ms).toBeLessThan(1_000);
   });
 
   it('comes back: service resumes without a restart, once the backoff has passed', async () => {

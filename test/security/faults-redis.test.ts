@@ -99,7 +99,8 @@ describe('Redis down at start', () => {
     const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => exchange(g, i % 2 === 0 ? 'aws' : 'oauth', `down-${i}`)));
     for (const outcome of outcomes) {
       expectUnavailable(outcome);
-      expect(outcome.ms).toBeLessThan(1_500);
+      // Fast: the first failed connection attempt makes later operations fail at once (no wait for a timeout).
+      expect(outcome.ms).toBeLessThan(2_500);
     }
     expect(g.issuedCount()).toBe(0);
 
@@ -170,11 +171,12 @@ describe('Redis frozen (accepts connections, answers nothing)', () => {
     expect(ready).toBe(503);
     for (const outcome of outcomes) {
       expectUnavailable(outcome as Outcome);
-      // One store round trip is attempted and cut at the command timeout (250 ms), plus token checking.
-      expect((outcome as Outcome).ms).toBeLessThan(COMMAND_TIMEOUT_MS + 1_000);
+      // One store round trip is attempted and cut at the command timeout (250 ms), plus token checking
+      // (generous for a loaded machine: without the timeout these would wait forever).
+      expect((outcome as Outcome).ms).toBeLessThan(COMMAND_TIMEOUT_MS + 2_000);
     }
-    // Forty requests did not queue behind each other.
-    expect(wall).toBeLessThan(COMMAND_TIMEOUT_MS + 1_500);
+    // Forty requests did not queue behind each other (forty sequential timeouts would take 10 s).
+    expect(wall).toBeLessThan(COMMAND_TIMEOUT_MS + 3_000);
 
     redis.thaw();
     await untilReady(g, 6_000);

@@ -288,7 +288,9 @@ describe('slow clients are cut off', () => {
     socket.write('POST / HTTP/1.1\r\nHost: gateway\r\n');
     const drip = setInterval(() => socket.destroyed || socket.write(`X-Drip-${Math.random().toString(36).slice(2)}: 1\r\n`), 100);
     try {
-      expect(await closedAt).toBeLessThan(3_500);
+      // Deadline 1 s, checked every second: cut within about 2 s (generous on a loaded machine; Node's default
+      // check interval alone would allow 30 s).
+      expect(await closedAt).toBeLessThan(5_000);
       expect(received()).toMatch(/^HTTP\/1\.1 408 /);
     } finally {
       clearInterval(drip);
@@ -300,7 +302,7 @@ describe('slow clients are cut off', () => {
     socket.write('POST /oauth2/token HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000\r\n\r\n');
     const drip = setInterval(() => socket.destroyed || socket.write('x'), 100);
     try {
-      expect(await closedAt).toBeLessThan(4_500);
+      expect(await closedAt).toBeLessThan(6_000);
       expect(received()).toMatch(/^HTTP\/1\.1 408 /);
     } finally {
       clearInterval(drip);
@@ -313,8 +315,8 @@ describe('slow clients are cut off', () => {
     const started = performance.now();
     const res = await postSts(g.url, { RoleSessionName: 'while-slow', WebIdentityToken: token });
     expect(res.status).toBe(200);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(performance.now() - started).toBeLessThan(2_000);
     const closed = await Promise.all(slow.map((s) => s.closedAt));
-    expect(Math.max(...closed)).toBeLessThan(3_500);
+    expect(Math.max(...closed)).toBeLessThan(5_000);
   });
 });

@@ -122,8 +122,9 @@ const hostile: Row[] = [
   { name: 'the same sub from another trusted issuer', role: 'deployer', issuer: 'other', claims: { sub: 'repo:acme/app:ref:refs/heads/main' } },
   { name: 'the same email from another trusted issuer', role: 'staff', issuer: 'ci', claims: { email: 'eve@acme.com', ...VERIFIED } },
   // ReDoS-shaped values: refused, and fast (RE2 and the glob compiler are linear-time).
-  { name: 'ReDoS: (a+)+b against 12000 a and a c', role: 'redos', claims: { workflow: `${A}c` }, withinMs: 1_000 },
-  { name: 'ReDoS: a*a*a*a*a*a*a*a*b against 12000 a and a c', role: 'globby', claims: { job: `${A}c` }, withinMs: 1_000 },
+  // A backtracking engine takes minutes on these; the bound leaves room for a loaded machine.
+  { name: 'ReDoS: (a+)+b against 12000 a and a c', role: 'redos', claims: { workflow: `${A}c` }, withinMs: 2_000 },
+  { name: 'ReDoS: a*a*a*a*a*a*a*a*b against 12000 a and a c', role: 'globby', claims: { job: `${A}c` }, withinMs: 2_000 },
 ];
 
 const controls: Row[] = [
