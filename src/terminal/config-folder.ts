@@ -64,10 +64,12 @@ export class ConfigFolder {
     this.path = path;
   }
 
+  /** `sessions.json`: the terminal session token per gateway. */
   get sessionsFile(): string {
     return join(this.path, 'sessions.json');
   }
 
+  /** `credentials.json`: cached credential sets per gateway and role. */
   get credentialsFile(): string {
     return join(this.path, 'credentials.json');
   }
