@@ -43,6 +43,16 @@ interface StoredSession {
   cacheKey: string;
 }
 
+/**
+ * The associated data the secrets are sealed with: the whole public record, not only its id. Whoever
+ * can write to the store can then not widen a session (its role, scopes, audiences, expiry) or move it:
+ * a record changed in any field no longer opens. JSON.stringify of a parsed record gives back the same
+ * text, so the context can be rebuilt from what was read.
+ */
+function sealContext(info: SessionInfo, cacheKey: string): string {
+  return `stsgate-session:${JSON.stringify(info)}:${cacheKey}`;
+}
+
 /** A session found by one of its credentials, with its secrets opened. */
 export interface OpenSession {
   info: SessionInfo;
@@ -151,7 +161,7 @@ export class CredentialService {
       sessionToken: this.#box.seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'),
       accessToken,
     };
-    const record = JSON.stringify({ info, sealed: this.#box.seal(JSON.stringify(secrets), sessionId), cacheKey } satisfies StoredSession);
+    const record = JSON.stringify({ info, sealed: this.#box.seal(JSON.stringify(secrets), sealContext(info, cacheKey)), cacheKey } satisfies StoredSession);
     const ttlMs = request.durationSeconds * 1000;
     await this.#guard(() =>
       this.#store.setMany([
@@ -261,7 +271,8 @@ export class CredentialService {
     } catch {
       return undefined;
     }
-    const plain = this.#box.open(stored.sealed, stored.info.sessionId);
+    if (typeof stored?.info?.sessionId !== 'string' || typeof stored.sealed !== 'string') return undefined;
+    const plain = this.#box.open(stored.sealed, sealContext(stored.info, stored.cacheKey));
     if (plain === undefined) return undefined;
     return { info: stored.info, secrets: JSON.parse(plain) as SessionSecrets };
   }

@@ -105,6 +105,19 @@ describe('CredentialService', () => {
     expect(await service.findSession(b.sessionId)).toBeUndefined();
   });
 
+  it.each([
+    ['its role', (info: Record<string, unknown>) => ({ ...info, role: 'admin' })],
+    ['its scopes', (info: Record<string, unknown>) => ({ ...info, scopes: ['admin:*'] })],
+    ['its expiry', (info: Record<string, unknown>) => ({ ...info, exp: (info.exp as number) + 86_400 })],
+  ])('a stored record whose %s was changed in the store does not open (store write access grants nothing)', async (_name, change) => {
+    const set = await service.issue(request());
+    const key = storeKeys.session(set.sessionId);
+    const stored = JSON.parse((await store.get(key))!) as { info: Record<string, unknown> };
+    await store.set(key, JSON.stringify({ ...stored, info: change(stored.info) }), 60_000);
+    expect(await service.findSession(set.sessionId)).toBeUndefined();
+    await expect(service.verifyAccessToken(set.accessToken)).rejects.toMatchObject({ code: 'InvalidIdentityToken' });
+  });
+
   it('revocation removes the session and its cache entry', async () => {
     const set = await service.issue(request());
     expect(await service.revoke(set.sessionId)).toBe(true);
