@@ -236,6 +236,10 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       expectValidKubernetesObjects(objects);
     });
 
+    it('trusts the one proxy (the Ingress controller) in front of the pods for client addresses', () => {
+      expect(gatewayConfigOf(objects).listen.trustedProxies).toBe(1);
+    });
+
     it('runs hardened pods, their number left to the autoscaler (min 3)', () => {
       expectHardenedPod(objects);
       expect(deploymentOf(objects).spec.replicas).toBeUndefined();
