@@ -3,17 +3,13 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
-import { isClusterPrimary, releaseWorker, reportListening, runPrimary, workerCount, workerId } from './cluster.js';
-import { checkConfigCommand } from './commands/check-config.js';
-import { explainCommand } from './commands/explain.js';
-import { ConfigError, loadConfig } from './config/load.js';
-import { DEFAULT_SHUTDOWN } from './config/schema.js';
+import { releaseWorker } from './cluster.js';
+import { ConfigError } from './config/problems.js';
 import type { SigningAlgorithm } from './config/types.js';
-import { generateSigningJwk, rotateKeysFile } from './credentials/signing-keys.js';
-import { startGateway } from './main.js';
-import { createLogger } from './observability/logger.js';
-import { credentialsCommand, loginCommand, logoutCommand } from './terminal/commands.js';
 import { TerminalUsageError } from './terminal/gateway-url.js';
+
+// Each command loads only what it needs (dynamic imports below): `stsgate credentials` runs as an AWS
+// credential_process on every SDK refresh and must not pay for loading the gateway (Koa, ioredis, zod).
 
 const USAGE = `usage:
   stsgate serve --config FILE
@@ -55,27 +51,38 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(requireOption(values.config, '--config'));
-    case 'check-config':
+    case 'check-config': {
+      const { checkConfigCommand } = await import('./commands/check-config.js');
       return checkConfigCommand(requireOption(values.config, '--config'), write);
-    case 'explain':
+    }
+    case 'explain': {
+      const { explainCommand } = await import('./commands/explain.js');
       return explainCommand(requireOption(values.config, '--config'), requireOption(values.identity, '--identity'), write);
+    }
     case 'demo': {
       // Loaded only here: the development identity provider (oidc-provider) has no business in `serve`.
       const { demoCommand } = await import('./demo/demo.js');
       return demoCommand(values.port !== undefined ? { port: portNumber(values.port) } : {});
     }
-    case 'login':
+    case 'login': {
+      const { loginCommand } = await import('./terminal/commands.js');
       return loginCommand({
         gateway: requireOption(values.gateway, '--gateway'),
         ...(values.provider !== undefined ? { provider: values.provider } : {}),
         ...(values.role !== undefined ? { role: values.role } : {}),
         openBrowser: values['no-browser'] !== true,
       });
-    case 'credentials':
+    }
+    case 'credentials': {
+      const { credentialsCommand } = await import('./terminal/commands.js');
       return credentialsCommand({ ...(values.gateway !== undefined ? { gateway: values.gateway } : {}), ...(values.role !== undefined ? { role: values.role } : {}) }, write);
-    case 'logout':
+    }
+    case 'logout': {
+      const { logoutCommand } = await import('./terminal/commands.js');
       return logoutCommand(values.gateway !== undefined ? { gateway: values.gateway } : {});
+    }
     case 'keys': {
+      const { generateSigningJwk } = await import('./credentials/signing-keys.js');
       if (!['ES256', 'EdDSA', 'RS256'].includes(values.alg)) throw new UsageError('--alg must be ES256, EdDSA or RS256');
       const alg = values.alg as SigningAlgorithm;
       if (sub === 'generate') {
@@ -97,6 +104,13 @@ async function main(argv: string[]): Promise<number> {
 
 /** Runs the gateway (or, with `workers` > 1, the primary that forks it) until SIGTERM or SIGINT. */
 async function serve(configFile: string): Promise<number> {
+  const [{ loadConfig }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, workerCount, workerId }, { startGateway }, { createLogger }] = await Promise.all([
+    import('./config/load.js'),
+    import('./config/schema.js'),
+    import('./cluster.js'),
+    import('./main.js'),
+    import('./observability/logger.js'),
+  ]);
   const config = await loadConfig(configFile);
   const workers = workerCount(config.workers ?? 1);
   const { delaySeconds, graceSeconds } = config.shutdown ?? DEFAULT_SHUTDOWN;
@@ -140,6 +154,7 @@ async function serve(configFile: string): Promise<number> {
  * created with one key that signs at once. The file is replaced atomically, mode 0600.
  */
 async function rotate(file: string, alg: SigningAlgorithm, options: { publishAhead: number; maxLifetime: number | undefined; configFile: string | undefined }): Promise<number> {
+  const { generateSigningJwk, rotateKeysFile } = await import('./credentials/signing-keys.js');
   const newKey = await generateSigningJwk(alg);
   let next: { keys: unknown[] };
   try {
@@ -147,6 +162,7 @@ async function rotate(file: string, alg: SigningAlgorithm, options: { publishAhe
     let maxLifetime = options.maxLifetime;
     if (maxLifetime === undefined) {
       if (!options.configFile) throw new UsageError('--config (to read the longest role session) or --max-lifetime is required to rotate');
+      const { loadConfig } = await import('./config/load.js');
       const config = await loadConfig(options.configFile);
       // Own tokens live at most the longest role session; a minute of skew on top, as verifiers allow.
       maxLifetime = Math.max(...config.roles.map((r) => r.maxSessionSeconds)) + 60;
