@@ -104,12 +104,13 @@ async function main(argv: string[]): Promise<number> {
 
 /** Runs the gateway (or, with `workers` > 1, the primary that forks it) until SIGTERM or SIGINT. */
 async function serve(configFile: string): Promise<number> {
-  const [{ loadConfig }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, workerCount, workerId }, { startGateway }, { createLogger }] = await Promise.all([
+  const [{ loadConfig }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger }, { GatewayMetrics }] = await Promise.all([
     import('./config/load.js'),
     import('./config/schema.js'),
     import('./cluster.js'),
     import('./main.js'),
     import('./observability/logger.js'),
+    import('./observability/metrics.js'),
   ]);
   const config = await loadConfig(configFile);
   const workers = workerCount(config.workers ?? 1);
@@ -119,7 +120,9 @@ async function serve(configFile: string): Promise<number> {
   }
   const id = workerId();
   const logger = id === undefined ? createLogger() : createLogger().child({ worker: id });
-  const gateway = await startGateway(config, { logger });
+  const metrics = new GatewayMetrics();
+  await shareMetricsWithPrimary(metrics);
+  const gateway = await startGateway(config, { logger, metrics });
   reportListening();
   const signal = await new Promise<string>((resolve) => {
     // Later signals are ignored: shutdown is already bounded by the delay and grace period, and a worker

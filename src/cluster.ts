@@ -8,9 +8,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from './observability/logger.js';
+import type { GatewayMetrics } from './observability/metrics.js';
 
 /** The message a worker sends once it listens, so that a crash at start is told apart from one in service. */
 const LISTENING = 'stsgate:listening';
+
+/** A worker asks the primary for every worker's metrics, summed; the primary answers with the same type. */
+const METRICS = 'stsgate:metrics';
 
 /** How long a worker must have run for its death to count as a fresh failure rather than a crash loop. */
 const STABLE_AFTER_MS = 10_000;
@@ -36,6 +40,43 @@ export function workerId(): number | undefined {
 }
 
 /**
+ * In a worker: makes `/metrics` answer for the whole process tree. A scrape reaches whichever worker
+ * accepts it, so one worker's own counters would jump between scrapes; the primary sums every worker's
+ * registry (prom-client's AggregatorRegistry). Does nothing in a standalone process.
+ */
+export async function shareMetricsWithPrimary(metrics: GatewayMetrics): Promise<void> {
+  if (!cluster.isWorker) return;
+  // Loaded here, not at the top: the CLI imports this file for every command, and most never serve.
+  const { AggregatorRegistry } = await import('prom-client');
+  // Constructing one is what installs prom-client's listener that answers the primary's requests.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  const waiting = new Map<number, { resolve(text: string): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
+  let next = 0;
+  process.on('message', (message: { type?: unknown; id?: number; text?: string; error?: string }) => {
+    const request = message?.type === METRICS && message.id !== undefined ? waiting.get(message.id) : undefined;
+    if (!request) return;
+    waiting.delete(message.id!);
+    clearTimeout(request.timer);
+    if (message.text !== undefined) request.resolve(message.text);
+    else request.reject(new Error(`metrics from the primary: ${message.error ?? 'no answer'}`));
+  });
+  metrics.exposeFrom(
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const id = next++;
+        // Longer than the primary's own wait for the workers (5 s in prom-client).
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error('metrics from the primary: timed out'));
+        }, 6_000);
+        waiting.set(id, { resolve, reject, timer });
+        process.send!({ type: METRICS, id });
+      }),
+  );
+}
+
+/**
  * In a worker, after the gateway has closed: lets go of the IPC channel to the primary, which would
  * otherwise keep the process alive. Does nothing in a standalone process.
  */
@@ -57,11 +98,13 @@ export interface PrimaryOptions {
  * Runs the primary until it is told to stop; resolves the process exit code: 0 when every worker shut
  * down cleanly, 1 when one failed to, or when the gateway cannot start at all.
  */
-export function runPrimary(options: PrimaryOptions): Promise<number> {
+export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const { logger } = options;
+  const { AggregatorRegistry } = await import('prom-client');
   const restartDelayMs = options.restartDelayMs ?? 100;
   const maxRestartDelayMs = options.maxRestartDelayMs ?? 30_000;
   const started = new Map<number, { at: number; listening: boolean }>();
+  const aggregator = new AggregatorRegistry();
   const restarts = new Set<NodeJS.Timeout>();
   let everListened = false;
   let youngDeaths = 0;
@@ -84,8 +127,15 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       const worker = cluster.fork();
       const state = { at: Date.now(), listening: false };
       started.set(worker.id, state);
-      worker.on('message', (message: unknown) => {
-        if ((message as { type?: unknown } | null)?.type !== LISTENING) return;
+      worker.on('message', (message: { type?: unknown; id?: unknown } | null) => {
+        if (message?.type === METRICS) {
+          const reply = (body: { text: string } | { error: string }) => {
+            if (worker.isConnected()) worker.send({ type: METRICS, id: message.id, ...body });
+          };
+          aggregator.clusterMetrics().then((text) => reply({ text }), (err: unknown) => reply({ error: String(err) }));
+          return;
+        }
+        if (message?.type !== LISTENING) return;
         state.listening = true;
         everListened = true;
         logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker listening');

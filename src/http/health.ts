@@ -31,7 +31,7 @@ export function healthRoutes(deps: HealthDependencies): Router {
   router.get('/metrics', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.type = deps.metrics.registry.contentType;
-    ctx.body = await deps.metrics.registry.metrics();
+    ctx.body = await deps.metrics.exposition();
   });
   return router;
 }

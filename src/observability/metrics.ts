@@ -16,7 +16,19 @@ export class GatewayMetrics {
   readonly jwksFetches = new Counter({ name: 'stsgate_jwks_fetches_total', help: 'Discovery and JWKS fetches from trusted issuers, by issuer and outcome.', labelNames: ['issuer', 'kind', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'stsgate_http_requests_total', help: 'HTTP requests, by route group and status class.', labelNames: ['route', 'status'], registers: [this.registry] });
 
+  #exposition: () => Promise<string> = () => this.registry.metrics();
+
   constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'stsgate_' });
+  }
+
+  /** The text `/metrics` serves: this process's registry, unless `exposeFrom` replaced it. */
+  exposition(): Promise<string> {
+    return this.#exposition();
+  }
+
+  /** Serves `/metrics` from `source` instead: with `workers`, the sum over every worker, which the primary gathers. */
+  exposeFrom(source: () => Promise<string>): void {
+    this.#exposition = source;
   }
 }
