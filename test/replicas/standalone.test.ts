@@ -1,0 +1,6 @@
+/** Two gateway processes on the standalone Redis at 127.0.0.1:6379, each run under a fresh key prefix. */
+import { REDIS_URL } from '../support/gateway.js';
+import { testPrefix } from '../support/gateway-process.js';
+import { describeReplicas } from './replica-suite.js';
+
+describeReplicas('standalone Redis', async () => ({ store: { url: REDIS_URL, prefix: testPrefix() }, stop: async () => {} }));

@@ -1,0 +1,136 @@
+/**
+ * `workers: n` with real processes: the primary restarts a worker that dies and the port keeps serving;
+ * several workers are refused without a shared store and shared keys; a gateway that cannot start at all
+ * makes the primary exit 1 instead of restarting forever.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { REDIS_URL } from '../support/gateway.js';
+import {
+  ACCOUNT_ID,
+  SecretLedger,
+  allOutput,
+  expectNoSecretsInOutput,
+  killAllGatewayProcesses,
+  makeTempDir,
+  postForm,
+  readyz,
+  getText,
+  recordKeyMaterial,
+  removeTempDir,
+  runStsgate,
+  sharedKeys,
+  startGatewayProcess,
+  testPrefix,
+  writeGatewayConfig,
+  type SharedKeys,
+} from '../support/gateway-process.js';
+import { parsePrometheusText, sumOf } from '../support/prometheus.js';
+import { TestIssuer } from '../support/test-issuer.js';
+
+describe('workers', () => {
+  const ledger = new SecretLedger();
+  let dir: string;
+  let issuer: TestIssuer | undefined;
+  let keys: SharedKeys;
+
+  beforeAll(async () => {
+    dir = makeTempDir('workers');
+    issuer = await TestIssuer.start();
+    keys = await sharedKeys(dir);
+    recordKeyMaterial(ledger, keys);
+  });
+
+  afterAll(async () => {
+    await killAllGatewayProcesses();
+    await issuer?.close();
+    removeTempDir(dir);
+  });
+
+  it('restarts a worker that dies while the other keeps serving, serves /metrics for all workers, stops all with exit 0', { timeout: 60_000 }, async () => {
+    const config = await writeGatewayConfig(dir, { keys, issuer: issuer!, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
+    const gateway = await startGatewayProcess(config, { workers: 2 });
+    const listening = gateway.logs().filter((line) => line.msg === 'worker listening');
+    const victim = listening[0]!;
+
+    process.kill(victim.pid as number, 'SIGKILL');
+    const [died] = await gateway.waitForLogs((line) => line.msg === 'worker exited unexpectedly');
+    expect(died).toMatchObject({ worker: victim.worker, pid: victim.pid, signal: 'SIGKILL' });
+    // The survivor answers while the replacement starts.
+    expect(await readyz(gateway.url)).toBe(200);
+    const [restarted] = await gateway.waitForLogs((line) => line.msg === 'worker listening' && line.worker !== listening[0]!.worker && line.worker !== listening[1]!.worker, 1, 15_000);
+    expect(restarted!.pid).not.toBe(victim.pid);
+
+    // Both the survivor and the replacement issue credentials (round-robin reaches each).
+    const answeredBy = new Set<unknown>();
+    let issuedCount = 0;
+    for (let i = 0; i < 20 && answeredBy.size < 2; i++) {
+      const token = await issuer!.mint({ sub: `repo:acme/app:workers-${i}`, repository: 'acme/app', ref: 'refs/heads/main' });
+      ledger.add('web identity token', token);
+      const res = await postForm(`${gateway.url}/oauth2/token`, {
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: token,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        audience: 'deployer',
+      });
+      expect(res.status, res.text).toBe(200);
+      const body = JSON.parse(res.text) as { access_token: string; aws_credentials: { SecretAccessKey: string; SessionToken: string } };
+      for (const secret of [body.access_token, body.aws_credentials.SecretAccessKey, body.aws_credentials.SessionToken]) ledger.add('issued credentials', secret);
+      const requestId = res.headers.get('x-request-id');
+      const [line] = await gateway.waitForLogs((l) => l.event === 'issued' && l.requestId === requestId);
+      answeredBy.add(line!.worker);
+      issuedCount++;
+    }
+    expect(answeredBy).toEqual(new Set([listening[1]!.worker, restarted!.worker]));
+
+    // Whichever worker a scrape reaches, /metrics counts for both: the primary sums their registries.
+    for (let scrape = 0; scrape < 4; scrape++) {
+      const res = await getText(`${gateway.url}/metrics`);
+      expect(res.status, `${res.text} ${gateway.problems().join(' ')}`).toBe(200);
+      expect(sumOf(parsePrometheusText(res.text), 'stsgate_credentials_issued_total')).toBe(issuedCount);
+    }
+
+    const exit = await gateway.stop('SIGTERM');
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(gateway.logs().filter((line) => line.msg === 'worker stopped').map((line) => line.code)).toEqual([0, 0]);
+  });
+
+  it.each([
+    ['the in-memory store', {}, 'workers: found 2 with the in-memory store'],
+    ['no encryption key', { store: { redis: { url: REDIS_URL } }, credentials: {} }, 'credentials.encryption_key: missing, expected a key with workers: 2'],
+  ])('refuses several workers with %s, before forking', async (_name, change, problem) => {
+    const file = join(dir, `refused-${Math.random().toString(36).slice(2)}.yaml`);
+    const document = {
+      public_url: 'http://127.0.0.1:8080',
+      listen: { host: '127.0.0.1', port: 8080 },
+      signing: { keys_file: keys.keysFile },
+      credentials: { encryption_key: keys.encryptionKey },
+      account_id: ACCOUNT_ID,
+      workers: 2,
+      ...change,
+    };
+    await writeFile(file, stringify(document));
+    const result = await runStsgate(['serve', '--config', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(problem);
+    expect(result.stdout).not.toContain('starting workers');
+  });
+
+  it('exits 1 instead of restarting forever when no worker can start', { timeout: 40_000 }, async () => {
+    const broken = join(dir, 'broken-keys.json');
+    await writeFile(broken, '{"keys": []}\n');
+    const config = await writeGatewayConfig(dir, { keys: { ...keys, keysFile: broken }, issuer: issuer!, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
+    // Killed after 35 s it would show code null: 1 means it gave up by itself.
+    const result = await runStsgate(['serve', '--config', config.file], 35_000);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('a worker failed to start');
+    expect(result.stdout).not.toContain('"msg":"restarting worker"');
+  });
+
+  it('writes no token or secret into any log', () => {
+    expect(allOutput()).toContain('"event":"issued"');
+    expectNoSecretsInOutput(ledger, 10);
+  });
+});
