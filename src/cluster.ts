@@ -6,6 +6,7 @@
  * tree; the config loader refuses several of them without a shared store and shared keys.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
@@ -19,9 +20,40 @@ const METRICS = 'stsgate:metrics';
 /** How long a worker must have run for its death to count as a fresh failure rather than a crash loop. */
 const STABLE_AFTER_MS = 10_000;
 
-/** The number of worker processes a `workers` setting means on this machine. */
-export function workerCount(setting: number | 'auto'): number {
-  return setting === 'auto' ? availableParallelism() : setting;
+/** Where Linux states a container's CPU limit: cgroup v2, then the v1 CFS quota and period. */
+const CGROUP_CPU_MAX = '/sys/fs/cgroup/cpu.max';
+const CGROUP_V1_QUOTA = '/sys/fs/cgroup/cpu/cpu.cfs_quota_us';
+const CGROUP_V1_PERIOD = '/sys/fs/cgroup/cpu/cpu.cfs_period_us';
+
+/**
+ * The CPU limit of this process's container in whole cores (at least 1), or undefined when it has none.
+ * Rounded down, as Go's automaxprocs does: a process more than the quota pays for only gets throttled.
+ */
+export function cpuLimit(read: (path: string) => string | undefined = readIfPresent): number | undefined {
+  const cores = (quota: number, period: number) => (quota > 0 && period > 0 ? Math.max(1, Math.floor(quota / period)) : undefined);
+  const v2 = read(CGROUP_CPU_MAX)?.trim().split(/\s+/);
+  if (v2?.length === 2) return v2[0] === 'max' ? undefined : cores(Number(v2[0]), Number(v2[1]));
+  const quota = read(CGROUP_V1_QUOTA);
+  const period = read(CGROUP_V1_PERIOD);
+  return quota === undefined || period === undefined ? undefined : cores(Number(quota.trim()), Number(period.trim()));
+}
+
+function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The number of worker processes a `workers` setting means here. "auto" is one per core this process may
+ * run on, but no more than the container's CPU limit: os.availableParallelism() counts the node's CPUs,
+ * so a pod limited to 2 cores on a 64-core node would otherwise start 64 workers.
+ */
+export function workerCount(setting: number | 'auto', limit: number | undefined = setting === 'auto' ? cpuLimit() : undefined): number {
+  if (setting !== 'auto') return setting;
+  return Math.max(1, Math.min(availableParallelism(), limit ?? Infinity));
 }
 
 /** True in the process that should fork workers instead of serving. */
