@@ -158,7 +158,8 @@ export interface RotationSchedule {
  * replaces once every token they could have signed has expired. Keys already past `exp` are dropped.
  */
 export function rotateKeysFile(file: { keys: (JWK & { nbf?: number; exp?: number })[] }, newKey: JWK, schedule: RotationSchedule): { keys: (JWK & { nbf?: number; exp?: number })[] } {
-  const now = Math.floor((schedule.now ?? Date.now()) / 1000);
+  // Rounded up: the new key must not sign sooner than publishAhead asks.
+  const now = Math.ceil((schedule.now ?? Date.now()) / 1000);
   const signsFrom = now + schedule.publishAheadSeconds;
   const retireAt = signsFrom + schedule.maxTokenLifetimeSeconds;
   const kept = file.keys
