@@ -3,19 +3,37 @@
  * on one finishes on the other (the load balancer sent the callback there), the session works on
  * both, and a logout on one ends it on both.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoreConfig } from '../../src/config/types.js';
 import { startLogin } from '../support/browser-login.js';
 import { TestBrowser } from '../support/browser.js';
 import { redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { startRedisCluster, startRedisSentinel } from '../support/redis-servers.js';
 
-describe('browser logins across two gateways on one Redis', () => {
+const prefix = () => `stsgate-login-across:${randomBytes(4).toString('hex')}:`;
+const topologies: [string, () => Promise<{ store: StoreConfig; stop(): Promise<void> }>][] = [
+  ['standalone Redis', async () => ({ store: redisStoreConfig(), stop: async () => {} })],
+  ['a 3-master Redis Cluster', async () => {
+    const cluster = await startRedisCluster({ masters: 3 });
+    return { store: { kind: 'cluster', nodes: cluster.nodes, tls: false, prefix: prefix(), commandTimeoutMs: 2000 }, stop: () => cluster.stop() };
+  }],
+  ['Redis with Sentinel', async () => {
+    const sentinel = await startRedisSentinel();
+    return { store: { kind: 'sentinel', sentinels: sentinel.sentinels, name: sentinel.name, tls: false, prefix: prefix(), commandTimeoutMs: 2000 }, stop: () => sentinel.stop() };
+  }],
+];
+
+describe.each(topologies)('browser logins across two gateways on %s', (_name, topology) => {
   let env: LoginEnvironment;
   let a: TestGateway;
   let b: TestGateway;
+  let redis: { store: StoreConfig; stop(): Promise<void> };
 
   beforeAll(async () => {
-    env = await startLoginEnvironment({ store: redisStoreConfig() });
+    redis = await topology();
+    env = await startLoginEnvironment({ store: redis.store });
     a = env.gateway;
     // The second replica: the same configuration (store prefix, keys file, encryption key, public URL), another port.
     b = await startTestGateway({ issuers: a.config.issuers, roles: a.config.roles, rules: a.config.rules, store: a.config.store, config: a.config });
@@ -23,6 +41,7 @@ describe('browser logins across two gateways on one Redis', () => {
   afterAll(async () => {
     await b?.close();
     await env?.close();
+    await redis?.stop();
   });
 
   /** Browsers key cookies by host, not port: behind one load balancer both replicas are one host. Here each has its own port, so the jar is mirrored. */
