@@ -13,7 +13,7 @@ import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import { createApp } from './http/app.js';
-import { ExchangeRateLimits } from './http/middleware/rate-limit.js';
+import { ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
 import { BrowserLogin, createLoginProviders } from './idp/index.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
@@ -140,11 +140,16 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     grantedRoles: (identity) => rules.evaluate(identity).roles,
   });
 
+  const loginLimits = new LoginRateLimits(store, {
+    requestsPerAddressPerMinute: config.limits.loginPerAddressPerMinute ?? 0,
+    pendingPerAddress: config.limits.pendingLoginsPerAddress ?? 0,
+  });
   const login = new BrowserLogin({
     store,
     providers: createLoginProviders(config.providers, { publicUrl: config.publicUrl, allowInsecureHttp: config.dev.allowInsecureHttp }),
     publicUrl: config.publicUrl,
     browser: config.browser ?? DEFAULT_BROWSER_CONFIG,
+    admitLogin: (address) => loginLimits.countPendingLogin(address),
   });
 
   let accepting = true;
@@ -152,6 +157,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     publicUrl: config.publicUrl,
     maxBodyBytes: config.limits.maxBodyBytes,
     limits,
+    loginLimits,
     trustProxy: options.trustProxy ?? (config.listen.trustedProxies ?? 0) > 0,
     trustedProxies: config.listen.trustedProxies ?? 0,
     store,

@@ -117,6 +117,8 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
       maxBodyBytes: file.limits.max_body_bytes,
       exchangePerAddressPerMinute: file.limits.exchange_per_address_per_minute,
       exchangePerSubjectPerMinute: file.limits.exchange_per_subject_per_minute,
+      loginPerAddressPerMinute: file.limits.login_per_address_per_minute,
+      pendingLoginsPerAddress: file.limits.pending_logins_per_address,
     },
     cache: { minRemainingFraction: file.credentials.cache_min_remaining_fraction },
     workers: file.workers,

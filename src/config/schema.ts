@@ -125,6 +125,8 @@ const nonEmptyString = z.string().min(1);
 
 /** Defaults of `limits.exchange_per_address_per_minute` and `limits.exchange_per_subject_per_minute`. */
 export const DEFAULT_EXCHANGE_LIMITS = { perAddressPerMinute: 600, perSubjectPerMinute: 300 } as const;
+/** Defaults of `limits.login_per_address_per_minute` and `limits.pending_logins_per_address`. */
+export const DEFAULT_LOGIN_LIMITS = { perAddressPerMinute: 60, pendingPerAddress: 20 } as const;
 
 /** More worker processes than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
@@ -555,6 +557,10 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
       // CI matrix of a few hundred jobs sharing one subject, and for NAT in front of many clients.
       exchange_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_EXCHANGE_LIMITS.perAddressPerMinute),
       exchange_per_subject_per_minute: integer(0, 1_000_000).default(DEFAULT_EXCHANGE_LIMITS.perSubjectPerMinute),
+      // /login, /callback, /cli/login and /cli/token together, per minute; and login transactions started
+      // per ten minutes (each is a store record kept for a browser nobody has authenticated yet).
+      login_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.perAddressPerMinute),
+      pending_logins_per_address: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.pendingPerAddress),
     }).prefault({}),
     workers: workersSchema.default(1),
     // delay: /readyz fails but the port still serves, so load balancers stop routing here before it closes.

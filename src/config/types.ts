@@ -141,10 +141,17 @@ export interface GatewayConfig {
   accountId: string;
   dev: { allowInsecureHttp: boolean };
   /**
-   * Request size and abuse limits. The two exchange limits are requests per minute (0: off); they are
-   * optional only for configurations built in code, where they are off; the loader always sets them.
+   * Request size and abuse limits. The exchange and login limits are requests per minute, and
+   * `pendingLoginsPerAddress` login transactions per ten minutes (0: off); they are optional only for
+   * configurations built in code, where they are off; the loader always sets them.
    */
-  limits: { maxBodyBytes: number; exchangePerAddressPerMinute?: number; exchangePerSubjectPerMinute?: number };
+  limits: {
+    maxBodyBytes: number;
+    exchangePerAddressPerMinute?: number;
+    exchangePerSubjectPerMinute?: number;
+    loginPerAddressPerMinute?: number;
+    pendingLoginsPerAddress?: number;
+  };
   cache: { minRemainingFraction: number };
   /**
    * Processes serving the port (node:cluster); "auto": one per core. Several need a shared store and keys.

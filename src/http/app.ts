@@ -13,7 +13,7 @@ import type { Store } from '../store/store.js';
 import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
 import { errorHandler } from './middleware/errors.js';
-import type { ExchangeRateLimits } from './middleware/rate-limit.js';
+import type { ExchangeRateLimits, LoginRateLimits } from './middleware/rate-limit.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import { stsRoutes } from './sts.js';
@@ -26,6 +26,8 @@ export interface AppDependencies {
   maxBodyBytes: number;
   /** Abuse limits on the exchange endpoints; absent: none. */
   limits?: ExchangeRateLimits;
+  /** Abuse limits on browser and terminal logins; absent: none. */
+  loginLimits?: LoginRateLimits;
   /** Trust X-Forwarded-For (behind a load balancer). */
   trustProxy: boolean;
   /** With trustProxy: how many X-Forwarded-For entries, from the right, come from trusted proxies (0: all). */

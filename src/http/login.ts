@@ -3,10 +3,11 @@ import type { Context, Next } from 'koa';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
+import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { protocol } from './middleware/errors.js';
+import { countLoginRequest, type LoginRateLimits } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
 import { credentialProcessJson } from './oauth.js';
 import { ASSETS, PAGE_CSP, accountLabel, accountPage, signInPage, type PageOptions } from './pages.js';
@@ -20,6 +21,8 @@ export interface LoginRouteDependencies {
   metrics: GatewayMetrics;
   publicUrl: string;
   maxBodyBytes: number;
+  /** Abuse limits on logins; absent: none. */
+  loginLimits?: LoginRateLimits;
   /** A warning on top of every page (`stsgate demo`). */
   pageNotice?: string;
 }
@@ -36,8 +39,8 @@ export function loginRoutes(deps: LoginRouteDependencies): Router {
   const page = [protocol('html'), noStore, pageHeaders] as const;
   router.get('/', ...page, startPage(deps));
   router.get('/assets/:file', asset);
-  router.get('/login/:provider', ...page, startLogin(deps));
-  router.get('/callback/:provider', ...page, completeLogin(deps));
+  router.get('/login/:provider', ...page, countLoginRequest(deps.loginLimits), startLogin(deps));
+  router.get('/callback/:provider', ...page, countLoginRequest(deps.loginLimits), completeLogin(deps));
   router.post('/logout', ...page, readBody(deps.maxBodyBytes), parseForm, sameSiteOnly(deps), logout(deps));
   router.get('/v1/credentials', protocol('json'), noStore, browserCredentials(deps));
   return router;
@@ -79,26 +82,39 @@ function sessionCookie(ctx: Context, deps: LoginRouteDependencies): string | und
 }
 
 /**
- * The session cookie: opaque, HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site
- * POSTs), Path=/, and Secure unless the public URL is plain http (development only).
+ * Every cookie stsgate sets (the session, login and form cookies): opaque, HttpOnly (no script reads it),
+ * SameSite=Lax (not sent on cross-site POSTs or subresource requests; sent on the provider's top-level
+ * redirect back to `/callback`), Path=/, no Domain (this host only), and Secure unless the public URL is
+ * plain http (development only).
  */
+export function setCookie(ctx: Context, publicUrl: string, name: string, value: string, maxAgeSeconds: number): void {
+  const secure = new URL(publicUrl).protocol === 'https:';
+  ctx.append('Set-Cookie', `${name}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
+}
+
 function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: string, maxAgeSeconds: number): void {
-  const secure = new URL(deps.publicUrl).protocol === 'https:';
-  ctx.append('Set-Cookie', `${deps.login.browser.cookieName}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
+  setCookie(ctx, deps.publicUrl, deps.login.browser.cookieName, value, maxAgeSeconds);
 }
 
 function clearSessionCookie(ctx: Context, deps: LoginRouteDependencies): void {
   setSessionCookie(ctx, deps, '', 0);
 }
 
+/** Starts a login (browser or terminal) and sets the login cookie that binds it to this browser. */
+export async function startBoundLogin(ctx: Context, deps: { login: BrowserLogin; publicUrl: string }, providerId: string, request: { returnTo?: string; role?: string; terminal?: TerminalRequest }): Promise<URL> {
+  const started = await deps.login.start(providerId, { ...request, clientAddress: ctx.ip });
+  setCookie(ctx, deps.publicUrl, started.cookie.name, started.cookie.value, LOGIN_TRANSACTION_TTL_MS / 1000);
+  return started.location;
+}
+
 /** `GET /login/:provider?return_to=&role=`: 302 to the provider (the transaction is stored by the engine). */
 function startLogin(deps: LoginRouteDependencies) {
   return async function redirectToProvider(ctx: Context): Promise<void> {
     const providerId = ctx.params.provider!;
-    const returnTo = queryParam(ctx, 'return_to');
-    const role = queryParam(ctx, 'role');
     try {
-      const location = await deps.login.start(providerId, { ...(returnTo !== undefined ? { returnTo } : {}), ...(role !== undefined ? { role } : {}) });
+      const returnTo = queryParam(ctx, 'return_to');
+      const role = queryParam(ctx, 'role');
+      const location = await startBoundLogin(ctx, deps, providerId, { ...(returnTo !== undefined ? { returnTo } : {}), ...(role !== undefined ? { role } : {}) });
       ctx.redirect(location.href);
     } catch (err) {
       if (err instanceof LoginFailure && deps.login.provider(providerId)) deps.audit.session(ctx, 'login_failed', { provider: providerId, reason: err.reason });
@@ -118,8 +134,12 @@ function completeLogin(deps: LoginRouteDependencies) {
     if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
     const started = performance.now();
     let identity: Identity | undefined;
+    const parameters = new URLSearchParams(ctx.querystring);
+    // The login cookie has done its job once the callback arrives, whatever happens next.
+    const loginCookie = deps.login.loginCookieName(parameters.get('state'));
+    if (loginCookie !== undefined && ctx.cookies.get(loginCookie) !== undefined) setCookie(ctx, deps.publicUrl, loginCookie, '', 0);
     try {
-      const completed = await deps.login.complete(providerId, new URLSearchParams(ctx.querystring));
+      const completed = await deps.login.complete(providerId, parameters, (name) => ctx.cookies.get(name) ?? undefined);
       identity = completed.identity;
       const roles = deps.grantedRoles(identity);
       if (roles.length === 0) {
@@ -173,18 +193,32 @@ function oauthText(text: string): string {
 }
 
 /**
+ * Where a state-changing POST came from, by Fetch Metadata (`Sec-Fetch-Site`) and its `Origin` header
+ * (RFC 6454 §7): `cross` when either names another origin, `same` when one says same-origin and none
+ * says otherwise, `unknown` when neither tells (old browsers, non-browser clients). `Origin: null` tells
+ * nothing: browsers send it for every POST from a page whose Referrer-Policy is no-referrer (Fetch,
+ * "serializing a request origin"), as the gateway's own pages are; an opaque-origin attacker page
+ * (a sandboxed frame) still says `Sec-Fetch-Site: cross-site`.
+ */
+export function requestSite(ctx: Context, publicUrl: string): 'same' | 'cross' | 'unknown' {
+  const ownOrigin = new URL(publicUrl).origin;
+  const origin = ctx.get('origin');
+  const site = ctx.get('sec-fetch-site');
+  const namedOrigin = origin !== '' && origin !== 'null';
+  if ((namedOrigin && origin !== ownOrigin) || (site !== '' && site !== 'same-origin')) return 'cross';
+  return namedOrigin || site === 'same-origin' ? 'same' : 'unknown';
+}
+
+/**
  * Logout is a state change, so it must come from the gateway's own pages (cross-site request forgery):
- * a same-origin `Origin` header (RFC 6454 §7), `Sec-Fetch-Site: same-origin` (Fetch Metadata), or the
- * form token of the session being ended.
+ * a same-origin request (`requestSite`), or one that says nothing about its site and carries the form
+ * token of the session being ended.
  */
 function sameSiteOnly(deps: LoginRouteDependencies) {
-  const ownOrigin = new URL(deps.publicUrl).origin;
   return async function checkSameSite(ctx: Context, next: Next): Promise<void> {
-    const origin = ctx.get('origin');
-    const site = ctx.get('sec-fetch-site');
-    const crossSite = (origin !== '' && origin !== ownOrigin) || (site !== '' && site !== 'same-origin');
-    let allowed = !crossSite && (origin === ownOrigin || site === 'same-origin');
-    if (!allowed && !crossSite) {
+    const site = requestSite(ctx, deps.publicUrl);
+    let allowed = site === 'same';
+    if (site === 'unknown') {
       const token = (ctx.state.form as Map<string, string>).get('csrf_token');
       const session = token === undefined ? undefined : await deps.login.session(sessionCookie(ctx, deps));
       allowed = session !== undefined && timingSafeEqualText(token!, session.csrfToken);
@@ -194,7 +228,8 @@ function sameSiteOnly(deps: LoginRouteDependencies) {
   };
 }
 
-function timingSafeEqualText(a: string, b: string): boolean {
+/** Compares two texts in time that depends on their length only. */
+export function timingSafeEqualText(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
@@ -264,6 +299,14 @@ async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): P
     }
     return session;
   }
+  // The cookie is ambient: SameSite=Lax keeps it off other sites' subresource requests, and Fetch Metadata
+  // and Origin refuse the rest (another origin of the same site, an opaque origin). No page but the
+  // gateway's own ever gets a credential set with this browser's session, even one it could not read.
+  const site = ctx.get('sec-fetch-site');
+  const origin = ctx.get('origin');
+  if ((site !== '' && site !== 'same-origin' && site !== 'none') || (origin !== '' && origin !== new URL(deps.publicUrl).origin)) {
+    throw new GatewayError('AccessDenied', 'Credentials for a browser session are given to this site and to direct requests only, never to another site’s page.');
+  }
   const session = await deps.login.session(sessionCookie(ctx, deps));
   if (!session) throw new GatewayError('MissingAuthenticationToken', 'No browser session: sign in first (or again: sessions expire).', { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } });
   return session;
@@ -276,6 +319,8 @@ async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): P
  */
 function browserCredentials(deps: LoginRouteDependencies) {
   return async function credentials(ctx: Context): Promise<void> {
+    // Not even embeddable by another origin's page (no-cors loads, Spectre-style reads): Fetch §3.7 CORP.
+    ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
     const session = await credentialsSession(ctx, deps);
     for (const name of Object.keys(ctx.query)) {
       if (!['role', 'duration_seconds', 'scope'].includes(name)) throw new GatewayError('ValidationError', `Unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);

@@ -77,7 +77,7 @@ export interface PageOptions {
 /** Claims worth showing on the page, in this order (others are left out: the page is not a claims dump). */
 const SHOWN_CLAIMS = ['email', 'email_verified', 'name', 'login', 'preferred_username', 'hd', 'orgs', 'teams', 'groups'];
 
-function layout(title: string, main: Html, options: PageOptions & { signedIn?: { label: string; csrfToken: string } } = {}): string {
+function layout(title: string, main: Html, options: PageOptions & { signedIn?: { label: string; csrfToken: string }; refreshTo?: string } = {}): string {
   const account = options.signedIn
     ? html`<nav aria-label="Account">
         <p class="who">Signed in as <strong>${options.signedIn.label}</strong></p>
@@ -92,6 +92,7 @@ function layout(title: string, main: Html, options: PageOptions & { signedIn?: {
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="referrer" content="no-referrer">
+  ${options.refreshTo !== undefined ? html`<meta http-equiv="refresh" content="0; url=${options.refreshTo}">` : ''}
   <title>${title} · stsgate</title>
   <link rel="stylesheet" href="/assets/stsgate.css">
   <script src="/assets/stsgate.js" defer></script>
@@ -111,23 +112,54 @@ function layout(title: string, main: Html, options: PageOptions & { signedIn?: {
 </html>`.markup}\n`;
 }
 
-/**
- * The start page when nobody is signed in: one button per configured provider. With `terminal`, the
- * provider choice of a terminal login (`stsgate login`), whose result goes back to the command.
- */
-export function signInPage(providers: readonly ProviderLink[], options: PageOptions & { terminal?: boolean } = {}): string {
+/** The start page when nobody is signed in: one button per configured provider. */
+export function signInPage(providers: readonly ProviderLink[], options: PageOptions = {}): string {
   const buttons =
     providers.length === 0
       ? html`<p>No identity provider is configured on this gateway.</p>`
       : html`<ul class="providers">${providers.map((p) => html`<li><a class="button" href="${p.href}">Sign in with ${p.displayName}</a></li>`)}</ul>`;
-  const intro = options.terminal
-    ? html`<p>Sign in with an account you already have. The <code>stsgate login</code> command waiting in your terminal then gets a session, and fetches short-lived credentials with it.</p>`
-    : html`<p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>`;
   return layout(
-    options.terminal ? 'Sign in for the terminal' : 'Sign in',
-    html`<h1>${options.terminal ? 'Sign in for the terminal' : 'Sign in'}</h1>
-    ${intro}
+    'Sign in',
+    html`<h1>Sign in</h1>
+    <p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>
     ${buttons}`,
+    options,
+  );
+}
+
+/** What the terminal login's confirmation page shows and sends back. */
+export interface TerminalConfirmation {
+  /** The code `stsgate login` printed (`terminalConfirmationCode`). */
+  code: string;
+  /** One button per provider the person may sign in with. */
+  providers: readonly { id: string; displayName: string }[];
+  /** The checked `/cli/login` parameters, sent back as hidden fields. */
+  fields: Readonly<Record<string, string>>;
+  /** The form token, also held in this browser's form cookie. */
+  formToken: string;
+}
+
+/**
+ * The confirmation of a terminal login (`stsgate login`), asked before the browser is sent anywhere: a
+ * `/cli/login` link someone else made (listening on a loopback port of a shared machine) shows a code the
+ * person's own terminal never printed. Only the POST of this form starts the login.
+ */
+export function terminalConfirmPage(view: TerminalConfirmation, options: PageOptions = {}): string {
+  const buttons =
+    view.providers.length === 0
+      ? html`<p>No identity provider is configured on this gateway.</p>`
+      : html`<ul class="providers">${view.providers.map((p) => html`<li><button type="submit" name="provider" value="${p.id}">Yes, sign in with ${p.displayName}</button></li>`)}</ul>`;
+  return layout(
+    'Confirm the terminal sign-in',
+    html`<h1>Sign in to the stsgate command on this computer?</h1>
+    <p class="confirm-code">It showed the code <strong><code>${view.code}</code></strong>.</p>
+    <p>Continue only if you just ran <code>stsgate login</code> and your terminal shows this same code. If you did not, or the code differs, do not continue: someone else made this link, and continuing would sign them in as you.</p>
+    <form method="post" action="/cli/login">
+      ${Object.entries(view.fields).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
+      <input type="hidden" name="form_token" value="${view.formToken}">
+      ${buttons}
+    </form>
+    <p><a href="/">No, I did not start this</a></p>`,
     options,
   );
 }
@@ -192,11 +224,27 @@ function credentialsSection(c: PageCredentials): Html {
     </section>`;
 }
 
+/**
+ * The answer to the terminal confirmation's POST: on to the provider by a refresh, not a redirect.
+ * CSP `form-action 'self'` also governs the redirects that follow a form submission (Chromium blocks a
+ * 303 from the form's POST to another origin), and the provider may redirect further; a refresh is a
+ * new navigation. The link is there for browsers that ignore refreshes.
+ */
+export function continuePage(location: URL, providerName: string, options: PageOptions = {}): string {
+  return layout(
+    `Continuing to ${providerName}`,
+    html`<h1>Continuing to ${providerName}…</h1>
+    <p>If nothing happens, <a href="${location.href}">continue to ${providerName}</a>.</p>`,
+    { ...options, refreshTo: location.href },
+  );
+}
+
 /** Titles of error pages, by status. */
 function errorTitle(err: GatewayError): string {
   if (err instanceof LoginFailure && err.reason === 'no_role') return 'No access for this account';
   if (err instanceof LoginFailure) return 'Sign-in failed';
   if (err.status === 404) return 'Not found';
+  if (err.status === 429) return 'Too many requests';
   if (err.status === 401 || err.status === 403) return 'Access denied';
   if (err.status >= 500) return 'Something went wrong';
   return 'The request could not be completed';
@@ -269,6 +317,8 @@ fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 0 0 1rem; }
 pre { background: var(--panel); padding: 1rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 .error { color: var(--error); font-weight: 600; overflow-wrap: anywhere; }
 .request-id, .status { color: var(--muted); font-size: 0.875rem; }
+.confirm-code { font-size: 1.25rem; }
+.confirm-code code { letter-spacing: 0.1em; }
 .notice { background: #fff3cd; border-bottom: 3px solid #a15c00; color: #3d2a00; font-weight: 700; text-align: center; }
 .notice p { margin: 0; padding: 0.6rem 1.25rem; }
 `,

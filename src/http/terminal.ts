@@ -1,77 +1,137 @@
 /**
- * Terminal logins (`stsgate login`, see src/idp/terminal-login.ts): `GET /cli/login` starts a normal
- * browser login that ends at the command's loopback address with a one-time code, `POST /cli/token`
- * trades the code and its PKCE verifier for a terminal session token, `POST /cli/logout` ends that session.
- * The token then works as a bearer token at `GET /v1/credentials` (login.ts).
+ * Terminal logins (`stsgate login`, see src/idp/terminal-login.ts): `GET /cli/login` asks the person to
+ * confirm the code the command printed, its form's `POST /cli/login` starts a normal browser login that
+ * ends at the command's loopback address with a one-time code, `POST /cli/token` trades the code and its
+ * PKCE verifier for a terminal session token, `POST /cli/logout` ends that session. The token then works
+ * as a bearer token at `GET /v1/credentials` (login.ts).
  */
+import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { LoginFailure, parseTerminalRequest, type BrowserLogin } from '../idp/index.js';
+import { terminalConfirmationCode } from '../idp/confirmation-code.js';
+import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, parseTerminalRequest, type BrowserLogin } from '../idp/index.js';
 import type { AuditLog } from '../observability/audit.js';
 import { protocol } from './middleware/errors.js';
+import { countLoginRequest, type LoginRateLimits } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { noStore, pageHeaders, pageOptions, queryParam } from './login.js';
-import { accountLabel, signInPage } from './pages.js';
+import { noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin, timingSafeEqualText } from './login.js';
+import { accountLabel, continuePage, terminalConfirmPage } from './pages.js';
 
 export interface TerminalRouteDependencies {
   login: BrowserLogin;
   /** Every role the rules grant an identity, in rule order. */
   grantedRoles(identity: Identity): string[];
   audit: AuditLog;
+  publicUrl: string;
   maxBodyBytes: number;
+  /** Abuse limits on logins; absent: none. */
+  loginLimits?: LoginRateLimits;
   pageNotice?: string;
 }
 
 /** `/cli/login`, `/cli/token` and `/cli/logout`. */
 export function terminalRoutes(deps: TerminalRouteDependencies): Router {
   const router = new Router();
-  router.get('/cli/login', protocol('html'), noStore, pageHeaders, startTerminalLogin(deps));
-  router.post('/cli/token', protocol('oauth'), noStore, readBody(deps.maxBodyBytes), parseForm, redeemCode(deps));
+  const limited = countLoginRequest(deps.loginLimits);
+  router.get('/cli/login', protocol('html'), noStore, pageHeaders, limited, confirmTerminalLogin(deps));
+  router.post('/cli/login', protocol('html'), noStore, pageHeaders, limited, readBody(deps.maxBodyBytes), parseForm, confirmedHere(deps), startTerminalLogin(deps));
+  router.post('/cli/token', protocol('oauth'), noStore, limited, readBody(deps.maxBodyBytes), parseForm, redeemCode(deps));
   router.post('/cli/logout', protocol('oauth'), noStore, endTerminalSession(deps));
   return router;
 }
 
+/** The parameters of `/cli/login`: the terminal request, and which provider and role. */
+const TERMINAL_PARAMETERS = ['redirect_uri', 'code_challenge', 'code_challenge_method', 'state', 'provider', 'role'];
+
+/** The form token: 32 random bytes, base64url, as the form cookie holds it. */
+const FORM_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** The form cookie's name: the session cookie's, with `_form`. */
+const formCookieName = (deps: TerminalRouteDependencies) => `${deps.login.browser.cookieName}_form`;
+
+/** The checked terminal request, provider and role from `/cli/login`'s query or form; unknown names are refused. */
+function readTerminalParameters(get: (name: string) => string | undefined, names: Iterable<string>, allowed: readonly string[] = TERMINAL_PARAMETERS) {
+  for (const name of names) {
+    if (!allowed.includes(name)) {
+      throw new LoginFailure('bad_request', `The terminal sign-in link carries an unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);
+    }
+  }
+  const terminal = parseTerminalRequest({
+    redirectUri: get('redirect_uri'),
+    codeChallenge: get('code_challenge'),
+    codeChallengeMethod: get('code_challenge_method'),
+    state: get('state'),
+  });
+  return { terminal, provider: get('provider'), role: get('role') };
+}
+
 /**
  * `GET /cli/login?redirect_uri=&code_challenge=&code_challenge_method=S256&state=[&provider=][&role=]`:
- * checks the terminal request (a loopback redirect URI only, RFC 8252 §7.3), then 302 to the provider
- * (named, or the only one), or a page to pick one. Nothing is redirected when a check fails.
+ * checks the terminal request (a loopback redirect URI only, RFC 8252 §7.3) and shows the confirmation
+ * page: the code the command printed, and a button per provider (the named one, or all). Nothing is
+ * stored and nothing redirected: a link alone, whoever made it, starts no login.
+ */
+function confirmTerminalLogin(deps: TerminalRouteDependencies) {
+  return async function showConfirmation(ctx: Context): Promise<void> {
+    const request = readTerminalParameters((name) => queryParam(ctx, name), Object.keys(ctx.query));
+    let providers = deps.login.providers;
+    if (request.provider !== undefined) {
+      const named = deps.login.provider(request.provider);
+      if (!named) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
+      providers = [named];
+    }
+    // One form token per browser, kept while it stays in use, so confirmation pages in two tabs both work.
+    const cookie = ctx.cookies.get(formCookieName(deps));
+    const formToken = cookie !== undefined && FORM_TOKEN.test(cookie) ? cookie : randomBytes(32).toString('base64url');
+    setCookie(ctx, deps.publicUrl, formCookieName(deps), formToken, LOGIN_TRANSACTION_TTL_MS / 1000);
+    const { terminal, role } = request;
+    ctx.type = 'html';
+    ctx.body = terminalConfirmPage(
+      {
+        code: terminalConfirmationCode(terminal.codeChallenge),
+        providers: providers.map((p) => ({ id: p.id, displayName: p.displayName })),
+        fields: { redirect_uri: terminal.redirectUri, code_challenge: terminal.codeChallenge, code_challenge_method: 'S256', state: terminal.state, ...(role !== undefined ? { role } : {}) },
+        formToken,
+      },
+      pageOptions(deps),
+    );
+  };
+}
+
+/**
+ * The confirmation must be the person's click on the gateway's own page: never a cross-site POST (an
+ * attacker's page submitting the form for them), and always with the form token of this browser's
+ * form cookie (double submit), which another site can neither read nor set.
+ */
+function confirmedHere(deps: TerminalRouteDependencies) {
+  return async function checkConfirmation(ctx: Context, next: Next): Promise<void> {
+    const token = (ctx.state.form as Map<string, string>).get('form_token');
+    const cookie = ctx.cookies.get(formCookieName(deps));
+    const tokenMatches = token !== undefined && cookie !== undefined && FORM_TOKEN.test(cookie) && timingSafeEqualText(token, cookie);
+    if (requestSite(ctx, deps.publicUrl) === 'cross' || !tokenMatches) {
+      throw new GatewayError('AccessDenied', 'A terminal sign-in must be confirmed on this site’s own page. Open the address stsgate login printed again.', {
+        debug: tokenMatches ? 'cross-site confirmation' : 'form token missing or not this browser’s',
+      });
+    }
+    await next();
+  };
+}
+
+/**
+ * `POST /cli/login` (the confirmation page's form): starts the browser login for the terminal request and
+ * sends the browser on to the chosen provider (`continuePage`).
  */
 function startTerminalLogin(deps: TerminalRouteDependencies) {
   return async function redirectToProvider(ctx: Context): Promise<void> {
-    for (const name of Object.keys(ctx.query)) {
-      if (!['redirect_uri', 'code_challenge', 'code_challenge_method', 'state', 'provider', 'role'].includes(name)) {
-        throw new LoginFailure('bad_request', `The terminal sign-in link carries an unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);
-      }
-    }
-    const get = (name: string) => queryParam(ctx, name);
-    const terminal = parseTerminalRequest({
-      redirectUri: get('redirect_uri'),
-      codeChallenge: get('code_challenge'),
-      codeChallengeMethod: get('code_challenge_method'),
-      state: get('state'),
-    });
-    const role = get('role');
-    let providerId = get('provider');
-    const providers = deps.login.providers;
-    if (providerId === undefined && providers.length === 1) providerId = providers[0]!.id;
-    if (providerId === undefined) {
-      // Several providers: a page of links that repeat this request with the provider chosen.
-      ctx.type = 'html';
-      ctx.body = signInPage(
-        providers.map((p) => {
-          const query = new URLSearchParams(ctx.querystring);
-          query.set('provider', p.id);
-          return { id: p.id, displayName: p.displayName, href: `/cli/login?${query.toString()}` };
-        }),
-        { ...pageOptions(deps), terminal: true },
-      );
-      return;
-    }
+    const form = ctx.state.form as Map<string, string>;
+    const { terminal, provider: providerId, role } = readTerminalParameters((name) => (form.get(name) === '' ? undefined : form.get(name)), form.keys(), [...TERMINAL_PARAMETERS, 'form_token']);
+    if (providerId === undefined) throw new LoginFailure('bad_request', 'Choose an identity provider to sign in with.');
     try {
-      const location = await deps.login.start(providerId, { terminal, ...(role !== undefined ? { role } : {}) });
-      ctx.redirect(location.href);
+      const location = await startBoundLogin(ctx, deps, providerId, { terminal, ...(role !== undefined ? { role } : {}) });
+      ctx.type = 'html';
+      ctx.body = continuePage(location, deps.login.provider(providerId)!.displayName, pageOptions(deps));
     } catch (err) {
       if (err instanceof LoginFailure && deps.login.provider(providerId)) deps.audit.session(ctx, 'login_failed', { provider: providerId, reason: err.reason });
       throw err;

@@ -1,9 +1,10 @@
 /**
  * The browser-login engine: the login transaction between `/login/:provider` and `/callback/:provider`
- * (stored ten minutes, taken once), and the browser session behind the cookie. Store keys are built from
- * SHA-256 of the state and of the cookie value, so a dump of the store hands out neither.
+ * (stored ten minutes, taken once, bound to the browser that started it), and the browser session behind
+ * the cookie. Store keys are built from SHA-256 of the state and of the cookie value, so a dump of the
+ * store hands out neither.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
 import type { BrowserConfig } from '../config/types.js';
 import type { Identity } from '../domain/types.js';
@@ -29,7 +30,16 @@ interface LoginTransaction {
   role?: string;
   /** Set for a terminal login (`/cli/login`): the answer goes to the command's loopback address. */
   terminal?: TerminalRequest;
+  /** SHA-256 of the login cookie's value: the callback must come back to the browser that started. */
+  bindingHash: string;
   startedAt: number;
+}
+
+/** A started login: where to send the browser, and the login cookie that binds the transaction to it. */
+export interface StartedLogin {
+  location: URL;
+  /** Set it HttpOnly, SameSite=Lax, for LOGIN_TRANSACTION_TTL_MS; the callback reads it back. */
+  cookie: { name: string; value: string };
 }
 
 /** A browser session, as stored behind the cookie. */
@@ -62,6 +72,8 @@ export interface BrowserLoginOptions {
   providers: readonly LoginProvider[];
   publicUrl: string;
   browser: BrowserConfig;
+  /** Called before a login transaction is stored, with the client's address; throws to refuse (the pending-login cap). */
+  admitLogin?: (clientAddress: string) => Promise<void>;
   now?: () => number;
 }
 
@@ -77,6 +89,7 @@ export class BrowserLogin {
   readonly #publicUrl: string;
   readonly #browser: BrowserConfig;
   readonly #now: () => number;
+  readonly #admitLogin: ((clientAddress: string) => Promise<void>) | undefined;
   /** The codes and sessions of terminal logins (`stsgate login`); they last as long as browser sessions. */
   readonly terminal: TerminalSessions;
 
@@ -86,6 +99,7 @@ export class BrowserLogin {
     this.#publicUrl = options.publicUrl;
     this.#browser = options.browser;
     this.#now = options.now ?? Date.now;
+    this.#admitLogin = options.admitLogin;
     this.terminal = new TerminalSessions({ store: options.store, sessionTtlSeconds: options.browser.sessionTtlSeconds, now: this.#now });
   }
 
@@ -105,11 +119,12 @@ export class BrowserLogin {
 
   /**
    * Starts a login: checks `return_to` and `role`, builds the authorization request, and stores the
-   * transaction (provider, PKCE verifier, nonce, return_to, role, terminal request) under the state for
-   * ten minutes. Nothing is stored when any of that fails. A terminal request (already checked by
+   * transaction (provider, PKCE verifier, nonce, return_to, role, terminal request, the hash of the login
+   * cookie) under the state for ten minutes. Nothing is stored when any of that fails, or when
+   * `admitLogin` refuses the client's address. A terminal request (already checked by
    * `parseTerminalRequest`) replaces `return_to`: the login ends at the command's loopback address.
    */
-  async start(providerId: string, request: { returnTo?: string; role?: string; terminal?: TerminalRequest }): Promise<URL> {
+  async start(providerId: string, request: { returnTo?: string; role?: string; terminal?: TerminalRequest; clientAddress?: string }): Promise<StartedLogin> {
     const provider = this.#require(providerId);
     if (request.terminal !== undefined && request.returnTo !== undefined) throw new LoginFailure('bad_request', 'A terminal sign-in cannot also ask to return to a page.');
     let returnTo: string | undefined;
@@ -120,6 +135,10 @@ export class BrowserLogin {
       }
     }
     if (request.role !== undefined && !ROLE.test(request.role)) throw new LoginFailure('bad_request', 'The role in the sign-in link is not a role name.');
+    // RFC 9700 §4.7.1 / OAuth 2.0 for Browser-Based Apps §6.1.3.2: the state alone does not stop login
+    // CSRF (an attacker's own finished login delivered to a victim's browser); a random value kept in this
+    // browser's cookie, and only its hash in the transaction, does.
+    const binding = randomBytes(32).toString('base64url');
     const transaction: LoginTransaction = {
       v: 1,
       provider: provider.id,
@@ -129,20 +148,32 @@ export class BrowserLogin {
       ...(returnTo !== undefined ? { returnTo } : {}),
       ...(request.role !== undefined ? { role: request.role } : {}),
       ...(request.terminal !== undefined ? { terminal: request.terminal } : {}),
+      bindingHash: digest(binding),
       startedAt: this.#now(),
     };
     const location = await provider.authorizationUrl(transaction);
+    if (this.#admitLogin) await this.#admitLogin(request.clientAddress ?? '');
     await this.#guard(() => this.#store.set(storeKeys.loginTransaction(digest(transaction.state)), JSON.stringify(transaction), LOGIN_TRANSACTION_TTL_MS));
-    return location;
+    return { location, cookie: { name: this.loginCookieName(transaction.state)!, value: binding } };
+  }
+
+  /**
+   * The name of the login cookie for a state (one per login, so sign-ins in two tabs do not undo each
+   * other), or undefined when `state` is not one of ours. It carries a hash of the state, not the state.
+   */
+  loginCookieName(state: string | null | undefined): string | undefined {
+    if (state === null || state === undefined || !OPAQUE.test(state)) return undefined;
+    return `${this.#browser.cookieName}_login_${createHash('sha256').update(`login-cookie\u0000${state}`).digest('base64url').slice(0, 12)}`;
   }
 
   /**
    * Completes a login at `/callback/:provider`: the transaction is taken (deleted) before anything else
    * is checked, so a state works once whatever happens next. A transaction started for another provider
-   * is refused (RFC 9700 §4.4, mix-up). A provider error is reported only after the state matched, so a
-   * forged link cannot put a made-up message on the gateway's page.
+   * is refused (RFC 9700 §4.4, mix-up), and so is one started in another browser (`cookie` reads this
+   * request's cookies; login CSRF, RFC 9700 §4.7). A provider error is reported only after both matched,
+   * so a forged link cannot put a made-up message on the gateway's page.
    */
-  async complete(providerId: string, parameters: URLSearchParams): Promise<CompletedLogin> {
+  async complete(providerId: string, parameters: URLSearchParams, cookie: (name: string) => string | undefined): Promise<CompletedLogin> {
     const provider = this.#require(providerId);
     for (const name of ['state', 'code', 'error', 'iss']) {
       if (parameters.getAll(name).length > 1) throw new LoginFailure('bad_request', `The sign-in answer carries ${name} more than once.`);
@@ -159,6 +190,13 @@ export class BrowserLogin {
     if (transaction.provider !== provider.id) {
       throw new LoginFailure('provider_mismatch', 'This sign-in answer came back for a different identity provider than the one the sign-in was started with. Start again.', {
         debug: `transaction for ${transaction.provider}, callback for ${provider.id}`,
+      });
+    }
+    const binding = cookie(this.loginCookieName(state)!);
+    if (binding === undefined || typeof transaction.bindingHash !== 'string' || !equalText(digest(binding), transaction.bindingHash)) {
+      // Not sent to a terminal's loopback address either: this browser is not the one whose login it was.
+      throw new LoginFailure('browser_mismatch', 'This sign-in answer arrived in a different browser from the one that started the sign-in, so it was not accepted. Start again from this site, in one browser.', {
+        debug: binding === undefined ? 'no login cookie' : 'login cookie does not match',
       });
     }
     try {
@@ -239,4 +277,10 @@ export class BrowserLogin {
 /** The store key part for a secret value: its SHA-256, base64url. */
 function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
+}
+
+function equalText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }

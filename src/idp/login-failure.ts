@@ -9,6 +9,7 @@ export type LoginFailureReason =
   | 'state_missing'
   | 'state_unknown'
   | 'provider_mismatch'
+  | 'browser_mismatch'
   | 'provider_error'
   | 'code_missing'
   | 'code_rejected'

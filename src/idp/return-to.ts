@@ -2,13 +2,15 @@
  * Where a login may send the browser afterwards (`return_to`): only the gateway's own origin or an
  * origin the configuration allows. RFC 9700 §4.11 (open redirectors): anything else is refused, including
  * the forms browsers read as another host: `//host`, `/\host`, backslashes anywhere, percent-encoded
- * slashes and backslashes, control characters and whitespace.
+ * slashes and backslashes, control characters and whitespace, and any character outside ASCII: look-alike
+ * slashes such as U+2215 or U+FF0F read as `/` to a person (and UTS #46 maps U+FF0F to `/` in a host),
+ * and a link built by a browser or a URL library arrives percent-encoded anyway.
  */
 
 const MAX_LENGTH = 2048;
 
-/** Control characters, whitespace and backslashes: browsers strip or reinterpret them in URLs (WHATWG URL). */
-const UNSAFE_CHARACTER = /[\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200f\u2028\u2029\u202f\u205f\u3000\ufeff\\]/;
+/** Control characters, whitespace, backslashes and non-ASCII: browsers strip or reinterpret them in URLs (WHATWG URL, UTS #46). */
+const UNSAFE_CHARACTER = /[^\u0021-\u007e]|\\/;
 /** Percent-encoded `/`, `\` or `%` (double encoding): a later decode could turn a path into `//host`. */
 const ENCODED_SEPARATOR = /%(?:2f|5c|25)/i;
 

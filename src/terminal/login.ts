@@ -3,9 +3,11 @@
  * `aws sso login`, built as OAuth 2.0 for native apps (RFC 8252) with PKCE (RFC 7636):
  *
  *   1. listen on 127.0.0.1:<random port> (RFC 8252 §7.3: the gateway accepts any port there);
- *   2. open (and always print) `<gateway>/cli/login?redirect_uri=http://127.0.0.1:<port>/callback&state=…&code_challenge=…`;
- *   3. the browser signs in at the gateway's provider; the gateway redirects to the loopback address with a
- *      one-time code and our state;
+ *   2. open (and always print) `<gateway>/cli/login?redirect_uri=http://127.0.0.1:<port>/callback&state=…&code_challenge=…`,
+ *      and print the confirmation code the gateway's page will ask the person to compare (derived from the
+ *      challenge: a link someone else made, to their own loopback port, shows another code);
+ *   3. the person confirms, the browser signs in at the gateway's provider, and the gateway redirects to
+ *      the loopback address with a one-time code and our state;
  *   4. redeem the code with the PKCE verifier at `<gateway>/cli/token` for a terminal session token, and keep
  *      it in the config folder (0600) for `stsgate credentials`.
  *
@@ -15,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { terminalConfirmationCode } from '../idp/confirmation-code.js';
 import type { ConfigFolder, SavedSession } from './config-folder.js';
 import { gatewayErrorText } from './gateway-url.js';
 
@@ -66,6 +69,7 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
 
     options.say(`Sign in to ${options.gateway} in your browser${options.openBrowser ? ' (opening it now)' : ''}:`);
     options.say(`  ${login.href}`);
+    options.say(`The page asks you to confirm the code ${terminalConfirmationCode(challenge)}: continue only if it shows this one.`);
     if (options.openBrowser) openInBrowser(login.href);
     options.say('Waiting for the browser (Ctrl-C to give up)...');
 

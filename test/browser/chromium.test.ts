@@ -4,7 +4,8 @@
  * Redis. It clicks through the start page, oidc-provider's login page (standing in for Google), the role
  * picker and the credentials view, checks the keys with the AWS SDK, the copy button, and the basics of
  * accessibility (labels, button names, keyboard focus order), and saves a screenshot of the credentials
- * view to test-artifacts/credentials.png. Then `stsgate login` once with Chromium as the person's browser.
+ * view to test-artifacts/credentials.png. Then `stsgate login` once with Chromium as the person's browser,
+ * confirming on the gateway's page the code the command printed.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -165,6 +166,14 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     expect(order.slice(0, 9)).toEqual(['Skip to the main content', 'stsgate', 'Sign out', 'radio deployer', 'Show credentials', '#shell', 'Copy the export lines', '#json', 'Copy the JSON']);
   });
 
+  it('signs out with the Sign out button (the form POST from the page is accepted): the session ends', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${env.gateway.url}/`);
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in');
+    const cookies = await context.cookies(env.gateway.url);
+    expect(cookies.filter((c) => c.name === 'stsgate_session')).toEqual([]);
+  });
+
   it('runs `stsgate login` with Chromium as the person\'s browser', async () => {
     const home = mkdtempSync(join(tmpdir(), 'stsgate-chromium-cli-'));
     // A fresh profile: the person's browser has no session at the provider yet, so its login page shows.
@@ -172,8 +181,13 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     try {
       const cli = runCli(['login', '--gateway', env.gateway.url, '--provider', 'google', '--no-browser'], { HOME: home, XDG_CONFIG_HOME: home, NODE_ENV: undefined });
       const [address] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+/, 'stderr');
+      const [, code] = await cli.waitFor(/confirm the code ([A-Z2-7]{4}-[A-Z2-7]{4})/, 'stderr');
       const tab = await own.newPage();
       await tab.goto(address);
+      // The gateway asks first: the code on its page is the one the command printed; then the button.
+      await expect(tab.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to the stsgate command on this computer?');
+      await expect(tab.locator('.confirm-code code').textContent()).resolves.toBe(code);
+      await tab.getByRole('button', { name: 'Yes, sign in with Google' }).click();
       await tab.getByRole('button', { name: 'Sign in as alice' }).click();
       // The gateway's 303 to the command's loopback port, which answers once the code is redeemed.
       await tab.waitForURL((url) => url.pathname === '/callback' && url.origin !== env.gateway.url);

@@ -57,7 +57,7 @@ describe('a valid configuration', () => {
       signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
       accountId: '123456789012',
       dev: { allowInsecureHttp: false },
-      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300 },
+      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20 },
       cache: { minRemainingFraction: 0.5 },
       workers: 1,
       shutdown: { delaySeconds: 0, graceSeconds: 10 },
@@ -115,7 +115,7 @@ describe('a valid configuration', () => {
     expect(config.shutdown).toEqual({ delaySeconds: 5, graceSeconds: 20 });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
-    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300 });
+    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20 });
     expect(config.dev).toEqual({ allowInsecureHttp: true });
     expect(config.issuers[0]).toMatchObject({ algorithms: ['ES384', 'EdDSA'], clockSkewSeconds: 5, maxTokenAgeSeconds: 600 });
     expect(config.roles[0]).toEqual({

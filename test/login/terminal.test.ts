@@ -1,6 +1,7 @@
 /**
  * The gateway's side of terminal logins (`stsgate login`), against the real Redis: `/cli/login` accepts only
- * loopback redirect URIs (RFC 8252 §7.3) with a PKCE S256 challenge, the normal browser login ends in a 303
+ * loopback redirect URIs (RFC 8252 §7.3) with a PKCE S256 challenge and asks the person to confirm the
+ * code the command printed (its form starts the login), the normal browser login ends in a 303
  * to the loopback address with a one-time code and the command's state (no cookie), `/cli/token` redeems
  * the code once, only with the right verifier and redirect URI, for a bearer token that `/v1/credentials`
  * accepts and `/cli/logout` ends. A denied account's failure goes back to the command too.
@@ -11,6 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLoopbackRedirect } from '../../src/idp/index.js';
 import { TestBrowser } from '../support/browser.js';
+import { confirmTerminalLogin, readTerminalConfirmation } from '../support/browser-login.js';
 import { ACCOUNT_ID, REDIS_URL, postForm, redisStoreConfig } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 
@@ -55,10 +57,17 @@ function cliLoginUrl(request: TerminalRequest, extra: Record<string, string> = {
 
 /** A whole terminal login in the browser: returns the gateway's answer to the callback (303 to the loopback address). */
 async function terminalLogin(browser: TestBrowser, request: TerminalRequest, provider: 'google' | 'okta', user: string): Promise<Response> {
-  const start = await browser.get(cliLoginUrl(request, { provider }));
-  expect(start.status).toBe(302);
-  const back = await env[provider].signIn(browser, new URL(start.headers.get('location')!), user);
+  const authorization = await confirmTerminalLogin(browser, cliLoginUrl(request, { provider }));
+  const back = await env[provider].signIn(browser, authorization, user);
   return browser.get(back);
+}
+
+/** The confirmation code, computed here from the RFC 4648 base32 of SHA-256 of the challenge (not by the gateway's function). */
+function expectedCode(challenge: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bits = [...createHash('sha256').update(challenge).digest()].map((b) => b.toString(2).padStart(8, '0')).join('');
+  const chars = Array.from({ length: 8 }, (_, i) => alphabet[parseInt(bits.slice(i * 5, i * 5 + 5), 2)]).join('');
+  return `${chars.slice(0, 4)}-${chars.slice(4)}`;
 }
 
 function redeem(request: TerminalRequest, code: string, overrides: Record<string, string> = {}): Promise<Response> {
@@ -136,17 +145,35 @@ describe('GET /cli/login', () => {
     expect(response.headers.get('location')).toBeNull();
   });
 
-  it('lets the person pick a provider when none is named, each link carrying the terminal request', async () => {
+  it('asks to confirm the code derived from the challenge, with a button per provider and the terminal request in the form; nothing stored', async () => {
     const request = terminalRequest();
-    const response = await fetch(cliLoginUrl(request), { redirect: 'manual' });
+    const before = (await redis.keys(`${prefix}*`)).length;
+    const response = await fetch(cliLoginUrl(request, { role: 'deployer' }), { redirect: 'manual' });
     expect(response.status).toBe(200);
-    const page = await response.text();
-    expect(page).toContain('Sign in for the terminal');
-    const links = [...page.matchAll(/href="(\/cli\/login\?[^"]+)"/g)].map((m) => new URL(m[1]!.replaceAll('&amp;', '&'), env.gateway.url));
-    expect(links.map((l) => l.searchParams.get('provider'))).toEqual(['google', 'okta', 'github', 'facebook', 'forged', 'down']);
-    for (const link of links) {
-      expect(Object.fromEntries(link.searchParams)).toMatchObject({ redirect_uri: request.redirectUri, code_challenge: request.challenge, state: request.state });
-    }
+    expect(response.headers.get('location')).toBeNull();
+    const text = await response.text();
+    expect(text).toContain('Sign in to the stsgate command on this computer?');
+    const page = readTerminalConfirmation(text);
+    expect(page.code).toBe(expectedCode(request.challenge));
+    expect(page.providers).toEqual(['google', 'okta', 'github', 'facebook', 'forged', 'down']);
+    expect(page.fields).toMatchObject({ redirect_uri: request.redirectUri, code_challenge: request.challenge, code_challenge_method: 'S256', state: request.state, role: 'deployer' });
+    expect(page.fields.form_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // The form token is also this browser's form cookie (double submit): HttpOnly, SameSite=Lax.
+    const cookie = response.headers.getSetCookie().find((c) => c.startsWith('stsgate_session_form='));
+    expect(cookie).toBe(`stsgate_session_form=${page.fields.form_token}; Path=/; Max-Age=600; HttpOnly; SameSite=Lax`);
+    expect((await redis.keys(`${prefix}*`)).length).toBe(before);
+  });
+
+  it('offers only the named provider', async () => {
+    const response = await fetch(cliLoginUrl(terminalRequest(), { provider: 'okta' }), { redirect: 'manual' });
+    expect(readTerminalConfirmation(await response.text()).providers).toEqual(['okta']);
+  });
+
+  it('keeps one form token per browser, so confirmation pages in two tabs both work', async () => {
+    const browser = new TestBrowser();
+    const first = readTerminalConfirmation(await (await browser.get(cliLoginUrl(terminalRequest()))).text());
+    const second = readTerminalConfirmation(await (await browser.get(cliLoginUrl(terminalRequest()))).text());
+    expect(second.fields.form_token).toBe(first.fields.form_token);
   });
 
   it('keeps /login refusing a loopback return_to: loopback redirects are for the terminal flow only', async () => {
@@ -162,10 +189,8 @@ describe('a terminal login, end to end', () => {
   let code: string;
   let token: string;
 
-  it('sends the person to the provider with the gateway\'s own state, PKCE and redirect URI', async () => {
-    const start = await browser.get(cliLoginUrl(request, { provider: 'google' }));
-    expect(start.status).toBe(302);
-    const url = new URL(start.headers.get('location')!);
+  it('sends the person to the provider with the gateway\'s own state, PKCE and redirect URI once confirmed', async () => {
+    const url = await confirmTerminalLogin(browser, cliLoginUrl(request, { provider: 'google' }));
     expect(url.origin).toBe(env.google.issuer);
     expect(url.searchParams.get('redirect_uri')).toBe(`${env.publicUrl}/callback/google`);
     // The gateway's own state towards the provider, never the command's.
@@ -291,8 +316,8 @@ describe('terminal logins that fail', () => {
   it('sends the provider\'s refusal to the command', async () => {
     const browser = new TestBrowser();
     const request = terminalRequest();
-    const start = await browser.get(cliLoginUrl(request, { provider: 'google' }));
-    const back = await env.google.deny(browser, new URL(start.headers.get('location')!), 'not today');
+    const authorization = await confirmTerminalLogin(browser, cliLoginUrl(request, { provider: 'google' }));
+    const back = await env.google.deny(browser, authorization, 'not today');
     const callback = await browser.get(back);
     expect(callback.status).toBe(303);
     const location = new URL(callback.headers.get('location')!);

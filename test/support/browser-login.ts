@@ -48,3 +48,45 @@ export async function loginAs(browser: TestBrowser, gatewayUrl: string, provider
   const back = await double.signIn(browser, authorizationUrl, user);
   return browser.get(back);
 }
+
+/** What a terminal login's confirmation page (`GET /cli/login?…`) shows and would send back. */
+export interface TerminalConfirmationPage {
+  /** The code it asks the person to compare with the terminal's (`XXXX-XXXX`). */
+  code: string;
+  /** Its form's hidden fields (the terminal request and the form token). */
+  fields: Record<string, string>;
+  /** The providers it offers a button for, in order. */
+  providers: string[];
+}
+
+/** Reads the confirmation page's code, hidden fields and provider buttons out of its HTML. */
+export function readTerminalConfirmation(page: string): TerminalConfirmationPage {
+  const unescape = (text: string) => text.replaceAll('&quot;', '"').replaceAll('&#39;', "'").replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&#96;', '`').replaceAll('&amp;', '&');
+  const code = /It showed the code <strong><code>([A-Z2-7]{4}-[A-Z2-7]{4})<\/code><\/strong>/.exec(page)?.[1];
+  if (code === undefined) throw new Error(`not a confirmation page: ${page.slice(0, 500)}`);
+  const fields = Object.fromEntries([...page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [unescape(m[1]!), unescape(m[2]!)]));
+  const providers = [...page.matchAll(/<button type="submit" name="provider" value="([^"]+)">/g)].map((m) => unescape(m[1]!));
+  return { code, fields, providers };
+}
+
+/**
+ * Plays the person at a terminal login's confirmation page: GETs the address `stsgate login` printed,
+ * checks the code (when given), and presses the button for `provider` (default: the only one) as the
+ * page's own form does (a same-origin POST with the form token). Returns the provider's authorization URL
+ * (where the answer's refresh leads).
+ */
+export async function confirmTerminalLogin(browser: TestBrowser, address: string | URL, options: { provider?: string; code?: string } = {}): Promise<URL> {
+  const url = new URL(address);
+  const response = await browser.get(url);
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`/cli/login answered HTTP ${response.status}: ${text.slice(0, 500)}`);
+  const page = readTerminalConfirmation(text);
+  if (options.code !== undefined && page.code !== options.code) throw new Error(`the page shows ${page.code}, the terminal ${options.code}`);
+  const provider = options.provider ?? (page.providers.length === 1 ? page.providers[0]! : undefined);
+  if (provider === undefined || !page.providers.includes(provider)) throw new Error(`no button for provider ${String(options.provider)} (${page.providers.join(', ')})`);
+  const confirmed = await browser.request(new URL('/cli/login', url), { form: { ...page.fields, provider }, headers: { origin: url.origin, 'sec-fetch-site': 'same-origin' } });
+  const answer = await confirmed.text();
+  const refresh = /<meta http-equiv="refresh" content="0; url=([^"]+)">/.exec(answer)?.[1];
+  if (confirmed.status !== 200 || refresh === undefined) throw new Error(`POST /cli/login answered HTTP ${confirmed.status}: ${answer.slice(0, 500)}`);
+  return new URL(refresh.replaceAll('&amp;', '&'));
+}

@@ -39,6 +39,12 @@ export class TestBrowser {
   readonly jar = new Map<string, Map<string, string>>();
   /** Every URL requested, in order (for asserting where the browser went). */
   readonly visited: URL[] = [];
+  /** Headers sent with every request (e.g. the X-Forwarded-For a load balancer would add). */
+  readonly #headers: Record<string, string>;
+
+  constructor(options: { headers?: Record<string, string> } = {}) {
+    this.#headers = { ...options.headers };
+  }
 
   /** The cookie `name` held for the host of `url`. */
   cookie(url: string | URL, name: string): string | undefined {
@@ -56,7 +62,7 @@ export class TestBrowser {
   async request(url: string | URL, options: RequestOptions = {}): Promise<Response> {
     const target = new URL(url);
     this.visited.push(target);
-    const headers: Record<string, string> = { ...options.headers };
+    const headers: Record<string, string> = { ...this.#headers, ...options.headers };
     const cookies = this.jar.get(target.host);
     if (cookies && cookies.size > 0) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     let body: string | undefined;

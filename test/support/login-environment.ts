@@ -17,7 +17,7 @@
  * | forged      | OidcDouble: ID tokens can be forged       | mallory (reader) while it behaves                 |         |
  * | down        | an oidc provider nobody listens for       |                                                   |         |
  */
-import type { BrowserConfig, ProviderConfig, RuleConfig, StoreConfig } from '../../src/config/types.js';
+import type { BrowserConfig, GatewayConfig, ProviderConfig, RuleConfig, StoreConfig } from '../../src/config/types.js';
 import { providerConfig, reservePublicUrl } from './browser-login.js';
 import { FacebookDouble } from './facebook-double.js';
 import { startTestGateway, standardRoles, type TestGateway } from './gateway.js';
@@ -51,8 +51,11 @@ export function loginRules(): RuleConfig[] {
   ];
 }
 
-/** Starts the providers, then the gateway (its public URL is reserved first: the providers register its redirect URIs). */
-export async function startLoginEnvironment(options: { store?: StoreConfig; browser?: Partial<BrowserConfig>; port?: number } = {}): Promise<LoginEnvironment> {
+/**
+ * Starts the providers, then the gateway (its public URL is reserved first: the providers register its
+ * redirect URIs). `gateway` overrides more of the gateway's configuration (`limits`, `listen`...).
+ */
+export async function startLoginEnvironment(options: { store?: StoreConfig; browser?: Partial<BrowserConfig>; port?: number; gateway?: Partial<GatewayConfig> } = {}): Promise<LoginEnvironment> {
   const { port, publicUrl } = options.port !== undefined ? { port: options.port, publicUrl: `http://127.0.0.1:${options.port}` } : await reservePublicUrl();
   const client = (id: string) => ({ clientId: `${id}-client`, clientSecret: `${id}-secret`, redirectUri: `${publicUrl}/callback/${id}` });
 
@@ -123,6 +126,7 @@ export async function startLoginEnvironment(options: { store?: StoreConfig; brow
       publicUrl,
       providers,
       browser: { sessionTtlSeconds: 3600, allowedReturnOrigins: ['https://app.example.com'], cookieName: 'stsgate_session', ...options.browser },
+      ...options.gateway,
     },
   });
   return {

@@ -12,6 +12,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { fromProcess } from '@aws-sdk/credential-providers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser.js';
+import { confirmTerminalLogin } from '../support/browser-login.js';
 import { cliCommandLine, runCli, runCliToEnd } from '../support/cli-process.js';
 import { ACCOUNT_ID, redisStoreConfig } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
@@ -39,10 +40,11 @@ const tokens = new Set<string>();
 async function login(user: string, extra: string[] = []): Promise<{ code: number; stdout: string; stderr: string; page: string }> {
   const cli = runCli(['login', '--gateway', env.gateway.url, '--provider', 'google', '--no-browser', ...extra], person);
   const [address] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+/, 'stderr');
+  // The person compares the code the command printed with the one on the gateway's page, then confirms.
+  const [, shown] = await cli.waitFor(/confirm the code ([A-Z2-7]{4}-[A-Z2-7]{4})/, 'stderr');
   const browser = new TestBrowser();
-  const start = await browser.get(address);
-  expect(start.status).toBe(302);
-  const back = await env.google.signIn(browser, new URL(start.headers.get('location')!), user);
+  const authorization = await confirmTerminalLogin(browser, address, { code: shown! });
+  const back = await env.google.signIn(browser, authorization, user);
   const callback = await browser.get(back);
   expect(callback.status).toBe(303);
   const loopback = new URL(callback.headers.get('location')!);

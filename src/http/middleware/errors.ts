@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import { toGatewayError } from '../../errors/gateway-error.js';
 import { toAwsErrorXml, toOAuthErrorJson } from '../../errors/serialize.js';
 import type { Logger } from '../../observability/logger.js';
-import { errorPage, type PageOptions } from '../pages.js';
+import { PAGE_CSP, errorPage, type PageOptions } from '../pages.js';
 
 /** The wire format a route group answers errors in. */
 export type Protocol = 'aws' | 'oauth' | 'json' | 'html';
@@ -34,8 +34,11 @@ export function errorHandler(logger: Logger, pages: PageOptions = {}) {
         ctx.type = 'text/xml';
         ctx.body = toAwsErrorXml(err, requestId);
       } else if (protocolName === 'html') {
-        // Browser pages: an HTML page with the status, never a redirect (so never off-site).
+        // Browser pages: an HTML page with the status, never a redirect (so never off-site), and never
+        // framed, whichever middleware failed before the page's own headers were set.
         ctx.set('Cache-Control', 'no-store');
+        ctx.set('Content-Security-Policy', PAGE_CSP);
+        ctx.set('X-Frame-Options', 'DENY');
         ctx.remove('Location');
         ctx.type = 'html';
         ctx.body = errorPage(err, requestId, pages);

@@ -1,7 +1,7 @@
 /**
  * Abuse limits on the exchange endpoints, counted in the store so that they hold across replicas: per
  * client address (every request, before any token is looked at) and per verified subject (before a
- * credential set is issued). Fixed one-minute windows: one `increment` per limit per request, and the
+ * credential set is issued). Logins have their own (LoginRateLimits, below). Fixed one-minute windows: one `increment` per limit per request, and the
  * address count's round trip overlaps reading and parsing the body.
  *
  * A fixed window lets a client spend its allowance at the end of one minute and again at the start of the
@@ -59,24 +59,91 @@ export class ExchangeRateLimits {
   }
 
   async #count(bucket: string, limit: number, kind: 'address' | 'subject'): Promise<void> {
-    const now = this.#now();
-    const window = Math.floor(now / WINDOW_MS);
-    const untilWindowEnd = Math.max(1, (window + 1) * WINDOW_MS - now);
-    let counted: { value: number; ttlMs: number };
-    try {
-      counted = await this.#store.increment(storeKeys.rateLimit(bucket, window), untilWindowEnd);
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) {
-        throw new GatewayError('ServiceUnavailable', 'The credential store is unavailable.', { debug: `rate limit: ${err.message}`, cause: err });
-      }
-      throw err;
-    }
-    if (counted.value > limit) {
-      const retryAfter = String(Math.max(1, Math.ceil(Math.min(counted.ttlMs, untilWindowEnd) / 1000)));
+    const retryAfter = await countInWindow(this.#store, bucket, limit, WINDOW_MS, this.#now, 'The credential store is unavailable.');
+    if (retryAfter !== undefined) {
       // AWS's own wording for STS throttling; OAuth answers 429 slow_down with the same Retry-After.
       throw new GatewayError('Throttling', 'Rate exceeded', { headers: { 'Retry-After': retryAfter }, debug: `${kind} limit ${limit}/min exceeded` });
     }
   }
+}
+
+/** Limits on browser and terminal logins, per client address; 0 turns one off. */
+export interface LoginLimitSettings {
+  /** Requests to `/login`, `/callback`, `/cli/login` and `/cli/token` together, per minute. */
+  requestsPerAddressPerMinute: number;
+  /** Login transactions started per ten-minute window (each is pending for ten minutes at most). */
+  pendingPerAddress: number;
+}
+
+/** The pending-login window: a login transaction lives this long at most (LOGIN_TRANSACTION_TTL_MS). */
+export const PENDING_LOGIN_WINDOW_MS = 10 * 60_000;
+
+/**
+ * Store-backed limits on logins, so that they hold across replicas. Every login transaction is a store
+ * record nobody has authenticated for yet; the pending cap bounds how many one address can keep there
+ * (with fixed windows, at most twice the cap at once), and the request limit bounds how fast it can try.
+ * Over either: 429 with Retry-After (an HTML page, or OAuth `slow_down` at `/cli/token`), nothing stored.
+ */
+export class LoginRateLimits {
+  readonly #store: Store;
+  readonly #settings: LoginLimitSettings;
+  readonly #now: () => number;
+
+  constructor(store: Store, settings: LoginLimitSettings, now: () => number = Date.now) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  /** Counts one login request from `address`; throws Throttling (429) over the limit. */
+  async countRequest(address: string): Promise<void> {
+    const limit = this.#settings.requestsPerAddressPerMinute;
+    if (limit <= 0) return;
+    const retryAfter = await countInWindow(this.#store, `login:${addressBucket(address)}`, limit, WINDOW_MS, this.#now, 'The session store is unavailable.');
+    if (retryAfter !== undefined) {
+      throw throttled(`Too many sign-in requests came from your network address. Try again ${afterWaiting(retryAfter)}.`, retryAfter, `login request limit ${limit}/min exceeded`);
+    }
+  }
+
+  /** Counts one login transaction about to be stored for `address`; throws Throttling (429) over the cap. */
+  async countPendingLogin(address: string): Promise<void> {
+    const limit = this.#settings.pendingPerAddress;
+    if (limit <= 0) return;
+    const retryAfter = await countInWindow(this.#store, `plogin:${addressBucket(address)}`, limit, PENDING_LOGIN_WINDOW_MS, this.#now, 'The session store is unavailable.');
+    if (retryAfter !== undefined) {
+      throw throttled(`Too many sign-ins were started from your network address and not finished. Try again ${afterWaiting(retryAfter)}.`, retryAfter, `pending login cap ${limit}/10 min exceeded`);
+    }
+  }
+}
+
+/** "in 40 seconds", "in 7 minutes": the wait a page names. */
+function afterWaiting(seconds: string): string {
+  const n = Number(seconds);
+  return n <= 90 ? `in ${n} seconds` : `in ${Math.ceil(n / 60)} minutes`;
+}
+
+/** RFC 6585 §4: 429 Too Many Requests, with Retry-After. */
+function throttled(message: string, retryAfter: string, debug: string): GatewayError {
+  return new GatewayError('Throttling', message, { status: 429, headers: { 'Retry-After': retryAfter }, debug });
+}
+
+/**
+ * One increment of `bucket`'s counter in the current fixed window; the Retry-After seconds when the count
+ * is over `limit`, else undefined. A store that cannot count fails the request closed (503).
+ */
+async function countInWindow(store: Store, bucket: string, limit: number, windowMs: number, now: () => number, unavailable: string): Promise<string | undefined> {
+  const at = now();
+  const window = Math.floor(at / windowMs);
+  const untilWindowEnd = Math.max(1, (window + 1) * windowMs - at);
+  let counted: { value: number; ttlMs: number };
+  try {
+    counted = await store.increment(storeKeys.rateLimit(bucket, window), untilWindowEnd);
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) throw new GatewayError('ServiceUnavailable', unavailable, { debug: `rate limit: ${err.message}`, cause: err });
+    throw err;
+  }
+  if (counted.value <= limit) return undefined;
+  return String(Math.max(1, Math.ceil(Math.min(counted.ttlMs, untilWindowEnd) / 1000)));
 }
 
 /**
@@ -114,4 +181,12 @@ export async function awaitAddressCount(ctx: Context, next: Next): Promise<void>
   const counted = ctx.state.addressCount as Promise<void> | undefined;
   if (counted) await counted;
   await next();
+}
+
+/** Counts the request against its client address's login limit before anything else is done with it. */
+export function countLoginRequest(limits: LoginRateLimits | undefined) {
+  return async function limitLoginRequests(ctx: Context, next: Next): Promise<void> {
+    if (limits) await limits.countRequest(ctx.ip);
+    await next();
+  };
 }
