@@ -4,6 +4,7 @@ import type { TokenExchange } from '../credentials/exchange.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
+import { equalSecretText } from '../idp/secret-text.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { protocol } from './middleware/errors.js';
@@ -221,19 +222,11 @@ function sameSiteOnly(deps: LoginRouteDependencies) {
     if (site === 'unknown') {
       const token = (ctx.state.form as Map<string, string>).get('csrf_token');
       const session = token === undefined ? undefined : await deps.login.session(sessionCookie(ctx, deps));
-      allowed = session !== undefined && timingSafeEqualText(token!, session.csrfToken);
+      allowed = session !== undefined && equalSecretText(token!, session.csrfToken);
     }
     if (!allowed) throw new GatewayError('AccessDenied', 'Signing out must be done from this site’s own page.');
     await next();
   };
-}
-
-/** Compares two texts in time that depends on their length only. */
-export function timingSafeEqualText(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }
 
 /** `POST /logout`: deletes the session record and clears the cookie, then 303 to the start page. */

@@ -16,7 +16,8 @@ import type { AuditLog } from '../observability/audit.js';
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest, type LoginRateLimits } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin, timingSafeEqualText } from './login.js';
+import { noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './login.js';
+import { equalSecretText } from '../idp/secret-text.js';
 import { accountLabel, continuePage, terminalConfirmPage } from './pages.js';
 
 export interface TerminalRouteDependencies {
@@ -109,7 +110,7 @@ function confirmedHere(deps: TerminalRouteDependencies) {
   return async function checkConfirmation(ctx: Context, next: Next): Promise<void> {
     const token = (ctx.state.form as Map<string, string>).get('form_token');
     const cookie = ctx.cookies.get(formCookieName(deps));
-    const tokenMatches = token !== undefined && cookie !== undefined && FORM_TOKEN.test(cookie) && timingSafeEqualText(token, cookie);
+    const tokenMatches = token !== undefined && cookie !== undefined && FORM_TOKEN.test(cookie) && equalSecretText(token, cookie);
     if (requestSite(ctx, deps.publicUrl) === 'cross' || !tokenMatches) {
       throw new GatewayError('AccessDenied', 'A terminal sign-in must be confirmed on this site’s own page. Open the address stsgate login printed again.', {
         debug: tokenMatches ? 'cross-site confirmation' : 'form token missing or not this browser’s',

@@ -4,7 +4,7 @@
  * the cookie. Store keys are built from SHA-256 of the state and of the cookie value, so a dump of the
  * store hands out neither.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
 import type { BrowserConfig } from '../config/types.js';
 import type { Identity } from '../domain/types.js';
@@ -12,6 +12,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
+import { equalSecretText, secretDigest } from './secret-text.js';
 import type { LoginProvider } from './login-provider.js';
 import { checkReturnTo } from './return-to.js';
 import { TerminalSessions, type TerminalRequest } from './terminal-login.js';
@@ -148,12 +149,12 @@ export class BrowserLogin {
       ...(returnTo !== undefined ? { returnTo } : {}),
       ...(request.role !== undefined ? { role: request.role } : {}),
       ...(request.terminal !== undefined ? { terminal: request.terminal } : {}),
-      bindingHash: digest(binding),
+      bindingHash: secretDigest(binding),
       startedAt: this.#now(),
     };
     const location = await provider.authorizationUrl(transaction);
     if (this.#admitLogin) await this.#admitLogin(request.clientAddress ?? '');
-    await this.#guard(() => this.#store.set(storeKeys.loginTransaction(digest(transaction.state)), JSON.stringify(transaction), LOGIN_TRANSACTION_TTL_MS));
+    await this.#guard(() => this.#store.set(storeKeys.loginTransaction(secretDigest(transaction.state)), JSON.stringify(transaction), LOGIN_TRANSACTION_TTL_MS));
     return { location, cookie: { name: this.loginCookieName(transaction.state)!, value: binding } };
   }
 
@@ -182,7 +183,7 @@ export class BrowserLogin {
     if (state === null || state === '') {
       throw new LoginFailure('state_missing', 'The sign-in answer has no state, so it cannot be matched to a sign-in started here. Start again.');
     }
-    const raw = OPAQUE.test(state) ? await this.#guard(() => this.#store.take(storeKeys.loginTransaction(digest(state)))) : undefined;
+    const raw = OPAQUE.test(state) ? await this.#guard(() => this.#store.take(storeKeys.loginTransaction(secretDigest(state)))) : undefined;
     const transaction = raw === undefined ? undefined : (JSON.parse(raw) as LoginTransaction);
     if (transaction === undefined || transaction.state !== state) {
       throw new LoginFailure('state_unknown', 'This sign-in answer does not belong to a sign-in in progress: it expired, was already used, or was started elsewhere. Start again.');
@@ -193,7 +194,7 @@ export class BrowserLogin {
       });
     }
     const binding = cookie(this.loginCookieName(state)!);
-    if (binding === undefined || typeof transaction.bindingHash !== 'string' || !equalText(digest(binding), transaction.bindingHash)) {
+    if (binding === undefined || typeof transaction.bindingHash !== 'string' || !equalSecretText(secretDigest(binding), transaction.bindingHash)) {
       // Not sent to a terminal's loopback address either: this browser is not the one whose login it was.
       throw new LoginFailure('browser_mismatch', 'This sign-in answer arrived in a different browser from the one that started the sign-in, so it was not accepted. Start again from this site, in one browser.', {
         debug: binding === undefined ? 'no login cookie' : 'login cookie does not match',
@@ -232,20 +233,20 @@ export class BrowserLogin {
    */
   async createSession(identity: Identity, providerId: string, previousCookie: string | undefined): Promise<NewSession> {
     if (previousCookie !== undefined && OPAQUE.test(previousCookie)) {
-      await this.#guard(() => this.#store.delete(storeKeys.browserSession(digest(previousCookie))));
+      await this.#guard(() => this.#store.delete(storeKeys.browserSession(secretDigest(previousCookie))));
     }
     const cookieValue = randomBytes(32).toString('base64url');
     const createdAt = this.#now();
     const ttlMs = this.#browser.sessionTtlSeconds * 1000;
     const session: BrowserSession = { identity, provider: providerId, createdAt, expiresAt: createdAt + ttlMs, csrfToken: randomBytes(32).toString('base64url') };
-    await this.#guard(() => this.#store.set(storeKeys.browserSession(digest(cookieValue)), JSON.stringify(session), ttlMs));
+    await this.#guard(() => this.#store.set(storeKeys.browserSession(secretDigest(cookieValue)), JSON.stringify(session), ttlMs));
     return { cookieValue, session };
   }
 
   /** The live session a cookie names, or undefined (no cookie, unknown, expired). */
   async session(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
     if (cookieValue === undefined || !OPAQUE.test(cookieValue)) return undefined;
-    const raw = await this.#guard(() => this.#store.get(storeKeys.browserSession(digest(cookieValue))));
+    const raw = await this.#guard(() => this.#store.get(storeKeys.browserSession(secretDigest(cookieValue))));
     if (raw === undefined) return undefined;
     const session = JSON.parse(raw) as BrowserSession;
     return session.expiresAt > this.#now() ? session : undefined;
@@ -254,7 +255,7 @@ export class BrowserLogin {
   /** Ends the session a cookie names; returns it when there was one. */
   async endSession(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
     if (cookieValue === undefined || !OPAQUE.test(cookieValue)) return undefined;
-    const raw = await this.#guard(() => this.#store.take(storeKeys.browserSession(digest(cookieValue))));
+    const raw = await this.#guard(() => this.#store.take(storeKeys.browserSession(secretDigest(cookieValue))));
     return raw === undefined ? undefined : (JSON.parse(raw) as BrowserSession);
   }
 
@@ -274,13 +275,3 @@ export class BrowserLogin {
   }
 }
 
-/** The store key part for a secret value: its SHA-256, base64url. */
-function digest(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
-}
-
-function equalText(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}

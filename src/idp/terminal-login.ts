@@ -9,12 +9,13 @@
  *
  * Store keys are SHA-256 of the code and of the token, so a dump of the store hands out neither.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
+import { equalSecretText, secretDigest } from './secret-text.js';
 
 /** What `/cli/login` carries through the browser login, in the login transaction. */
 export interface TerminalRequest {
@@ -123,7 +124,7 @@ export class TerminalSessions {
   async issueCode(identity: Identity, provider: string, request: TerminalRequest): Promise<string> {
     const code = randomBytes(32).toString('base64url');
     const stored: StoredCode = { v: 1, identity, provider, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge };
-    await guard(() => this.#store.set(storeKeys.terminalCode(digest(code)), JSON.stringify(stored), TERMINAL_CODE_TTL_MS));
+    await guard(() => this.#store.set(storeKeys.terminalCode(secretDigest(code)), JSON.stringify(stored), TERMINAL_CODE_TTL_MS));
     return code;
   }
 
@@ -136,22 +137,22 @@ export class TerminalSessions {
     const refused = (debug: string) => new GatewayError('invalid_grant', 'The code is invalid, expired, already used, or was issued for another verifier or redirect URI.', { debug });
     if (!OPAQUE.test(request.code)) throw refused('malformed code');
     if (!VERIFIER.test(request.codeVerifier)) throw new GatewayError('invalid_request', 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1).');
-    const raw = await guard(() => this.#store.take(storeKeys.terminalCode(digest(request.code))));
+    const raw = await guard(() => this.#store.take(storeKeys.terminalCode(secretDigest(request.code))));
     if (raw === undefined) throw refused('unknown, expired or used code');
     const stored = JSON.parse(raw) as StoredCode;
-    if (!equalText(pkceChallenge(request.codeVerifier), stored.codeChallenge)) throw refused('PKCE verifier does not match the challenge');
+    if (!equalSecretText(pkceChallenge(request.codeVerifier), stored.codeChallenge)) throw refused('PKCE verifier does not match the challenge');
     if (request.redirectUri !== stored.redirectUri) throw refused('redirect_uri differs from the one the code was issued for');
     const token = randomBytes(32).toString('base64url');
     const createdAt = this.#now();
     const session: TerminalSession = { identity: stored.identity, provider: stored.provider, createdAt, expiresAt: createdAt + this.#ttlMs };
-    await guard(() => this.#store.set(storeKeys.terminalSession(digest(token)), JSON.stringify(session), this.#ttlMs));
+    await guard(() => this.#store.set(storeKeys.terminalSession(secretDigest(token)), JSON.stringify(session), this.#ttlMs));
     return { token, session };
   }
 
   /** The live session a bearer token names, or undefined. */
   async session(token: string | undefined): Promise<TerminalSession | undefined> {
     if (token === undefined || !OPAQUE.test(token)) return undefined;
-    const raw = await guard(() => this.#store.get(storeKeys.terminalSession(digest(token))));
+    const raw = await guard(() => this.#store.get(storeKeys.terminalSession(secretDigest(token))));
     if (raw === undefined) return undefined;
     const session = JSON.parse(raw) as TerminalSession;
     return session.expiresAt > this.#now() ? session : undefined;
@@ -160,21 +161,11 @@ export class TerminalSessions {
   /** Ends the session a bearer token names; returns it when there was one. */
   async end(token: string | undefined): Promise<TerminalSession | undefined> {
     if (token === undefined || !OPAQUE.test(token)) return undefined;
-    const raw = await guard(() => this.#store.take(storeKeys.terminalSession(digest(token))));
+    const raw = await guard(() => this.#store.take(storeKeys.terminalSession(secretDigest(token))));
     return raw === undefined ? undefined : (JSON.parse(raw) as TerminalSession);
   }
 }
 
-/** The store key part for a secret value: its SHA-256, base64url. */
-function digest(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
-}
-
-function equalText(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}
 
 async function guard<T>(operation: () => Promise<T>): Promise<T> {
   try {
