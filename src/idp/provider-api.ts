@@ -3,6 +3,7 @@
  * byte is untrusted: 200 only, no redirects (the token must not follow one elsewhere), a deadline and a
  * size cap. Failures become LoginFailure: unreachable (503) or unusable answer (502).
  */
+import { readCappedBody } from '../issuers/idp-fetch.js';
 import { LoginFailure, providerFailed, providerUnreachable } from './login-failure.js';
 
 export interface ProviderApiOptions {
@@ -78,26 +79,14 @@ export class ProviderApi {
 
   async #readCapped(response: Response, target: URL): Promise<string> {
     const max = this.#options.maxBytes;
-    if (!response.body) return '';
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
+    let body: Buffer | undefined;
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > max) {
-          await reader.cancel().catch(() => undefined);
-          throw providerFailed(this.#options.displayName, `${target.origin}${target.pathname} sent more than ${max} bytes`);
-        }
-        chunks.push(value);
-      }
+      body = await readCappedBody(response.body, max);
     } catch (err) {
-      if (err instanceof LoginFailure) throw err;
       throw providerUnreachable(this.#options.displayName, `reading ${target.origin}${target.pathname} failed`, err);
     }
-    return Buffer.concat(chunks).toString('utf8');
+    if (body === undefined) throw providerFailed(this.#options.displayName, `${target.origin}${target.pathname} sent more than ${max} bytes`);
+    return body.toString('utf8');
   }
 }
 

@@ -42,25 +42,34 @@ export async function fetchIdpBody(url: string, options: IdpFetchOptions): Promi
     await response.body?.cancel().catch(() => undefined);
     throw new IdpFetchError(`${url} declared ${declared} bytes, more than the ${options.maxBytes}-byte limit`);
   }
-  if (!response.body) return new Uint8Array();
+  let body: Buffer | undefined;
+  try {
+    body = await readCappedBody(response.body, options.maxBytes);
+  } catch (err) {
+    throw rethrowable(err, options.signal, `reading the response of ${url} failed`);
+  }
+  if (body === undefined) throw new IdpFetchError(`${url} sent more than the ${options.maxBytes}-byte limit`);
+  return body;
+}
 
-  const reader = response.body.getReader();
+/**
+ * Reads a response body, stopping as soon as it passes `maxBytes`: then the stream is cancelled and the
+ * answer is undefined. Read errors are thrown as they come, for the caller to name.
+ */
+export async function readCappedBody(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Buffer | undefined> {
+  if (!stream) return Buffer.alloc(0);
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > options.maxBytes) {
-        await reader.cancel().catch(() => undefined);
-        throw new IdpFetchError(`${url} sent more than the ${options.maxBytes}-byte limit`);
-      }
-      chunks.push(value);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
     }
-  } catch (err) {
-    if (err instanceof IdpFetchError) throw err;
-    throw rethrowable(err, options.signal, `reading the response of ${url} failed`);
+    chunks.push(value);
   }
   return Buffer.concat(chunks);
 }
