@@ -5,37 +5,23 @@
  * (so none off-site); each failed callback is audited with its reason code.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser.js';
 import { loginAs, providerConfig, reservePublicUrl, startLogin } from '../support/browser-login.js';
-import { REDIS_URL, redisStoreConfig, startTestGateway } from '../support/gateway.js';
+import { redisStoreConfig, startTestGateway } from '../support/gateway.js';
 import { OidcDouble } from '../support/oidc-double.js';
-import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { useLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 
-let env: LoginEnvironment;
-let redis: Redis;
-let prefix: string;
-
-beforeAll(async () => {
-  const store = redisStoreConfig();
-  prefix = store.prefix;
-  env = await startLoginEnvironment({ store });
-  redis = new Redis(REDIS_URL);
-});
-afterAll(async () => {
-  await env?.close();
-  redis?.disconnect();
-});
+const setup = useLoginEnvironment();
 afterEach(() => {
-  env.forged.misbehave({});
-  env.forged.heal();
-  env.github.heal();
+  setup.env.forged.misbehave({});
+  setup.env.forged.heal();
+  setup.env.github.heal();
 });
 
 /** Browser sessions and credential sets in the store. */
 async function records(): Promise<{ sessions: number; credentials: number }> {
-  const [sessions, credentials] = await Promise.all([redis.keys(`${prefix}bsess:*`), redis.keys(`${prefix}sess:*`)]);
+  const [sessions, credentials] = await Promise.all([setup.redis.keys(`${setup.prefix}bsess:*`), setup.redis.keys(`${setup.prefix}sess:*`)]);
   return { sessions: sessions.length, credentials: credentials.length };
 }
 
@@ -50,7 +36,7 @@ async function expectRefused(response: Response, status: number, reason: string 
   expect(await records()).toEqual(before);
   if (reason !== undefined) {
     const requestId = response.headers.get('x-request-id');
-    expect(env.gateway.logs().find((l) => l.requestId === requestId && l.event === 'login_failed')).toMatchObject({ reason });
+    expect(setup.env.gateway.logs().find((l) => l.requestId === requestId && l.event === 'login_failed')).toMatchObject({ reason });
   }
   return text;
 }
@@ -60,8 +46,8 @@ const seen = new Set<string>();
 
 /** Starts a login and signs in at the provider; returns the callback URL (not yet delivered). */
 async function callbackFor(browser: TestBrowser, provider: 'google' | 'forged' | 'github', user: string): Promise<URL> {
-  const double = { google: env.google, forged: env.forged, github: env.github }[provider];
-  const login = await startLogin(browser, env.gateway.url, provider);
+  const double = { google: setup.env.google, forged: setup.env.forged, github: setup.env.github }[provider];
+  const login = await startLogin(browser, setup.env.gateway.url, provider);
   const back = await double.signIn(browser, login, user);
   for (const value of [login.searchParams.get('nonce'), login.searchParams.get('code_challenge'), back.searchParams.get('code'), back.searchParams.get('state')]) {
     if (value) seen.add(value);
@@ -110,7 +96,7 @@ describe('state', () => {
   it('an expired transaction (gone from the store): 400', async () => {
     const browser = new TestBrowser();
     const back = await callbackFor(browser, 'google', 'alice');
-    for (const key of await redis.keys(`${prefix}login:*`)) await redis.del(key);
+    for (const key of await setup.redis.keys(`${setup.prefix}login:*`)) await setup.redis.del(key);
     const before = await records();
     await expectRefused(await browser.get(back), 400, 'state_unknown', before);
   });
@@ -118,7 +104,7 @@ describe('state', () => {
   it('a provider error with an unknown state shows no provider text at all', async () => {
     const browser = new TestBrowser();
     const before = await records();
-    const forged = new URL(`${env.gateway.url}/callback/google?error=access_denied&error_description=${encodeURIComponent('Call +1 555 0100 to unlock')}&state=${randomBytes(32).toString('base64url')}`);
+    const forged = new URL(`${setup.env.gateway.url}/callback/google?error=access_denied&error_description=${encodeURIComponent('Call +1 555 0100 to unlock')}&state=${randomBytes(32).toString('base64url')}`);
     const text = await expectRefused(await browser.get(forged), 400, 'state_unknown', before);
     expect(text).not.toContain('555');
   });
@@ -147,7 +133,7 @@ describe('PKCE and the authorization code', () => {
     const victim = new TestBrowser();
     const attacker = new TestBrowser();
     const attackersCallback = await callbackFor(attacker, 'google', 'bob');
-    const victimsLogin = await startLogin(victim, env.gateway.url, 'google');
+    const victimsLogin = await startLogin(victim, setup.env.gateway.url, 'google');
     const before = await records();
     const injected = withParams(attackersCallback, (p) => p.set('state', victimsLogin.searchParams.get('state')!));
     await expectRefused(await victim.get(injected), 400, 'code_rejected', before);
@@ -155,12 +141,12 @@ describe('PKCE and the authorization code', () => {
 
   it('a code issued without a PKCE challenge (downgrade) is refused when redeemed with a verifier: 400', async () => {
     const victim = new TestBrowser();
-    const login = await startLogin(victim, env.gateway.url, 'google');
+    const login = await startLogin(victim, setup.env.gateway.url, 'google');
     const withoutPkce = withParams(login, (p) => {
       p.delete('code_challenge');
       p.delete('code_challenge_method');
     });
-    const back = await env.google.signIn(new TestBrowser(), withoutPkce, 'bob');
+    const back = await setup.env.google.signIn(new TestBrowser(), withoutPkce, 'bob');
     const before = await records();
     await expectRefused(await victim.get(back), 400, 'code_rejected', before);
   });
@@ -170,7 +156,7 @@ describe('PKCE and the authorization code', () => {
     const used = await callbackFor(first, 'forged', 'mallory');
     expect((await first.get(used)).status).toBe(303);
     const second = new TestBrowser();
-    const fresh = await startLogin(second, env.gateway.url, 'forged');
+    const fresh = await startLogin(second, setup.env.gateway.url, 'forged');
     const before = await records();
     const replay = withParams(used, (p) => p.set('state', fresh.searchParams.get('state')!));
     await expectRefused(await second.get(replay), 400, 'code_rejected', before);
@@ -198,20 +184,20 @@ describe('the ID token', () => {
   ])('%s: 400, nothing issued', async (_name, how) => {
     const browser = new TestBrowser();
     const back = await callbackFor(browser, 'forged', 'mallory');
-    env.forged.misbehave(how);
+    setup.env.forged.misbehave(how);
     const before = await records();
     await expectRefused(await browser.get(back), 400, 'id_token_invalid', before);
   });
 
   it('the same provider behaving: mallory is signed in (so the rows above fail for the ID token alone)', async () => {
     const browser = new TestBrowser();
-    expect((await loginAs(browser, env.gateway.url, 'forged', env.forged, 'mallory')).status).toBe(303);
+    expect((await loginAs(browser, setup.env.gateway.url, 'forged', setup.env.forged, 'mallory')).status).toBe(303);
   });
 
   it('an `iss` response parameter that is not the issuer (RFC 9207): 400', async () => {
     const browser = new TestBrowser();
     const back = await callbackFor(browser, 'google', 'alice');
-    expect(back.searchParams.get('iss')).toBe(env.google.issuer);
+    expect(back.searchParams.get('iss')).toBe(setup.env.google.issuer);
     const before = await records();
     await expectRefused(await browser.get(withParams(back, (p) => p.set('iss', 'https://evil.example'))), 400, 'response_invalid', before);
   });
@@ -239,19 +225,19 @@ describe('return_to', () => {
     ['a relative path without a slash', 'evil.example'],
   ])('%s: 400 at /login, no transaction stored', async (_name, returnTo) => {
     const browser = new TestBrowser();
-    const transactions = (await redis.keys(`${prefix}login:*`)).length;
+    const transactions = (await setup.redis.keys(`${setup.prefix}login:*`)).length;
     const before = await records();
-    const url = new URL(`${env.gateway.url}/login/google`);
+    const url = new URL(`${setup.env.gateway.url}/login/google`);
     url.searchParams.set('return_to', returnTo);
     const text = await expectRefused(await browser.get(url), 400, 'return_to_refused', before);
     expect(text).toContain('outside this site');
-    expect((await redis.keys(`${prefix}login:*`)).length).toBe(transactions);
+    expect((await setup.redis.keys(`${setup.prefix}login:*`)).length).toBe(transactions);
   });
 
   it('an own-origin absolute URL and an allowed origin pass', async () => {
     const browser = new TestBrowser();
-    for (const ok of [`${env.publicUrl}/x?y=1`, 'https://app.example.com/welcome']) {
-      const url = new URL(`${env.gateway.url}/login/google`);
+    for (const ok of [`${setup.env.publicUrl}/x?y=1`, 'https://app.example.com/welcome']) {
+      const url = new URL(`${setup.env.gateway.url}/login/google`);
       url.searchParams.set('return_to', ok);
       expect((await browser.get(url)).status).toBe(302);
     }
@@ -261,8 +247,8 @@ describe('return_to', () => {
 describe('the provider', () => {
   it('an error returned by the provider: 400 with its description escaped', async () => {
     const browser = new TestBrowser();
-    const login = await startLogin(browser, env.gateway.url, 'google');
-    const back = await env.google.deny(browser, login, '<script>alert(1)</script> & "no"');
+    const login = await startLogin(browser, setup.env.gateway.url, 'google');
+    const back = await setup.env.google.deny(browser, login, '<script>alert(1)</script> & "no"');
     expect(back.searchParams.get('error')).toBe('access_denied');
     const before = await records();
     const text = await expectRefused(await browser.get(back), 400, 'provider_error', before);
@@ -272,17 +258,17 @@ describe('the provider', () => {
 
   it('unreachable at discovery: 503 at /login, no transaction stored', async () => {
     const browser = new TestBrowser();
-    const transactions = (await redis.keys(`${prefix}login:*`)).length;
+    const transactions = (await setup.redis.keys(`${setup.prefix}login:*`)).length;
     const before = await records();
-    const text = await expectRefused(await browser.get(`${env.gateway.url}/login/down`), 503, 'provider_unreachable', before);
+    const text = await expectRefused(await browser.get(`${setup.env.gateway.url}/login/down`), 503, 'provider_unreachable', before);
     expect(text).toContain('Down Ltd. could not be reached');
-    expect((await redis.keys(`${prefix}login:*`)).length).toBe(transactions);
+    expect((await setup.redis.keys(`${setup.prefix}login:*`)).length).toBe(transactions);
   });
 
   it('token endpoint unreachable at the callback: 503', async () => {
     const browser = new TestBrowser();
     const back = await callbackFor(browser, 'forged', 'mallory');
-    env.forged.sabotage('/token', 'reset');
+    setup.env.forged.sabotage('/token', 'reset');
     const before = await records();
     await expectRefused(await browser.get(back), 503, 'provider_unreachable', before);
   });
@@ -290,7 +276,7 @@ describe('the provider', () => {
   it('token endpoint failing with 500: 502', async () => {
     const browser = new TestBrowser();
     const back = await callbackFor(browser, 'forged', 'mallory');
-    env.forged.sabotage('/token', 500);
+    setup.env.forged.sabotage('/token', 500);
     const before = await records();
     await expectRefused(await browser.get(back), 502, 'provider_failed', before);
   });
@@ -298,7 +284,7 @@ describe('the provider', () => {
   it("GitHub's API failing after the code exchange: 502", async () => {
     const browser = new TestBrowser();
     const back = await callbackFor(browser, 'github', 'octocat');
-    env.github.sabotage('/api/v3/user/teams', 500);
+    setup.env.github.sabotage('/api/v3/user/teams', 500);
     const before = await records();
     await expectRefused(await browser.get(back), 502, 'provider_failed', before);
   });
@@ -313,8 +299,8 @@ describe('the provider', () => {
   it('an unknown provider: 404 page at /login and /callback', async () => {
     const browser = new TestBrowser();
     const before = await records();
-    await expectRefused(await browser.get(`${env.gateway.url}/login/myspace`), 404, undefined, before);
-    await expectRefused(await browser.get(`${env.gateway.url}/callback/myspace?state=x&code=y`), 404, undefined, before);
+    await expectRefused(await browser.get(`${setup.env.gateway.url}/login/myspace`), 404, undefined, before);
+    await expectRefused(await browser.get(`${setup.env.gateway.url}/callback/myspace?state=x&code=y`), 404, undefined, before);
   });
 });
 
@@ -340,8 +326,8 @@ describe('the provider JWKS', () => {
       expect(response.status).toBe(503);
       expect(response.headers.get('location')).toBeNull();
       expect(response.headers.getSetCookie().filter((c) => /^stsgate_session=[^;]/.test(c))).toEqual([]);
-      expect(await redis.keys(`${store.prefix}bsess:*`)).toEqual([]);
-      expect(await redis.keys(`${store.prefix}sess:*`)).toEqual([]);
+      expect(await setup.redis.keys(`${store.prefix}bsess:*`)).toEqual([]);
+      expect(await setup.redis.keys(`${store.prefix}sess:*`)).toEqual([]);
       expect(gateway.logs().find((l) => l.event === 'login_failed')).toMatchObject({ reason: 'provider_unreachable' });
     } finally {
       await gateway.close();
@@ -359,23 +345,23 @@ describe('logout is same-site only', () => {
     ['neither header and no form token', {}],
   ])('%s: 403, the session stays', async (_name, headers) => {
     const browser = new TestBrowser();
-    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
+    await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice');
     const before = await records();
-    const response = await browser.request(`${env.gateway.url}/logout`, { form: {}, headers });
+    const response = await browser.request(`${setup.env.gateway.url}/logout`, { form: {}, headers });
     expect(response.status).toBe(403);
     expect(response.headers.get('location')).toBeNull();
     expect(await records()).toEqual(before);
-    expect((await browser.get(`${env.gateway.url}/v1/credentials?role=reader`)).status).toBe(200);
+    expect((await browser.get(`${setup.env.gateway.url}/v1/credentials?role=reader`)).status).toBe(200);
   });
 
   it("the page's form token works without Origin headers", async () => {
     const browser = new TestBrowser();
-    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
-    const page = await (await browser.get(`${env.gateway.url}/`)).text();
+    await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice');
+    const page = await (await browser.get(`${setup.env.gateway.url}/`)).text();
     const token = /name="csrf_token" value="([^"]+)"/.exec(page)![1]!;
-    const response = await browser.request(`${env.gateway.url}/logout`, { form: { csrf_token: token } });
+    const response = await browser.request(`${setup.env.gateway.url}/logout`, { form: { csrf_token: token } });
     expect(response.status).toBe(303);
-    expect((await browser.get(`${env.gateway.url}/v1/credentials?role=reader`)).status).toBe(401);
+    expect((await browser.get(`${setup.env.gateway.url}/v1/credentials?role=reader`)).status).toBe(401);
   });
 });
 
@@ -386,8 +372,8 @@ describe('/v1/credentials without a session', () => {
     ['a malformed cookie', '../../etc/passwd'],
   ])('%s: 401 JSON', async (_name, cookie) => {
     const browser = new TestBrowser();
-    if (cookie !== undefined) browser.setCookie(env.gateway.url, 'stsgate_session', cookie);
-    const response = await browser.get(`${env.gateway.url}/v1/credentials?role=reader`);
+    if (cookie !== undefined) browser.setCookie(setup.env.gateway.url, 'stsgate_session', cookie);
+    const response = await browser.get(`${setup.env.gateway.url}/v1/credentials?role=reader`);
     expect(response.status).toBe(401);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toMatchObject({ error: 'MissingAuthenticationToken' });
@@ -397,7 +383,7 @@ describe('/v1/credentials without a session', () => {
 describe('the log', () => {
   it('holds no code, state, nonce or PKCE value from any of the requests above', () => {
     expect(seen.size).toBeGreaterThan(20);
-    const logs = JSON.stringify(env.gateway.logs());
+    const logs = JSON.stringify(setup.env.gateway.logs());
     for (const value of seen) expect(logs).not.toContain(value);
   });
 });

@@ -6,34 +6,20 @@
  * also has a user the rules do not grant, who gets a denial page and no session.
  */
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestBrowser, parseSetCookie } from '../support/browser.js';
 import { loginAs, providerConfig, startLogin, type LoginDouble } from '../support/browser-login.js';
-import { ACCOUNT_ID, REDIS_URL, redisStoreConfig, startTestGateway } from '../support/gateway.js';
+import { ACCOUNT_ID, redisStoreConfig, startTestGateway } from '../support/gateway.js';
 import { OidcDouble } from '../support/oidc-double.js';
-import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { useLoginEnvironment } from '../support/login-environment.js';
 
-let env: LoginEnvironment;
-let redis: Redis;
-let prefix: string;
+const setup = useLoginEnvironment();
 
-beforeAll(async () => {
-  const store = redisStoreConfig();
-  prefix = store.prefix;
-  env = await startLoginEnvironment({ store });
-  redis = new Redis(REDIS_URL);
-});
-afterAll(async () => {
-  await env?.close();
-  redis?.disconnect();
-});
-
-const sessions = async () => (await redis.keys(`${prefix}bsess:*`)).length;
+const sessions = async () => (await setup.redis.keys(`${setup.prefix}bsess:*`)).length;
 
 async function whoAmI(credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string }) {
   const sts = new STSClient({
-    endpoint: env.gateway.url,
+    endpoint: setup.env.gateway.url,
     region: 'us-east-1',
     maxAttempts: 1,
     credentials: { accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey, sessionToken: credentials.SessionToken },
@@ -44,35 +30,35 @@ async function whoAmI(credentials: { AccessKeyId: string; SecretAccessKey: strin
 type Row = [provider: string, double: () => LoginDouble, user: string, role: string, sessionName: string, claims: Record<string, unknown>];
 
 const granted: Row[] = [
-  ['google', () => env.google, 'alice', 'deployer', 'alice@acme.com', { sub: '1001', email: 'alice@acme.com', email_verified: true, hd: 'acme.com', name: 'Alice Liddell' }],
-  ['okta', () => env.okta, 'carol', 'admin', 'carol@acme.com', { sub: 'c-1', email: 'carol@acme.com', preferred_username: 'carol', groups: ['sts-admins', 'staff'] }],
+  ['google', () => setup.env.google, 'alice', 'deployer', 'alice@acme.com', { sub: '1001', email: 'alice@acme.com', email_verified: true, hd: 'acme.com', name: 'Alice Liddell' }],
+  ['okta', () => setup.env.okta, 'carol', 'admin', 'carol@acme.com', { sub: 'c-1', email: 'carol@acme.com', preferred_username: 'carol', groups: ['sts-admins', 'staff'] }],
   [
     'github',
-    () => env.github,
+    () => setup.env.github,
     'octocat',
     'deployer',
     'octo@acme.com',
     { sub: '583231', login: 'octocat', name: 'The Octocat', email: 'octo@acme.com', email_verified: true, orgs: ['a-org', 'b-org', 'c-org', 'acme', 'z-org'], teams: ['a-org/x', 'b-org/y', 'acme/deployers'] },
   ],
-  ['facebook', () => env.facebook, 'alice', 'reader', 'alice@example.com', { sub: '10001', name: 'Alice', email: 'alice@example.com' }],
+  ['facebook', () => setup.env.facebook, 'alice', 'reader', 'alice@example.com', { sub: '10001', name: 'Alice', email: 'alice@example.com' }],
 ];
 
 describe.each(granted)('a full login with %s', (provider, double, user, role, sessionName, claims) => {
   const browser = new TestBrowser();
 
   it('redirects to the provider with state, PKCE S256 and (OIDC) a nonce, and stores one transaction', async () => {
-    const before = (await redis.keys(`${prefix}login:*`)).length;
-    const url = await startLogin(browser, env.gateway.url, provider);
+    const before = (await setup.redis.keys(`${setup.prefix}login:*`)).length;
+    const url = await startLogin(browser, setup.env.gateway.url, provider);
     expect(url.searchParams.get('response_type')).toBe('code');
-    expect(url.searchParams.get('redirect_uri')).toBe(`${env.publicUrl}/callback/${provider}`);
+    expect(url.searchParams.get('redirect_uri')).toBe(`${setup.env.publicUrl}/callback/${provider}`);
     expect(url.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(url.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(url.searchParams.get('code_challenge_method')).toBe('S256');
     if (provider === 'google' || provider === 'okta') expect(url.searchParams.get('nonce')).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const keys = await redis.keys(`${prefix}login:*`);
+    const keys = await setup.redis.keys(`${setup.prefix}login:*`);
     expect(keys.length).toBe(before + 1);
     // Ten minutes, and the state itself is not the key (a store dump does not hand it out).
-    const ttl = await redis.pttl(keys[0]!);
+    const ttl = await setup.redis.pttl(keys[0]!);
     expect(ttl).toBeGreaterThan(590_000);
     expect(ttl).toBeLessThanOrEqual(600_000);
     expect(keys.join()).not.toContain(url.searchParams.get('state')!);
@@ -80,7 +66,7 @@ describe.each(granted)('a full login with %s', (provider, double, user, role, se
 
   it(`signs ${user} in: a 303, an HttpOnly SameSite=Lax session cookie, a stored session with the TTL`, async () => {
     const before = await sessions();
-    const callback = await loginAs(browser, env.gateway.url, provider, double(), user);
+    const callback = await loginAs(browser, setup.env.gateway.url, provider, double(), user);
     expect(callback.status).toBe(303);
     expect(callback.headers.get('location')).toBe('/');
     const cookie = parseSetCookie(callback.headers.getSetCookie().find((c) => c.startsWith('stsgate_session='))!);
@@ -89,13 +75,13 @@ describe.each(granted)('a full login with %s', (provider, double, user, role, se
     // public_url is plain http here, so no Secure attribute (it would make the cookie unusable).
     expect(cookie.attributes.secure).toBeUndefined();
     expect(await sessions()).toBe(before + 1);
-    const [key] = await redis.keys(`${prefix}bsess:*`);
-    expect(await redis.pttl(key!)).toBeGreaterThan(3_500_000);
-    expect((await redis.keys(`${prefix}*`)).join()).not.toContain(cookie.value);
+    const [key] = await setup.redis.keys(`${setup.prefix}bsess:*`);
+    expect(await setup.redis.pttl(key!)).toBeGreaterThan(3_500_000);
+    expect((await setup.redis.keys(`${setup.prefix}*`)).join()).not.toContain(cookie.value);
   });
 
   it('shows the identity and its roles on the page', async () => {
-    const page = await browser.get(`${env.gateway.url}/`);
+    const page = await browser.get(`${setup.env.gateway.url}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
     const text = await page.text();
@@ -104,7 +90,7 @@ describe.each(granted)('a full login with %s', (provider, double, user, role, se
   });
 
   it(`issues credentials for ${role} at /v1/credentials that the AWS SDK can use`, async () => {
-    const response = await browser.get(`${env.gateway.url}/v1/credentials?role=${role}`);
+    const response = await browser.get(`${setup.env.gateway.url}/v1/credentials?role=${role}`);
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     const body = (await response.json()) as Record<string, string | number>;
@@ -119,12 +105,12 @@ describe.each(granted)('a full login with %s', (provider, double, user, role, se
   });
 
   it('builds the claims the definition describes', () => {
-    const login = env.gateway.logs().find((l) => l.event === 'login' && l.provider === provider);
+    const login = setup.env.gateway.logs().find((l) => l.event === 'login' && l.provider === provider);
     expect(login).toMatchObject({ subject: claims.sub });
   });
 
   it('keeps the claims in the session (as the rules saw them)', async () => {
-    const raw = await Promise.all((await redis.keys(`${prefix}bsess:*`)).map((k) => redis.get(k)));
+    const raw = await Promise.all((await setup.redis.keys(`${setup.prefix}bsess:*`)).map((k) => setup.redis.get(k)));
     const mine = raw.map((r) => JSON.parse(r!) as { identity: { source: string; subject: string; claims: Record<string, unknown> } }).find((s) => s.identity.source === provider);
     expect(mine!.identity.claims).toMatchObject(claims);
     expect(mine!.identity.claims.nonce).toBeUndefined();
@@ -132,26 +118,26 @@ describe.each(granted)('a full login with %s', (provider, double, user, role, se
 
   it('logs out: the session record goes, the cookie is cleared, and /v1/credentials answers 401', async () => {
     const before = await sessions();
-    const response = await browser.request(`${env.gateway.url}/logout`, { form: {}, headers: { origin: env.publicUrl } });
+    const response = await browser.request(`${setup.env.gateway.url}/logout`, { form: {}, headers: { origin: setup.env.publicUrl } });
     expect(response.status).toBe(303);
     expect(response.headers.get('location')).toBe('/');
     expect(await sessions()).toBe(before - 1);
-    expect(browser.cookie(env.gateway.url, 'stsgate_session')).toBeUndefined();
-    const after = await browser.get(`${env.gateway.url}/v1/credentials?role=${role}`);
+    expect(browser.cookie(setup.env.gateway.url, 'stsgate_session')).toBeUndefined();
+    const after = await browser.get(`${setup.env.gateway.url}/v1/credentials?role=${role}`);
     expect(after.status).toBe(401);
   });
 });
 
 describe.each<[string, () => LoginDouble, string, string]>([
-  ['google', () => env.google, 'bob', 'bob@other.com (google:1002)'],
-  ['okta', () => env.okta, 'dan', 'dan@acme.com (okta:d-1)'],
-  ['github', () => env.github, 'eve', 'eve@evil.example (github:666)'],
-  ['facebook', () => env.facebook, 'mallory', 'mallory@example.com (facebook:10002)'],
+  ['google', () => setup.env.google, 'bob', 'bob@other.com (google:1002)'],
+  ['okta', () => setup.env.okta, 'dan', 'dan@acme.com (okta:d-1)'],
+  ['github', () => setup.env.github, 'eve', 'eve@evil.example (github:666)'],
+  ['facebook', () => setup.env.facebook, 'mallory', 'mallory@example.com (facebook:10002)'],
 ])('a %s user no rule grants', (provider, double, user, account) => {
   it(`${user} gets a 403 page naming the account, and no session`, async () => {
     const before = await sessions();
     const browser = new TestBrowser();
-    const callback = await loginAs(browser, env.gateway.url, provider, double(), user);
+    const callback = await loginAs(browser, setup.env.gateway.url, provider, double(), user);
     expect(callback.status).toBe(403);
     expect(callback.headers.get('location')).toBeNull();
     expect(callback.headers.getSetCookie().filter((c) => c.startsWith('stsgate_session='))).toEqual([]);
@@ -161,30 +147,30 @@ describe.each<[string, () => LoginDouble, string, string]>([
     // Never which rule came close.
     expect(text).not.toMatch(/rule|acme\/deployers|sts-admins|hd/);
     expect(await sessions()).toBe(before);
-    expect(env.gateway.logs().some((l) => l.event === 'login_failed' && l.provider === provider && l.reason === 'no_role')).toBe(true);
-    expect((await browser.get(`${env.gateway.url}/v1/credentials`)).status).toBe(401);
+    expect(setup.env.gateway.logs().some((l) => l.event === 'login_failed' && l.provider === provider && l.reason === 'no_role')).toBe(true);
+    expect((await browser.get(`${setup.env.gateway.url}/v1/credentials`)).status).toBe(401);
   });
 });
 
 describe('GitHub specifics', () => {
   it('follows org and team pagination (page size 2) to the last page', () => {
-    expect(env.github.hits.get('/api/v3/user/orgs')).toBeGreaterThanOrEqual(3);
-    expect(env.github.hits.get('/api/v3/user/teams')).toBeGreaterThanOrEqual(2);
+    expect(setup.env.github.hits.get('/api/v3/user/orgs')).toBeGreaterThanOrEqual(3);
+    expect(setup.env.github.hits.get('/api/v3/user/teams')).toBeGreaterThanOrEqual(2);
   });
 
   it('takes only a verified primary email: an unverified primary gives no email and email_verified false', async () => {
     const browser = new TestBrowser();
-    const callback = await loginAs(browser, env.gateway.url, 'github', env.github, 'dave');
+    const callback = await loginAs(browser, setup.env.gateway.url, 'github', setup.env.github, 'dave');
     expect(callback.status).toBe(303);
-    const page = await (await browser.get(`${env.gateway.url}/`)).text();
+    const page = await (await browser.get(`${setup.env.gateway.url}/`)).text();
     expect(page).toContain('<dt>email_verified</dt><dd>false</dd>');
     expect(page).not.toContain('dave@unverified.example');
     expect(page).not.toContain('dave@verified.example');
     // dave is in acme but not its deployers team: reader only.
     expect(page).toContain('value="reader"');
     expect(page).not.toContain('value="deployer"');
-    expect((await browser.get(`${env.gateway.url}/v1/credentials?role=deployer`)).status).toBe(403);
-    const reader = await browser.get(`${env.gateway.url}/v1/credentials`);
+    expect((await browser.get(`${setup.env.gateway.url}/v1/credentials?role=deployer`)).status).toBe(403);
+    const reader = await browser.get(`${setup.env.gateway.url}/v1/credentials`);
     expect(reader.status).toBe(200);
     expect(((await reader.json()) as { role: string }).role).toBe('reader');
   });
@@ -192,20 +178,20 @@ describe('GitHub specifics', () => {
 
 describe('Facebook specifics', () => {
   it('signs every Graph call with appsecret_proof (the double refuses any other)', () => {
-    expect(env.facebook.badProofs).toBe(0);
-    expect([...env.facebook.hits.keys()].some((p) => p.endsWith('/me'))).toBe(true);
+    expect(setup.env.facebook.badProofs).toBe(0);
+    expect([...setup.env.facebook.hits.keys()].some((p) => p.endsWith('/me'))).toBe(true);
   });
 });
 
 describe('the session and the role picker', () => {
   it('offers a picker for several roles, a chosen role shows credentials as export lines and JSON', async () => {
     const browser = new TestBrowser();
-    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
-    const picker = await (await browser.get(`${env.gateway.url}/`)).text();
+    await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice');
+    const picker = await (await browser.get(`${setup.env.gateway.url}/`)).text();
     expect(picker).toContain('value="deployer"');
     expect(picker).toContain('value="reader"');
     expect(picker).toContain('<legend>Choose a role</legend>');
-    const page = await browser.get(`${env.gateway.url}/?role=reader`);
+    const page = await browser.get(`${setup.env.gateway.url}/?role=reader`);
     expect(page.status).toBe(200);
     expect(page.headers.get('cache-control')).toBe('no-store');
     const text = await page.text();
@@ -219,13 +205,13 @@ describe('the session and the role picker', () => {
 
   it('a role the rules do not grant is AccessDenied (JSON 403) at /v1/credentials, and a role is required when several are granted', async () => {
     const browser = new TestBrowser();
-    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
-    const denied = await browser.get(`${env.gateway.url}/v1/credentials?role=admin`);
+    await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice');
+    const denied = await browser.get(`${setup.env.gateway.url}/v1/credentials?role=admin`);
     expect(denied.status).toBe(403);
     expect(await denied.json()).toMatchObject({ error: 'AccessDenied' });
-    const ambiguous = await browser.get(`${env.gateway.url}/v1/credentials`);
+    const ambiguous = await browser.get(`${setup.env.gateway.url}/v1/credentials`);
     expect(ambiguous.status).toBe(400);
-    const narrowed = await browser.get(`${env.gateway.url}/v1/credentials?role=deployer&scope=logs:read&duration_seconds=900`);
+    const narrowed = await browser.get(`${setup.env.gateway.url}/v1/credentials?role=deployer&scope=logs:read&duration_seconds=900`);
     expect(narrowed.status).toBe(200);
     const body = (await narrowed.json()) as { scope: string; Expiration: string };
     expect(body.scope).toBe('logs:read');
@@ -234,47 +220,47 @@ describe('the session and the role picker', () => {
 
   it('gives a new session id on every login and ends the one the browser brought (no fixation)', async () => {
     const browser = new TestBrowser();
-    browser.setCookie(env.gateway.url, 'stsgate_session', 'A'.repeat(43));
-    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
-    const first = browser.cookie(env.gateway.url, 'stsgate_session')!;
+    browser.setCookie(setup.env.gateway.url, 'stsgate_session', 'A'.repeat(43));
+    await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice');
+    const first = browser.cookie(setup.env.gateway.url, 'stsgate_session')!;
     expect(first).not.toBe('A'.repeat(43));
     const before = await sessions();
-    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
-    const second = browser.cookie(env.gateway.url, 'stsgate_session')!;
+    await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice');
+    const second = browser.cookie(setup.env.gateway.url, 'stsgate_session')!;
     expect(second).not.toBe(first);
     expect(await sessions()).toBe(before);
     const stale = new TestBrowser();
-    stale.setCookie(env.gateway.url, 'stsgate_session', first);
-    expect((await stale.get(`${env.gateway.url}/v1/credentials?role=reader`)).status).toBe(401);
+    stale.setCookie(setup.env.gateway.url, 'stsgate_session', first);
+    expect((await stale.get(`${setup.env.gateway.url}/v1/credentials?role=reader`)).status).toBe(401);
   });
 
   it('returns to a same-origin return_to, or to the role after login', async () => {
     const browser = new TestBrowser();
-    const back = await loginAs(browser, env.gateway.url, 'google', env.google, 'alice', { return_to: '/?role=reader' });
+    const back = await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice', { return_to: '/?role=reader' });
     expect(back.headers.get('location')).toBe('/?role=reader');
-    const allowed = await loginAs(browser, env.gateway.url, 'google', env.google, 'alice', { return_to: 'https://app.example.com/done?x=1' });
+    const allowed = await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice', { return_to: 'https://app.example.com/done?x=1' });
     expect(allowed.headers.get('location')).toBe('https://app.example.com/done?x=1');
-    const role = await loginAs(browser, env.gateway.url, 'google', env.google, 'alice', { role: 'deployer' });
+    const role = await loginAs(browser, setup.env.gateway.url, 'google', setup.env.google, 'alice', { role: 'deployer' });
     expect(role.headers.get('location')).toBe('/?role=deployer');
   });
 
   it('writes login and logout to the audit log with no token, code, state or cookie value in any line', async () => {
     const browser = new TestBrowser();
-    const authorizationUrl = await startLogin(browser, env.gateway.url, 'google');
-    const back = await env.google.signIn(browser, authorizationUrl, 'alice');
+    const authorizationUrl = await startLogin(browser, setup.env.gateway.url, 'google');
+    const back = await setup.env.google.signIn(browser, authorizationUrl, 'alice');
     await browser.get(back);
-    const cookie = browser.cookie(env.gateway.url, 'stsgate_session')!;
-    const credentials = (await (await browser.get(`${env.gateway.url}/v1/credentials?role=reader`)).json()) as Record<string, string>;
-    await browser.request(`${env.gateway.url}/logout`, { form: {}, headers: { 'sec-fetch-site': 'same-origin' } });
-    const logs = JSON.stringify(env.gateway.logs());
+    const cookie = browser.cookie(setup.env.gateway.url, 'stsgate_session')!;
+    const credentials = (await (await browser.get(`${setup.env.gateway.url}/v1/credentials?role=reader`)).json()) as Record<string, string>;
+    await browser.request(`${setup.env.gateway.url}/logout`, { form: {}, headers: { 'sec-fetch-site': 'same-origin' } });
+    const logs = JSON.stringify(setup.env.gateway.logs());
     for (const secret of [cookie, back.searchParams.get('code')!, back.searchParams.get('state')!, authorizationUrl.searchParams.get('nonce')!, credentials.SecretAccessKey!, credentials.SessionToken!, credentials.access_token!]) {
       expect(logs).not.toContain(secret);
     }
-    expect(env.gateway.logs().some((l) => l.event === 'logout' && l.provider === 'google' && l.subject === '1001')).toBe(true);
+    expect(setup.env.gateway.logs().some((l) => l.event === 'logout' && l.provider === 'google' && l.subject === '1001')).toBe(true);
   });
 
   it('records login latency by provider and outcome', async () => {
-    const metrics = await (await fetch(`${env.gateway.url}/metrics`)).text();
+    const metrics = await (await fetch(`${setup.env.gateway.url}/metrics`)).text();
     expect(metrics).toMatch(/stsgate_login_duration_seconds_count\{provider="google",outcome="success"\} [1-9]/);
     expect(metrics).toMatch(/stsgate_login_duration_seconds_count\{provider="google",outcome="failure"\} [1-9]/);
   });

@@ -8,28 +8,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkLoopbackRedirect } from '../../src/idp/index.js';
 import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin, readTerminalConfirmation } from '../support/browser-login.js';
-import { ACCOUNT_ID, REDIS_URL, postForm, redisStoreConfig } from '../support/gateway.js';
-import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { ACCOUNT_ID, postForm } from '../support/gateway.js';
+import { useLoginEnvironment } from '../support/login-environment.js';
 
-let env: LoginEnvironment;
-let redis: Redis;
-let prefix: string;
-
-beforeAll(async () => {
-  const store = redisStoreConfig();
-  prefix = store.prefix;
-  env = await startLoginEnvironment({ store });
-  redis = new Redis(REDIS_URL);
-});
-afterAll(async () => {
-  await env?.close();
-  redis?.disconnect();
-});
+const setup = useLoginEnvironment();
 
 /** Every code, token and verifier the tests saw: none may appear in any log line. */
 const seen = new Set<string>();
@@ -50,7 +36,7 @@ function terminalRequest(port = 49_152 + Math.floor(Math.random() * 10_000)) {
 type TerminalRequest = ReturnType<typeof terminalRequest>;
 
 function cliLoginUrl(request: TerminalRequest, extra: Record<string, string> = {}): URL {
-  const url = new URL('/cli/login', env.gateway.url);
+  const url = new URL('/cli/login', setup.env.gateway.url);
   url.search = new URLSearchParams({ redirect_uri: request.redirectUri, code_challenge: request.challenge, code_challenge_method: 'S256', state: request.state, ...extra }).toString();
   return url;
 }
@@ -58,7 +44,7 @@ function cliLoginUrl(request: TerminalRequest, extra: Record<string, string> = {
 /** A whole terminal login in the browser: returns the gateway's answer to the callback (303 to the loopback address). */
 async function terminalLogin(browser: TestBrowser, request: TerminalRequest, provider: 'google' | 'okta', user: string): Promise<Response> {
   const authorization = await confirmTerminalLogin(browser, cliLoginUrl(request, { provider }));
-  const back = await env[provider].signIn(browser, authorization, user);
+  const back = await setup.env[provider].signIn(browser, authorization, user);
   return browser.get(back);
 }
 
@@ -71,7 +57,7 @@ function expectedCode(challenge: string): string {
 }
 
 function redeem(request: TerminalRequest, code: string, overrides: Record<string, string> = {}): Promise<Response> {
-  return postForm(`${env.gateway.url}/cli/token`, { grant_type: 'authorization_code', code, code_verifier: request.verifier, redirect_uri: request.redirectUri, ...overrides });
+  return postForm(`${setup.env.gateway.url}/cli/token`, { grant_type: 'authorization_code', code, code_verifier: request.verifier, redirect_uri: request.redirectUri, ...overrides });
 }
 
 describe('loopback redirect URIs (RFC 8252 §7.3)', () => {
@@ -126,14 +112,14 @@ describe('GET /cli/login', () => {
     ['a return_to', (r) => ({ redirect_uri: r.redirectUri, code_challenge: r.challenge, code_challenge_method: 'S256', state: r.state, provider: 'google', return_to: '/' })],
     ['an unknown provider', (r) => ({ redirect_uri: r.redirectUri, code_challenge: r.challenge, code_challenge_method: 'S256', state: r.state, provider: 'nope' })],
   ])('refuses %s: an error page, no redirect, nothing stored', async (_what, query) => {
-    const before = (await redis.keys(`${prefix}login:*`)).length;
-    const url = new URL('/cli/login', env.gateway.url);
+    const before = (await setup.redis.keys(`${setup.prefix}login:*`)).length;
+    const url = new URL('/cli/login', setup.env.gateway.url);
     url.search = new URLSearchParams(query(terminalRequest())).toString();
     const response = await fetch(url, { redirect: 'manual' });
     expect([400, 404]).toContain(response.status);
     expect(response.headers.get('location')).toBeNull();
     expect(response.headers.get('content-type')).toContain('text/html');
-    expect((await redis.keys(`${prefix}login:*`)).length).toBe(before);
+    expect((await setup.redis.keys(`${setup.prefix}login:*`)).length).toBe(before);
   });
 
   it('refuses a parameter given twice', async () => {
@@ -147,7 +133,7 @@ describe('GET /cli/login', () => {
 
   it('asks to confirm the code derived from the challenge, with a button per provider and the terminal request in the form; nothing stored', async () => {
     const request = terminalRequest();
-    const before = (await redis.keys(`${prefix}*`)).length;
+    const before = (await setup.redis.keys(`${setup.prefix}*`)).length;
     const response = await fetch(cliLoginUrl(request, { role: 'deployer' }), { redirect: 'manual' });
     expect(response.status).toBe(200);
     expect(response.headers.get('location')).toBeNull();
@@ -161,7 +147,7 @@ describe('GET /cli/login', () => {
     // The form token is also this browser's form cookie (double submit): HttpOnly, SameSite=Lax.
     const cookie = response.headers.getSetCookie().find((c) => c.startsWith('stsgate_session_form='));
     expect(cookie).toBe(`stsgate_session_form=${page.fields.form_token}; Path=/; Max-Age=600; HttpOnly; SameSite=Lax`);
-    expect((await redis.keys(`${prefix}*`)).length).toBe(before);
+    expect((await setup.redis.keys(`${setup.prefix}*`)).length).toBe(before);
   });
 
   it('offers only the named provider', async () => {
@@ -177,7 +163,7 @@ describe('GET /cli/login', () => {
   });
 
   it('keeps /login refusing a loopback return_to: loopback redirects are for the terminal flow only', async () => {
-    const response = await fetch(`${env.gateway.url}/login/google?return_to=${encodeURIComponent('http://127.0.0.1:53124/callback')}`, { redirect: 'manual' });
+    const response = await fetch(`${setup.env.gateway.url}/login/google?return_to=${encodeURIComponent('http://127.0.0.1:53124/callback')}`, { redirect: 'manual' });
     expect(response.status).toBe(400);
     expect(response.headers.get('location')).toBeNull();
   });
@@ -191,8 +177,8 @@ describe('a terminal login, end to end', () => {
 
   it('sends the person to the provider with the gateway\'s own state, PKCE and redirect URI once confirmed', async () => {
     const url = await confirmTerminalLogin(browser, cliLoginUrl(request, { provider: 'google' }));
-    expect(url.origin).toBe(env.google.issuer);
-    expect(url.searchParams.get('redirect_uri')).toBe(`${env.publicUrl}/callback/google`);
+    expect(url.origin).toBe(setup.env.google.issuer);
+    expect(url.searchParams.get('redirect_uri')).toBe(`${setup.env.publicUrl}/callback/google`);
     // The gateway's own state towards the provider, never the command's.
     expect(url.searchParams.get('state')).not.toBe(request.state);
     expect(url.searchParams.get('code_challenge')).not.toBe(request.challenge);
@@ -209,10 +195,10 @@ describe('a terminal login, end to end', () => {
     seen.add(code);
     expect(callback.headers.getSetCookie().filter((c) => c.startsWith('stsgate_session='))).toEqual([]);
     // Stored under its hash, for one minute.
-    const keys = await redis.keys(`${prefix}tcode:*`);
+    const keys = await setup.redis.keys(`${setup.prefix}tcode:*`);
     expect(keys.length).toBe(1);
     expect(keys[0]).not.toContain(code);
-    const ttl = await redis.pttl(keys[0]!);
+    const ttl = await setup.redis.pttl(keys[0]!);
     expect(ttl).toBeGreaterThan(50_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
@@ -249,26 +235,26 @@ describe('a terminal login, end to end', () => {
     token = body.session_token as string;
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     seen.add(token);
-    const keys = await redis.keys(`${prefix}tsess:*`);
+    const keys = await setup.redis.keys(`${setup.prefix}tsess:*`);
     expect(keys.length).toBeGreaterThan(0);
-    expect((await redis.keys(`${prefix}*`)).join()).not.toContain(token);
+    expect((await setup.redis.keys(`${setup.prefix}*`)).join()).not.toContain(token);
     expect(await (await redeem(request, code)).json()).toMatchObject({ error: 'invalid_grant' });
   });
 
   it('gives credentials for the bearer token that the AWS SDK can use', async () => {
-    const response = await fetch(`${env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${setup.env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(200);
     const body = (await response.json()) as Record<string, string>;
     expect(body).toMatchObject({ Version: 1, role: 'deployer' });
-    const sts = new STSClient({ endpoint: env.gateway.url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: body.AccessKeyId!, secretAccessKey: body.SecretAccessKey!, sessionToken: body.SessionToken! } });
+    const sts = new STSClient({ endpoint: setup.env.gateway.url, region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: body.AccessKeyId!, secretAccessKey: body.SecretAccessKey!, sessionToken: body.SessionToken! } });
     const who = await sts.send(new GetCallerIdentityCommand({}));
     expect(who.Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/deployer/alice@acme.com`);
   });
 
   it('never takes the bearer token as a cookie, nor a cookie when a bearer token is given', async () => {
-    const asCookie = await fetch(`${env.gateway.url}/v1/credentials?role=deployer`, { headers: { cookie: `stsgate_session=${token}` } });
+    const asCookie = await fetch(`${setup.env.gateway.url}/v1/credentials?role=deployer`, { headers: { cookie: `stsgate_session=${token}` } });
     expect(asCookie.status).toBe(401);
-    const wrongBearer = await fetch(`${env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: `Bearer ${randomBytes(32).toString('base64url')}` } });
+    const wrongBearer = await fetch(`${setup.env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: `Bearer ${randomBytes(32).toString('base64url')}` } });
     expect(wrongBearer.status).toBe(401);
     expect(wrongBearer.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
   });
@@ -278,19 +264,19 @@ describe('a terminal login, end to end', () => {
     ['a malformed token', () => `Bearer ${token}x`],
     ['two tokens', () => `Bearer ${token}, Bearer ${token}`],
   ])('answers 401 for %s', async (_what, header) => {
-    const response = await fetch(`${env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: header() } });
+    const response = await fetch(`${setup.env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: header() } });
     expect(response.status).toBe(401);
   });
 
   it('refuses a role the rules do not grant, with the rules\' answer', async () => {
-    const response = await fetch(`${env.gateway.url}/v1/credentials?role=admin`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${setup.env.gateway.url}/v1/credentials?role=admin`, { headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(403);
   });
 
   it('ends the session at /cli/logout', async () => {
-    const logout = await fetch(`${env.gateway.url}/cli/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const logout = await fetch(`${setup.env.gateway.url}/cli/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect(logout.status).toBe(204);
-    const after = await fetch(`${env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: `Bearer ${token}` } });
+    const after = await fetch(`${setup.env.gateway.url}/v1/credentials?role=deployer`, { headers: { authorization: `Bearer ${token}` } });
     expect(after.status).toBe(401);
   });
 });
@@ -299,7 +285,7 @@ describe('terminal logins that fail', () => {
   it('sends a denied account\'s failure to the command: error=access_denied and its state, no code', async () => {
     const browser = new TestBrowser();
     const request = terminalRequest();
-    const before = (await redis.keys(`${prefix}tcode:*`)).length;
+    const before = (await setup.redis.keys(`${setup.prefix}tcode:*`)).length;
     const callback = await terminalLogin(browser, request, 'google', 'bob');
     expect(callback.status).toBe(303);
     const location = new URL(callback.headers.get('location')!);
@@ -310,14 +296,14 @@ describe('terminal logins that fail', () => {
     expect(location.searchParams.get('error_description')).toMatch(/^You signed in with Google as bob@other\.com \(google:1002\), but this account is not allowed any role here\..*\(request id [0-9a-f-]{36}\)$/);
     // RFC 6749 §4.1.2.1: printable ASCII only.
     expect(location.searchParams.get('error_description')).toMatch(/^[\x20\x21\x23-\x5b\x5d-\x7e]+$/);
-    expect((await redis.keys(`${prefix}tcode:*`)).length).toBe(before);
+    expect((await setup.redis.keys(`${setup.prefix}tcode:*`)).length).toBe(before);
   });
 
   it('sends the provider\'s refusal to the command', async () => {
     const browser = new TestBrowser();
     const request = terminalRequest();
     const authorization = await confirmTerminalLogin(browser, cliLoginUrl(request, { provider: 'google' }));
-    const back = await env.google.deny(browser, authorization, 'not today');
+    const back = await setup.env.google.deny(browser, authorization, 'not today');
     const callback = await browser.get(back);
     expect(callback.status).toBe(303);
     const location = new URL(callback.headers.get('location')!);
@@ -333,7 +319,7 @@ describe('terminal logins that fail', () => {
     ['an unknown code', { grant_type: 'authorization_code', code: randomBytes(32).toString('base64url'), code_verifier: randomBytes(32).toString('base64url'), redirect_uri: 'http://127.0.0.1:1/callback' }, 400, 'invalid_grant'],
     ['a short verifier', { grant_type: 'authorization_code', code: randomBytes(32).toString('base64url'), code_verifier: 'short', redirect_uri: 'http://127.0.0.1:1/callback' }, 400, 'invalid_request'],
   ])('/cli/token refuses %s', async (_what, form, status, error) => {
-    const response = await postForm(`${env.gateway.url}/cli/token`, form as Record<string, string>);
+    const response = await postForm(`${setup.env.gateway.url}/cli/token`, form as Record<string, string>);
     expect(response.status).toBe(status);
     expect(await response.json()).toMatchObject({ error });
   });
@@ -342,9 +328,9 @@ describe('terminal logins that fail', () => {
 describe('logs', () => {
   it('hold no code, token or verifier from any of the requests above', () => {
     expect(seen.size).toBeGreaterThan(8);
-    const logs = JSON.stringify(env.gateway.logs());
+    const logs = JSON.stringify(setup.env.gateway.logs());
     for (const value of seen) expect(logs).not.toContain(value);
-    expect(env.gateway.logs().some((l) => l.event === 'terminal_login')).toBe(true);
-    expect(env.gateway.logs().some((l) => l.event === 'terminal_session')).toBe(true);
+    expect(setup.env.gateway.logs().some((l) => l.event === 'terminal_login')).toBe(true);
+    expect(setup.env.gateway.logs().some((l) => l.event === 'terminal_session')).toBe(true);
   });
 });

@@ -17,10 +17,12 @@
  * | forged      | OidcDouble: ID tokens can be forged       | mallory (reader) while it behaves                 |         |
  * | down        | an oidc provider nobody listens for       |                                                   |         |
  */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import type { BrowserConfig, GatewayConfig, ProviderConfig, RuleConfig, StoreConfig } from '../../src/config/types.js';
 import { providerConfig, reservePublicUrl } from './browser-login.js';
 import { FacebookDouble } from './facebook-double.js';
-import { startTestGateway, standardRoles, type TestGateway } from './gateway.js';
+import { REDIS_URL, redisStoreConfig, startTestGateway, standardRoles, type TestGateway } from './gateway.js';
 import { GitHubDouble } from './github-double.js';
 import { freePort } from './oauth-double.js';
 import { OidcDouble } from './oidc-double.js';
@@ -142,4 +144,27 @@ export async function startLoginEnvironment(options: { store?: StoreConfig; brow
       await Promise.all([google.close(), okta.close(), github.close(), facebook.close(), forged.close()]);
     },
   };
+}
+
+/** A file's login environment on the real Redis, with a raw client and the key prefix to look into the store. */
+export interface LoginTestSetup {
+  env: LoginEnvironment;
+  redis: Redis;
+  prefix: string;
+}
+
+/** Starts a login environment on the real Redis (fresh prefix) before the file's tests and stops it after; fields are set once beforeAll ran. */
+export function useLoginEnvironment(): LoginTestSetup {
+  const setup = {} as LoginTestSetup;
+  beforeAll(async () => {
+    const store = redisStoreConfig();
+    setup.prefix = store.prefix;
+    setup.env = await startLoginEnvironment({ store });
+    setup.redis = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    await setup.env?.close();
+    setup.redis?.disconnect();
+  });
+  return setup;
 }
