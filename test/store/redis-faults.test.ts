@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError, type Store } from '../../src/store/store.js';
 import { createRedisStore, type RedisStore, type RedisStoreEvent } from '../../src/store/redis/redis-store.js';
 import { startRedis, type RedisServer } from '../support/redis-servers.js';
+import { eventually } from './redis-harness.js';
 
 const COMMAND_TIMEOUT = 300;
 /** Scheduling noise on a busy two-core machine; a hang would blow far past this. */
@@ -69,19 +70,6 @@ async function expectUnavailable(call: () => Promise<unknown>): Promise<string> 
   expect(message).not.toContain(PASSWORD);
   expect((error as Error).cause).toBeUndefined();
   return message;
-}
-
-async function eventually(check: () => Promise<unknown>, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > until) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
 }
 
 describe('RedisStore under faults', () => {

@@ -41,3 +41,17 @@ async function scanKeys(client: Redis | Cluster, prefix: string): Promise<string
   }
   return found;
 }
+
+/** Retries `check` every 50 ms until it resolves, or rethrows its last error after `timeoutMs` (a store reconnecting). */
+export async function eventually(check: () => Promise<unknown>, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/store/store.js';
 import { clusterKeySlot } from '../../src/store/redis/key-slot.js';
 import { createRedisStore } from '../../src/store/redis/redis-store.js';
+import { eventually } from './redis-harness.js';
 import {
   startRedisCluster,
   startRedisSentinel,
@@ -22,19 +23,6 @@ async function expectUnavailableInTime(call: () => Promise<unknown>): Promise<vo
   const started = performance.now();
   await expect(call()).rejects.toBeInstanceOf(StoreUnavailableError);
   expect(performance.now() - started).toBeLessThan(COMMAND_TIMEOUT + SLACK);
-}
-
-async function eventually(check: () => Promise<unknown>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > until) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
 }
 
 describe('RedisStore through Sentinel, under faults', () => {
@@ -64,7 +52,7 @@ describe('RedisStore through Sentinel, under faults', () => {
         await sentinel.master.start();
         await sentinel.startSentinel();
       }
-      await eventually(() => store.ping());
+      await eventually(() => store.ping(), 10_000);
       await store.set('k', 'again', 60_000);
       expect(await store.get('k')).toBe('again');
     } finally {
@@ -103,8 +91,8 @@ describe('RedisStore on a Cluster, under faults', () => {
       } finally {
         await cluster.startNode(1);
       }
-      await eventually(() => store.ping());
-      await eventually(() => store.set(key, 'again', 60_000));
+      await eventually(() => store.ping(), 10_000);
+      await eventually(() => store.set(key, 'again', 60_000), 10_000);
       expect(await store.get(key)).toBe('again');
     } finally {
       await store.close();
