@@ -6,9 +6,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, issuerFor, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { TestIssuer } from '../support/test-issuer.js';
+import { describe, expect, it } from 'vitest';
+import { ACCOUNT_ID, useIssuerAndGateway } from '../support/gateway.js';
 
 const AWS = '/usr/bin/aws';
 const run = promisify(execFile);
@@ -16,22 +15,12 @@ const available = existsSync(AWS);
 if (!available) console.warn(`skipping the AWS CLI tests: ${AWS} is not installed (apt-get install awscli; .ci/run does)`);
 
 describe.skipIf(!available)('AWS CLI v2 against stsgate', () => {
-  let issuer: TestIssuer;
-  let gateway: TestGateway;
-
-  beforeAll(async () => {
-    issuer = await TestIssuer.start();
-    gateway = await startTestGateway({ issuers: [issuerFor(issuer)], store: redisStoreConfig() });
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await issuer?.close();
-  });
+  const setup = useIssuerAndGateway();
 
   /** Runs the CLI with no profile, no config file and no credentials but the ones given. */
   async function aws(args: string[], env: Record<string, string> = {}) {
     try {
-      const { stdout } = await run(AWS, [...args, '--endpoint-url', gateway.url, '--region', 'us-east-1', '--output', 'json'], {
+      const { stdout } = await run(AWS, [...args, '--endpoint-url', setup.gateway.url, '--region', 'us-east-1', '--output', 'json'], {
         env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_MAX_ATTEMPTS: '1', ...env },
         timeout: 60_000,
       });
@@ -42,7 +31,7 @@ describe.skipIf(!available)('AWS CLI v2 against stsgate', () => {
   }
 
   it('assume-role-with-web-identity, then get-caller-identity with the returned keys', async () => {
-    const token = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main' });
+    const token = await setup.issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main' });
     const assumed = await aws([
       'sts', 'assume-role-with-web-identity',
       '--role-arn', `arn:aws:iam::${ACCOUNT_ID}:role/deployer`,
@@ -72,7 +61,7 @@ describe.skipIf(!available)('AWS CLI v2 against stsgate', () => {
   });
 
   it('a denial reads as AWS words it', async () => {
-    const token = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/feature' });
+    const token = await setup.issuer.mint({ repository: 'acme/app', ref: 'refs/heads/feature' });
     const denied = await aws([
       'sts', 'assume-role-with-web-identity',
       '--role-arn', `arn:aws:iam::${ACCOUNT_ID}:role/deployer`,

@@ -7,9 +7,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, issuerFor, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { TestIssuer } from '../support/test-issuer.js';
+import { describe, expect, it } from 'vitest';
+import { ACCOUNT_ID, useIssuerAndGateway } from '../support/gateway.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(import.meta.dirname, 'boto3_roundtrip.py');
@@ -26,23 +25,13 @@ const available = boto3Available();
 if (!available) console.warn(`skipping the boto3 tests: ${PYTHON} cannot import boto3 (apt-get install python3-boto3; .ci/run does)`);
 
 describe.skipIf(!available)('boto3 against stsgate', () => {
-  let issuer: TestIssuer;
-  let gateway: TestGateway;
-
-  beforeAll(async () => {
-    issuer = await TestIssuer.start();
-    gateway = await startTestGateway({ issuers: [issuerFor(issuer)], store: redisStoreConfig() });
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await issuer?.close();
-  });
+  const setup = useIssuerAndGateway();
 
   it('assume_role_with_web_identity, get_caller_identity signed with the keys, and a tampered secret refused', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'stsgate-boto3-'));
     const tokenFile = join(dir, 'token');
-    await writeFile(tokenFile, await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main' }));
-    const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, gateway.url, `arn:aws:iam::${ACCOUNT_ID}:role/deployer`, tokenFile], {
+    await writeFile(tokenFile, await setup.issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main' }));
+    const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, setup.gateway.url, `arn:aws:iam::${ACCOUNT_ID}:role/deployer`, tokenFile], {
       env: { PATH: '/usr/bin:/bin', HOME: dir, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
       timeout: 60_000,
     });

@@ -1,36 +1,25 @@
 /** RFC 8693 token exchange, RFC 7662 introspection and RFC 7009 revocation, against the real Redis. */
 import { decodeJwt, decodeProtectedHeader, createRemoteJWKSet, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { issuerFor, postForm, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { TestIssuer } from '../support/test-issuer.js';
+import { postForm, useIssuerAndGateway } from '../support/gateway.js';
 
 const MAIN = { repository: 'acme/app', ref: 'refs/heads/main' };
 
 describe('OAuth endpoints', () => {
-  let issuer: TestIssuer;
-  let gateway: TestGateway;
-
-  beforeAll(async () => {
-    issuer = await TestIssuer.start();
-    gateway = await startTestGateway({ issuers: [issuerFor(issuer)], store: redisStoreConfig() });
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await issuer?.close();
-  });
+  const setup = useIssuerAndGateway();
 
   async function exchange(form: Record<string, string>) {
-    const res = await postForm(`${gateway.url}/oauth2/token`, { grant_type: TOKEN_EXCHANGE_GRANT, ...form });
+    const res = await postForm(`${setup.gateway.url}/oauth2/token`, { grant_type: TOKEN_EXCHANGE_GRANT, ...form });
     return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
   }
 
   async function idToken(claims: Record<string, unknown> = MAIN) {
-    return issuer.mint(claims);
+    return setup.issuer.mint(claims);
   }
 
   async function introspect(token: string) {
-    const res = await postForm(`${gateway.url}/oauth2/introspect`, { token });
+    const res = await postForm(`${setup.gateway.url}/oauth2/introspect`, { token });
     expect(res.status).toBe(200);
     return (await res.json()) as Record<string, unknown>;
   }
@@ -46,10 +35,10 @@ describe('OAuth endpoints', () => {
     expect(aws.AccessKeyId).toMatch(/^ASIA[A-Z2-7]{16}$/);
 
     // The access token verifies against the published JWKS, with the documented claims.
-    const jwks = createRemoteJWKSet(new URL(`${gateway.url}/.well-known/jwks.json`));
-    const { payload, protectedHeader } = await jwtVerify(body.access_token as string, jwks, { issuer: gateway.config.publicUrl, audience: 'api.example.com' });
+    const jwks = createRemoteJWKSet(new URL(`${setup.gateway.url}/.well-known/jwks.json`));
+    const { payload, protectedHeader } = await jwtVerify(body.access_token as string, jwks, { issuer: setup.gateway.config.publicUrl, audience: 'api.example.com' });
     expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'at+jwt' });
-    expect(protectedHeader.kid).toBe(gateway.keys.set.current().kid);
+    expect(protectedHeader.kid).toBe(setup.gateway.keys.set.current().kid);
     expect(payload).toMatchObject({ sub: `ci:repo:acme/app:ref:refs/heads/main`, role: 'deployer', scope: 'deploy:write logs:read', idp: 'ci', repo: 'acme/app' });
     expect(payload.sid).toBe((aws.AccessKeyId as string).slice(4));
     for (const claim of ['iat', 'nbf', 'exp', 'jti']) expect(payload[claim]).toBeDefined();
@@ -92,7 +81,7 @@ describe('OAuth endpoints', () => {
     const active = await introspect(token);
     expect(active).toMatchObject({ active: true, role: 'deployer', scope: 'deploy:write logs:read', sub: 'ci:repo:acme/app:ref:refs/heads/main', token_type: 'Bearer' });
 
-    const revoked = await postForm(`${gateway.url}/oauth2/revoke`, { token });
+    const revoked = await postForm(`${setup.gateway.url}/oauth2/revoke`, { token });
     expect(revoked.status).toBe(200);
     expect(await introspect(token)).toEqual({ active: false });
 
@@ -100,32 +89,32 @@ describe('OAuth endpoints', () => {
     const again = await exchange({ subject_token: await idToken(), subject_token_type: TOKEN_TYPE.jwt, audience: 'deployer', session_name: 'revoke-me' });
     expect(again.body.access_token).not.toBe(token);
     expect((again.body.aws_credentials as Record<string, string>).AccessKeyId).not.toBe((body.aws_credentials as Record<string, string>).AccessKeyId);
-    const audit = gateway.logs().filter((l) => l.log === 'audit' && l.event === 'revoked');
+    const audit = setup.gateway.logs().filter((l) => l.log === 'audit' && l.event === 'revoked');
     expect(audit.at(-1)).toMatchObject({ found: true, sid: decodeJwt(token).sid });
   });
 
   it('revocation answers 200 for unknown tokens (RFC 7009 §2.2) and introspection inactive for garbage', async () => {
-    const res = await postForm(`${gateway.url}/oauth2/revoke`, { token: 'not-a-token' });
+    const res = await postForm(`${setup.gateway.url}/oauth2/revoke`, { token: 'not-a-token' });
     expect(res.status).toBe(200);
     expect(await introspect('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.')).toEqual({ active: false });
     // A token signed by someone else's key with stsgate's kid is inactive.
-    const forged = await issuer.mint({ iss: gateway.config.publicUrl, sid: 'AAAAAAAAAAAAAAAA' }, { header: { kid: gateway.keys.set.current().kid, typ: 'at+jwt' } });
-    expect(decodeProtectedHeader(forged).kid).toBe(gateway.keys.set.current().kid);
+    const forged = await setup.issuer.mint({ iss: setup.gateway.config.publicUrl, sid: 'AAAAAAAAAAAAAAAA' }, { header: { kid: setup.gateway.keys.set.current().kid, typ: 'at+jwt' } });
+    expect(decodeProtectedHeader(forged).kid).toBe(setup.gateway.keys.set.current().kid);
     expect(await introspect(forged)).toEqual({ active: false });
   });
 
   it('publishes discovery and JWKS', async () => {
-    const discovery = (await (await fetch(`${gateway.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
-    expect(discovery).toMatchObject({ issuer: gateway.config.publicUrl, token_endpoint: `${gateway.config.publicUrl}/oauth2/token` });
-    const jwks = (await (await fetch(`${gateway.url}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
+    const discovery = (await (await fetch(`${setup.gateway.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(discovery).toMatchObject({ issuer: setup.gateway.config.publicUrl, token_endpoint: `${setup.gateway.config.publicUrl}/oauth2/token` });
+    const jwks = (await (await fetch(`${setup.gateway.url}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
     expect(jwks.keys).toHaveLength(1);
-    expect(jwks.keys[0]).toMatchObject({ kid: gateway.keys.set.current().kid, alg: 'ES256', use: 'sig' });
+    expect(jwks.keys[0]).toMatchObject({ kid: setup.gateway.keys.set.current().kid, alg: 'ES256', use: 'sig' });
     expect(jwks.keys[0]).not.toHaveProperty('d');
   });
 
   it('health and readiness', async () => {
-    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
-    const ready = await fetch(`${gateway.url}/readyz`);
+    expect((await fetch(`${setup.gateway.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${setup.gateway.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready' });
   });

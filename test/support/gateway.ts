@@ -11,8 +11,8 @@ import type { GatewayConfig, IssuerConfig, RoleConfig, RuleConfig, StoreConfig }
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
-import type { TestIssuer } from './test-issuer.js';
-import { TEST_AUDIENCE } from './test-issuer.js';
+import { afterAll, beforeAll } from 'vitest';
+import { TEST_AUDIENCE, TestIssuer } from './test-issuer.js';
 
 export const ACCOUNT_ID = '123456789012';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -127,4 +127,24 @@ export async function postForm(url: string, form: Record<string, string>, header
 /** Reads `<Code>` from an AWS ErrorResponse. */
 export function awsErrorCode(xml: string): string | undefined {
   return /<Code>([^<]+)<\/Code>/.exec(xml)?.[1];
+}
+
+/** A loopback issuer and a gateway trusting it on the real Redis. */
+export interface IssuerGatewaySetup {
+  issuer: TestIssuer;
+  gateway: TestGateway;
+}
+
+/** Starts a TestIssuer and a gateway on the real Redis before the enclosing suite's tests, and stops both after; fields are set once beforeAll ran. */
+export function useIssuerAndGateway(): IssuerGatewaySetup {
+  const setup = {} as IssuerGatewaySetup;
+  beforeAll(async () => {
+    setup.issuer = await TestIssuer.start();
+    setup.gateway = await startTestGateway({ issuers: [issuerFor(setup.issuer)], store: redisStoreConfig() });
+  });
+  afterAll(async () => {
+    await setup.gateway?.close();
+    await setup.issuer?.close();
+  });
+  return setup;
 }
