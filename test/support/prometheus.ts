@@ -16,8 +16,8 @@ export function parsePrometheusText(text: string): Sample[] {
     if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
     for (const [, key, value] of (match[3] ?? '').matchAll(LABEL)) labels[key!] = value!.replace(/\\(.)/g, '$1');
-    const value = Number(match[4] === '+Inf' ? Infinity : match[4] === '-Inf' ? -Infinity : match[4]);
-    if (Number.isNaN(value) && match[4] !== 'NaN') throw new Error(`bad value in: ${line}`);
+    const value = sampleValue(match[4]!);
+    if (value === undefined) throw new Error(`bad value in: ${line}`);
     samples.push({ name: match[1]!, labels, value });
   }
   return samples;
@@ -28,4 +28,17 @@ export function sumOf(samples: Sample[], name: string, labels: Record<string, st
   return samples
     .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
+}
+
+/**
+ * A sample value as Prometheus reads it (Go's strconv.ParseFloat): a decimal, or Inf / NaN in any letter
+ * case with an optional sign on Inf. prom-client writes an empty gauge's NaN as "Nan", which Prometheus
+ * accepts.
+ */
+function sampleValue(text: string): number | undefined {
+  if (/^nan$/i.test(text)) return NaN;
+  const infinity = /^([+-]?)inf(inity)?$/i.exec(text);
+  if (infinity) return infinity[1] === '-' ? -Infinity : Infinity;
+  const value = Number(text);
+  return Number.isNaN(value) || text.trim() === '' ? undefined : value;
 }
