@@ -90,8 +90,9 @@ export class CredentialService {
    * Issues a credential set for one identity and role, or returns the cached one when the same request
    * was answered before and that set still has enough of its lifetime left (no new signing then).
    * The set is stored before it is returned: a store failure yields ServiceUnavailable, never credentials.
+   * `admitted`, when given, must resolve before anything is returned or stored; its rejection is thrown.
    */
-  async issue(request: CredentialRequest): Promise<CredentialSet> {
+  async issue(request: CredentialRequest, admitted?: Promise<void>): Promise<CredentialSet> {
     const { identity, role } = request;
     const scopes = narrow(role.scopes, request.scopes);
     const audiences = narrow(role.audiences, request.audiences);
@@ -101,7 +102,14 @@ export class CredentialService {
       .digest('base64url');
 
     const nowMs = this.#now();
-    const cached = await this.#guard(() => this.#store.get(storeKeys.credentialCache(cacheKey)));
+    const lookup = this.#guard(() => this.#store.get(storeKeys.credentialCache(cacheKey)));
+    if (admitted) {
+      // The admission check (a rate-limit count) and the cache read share one store round trip; its
+      // refusal wins, and nothing is returned or stored before it has passed.
+      lookup.catch(() => {});
+      await admitted;
+    }
+    const cached = await lookup;
     if (cached !== undefined) {
       const open = this.#openRecord(cached);
       if (open) {

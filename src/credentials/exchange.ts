@@ -75,8 +75,26 @@ export class TokenExchange {
    * the rules must grant the role, the duration and scopes must lie within it.
    */
   async issueForIdentity(identity: Identity, request: ExchangeRequest, action = 'sts:AssumeRoleWithWebIdentity'): Promise<ExchangeResult> {
-    // Counted before the rules run, so a verified identity probing for roles it lacks is limited too.
-    await withContext({ source: identity.source, subject: identity.subject }, () => this.#deps.admit?.(identity));
+    // Counted before anything is decided, so a verified identity probing for roles it lacks is limited
+    // too; the count's round trip runs while the rules are evaluated and the cache is read.
+    const admitted = this.#admit({ source: identity.source, subject: identity.subject }, identity);
+    const { role, granted, durationSeconds, narrowing } = await admittedFirst(admitted, () => this.#decide(identity, request, action));
+    const credentials = await this.#deps.credentials.issue(
+      {
+        identity,
+        role,
+        durationSeconds,
+        sessionName: request.sessionName,
+        matchedRule: granted.rule,
+        ...narrowing,
+      },
+      admitted,
+    );
+    return { credentials, identity, role, matchedRule: granted.rule };
+  }
+
+  /** The role, the rule that grants it, the duration and the narrowing; throws the refusal. */
+  #decide(identity: Identity, request: ExchangeRequest, action: string) {
     const role = withContext({ source: identity.source, subject: identity.subject }, () => this.#pickRole(identity, request.role));
     const context = { source: identity.source, subject: identity.subject, ...(role ? { role: role.name } : {}) };
     const granted = role ? this.#deps.grant(identity, role.name) : undefined;
@@ -90,15 +108,15 @@ export class TokenExchange {
     }
     const durationSeconds = withContext(context, () => this.#duration(request.durationSeconds, role.maxSessionSeconds));
     const narrowing = withContext(context, () => this.#narrowing(role, request));
-    const credentials = await this.#deps.credentials.issue({
-      identity,
-      role,
-      durationSeconds,
-      sessionName: request.sessionName,
-      matchedRule: granted.rule,
-      ...narrowing,
-    });
-    return { credentials, identity, role, matchedRule: granted.rule };
+    return { role, granted, durationSeconds, narrowing };
+  }
+
+  /** Starts the per-subject count (absent: admitted at once); its refusal carries the audit context. */
+  #admit(context: DecisionContext, identity: Pick<Identity, 'source' | 'subject'>): Promise<void> {
+    const admitted = this.#deps.admit ? withContext(context, () => this.#deps.admit!(identity)) : Promise.resolve();
+    // Awaited before any outcome; this only keeps a refusal met by an earlier error from going unhandled.
+    admitted.catch(() => {});
+    return admitted;
   }
 
   /** The named role, or when none is named, the only role the rules grant (several or none: no guess). */
@@ -123,7 +141,7 @@ export class TokenExchange {
   }
 
   async #chain(parent: OpenSession, request: ExchangeRequest): Promise<ExchangeResult> {
-    await this.#deps.admit?.(parent.info);
+    await this.#admit({ source: parent.info.source, subject: parent.info.subject }, parent.info);
     const parentRole = this.#deps.roles.byName(parent.info.role);
     const role = request.role === undefined ? parentRole : this.#deps.roles.resolve(request.role);
     const sameRole = role !== undefined && role.name === parent.info.role;
@@ -180,6 +198,21 @@ export class TokenExchange {
     }
     return out;
   }
+}
+
+/**
+ * Runs `decide` while `admitted` is pending; the admission's refusal (rate limit) wins over the decision's
+ * (a throttled caller learns nothing about its roles), and either is thrown only once admission settled.
+ */
+async function admittedFirst<T>(admitted: Promise<void>, decide: () => T): Promise<T> {
+  let decision: T;
+  try {
+    decision = decide();
+  } catch (err) {
+    await admitted;
+    throw err;
+  }
+  return decision;
 }
 
 /** Runs `fn`, adding audit context to any GatewayError it throws (sync or async). */

@@ -71,6 +71,20 @@ describe('per subject', () => {
     expect(g.gateway.logs().some((l) => l.event === 'denied' && l.code === 'Throttling')).toBe(true);
   });
 
+  it('a throttled subject gets Throttling before any other answer: not its cached set, not AccessDenied for a role it lacks', async () => {
+    const sub = `repo:acme/app:ref:refs/heads/main:${Math.random()}`;
+    const name = session();
+    for (let i = 0; i < LIMIT; i++) {
+      // The same request every time: from the second on, the cache answers it.
+      const res = await postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub }), RoleSessionName: name });
+      expect(res.status, await res.text()).toBe(200);
+    }
+    await expectRefused(g, 'aws', [400, 'Throttling'], async () => postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub }), RoleSessionName: name }));
+    await expectRefused(g, 'aws', [400, 'Throttling'], async () =>
+      postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub }), RoleSessionName: name, RoleArn: 'arn:aws:iam::123456789012:role/not-granted' }),
+    );
+  });
+
   it('another subject from the same address is not affected', async () => {
     const res = await postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub: `other-${Math.random()}` }), RoleSessionName: session() });
     expect(res.status).toBe(200);

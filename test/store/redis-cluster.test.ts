@@ -61,6 +61,21 @@ describe('RedisStore on a Cluster', () => {
     await store.close();
   });
 
+  it('counts keys on every master, many at once (scripts are routed by their key, not by their SHA)', async () => {
+    const store = clusterStore(`${prefix}count:`);
+    const keys = Array.from({ length: 30 }, (_, i) => `c${i}`);
+    // Issued in one turn, as concurrent requests do: auto-pipelining would batch them if it could.
+    const first = await Promise.all(keys.map((key) => store.increment(key, 60_000)));
+    expect(first.map((c) => c.value)).toEqual(keys.map(() => 1));
+    const second = await Promise.all(keys.map((key) => store.increment(key, 60_000)));
+    expect(second.map((c) => c.value)).toEqual(keys.map(() => 2));
+    const perMaster = await Promise.all(
+      raw.nodes('master').map(async (node) => (await node.scan('0', 'MATCH', `${prefix}count:*`, 'COUNT', 1000))[1].length),
+    );
+    expect(perMaster.filter((n) => n > 0)).toHaveLength(3);
+    await store.close();
+  });
+
   it('names the seed nodes in its description', async () => {
     const store = clusterStore('p:');
     expect(store.description).toBe(`redis cluster via ${cluster.nodes.map((n) => `${n.host}:${n.port}`).join(', ')}, prefix "p:"`);
