@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: the performance benchmark of issue 5. In one run it starts what it needs (a loopback
- * JWT issuer, a Redis-backed gateway, a bare-Koa baseline and an oidc-provider peer, each server in its
- * own process), drives load with autocannon from this process, and writes bench/results.md.
+ * JWT issuer, a Redis-backed gateway, a bare-Koa baseline, the floor server (bare Koa doing only an
+ * exchange's unavoidable work) and an oidc-provider peer, each server in its own process), drives load
+ * with autocannon from this process, and writes bench/results.md.
  *
- *   npm run bench                       the full run (about two and a half minutes)
+ *   npm run bench                       the full run (a little over three minutes)
  *   npm run bench -- --quick            shorter passes, for checking the harness itself
  *   npm run bench -- --profile          CPU profiles of fresh issuance and cache hits -> bench/PROFILE.md
  *   npm run bench -- --cases=fresh,cache-hit   the baseline and only these cases (while iterating)
@@ -31,7 +32,15 @@ import { runPass, type PassResult, type RequestShape } from './harness/load.js';
 import { buildServers, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
 import { TokenPool } from './harness/token-pool.js';
 import { measureRules, RULE_SET_SIZES } from './rules.js';
-import { BENCH_AUDIENCE, BENCH_ROLE_ARN, GATEWAY_SETTINGS_ENV, PEER_CLIENT, type GatewayBenchSettings } from './servers/settings.js';
+import {
+  BENCH_AUDIENCE,
+  BENCH_ROLE_ARN,
+  FLOOR_SETTINGS_ENV,
+  GATEWAY_SETTINGS_ENV,
+  PEER_CLIENT,
+  type FloorBenchSettings,
+  type GatewayBenchSettings,
+} from './servers/settings.js';
 
 const args = new Set(process.argv.slice(2));
 const PROFILE = args.has('--profile');
@@ -40,7 +49,7 @@ const QUICK = args.has('--quick');
 const ONLY = process.argv.find((a) => a.startsWith('--cases='))?.slice('--cases='.length).split(',');
 const selected = (id: string) => id === 'baseline' || !ONLY || ONLY.includes(id);
 
-/** Seconds per pass; the whole run must stay under three minutes. BENCH_TIMING=warm-up,max,half overrides (A/B runs). */
+/** Seconds per pass; the whole run takes a little over three minutes (the floors added about 45 s). BENCH_TIMING=warm-up,max,half overrides (A/B runs). */
 const TIMING = timing();
 
 function timing() {
@@ -56,7 +65,10 @@ const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const FORM = 'application/x-www-form-urlencoded';
 const STS_VERSION = '2011-06-15';
 
-type ServerKind = 'baseline' | 'gateway' | 'peer';
+type ServerKind = 'baseline' | 'floor' | 'gateway' | 'peer';
+
+/** Per ratio-target gateway case, the id of its floor case (the same request, only its unavoidable work). */
+const FLOORS = { fresh: 'floor-fresh', 'cache-hit': 'floor-cache-hit' } as const;
 
 /** One benchmark case: what is sent, to which server, and how a correct answer looks. */
 interface CaseSpec {
@@ -129,10 +141,14 @@ async function main(): Promise<void> {
     const keysFile = join(dir, 'keys.json');
     await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
     const settings: GatewayBenchSettings = { issuerUrl: issuer.url, redisUrl: REDIS_URL, redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64') };
+    const floorSettings: FloorBenchSettings = { issuerUrl: issuer.url, publicJwk: rsKey.publicJwk, redisUrl: REDIS_URL, redisPrefix: prefix };
+    const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings), [FLOOR_SETTINGS_ENV]: JSON.stringify(floorSettings) };
+    // The cache-hit cases (gateway and floor) send this one token, a subject that repeats.
+    const repeatedToken = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat', sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
 
     const start = async (kind: ServerKind, nodeFlags: string[] = []) => {
-      const script = { baseline: 'baseline', gateway: 'gateway', peer: 'oidc-provider' }[kind];
-      const server = await ServerProcess.start(kind, script, { nodeFlags, env: { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings) } });
+      const script = { baseline: 'baseline', floor: 'floor', gateway: 'gateway', peer: 'oidc-provider' }[kind];
+      const server = await ServerProcess.start(kind, script, { nodeFlags, env });
       servers.add(server);
       return server;
     };
@@ -142,9 +158,9 @@ async function main(): Promise<void> {
     };
 
     if (PROFILE) {
-      await profileRun({ start, stop, issuer, pool, redis, dir, machine });
+      await profileRun({ start, stop, issuer, pool, redis, machine, repeatedToken, dir });
     } else {
-      await fullRun({ start, stop, issuer, pool, redis, machine, rules });
+      await fullRun({ start, stop, issuer, pool, redis, machine, repeatedToken, rules });
     }
     log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   } finally {
@@ -162,6 +178,8 @@ interface RunContext {
   pool: TokenPool;
   redis: Redis;
   machine: Machine;
+  /** The cache-hit cases' token. */
+  repeatedToken: string;
 }
 
 async function fullRun(context: RunContext & { rules: { size: number; perEvaluationUs: number; compileMs: number }[] }): Promise<void> {
@@ -172,8 +190,17 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
   results.push(await measureCase(baseline, baselineCase(), pool, redis));
   await stop(baseline);
 
+  const floorCases = floorCasesFor(context.repeatedToken, pool).filter((c) => selected(c.id));
+  if (floorCases.length > 0) {
+    const floor = await start('floor');
+    // Warmed up as the gateway is: a ceiling is only one if the floor runs at its best.
+    await warmProcess(floor, floorCases, pool);
+    for (const spec of floorCases) results.push(await measureCase(floor, spec, pool, redis));
+    await stop(floor);
+  }
+
   const gateway = await start('gateway');
-  const fixtures = await gatewayFixtures(gateway, context.issuer);
+  const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);
   const cases = gatewayCases(fixtures, pool).filter((c) => selected(c.id));
   await warmProcess(gateway, cases, pool);
   for (const spec of cases) results.push(await measureCase(gateway, spec, pool, redis));
@@ -223,12 +250,13 @@ async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPoo
 
   const reusedBefore = pool.reused;
   const cacheBefore = server.name === 'gateway' ? await cacheCounts(server) : undefined;
-  const redisBefore = server.name === 'gateway' ? await redisCpuSeconds(redis) : undefined;
+  const usesRedis = spec.server === 'gateway' || spec.server === 'floor';
+  const redisBefore = usesRedis ? await redisCpuSeconds(redis) : undefined;
   const cpuBefore = cpuTicks(server.pid);
   const sampler = new RssSampler(server);
   const max = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.maxSeconds });
   const cpuAfter = cpuTicks(server.pid);
-  const redisAfter = server.name === 'gateway' ? await redisCpuSeconds(redis) : undefined;
+  const redisAfter = usesRedis ? await redisCpuSeconds(redis) : undefined;
 
   const halfRate = Math.max(1, Math.floor(max.rps / 2));
   if (spec.freshTokens) await mint(pool, Math.ceil(halfRate * 1.3 * TIMING.halfSeconds) + 1000);
@@ -298,10 +326,8 @@ interface GatewayFixtures {
 }
 
 /** Credentials the introspection and SigV4 cases need, issued through the gateway itself. */
-async function gatewayFixtures(gateway: ServerProcess, issuer: TestIssuer): Promise<GatewayFixtures> {
-  const claims = { repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat' };
-  const repeatedToken = await issuer.mint({ ...claims, sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
-  const setupToken = await issuer.mint({ ...claims, sub: 'repo:acme/app:bench-fixtures' }, { expiresIn: 3600 });
+async function gatewayFixtures(gateway: ServerProcess, issuer: TestIssuer, repeatedToken: string): Promise<GatewayFixtures> {
+  const setupToken = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat', sub: 'repo:acme/app:bench-fixtures' }, { expiresIn: 3600 });
   const response = await fetch(`${gateway.url}/oauth2/token`, {
     method: 'POST',
     headers: { 'content-type': FORM },
@@ -324,9 +350,37 @@ async function gatewayFixtures(gateway: ServerProcess, issuer: TestIssuer): Prom
   return { repeatedToken, accessToken: issued.access_token, signedCallerIdentity: { headers, body } };
 }
 
+/** The form body of AssumeRoleWithWebIdentity, as the gateway and floor cases send it. */
+function sts(token: string): string {
+  return new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: STS_VERSION, RoleArn: BENCH_ROLE_ARN, RoleSessionName: 'ci-deploy', WebIdentityToken: token }).toString();
+}
+
+/**
+ * The floors (bench/servers/floor.ts): the same requests as the fresh and cache-hit cases, answered by
+ * bare Koa doing only the work neither can avoid. Their ratio to the baseline bounds what any
+ * implementation in one process could reach on this machine.
+ */
+function floorCasesFor(repeatedToken: string, pool: TokenPool): CaseSpec[] {
+  return [
+    {
+      id: FLOORS.fresh,
+      title: "floor: bare Koa + RS256 verify + ES256 sign + one Redis write (fresh issuance's unavoidable work)",
+      server: 'floor',
+      freshTokens: true,
+      shape: { method: 'POST', path: '/fresh', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
+      expect: (status, body) => status === 200 && body.includes('<SessionToken>eyJ'),
+    },
+    {
+      id: FLOORS['cache-hit'],
+      title: "floor: bare Koa + RS256 verify + one Redis read (cache hit's unavoidable work)",
+      server: 'floor',
+      shape: { method: 'POST', path: '/cache-hit', headers: { 'content-type': FORM }, body: sts(repeatedToken) },
+      expect: (status, body) => status === 200 && body.includes('<SessionToken>'),
+    },
+  ];
+}
+
 function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
-  const sts = (token: string) =>
-    new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: STS_VERSION, RoleArn: BENCH_ROLE_ARN, RoleSessionName: 'ci-deploy', WebIdentityToken: token }).toString();
   const exchange = (token: string) =>
     new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'deployer' }).toString();
   const issuedXml = (status: number, body: string) => status === 200 && body.includes('<AccessKeyId>ASIA');
@@ -387,7 +441,7 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
   for (const id of ['fresh', 'cache-hit'] as const) {
     const profileDir = join(dir, `profile-${id}`);
     const gateway = await start('gateway', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
-    const fixtures = await gatewayFixtures(gateway, context.issuer);
+    const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);
     const spec = gatewayCases(fixtures, pool).find((c) => c.id === id)!;
     await warmProcess(gateway, [spec], pool);
     if (spec.freshTokens) await mint(pool, 4000 * TIMING.warmupSeconds);
@@ -489,14 +543,35 @@ function renderReport(machine: Machine, results: CaseResult[], rules: { size: nu
   );
   const byId = (id: string) => results.find((r) => r.spec.id === id);
   const fresh = byId('fresh');
-  const cacheHit = byId('cache-hit');
   const peer = byId('peer');
   const worstHalfP99 = Math.max(...results.filter((r) => r.spec.server === 'gateway').map((r) => r.half.p99Ms));
   const worstRule = Math.max(...rules.map((r) => r.perEvaluationUs));
   const check = (ok: boolean) => (ok ? 'met' : '**not met**');
+  const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+  /** A ratio target, with the floor of the same work (measured in this run) beside the gateway's ratio. */
+  const ratioTarget = (name: string, id: keyof typeof FLOORS, target: number) => {
+    const measured = byId(id);
+    const floor = byId(FLOORS[id]);
+    if (!measured && !floor) return undefined;
+    const shown = `${measured ? pct(ratio(measured)) : 'gateway not measured'}${floor ? ` (floor ${pct(ratio(floor))})` : ''}`;
+    const met = measured !== undefined && ratio(measured) >= target;
+    if (met || !floor) return `| ${name} | ${shown} | ${check(met)} |`;
+    const reach = ratio(floor) >= target ? 'reachable in principle: the floor reaches it' : 'the floor itself is below the target';
+    return `| ${name} | ${shown} | ${measured ? `**not met; ${reach}**` : reach} |`;
+  };
+  const againstFloor = (label: string, id: keyof typeof FLOORS) => {
+    const measured = byId(id);
+    const floor = byId(FLOORS[id]);
+    if (!measured || !floor) return undefined;
+    return (
+      `- ${label}: gateway at ${pct(measured.max.rps / floor.max.rps)} of the floor ` +
+      `(${measured.max.rps.toFixed(0)} vs ${floor.max.rps.toFixed(0)} req/s; ${measured.serverCpuUsPerRequest.toFixed(0)} vs ${floor.serverCpuUsPerRequest.toFixed(0)} µs server CPU per request)`
+    );
+  };
+  const floorLines = [againstFloor('fresh issuance', 'fresh'), againstFloor('cache hit', 'cache-hit')].filter(Boolean);
   const targets = [
-    fresh && `| fresh issuance ≥ 25% of baseline | ${(ratio(fresh) * 100).toFixed(0)}% | ${check(ratio(fresh) >= 0.25)} |`,
-    cacheHit && `| cache hit ≥ 50% of baseline | ${(ratio(cacheHit) * 100).toFixed(0)}% | ${check(ratio(cacheHit) >= 0.5)} |`,
+    ratioTarget('fresh issuance ≥ 25% of baseline', 'fresh', 0.25),
+    ratioTarget('cache hit ≥ 50% of baseline', 'cache-hit', 0.5),
     `| p99 ≤ 15 ms at half of max rate (worst gateway case) | ${worstHalfP99.toFixed(1)} ms | ${check(worstHalfP99 <= 15)} |`,
     `| gateway peak RSS ≤ 200 MB (VmHWM over the run) | ${mb(gatewayPeakRss)} MB | ${check(gatewayPeakRss <= 200 * 1024 * 1024)} |`,
     `| 10,000 rules ≤ 50 µs per evaluation | ${worstRule.toFixed(2)} µs (worst size) | ${check(worstRule <= 50)} |`,
@@ -523,6 +598,14 @@ function renderReport(machine: Machine, results: CaseResult[], rules: { size: nu
     '| --- | --- | --- |',
     ...targets,
     '',
+    ...(results.some((r) => r.spec.server === 'floor')
+      ? [
+          'A floor is bare Koa doing only the work its case cannot avoid, on the same request (`bench/servers/floor.ts`): ' +
+            'its ratio to the baseline is the most one server process doing that work reached on this machine in this run.',
+          '',
+          ...(floorLines.length ? [...floorLines, ''] : []),
+        ]
+      : []),
     '## Rules micro-benchmark',
     '',
     '| rules | µs per evaluation | compile ms |',

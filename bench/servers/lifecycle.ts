@@ -58,7 +58,8 @@ export function listenOnLoopback(server: Server): Promise<void> {
   });
 }
 
-function closeServer(server: Server): Promise<void> {
+/** Stops accepting connections and closes the open ones. */
+export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();

@@ -1,7 +1,9 @@
 /**
- * What the orchestrator (bench/run.ts) and its server children agree on: the peer's client, and the
- * gateway's configuration, built from a few run-specific values passed in the environment.
+ * What the orchestrator (bench/run.ts) and its server children agree on: the peer's client, the
+ * gateway's configuration, built from a few run-specific values passed in the environment, and the
+ * floor server's key and Redis.
  */
+import type { JsonWebKey } from 'node:crypto';
 import type { GatewayConfig } from '../../src/config/types.js';
 
 /** The oidc-provider client the benchmark authenticates as (client_secret_basic). */
@@ -19,6 +21,20 @@ export interface GatewayBenchSettings {
   keysFile: string;
   /** 32 bytes, base64. */
   encryptionKey: string;
+}
+
+/** The environment variable carrying FloorBenchSettings (JSON) to the floor child (bench/servers/floor.ts). */
+export const FLOOR_SETTINGS_ENV = 'STSGATE_BENCH_FLOOR';
+
+/** What the floor server needs: the issuer's RS256 public key and the run's Redis. */
+export interface FloorBenchSettings {
+  /** `iss` the incoming tokens must carry. */
+  issuerUrl: string;
+  /** The issuer's RS256 public key, as its JWKS serves it. */
+  publicJwk: JsonWebKey;
+  redisUrl: string;
+  /** The run's prefix (see GatewayBenchSettings), so the floor's keys are deleted with the rest. */
+  redisPrefix: string;
 }
 
 export const BENCH_ACCOUNT_ID = '123456789012';
