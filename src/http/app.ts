@@ -1,3 +1,4 @@
+import Router from '@koa/router';
 import Koa from 'koa';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { TokenExchange } from '../credentials/exchange.js';
@@ -49,7 +50,7 @@ export interface AppDependencies {
   pageNotice?: string;
 }
 
-/** Builds the Koa application: middleware in order, then one router per route group. */
+/** Builds the Koa application: middleware in order, then the routes of every group. */
 export function createApp(deps: AppDependencies): Koa {
   // Koa takes the leftmost of the last `maxIpsCount` X-Forwarded-For entries: the address the outermost
   // trusted proxy saw, never one the client wrote in front of them.
@@ -61,7 +62,10 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(errorHandler(deps.logger, deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {}));
   app.use(securityHeaders);
   app.use(notFound);
-  for (const router of [
+  // One router for every route group: one path match and one allowedMethods per request, instead of
+  // every group's router trying the path in turn.
+  const routes = new Router();
+  for (const group of [
     healthRoutes(deps),
     wellKnownRoutes(deps),
     stsRoutes(deps),
@@ -69,16 +73,23 @@ export function createApp(deps: AppDependencies): Koa {
     loginRoutes(deps),
     terminalRoutes(deps),
   ]) {
-    app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true, notImplemented: () => new GatewayError('NotFound', 'Not implemented.', { status: 501 }), methodNotAllowed: () => new GatewayError('NotFound', 'Method not allowed.', { status: 405 }) }));
+    routes.use(group.routes());
   }
+  app.use(routes.routes());
+  // Sets 405 or 501 with the Allow header (RFC 9110 §15.5.6 requires it on a 405); notFound below turns
+  // those into errors in the protocol's format, Allow kept.
+  app.use(routes.allowedMethods());
   return app;
 }
 
-/** No route answered: a 404 in the error format (405 and 501 come from the routers' allowedMethods). */
+/** No route answered: a 404, or the router's 405 / 501, in the error format. */
 async function notFound(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   await next();
-  if (ctx.status === 404 && ctx.body == null) throw new GatewayError('NotFound', 'Not found.');
+  if (ctx.body != null) return;
+  if (ctx.status === 404) throw new GatewayError('NotFound', 'Not found.');
+  const allow = ctx.response.get('Allow');
+  if (ctx.status === 405) throw new GatewayError('NotFound', 'Method not allowed.', { status: 405, headers: { Allow: allow } });
+  if (ctx.status === 501) throw new GatewayError('NotFound', 'Not implemented.', { status: 501, headers: { Allow: allow } });
 }
 
 async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {

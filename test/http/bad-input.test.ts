@@ -154,6 +154,29 @@ describe('OAuth token exchange: bad input is refused and leaves nothing behind',
   });
 });
 
+describe('methods and paths no route serves', () => {
+  it.each([
+    ['PUT', '/oauth2/token', 'POST'],
+    ['GET', '/oauth2/introspect', 'POST'],
+    ['DELETE', '/', 'GET, HEAD, POST'],
+    ['POST', '/healthz', 'GET, HEAD'],
+    ['PATCH', '/.well-known/jwks.json', 'GET, HEAD'],
+  ])('%s %s is 405 with Allow: %s, and stores nothing', async (method, path, allow) => {
+    const before = await storedKeys();
+    const res = await fetch(`${gateway.url}${path}`, { method, headers: { 'content-type': 'application/x-www-form-urlencoded' }, ...(method === 'GET' ? {} : { body: 'a=b' }) });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')?.split(', ').sort()).toEqual(allow.split(', ').sort());
+    expect(await res.text()).toContain('Method not allowed.');
+    expect(await storedKeys()).toBe(before);
+  });
+
+  it('an unknown path is 404, an unknown method 501', async () => {
+    expect((await fetch(`${gateway.url}/nowhere`)).status).toBe(404);
+    expect((await fetch(`${gateway.url}/oauth2/nowhere`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${gateway.url}/`, { method: 'PROPFIND' })).status).toBe(501);
+  });
+});
+
 describe('logs', () => {
   it('no token, secret or key reaches the log', async () => {
     const token = await valid();
