@@ -25,6 +25,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Redis } from 'ioredis';
 import { exportPKCS8 } from 'jose';
 import { generateSigningJwk } from '../src/credentials/signing-keys.js';
+import { execForm, finalStage, readDockerfile } from '../test/deploy/dockerfile.js';
 import { TestIssuer } from '../test/support/test-issuer.js';
 import type { CryptoMeasurement } from './crypto.js';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harness/cpu-profile.js';
@@ -51,6 +52,16 @@ const selected = (id: string) => id === 'baseline' || !ONLY || ONLY.includes(id)
 
 /** Seconds per pass; the whole run takes a little over three minutes (the floors added about 45 s). BENCH_TIMING=warm-up,max,half overrides (A/B runs). */
 const TIMING = timing();
+
+/** The Node flags the production image runs the gateway with (its ENTRYPOINT), so the gateway here runs the same way. */
+const IMAGE_NODE_FLAGS = imageNodeFlags();
+
+function imageNodeFlags(): string[] {
+  const entrypoint = finalStage(readDockerfile()).find((i) => i.keyword === 'ENTRYPOINT');
+  const command = entrypoint ? execForm(entrypoint.args) : undefined;
+  if (!command || command[0] !== 'node' || command.at(-1) !== 'dist/cli.js') throw new Error('the Dockerfile ENTRYPOINT is not ["node", ...flags, "dist/cli.js"]');
+  return command.slice(1, -1);
+}
 
 function timing() {
   const custom = process.env.BENCH_TIMING?.split(',').map(Number);
@@ -199,7 +210,7 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
     await stop(floor);
   }
 
-  const gateway = await start('gateway');
+  const gateway = await start('gateway', IMAGE_NODE_FLAGS);
   const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);
   const cases = gatewayCases(fixtures, pool).filter((c) => selected(c.id));
   await warmProcess(gateway, cases, pool);
@@ -257,6 +268,9 @@ async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPoo
   const max = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.maxSeconds });
   const cpuAfter = cpuTicks(server.pid);
   const redisAfter = usesRedis ? await redisCpuSeconds(redis) : undefined;
+  // Where the resident memory is, right after the full-speed pass (no collection forced): V8's heap, and
+  // what lives outside it.
+  const heap = await server.memoryUsage().catch(() => undefined);
 
   const halfRate = Math.max(1, Math.floor(max.rps / 2));
   if (spec.freshTokens) await mint(pool, Math.ceil(halfRate * 1.3 * TIMING.halfSeconds) + 1000);
@@ -278,7 +292,7 @@ async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPoo
   const result: CaseResult = { spec, max, half, halfRate, peakRssBytes, serverCpuUsPerRequest, serverSystemUsPerRequest, redisCpuUsPerRequest, notes };
   log(
     `${spec.title}: RSS ${mb(idleRss)} MB before, warm-up ${warm.rps.toFixed(0)} req/s; ${max.rps.toFixed(0)} req/s, p50 ${max.p50Ms} ms, p99 ${max.p99Ms} ms; at ${halfRate} req/s p99 ${half.p99Ms} ms; ` +
-      `peak RSS ${mb(peakRssBytes)} MB; ${serverCpuUsPerRequest.toFixed(0)} µs CPU/request (${serverSystemUsPerRequest.toFixed(0)} in the kernel)${notes.length ? `; ${notes.join('; ')}` : ''}`,
+      `peak RSS ${mb(peakRssBytes)} MB${heap ? ` (after the full-speed pass: RSS ${mb(heap.rss)} MB, V8 heap ${mb(heap.heapUsed)} used of ${mb(heap.heapTotal)} MB, external ${mb(heap.external)} MB)` : ''}; ${serverCpuUsPerRequest.toFixed(0)} µs CPU/request (${serverSystemUsPerRequest.toFixed(0)} in the kernel)${notes.length ? `; ${notes.join('; ')}` : ''}`,
   );
   return result;
 }
@@ -440,7 +454,7 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
   const sections: string[] = [];
   for (const id of ['fresh', 'cache-hit'] as const) {
     const profileDir = join(dir, `profile-${id}`);
-    const gateway = await start('gateway', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+    const gateway = await start('gateway', [...IMAGE_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
     const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);
     const spec = gatewayCases(fixtures, pool).find((c) => c.id === id)!;
     await warmProcess(gateway, [spec], pool);
@@ -582,7 +596,7 @@ function renderReport(machine: Machine, results: CaseResult[], rules: { size: nu
     '# stsgate benchmark results',
     '',
     `Machine: ${describe(machine)}.`,
-    `Method: each server in its own process; autocannon in the orchestrating process, ${TIMING.connections} connections, ` +
+    `Method: each server in its own process (the gateway with the image's Node flags: \`node ${IMAGE_NODE_FLAGS.join(' ')}\`); autocannon in the orchestrating process, ${TIMING.connections} connections, ` +
       `${TIMING.warmupSeconds} s warm-up, ${TIMING.maxSeconds} s at full speed, then ${TIMING.halfSeconds} s at half the measured rate (\`overallRate\`). ` +
       'Latency in ms; "× baseline" is req/s over the bare-Koa baseline measured in the same run. Peak RSS: largest VmRSS of the server process sampled every 50 ms during the case. ' +
       'CPU/request: the server process\'s user+system CPU over the full-speed pass (all threads), and Redis\'s (`INFO cpu`), divided by the requests answered. ' +

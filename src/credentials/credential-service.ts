@@ -4,6 +4,7 @@ import type { CredentialRequest, CredentialSet, Identity, SessionInfo } from '..
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
 import { storeKeys } from '../store/keys.js';
+import { RecentlyUsed } from '../util/recently-used.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { accessKeyIdFor, isSessionId, newSecretAccessKey, newSessionId, newTokenId } from './identifiers.js';
 import type { SecretBox } from './secret-box.js';
@@ -69,6 +70,8 @@ export class CredentialService {
   readonly #minRemaining: number;
   readonly #now: () => number;
   readonly #onCacheLookup: (hit: boolean) => void;
+  /** Records opened recently, by their stored text (see #openRecord). */
+  readonly #opened = new RecentlyUsed<string, OpenSession>(256);
 
   constructor(options: CredentialServiceOptions) {
     this.#store = options.store;
@@ -272,7 +275,21 @@ export class CredentialService {
     return timingSafeEqual(a, b);
   }
 
+  /**
+   * Opens a stored record. A record read before, byte for byte, opens to the same session: the result is
+   * remembered (frozen, shared) so that a cache hit or a repeated introspection skips the JSON and the
+   * AES-GCM work. A record changed in any byte is a different key and is opened, and checked, in full;
+   * a revoked session is never read at all, since the store is asked every time.
+   */
   #openRecord(raw: string): OpenSession | undefined {
+    const remembered = this.#opened.get(raw);
+    if (remembered) return remembered;
+    const open = this.#openRecordNow(raw);
+    if (open) this.#opened.set(raw, deepFreeze(open));
+    return open;
+  }
+
+  #openRecordNow(raw: string): OpenSession | undefined {
     let stored: StoredSession;
     try {
       stored = JSON.parse(raw) as StoredSession;
@@ -295,6 +312,15 @@ export class CredentialService {
       throw err;
     }
   }
+}
+
+/** `value` with every nested object and array frozen (a remembered session is shared between requests). */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const member of Object.values(value)) deepFreeze(member);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** The role's values, narrowed to the requested ones (never wider); callers check the request is a subset first. */

@@ -13,9 +13,16 @@
  * `crypto.subtle.verify`, in the same order and with the same error classes, and the signature itself.
  * test/jwt/compact-jwt.test.ts runs every algorithm and a table of broken tokens through both this and
  * `jwtVerify` and requires the same outcome.
+ *
+ * A signature is checked once per token and key: checking it is a pure function of the signing input,
+ * the signature and the key, so a token seen again (a workload re-exchanging its token, a resource server
+ * introspecting the same access token on every call) skips only that computation. Everything else runs on
+ * every call: parsing, the algorithm allow-list, key resolution (a key dropped from its JWKS no longer
+ * resolves, and a refetched key is a new key), and every claim check against the current time.
  */
 import { KeyObject, sign as cryptoSign, verify as cryptoVerify, constants, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
 import { errors, UnsecuredJWT, type CryptoKey, type FlattenedJWSInput, type JWSHeaderParameters, type JWTPayload, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
+import { RecentlyUsed } from '../util/recently-used.js';
 
 /** The JWS algorithms stsgate signs or verifies with (RFC 7518 §3.1; RFC 8037 for EdDSA). Never `none`, never HS*. */
 export type JwsAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
@@ -116,6 +123,9 @@ export interface VerifiedJwt {
 /** The node:crypto handle of each WebCrypto key, made once (jose's resolvers return the same CryptoKey per JWK). */
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
+/** Tokens whose signature verified, with the key it verified under; bounded (see the top of the file). */
+const verifiedSignatures = new RecentlyUsed<string, KeyObject>(1024);
+
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -146,13 +156,16 @@ export async function verifyJwt(token: string, key: VerificationKey, options: JW
   if (!/^[\x00-\x7f]*$/.test(payloadSegment!)) throw new errors.JWSInvalid('The payload is not a valid base64url string');
   const signature = decodeBase64url(signatureSegment!, 'signature', errors.JWSInvalid);
   const verificationKey = checkVerificationKey(resolved, spec, alg);
-  let verified = false;
-  try {
-    verified = cryptoVerify(spec.digest, Buffer.from(`${protectedSegment}.${payloadSegment}`, 'ascii'), keyInput<VerifyKeyObjectInput>(spec, verificationKey), signature);
-  } catch (cause) {
-    throw new errors.JWSSignatureVerificationFailed(undefined, { cause });
+  if (verifiedSignatures.get(token) !== verificationKey) {
+    let verified = false;
+    try {
+      verified = cryptoVerify(spec.digest, Buffer.from(`${protectedSegment}.${payloadSegment}`, 'ascii'), keyInput<VerifyKeyObjectInput>(spec, verificationKey), signature);
+    } catch (cause) {
+      throw new errors.JWSSignatureVerificationFailed(undefined, { cause });
+    }
+    if (!verified) throw new errors.JWSSignatureVerificationFailed();
+    verifiedSignatures.set(token, verificationKey);
   }
-  if (!verified) throw new errors.JWSSignatureVerificationFailed();
 
   // jose's jwtVerify after the signature: no unencoded payloads, then its own claim checks over the
   // same payload, the header's typ/crit/b64 kept so that `typ` is checked against the real header.

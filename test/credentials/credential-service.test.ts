@@ -111,6 +111,8 @@ describe('CredentialService', () => {
     ['its expiry', (info: Record<string, unknown>) => ({ ...info, exp: (info.exp as number) + 86_400 })],
   ])('a stored record whose %s was changed in the store does not open (store write access grants nothing)', async (_name, change) => {
     const set = await service.issue(request());
+    // Read (and remembered) before the change: what was opened before says nothing about the new text.
+    expect(await service.findSession(set.sessionId)).toBeDefined();
     const key = storeKeys.session(set.sessionId);
     const stored = JSON.parse((await store.get(key))!) as { info: Record<string, unknown> };
     await store.set(key, JSON.stringify({ ...stored, info: change(stored.info) }), 60_000);
@@ -120,6 +122,8 @@ describe('CredentialService', () => {
 
   it('revocation removes the session and its cache entry', async () => {
     const set = await service.issue(request());
+    expect(await service.findSession(set.sessionId)).toBeDefined();
+    expect((await service.issue(request())).cached).toBe(true);
     expect(await service.revoke(set.sessionId)).toBe(true);
     expect(await service.findSession(set.sessionId)).toBeUndefined();
     const next = await service.issue(request());
@@ -127,8 +131,20 @@ describe('CredentialService', () => {
     await expect(service.verifyAccessToken(set.accessToken)).rejects.toMatchObject({ code: 'InvalidIdentityToken' });
   });
 
+  it('a session read again is the same, read-only: no caller can change what the next request sees', async () => {
+    const set = await service.issue(request());
+    const first = (await service.findSession(set.sessionId))!;
+    const second = (await service.findSession(set.sessionId))!;
+    expect(second).toEqual(first);
+    expect(() => (first.info as { role: string }).role = 'admin').toThrow(TypeError);
+    expect(() => (first.info.scopes as string[]).push('admin:*')).toThrow(TypeError);
+    expect((await service.findSession(set.sessionId))!.info.role).toBe('deployer');
+  });
+
   it('sessions end with their TTL', async () => {
     const set = await service.issue(request({ durationSeconds: 900 }));
+    expect(await service.findSession(set.sessionId)).toBeDefined();
+    await service.verifyAccessToken(set.accessToken);
     clock += 900_000;
     expect(await service.findSession(set.sessionId)).toBeUndefined();
     await expect(service.verifyAccessToken(set.accessToken)).rejects.toMatchObject({ code: 'ExpiredTokenException' });

@@ -257,3 +257,44 @@ describe('createJwtSigner signs what jose SignJWT signs', () => {
     expect(() => createJwtSigner(alg, make())).toThrow(TypeError);
   });
 });
+
+describe('a token verified before (its signature is checked once per token and key)', () => {
+  it.each(['RS256', 'ES256'] as JwsAlgorithm[])('%s: every claim check still runs against the current time', async (alg) => {
+    const token = await signClaims(alg);
+    await expect(verifyJwt(token, key(alg).publicKey, OPTIONS)).resolves.toBeDefined();
+    await expect(verifyJwt(token, key(alg).publicKey, OPTIONS)).resolves.toBeDefined();
+    // The same token, later: expired now, whatever happened before.
+    await expect(verifyJwt(token, key(alg).publicKey, { ...OPTIONS, currentDate: new Date((NOW + 301) * 1000) })).rejects.toMatchObject({ code: 'ERR_JWT_EXPIRED' });
+    // Other options on the same token: another audience, another issuer, an algorithm no longer allowed.
+    await expect(verifyJwt(token, key(alg).publicKey, { ...OPTIONS, audience: 'someone-else' })).rejects.toMatchObject({ code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'aud' });
+    await expect(verifyJwt(token, key(alg).publicKey, { ...OPTIONS, issuer: 'https://other.example' })).rejects.toMatchObject({ claim: 'iss' });
+    await expect(verifyJwt(token, key(alg).publicKey, { ...OPTIONS, algorithms: ['PS256'] })).rejects.toMatchObject({ code: 'ERR_JOSE_ALG_NOT_ALLOWED' });
+  });
+
+  it('under another key (a rotated JWKS, or a resolver that now picks a different key), the signature is checked again and fails', async () => {
+    const token = await signClaims('ES256');
+    await expect(verifyJwt(token, key('ES256').publicKey, OPTIONS)).resolves.toBeDefined();
+    const { publicKey: other } = await generateKeyPair('ES256');
+    await expect(verifyJwt(token, other, OPTIONS)).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    // A key no longer in the set does not resolve at all.
+    const without = createLocalJWKSet({ keys: [] });
+    await expect(verifyJwt(token, without, OPTIONS)).rejects.toMatchObject({ code: 'ERR_JWKS_NO_MATCHING_KEY' });
+  });
+
+  it('a token that differs in any character from one verified before is checked in full', async () => {
+    const token = await signClaims('ES256');
+    await expect(verifyJwt(token, key('ES256').publicKey, OPTIONS)).resolves.toBeDefined();
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const otherPayload = Buffer.from(JSON.stringify({ ...CLAIMS, sub: 'repo:evil/app' })).toString('base64url');
+    const flipped = `${s.slice(0, -2)}${s.at(-2) === 'A' ? 'B' : 'A'}${s.at(-1)}`;
+    for (const forged of [`${h}.${otherPayload}.${s}`, `${h}.${p}.${flipped}`]) {
+      await expect(verifyJwt(forged, key('ES256').publicKey, OPTIONS)).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    }
+  });
+
+  it('a failed check is never remembered: the same bad token fails every time', async () => {
+    const token = await signClaims('ES256');
+    const { publicKey: other } = await generateKeyPair('ES256');
+    for (let i = 0; i < 3; i++) await expect(verifyJwt(token, other, OPTIONS)).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+  });
+});
