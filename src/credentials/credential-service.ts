@@ -50,8 +50,13 @@ interface StoredSession {
  * a record changed in any field no longer opens. JSON.stringify of a parsed record gives back the same
  * text, so the context can be rebuilt from what was read.
  */
-function sealContext(info: SessionInfo, cacheKey: string): string {
-  return `stsgate-session:${JSON.stringify(info)}:${cacheKey}`;
+function sealContext(info: SessionInfo, cacheKey: string, infoJson = JSON.stringify(info)): string {
+  return `stsgate-session:${infoJson}:${cacheKey}`;
+}
+
+/** JSON.stringify of a StoredSession, with its info already serialized (it is also the seal context's). */
+function recordJson(infoJson: string, sealed: string, cacheKey: string): string {
+  return `{"info":${infoJson},"sealed":${JSON.stringify(sealed)},"cacheKey":${JSON.stringify(cacheKey)}}`;
 }
 
 /** A session found by one of its credentials, with its secrets opened. */
@@ -172,7 +177,8 @@ export class CredentialService {
       sessionToken: this.#box.seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'),
       accessToken,
     };
-    const record = JSON.stringify({ info, sealed: this.#box.seal(JSON.stringify(secrets), sealContext(info, cacheKey)), cacheKey } satisfies StoredSession);
+    const infoJson = JSON.stringify(info);
+    const record = recordJson(infoJson, this.#box.seal(JSON.stringify(secrets), sealContext(info, cacheKey, infoJson)), cacheKey);
     const ttlMs = request.durationSeconds * 1000;
     await this.#guard(() =>
       this.#store.setMany([

@@ -95,6 +95,15 @@ describe('CredentialService', () => {
     expect(await store.ttl(storeKeys.session(set.sessionId))).toBe(3600_000);
   });
 
+  it('stores a record that is exactly the JSON of its parsed form (the seal context is rebuilt from it)', async () => {
+    const set = await service.issue(request());
+    const raw = (await store.get(storeKeys.session(set.sessionId)))!;
+    const parsed = JSON.parse(raw) as Record<string, unknown>;
+    expect(Object.keys(parsed)).toEqual(['info', 'sealed', 'cacheKey']);
+    expect(JSON.stringify(parsed)).toBe(raw);
+    expect(await store.get(storeKeys.credentialCache(parsed.cacheKey as string))).toBe(raw);
+  });
+
   it('a stored record moved under another session id does not open', async () => {
     const a = await service.issue(request());
     const b = await service.issue(request({ sessionName: 'other' }));
