@@ -4,7 +4,7 @@
  * exchange's unavoidable work) and an oidc-provider peer, each server in its own process), drives load
  * with autocannon from this process, and writes bench/results.md.
  *
- *   npm run bench                       the full run (a little over three minutes)
+ *   npm run bench                       the full run (about 160 s on two cores)
  *   npm run bench -- --quick            shorter passes, for checking the harness itself
  *   npm run bench -- --profile          CPU profiles of fresh issuance and cache hits -> bench/PROFILE.md
  *   npm run bench -- --cases=fresh,cache-hit   the baseline and only these cases (while iterating)
@@ -50,7 +50,12 @@ const QUICK = args.has('--quick');
 const ONLY = process.argv.find((a) => a.startsWith('--cases='))?.slice('--cases='.length).split(',');
 const selected = (id: string) => id === 'baseline' || !ONLY || ONLY.includes(id);
 
-/** Seconds per pass; the whole run takes a little over three minutes (the floors added about 45 s). BENCH_TIMING=warm-up,max,half overrides (A/B runs). */
+/**
+ * Seconds per pass: 2 s warm-up, 6 s at full speed, 4 s at half that rate, i.e. 12.5 s a case with the
+ * idle sample before it. Eleven cases (the baseline twice), 16 s of process warm-ups and the token
+ * minting the warm-ups do not cover (2-3 s) make about 160 s on two cores. BENCH_TIMING=warm-up,max,half
+ * overrides (A/B runs).
+ */
 const TIMING = timing();
 
 /** The Node flags the production image runs the gateway with (its ENTRYPOINT), so the gateway here runs the same way. */
@@ -68,7 +73,7 @@ function timing() {
   if (custom && custom.length === 3 && custom.every((n) => Number.isInteger(n) && n >= 1 && n <= 60)) {
     return { warmupSeconds: custom[0]!, maxSeconds: custom[1]!, halfSeconds: custom[2]!, connections: 10 };
   }
-  return QUICK ? { warmupSeconds: 1, maxSeconds: 2, halfSeconds: 2, connections: 10 } : { warmupSeconds: 2, maxSeconds: 8, halfSeconds: 4, connections: 10 };
+  return QUICK ? { warmupSeconds: 1, maxSeconds: 2, halfSeconds: 2, connections: 10 } : { warmupSeconds: 2, maxSeconds: 6, halfSeconds: 4, connections: 10 };
 }
 const execFileAsync = promisify(execFile);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -77,9 +82,18 @@ const FORM = 'application/x-www-form-urlencoded';
 const STS_VERSION = '2011-06-15';
 
 type ServerKind = 'baseline' | 'floor' | 'gateway' | 'peer';
+/** The order of the table's rows (the run measures the gateway before the floors). */
+const KIND_ORDER: ServerKind[] = ['baseline', 'floor', 'gateway', 'peer'];
 
 /** Per ratio-target gateway case, the id of its floor case (the same request, only its unavoidable work). */
 const FLOORS = { fresh: 'floor-fresh', 'cache-hit': 'floor-cache-hit' } as const;
+
+/** The cases whose every request takes a new token from the pool (fresh issuance, gateway and floor). */
+const FRESH_CASES: ReadonlySet<string> = new Set(['fresh', 'rfc8693', FLOORS.fresh]);
+const freshTokens = (spec: CaseSpec) => FRESH_CASES.has(spec.id);
+
+/** The most tokens minted alongside warm-ups: above what the floor's fresh case takes in its process (about 135,000 at 9,700 req/s). */
+const ALONGSIDE_LIMIT = QUICK ? 30_000 : 150_000;
 
 /** One benchmark case: what is sent, to which server, and how a correct answer looks. */
 interface CaseSpec {
@@ -87,8 +101,6 @@ interface CaseSpec {
   title: string;
   server: ServerKind;
   shape: RequestShape;
-  /** Every request takes a new token from the pool (fresh issuance). */
-  freshTokens?: boolean;
   /** Checks one answer before the load starts, so an error page is never what gets measured. */
   expect: (status: number, body: string) => boolean;
 }
@@ -196,35 +208,58 @@ interface RunContext {
 async function fullRun(context: RunContext & { rules: { size: number; perEvaluationUs: number; compileMs: number }[] }): Promise<void> {
   const { start, stop, pool, redis } = context;
   const results: CaseResult[] = [];
+  // Tokens are minted alongside the warm-ups of cases that take none, while a case that takes them is still to come.
+  let freshAhead = [...FRESH_CASES].filter(selected).length;
+  const measure = async (server: ServerProcess, spec: CaseSpec) => {
+    const result = await measureCase(server, spec, pool, redis, freshAhead > 0);
+    if (freshTokens(spec)) freshAhead--;
+    return result;
+  };
+  // The baseline is measured at the start and again at the end: a single pass can be depressed by other
+  // load on a shared machine, and it is the denominator of every ratio.
+  const measureBaseline = async () => {
+    const server = await start('baseline');
+    const result = await measure(server, baselineCase());
+    await stop(server);
+    return result;
+  };
 
-  const baseline = await start('baseline');
-  results.push(await measureCase(baseline, baselineCase(), pool, redis));
-  await stop(baseline);
-
-  const floorCases = floorCasesFor(context.repeatedToken, pool).filter((c) => selected(c.id));
-  if (floorCases.length > 0) {
-    const floor = await start('floor');
-    // Warmed up as the gateway is: a ceiling is only one if the floor runs at its best.
-    await warmProcess(floor, floorCases, pool);
-    for (const spec of floorCases) results.push(await measureCase(floor, spec, pool, redis));
-    await stop(floor);
-  }
+  const firstBaseline = await measureBaseline();
 
   const gateway = await start('gateway', IMAGE_NODE_FLAGS);
   const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);
   const cases = gatewayCases(fixtures, pool).filter((c) => selected(c.id));
-  await warmProcess(gateway, cases, pool);
-  for (const spec of cases) results.push(await measureCase(gateway, spec, pool, redis));
+  await warmProcess(gateway, cases, pool, freshAhead > 0);
+  for (const spec of cases) results.push(await measure(gateway, spec));
   const gatewayPeakRss = gateway.peakRssBytes();
   await stop(gateway);
 
+  // After the gateway, so that the floor's fresh case (three times the gateway's rate) can take the
+  // tokens the gateway took: the floor is a new process that has seen none of them, keeps its own Redis
+  // keys and reads nothing the gateway wrote, so each still reaches it once.
+  const floorCases = floorCasesFor(context.repeatedToken, pool).filter((c) => selected(c.id));
+  if (floorCases.length > 0) {
+    pool.rewind();
+    const floor = await start('floor');
+    // Warmed up as the gateway is: a ceiling is only one if the floor runs at its best.
+    await warmProcess(floor, floorCases, pool, freshAhead > 0);
+    for (const spec of floorCases) results.push(await measure(floor, spec));
+    await stop(floor);
+  }
+
   if (selected('peer')) {
     const peer = await start('peer');
-    results.push(await measureCase(peer, peerCase(), pool, redis));
+    results.push(await measure(peer, peerCase()));
     await stop(peer);
   }
 
-  const report = renderReport(context.machine, results, context.rules, gatewayPeakRss);
+  const lastBaseline = await measureBaseline();
+  const baseline = higherBaseline(firstBaseline, lastBaseline);
+  log(`baseline: ${firstBaseline.max.rps.toFixed(0)} req/s at the start, ${lastBaseline.max.rps.toFixed(0)} at the end; the ratios use the higher (${baseline.max.rps.toFixed(0)})`);
+  results.push(baseline);
+  results.sort((a, b) => KIND_ORDER.indexOf(a.spec.server) - KIND_ORDER.indexOf(b.spec.server));
+
+  const report = renderReport(context.machine, results, context.rules, gatewayPeakRss, { start: firstBaseline.max.rps, end: lastBaseline.max.rps });
   // Only a full run replaces the published results; a partial one goes to the temporary directory.
   const file = QUICK || ONLY || process.env.BENCH_TIMING ? join(tmpdir(), 'stsgate-bench-results.partial.md') : join(BENCH_DIR, 'results.md');
   await writeFile(file, report);
@@ -232,32 +267,72 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
   console.log(`\n${report}`);
 }
 
+/** The baseline pass with the higher rate, carrying the notes of both passes. */
+function higherBaseline(first: CaseResult, last: CaseResult): CaseResult {
+  const higher = last.max.rps > first.max.rps ? last : first;
+  const notes = [...first.notes.map((n) => `start pass: ${n}`), ...last.notes.map((n) => `end pass: ${n}`)];
+  return { ...higher, notes };
+}
+
 /**
  * A new Node process needs several seconds of load before it reaches its steady state (optimized code,
  * a grown heap: the first seconds ran at a quarter of the later rate). One pass over every case, so
- * that the first case measured is not the one that pays for it.
+ * that the first case measured is not the one that pays for it; the cases that take no tokens first, so
+ * that the pool can mint alongside them for those that do.
  */
-async function warmProcess(server: ServerProcess, cases: CaseSpec[], pool: TokenPool): Promise<void> {
+async function warmProcess(server: ServerProcess, cases: CaseSpec[], pool: TokenPool, mintAlongside: boolean): Promise<void> {
   const seconds = QUICK ? 1 : 2;
-  if (cases.some((c) => c.freshTokens)) await mint(pool, 3000 * seconds * cases.filter((c) => c.freshTokens).length);
-  for (const spec of cases) await runPass(server.url, spec.shape, { connections: TIMING.connections, durationSeconds: seconds });
-  log(`warmed the ${server.name} process up (${seconds} s per case)`);
+  let minted = 0;
+  for (const spec of [...cases.filter((c) => !freshTokens(c)), ...cases.filter(freshTokens)]) {
+    if (freshTokens(spec)) await mint(pool, 3000 * seconds);
+    minted += (await unmeasuredPass(server, spec, seconds, pool, mintAlongside)).minted;
+  }
+  log(`warmed the ${server.name} process up (${seconds} s per case${minted > 0 ? `; ${minted} tokens minted alongside` : ''})`);
+}
+
+/**
+ * A pass nothing is read from but its rate. When it takes no tokens and `mintAlongside` is set, the pool
+ * mints for later cases while it runs (and has stopped when this returns).
+ */
+async function unmeasuredPass(server: ServerProcess, spec: CaseSpec, seconds: number, pool: TokenPool, mintAlongside: boolean): Promise<{ pass: PassResult; minted: number }> {
+  const stopMinting = mintAlongside && !freshTokens(spec) ? pool.mintAlongside(ALONGSIDE_LIMIT) : undefined;
+  let pass: PassResult;
+  let minted = 0;
+  try {
+    pass = await runPass(server.url, spec.shape, { connections: TIMING.connections, durationSeconds: seconds });
+  } finally {
+    minted = (await stopMinting?.()) ?? 0;
+  }
+  return { pass, minted };
+}
+
+/**
+ * Before a measured pass: a probe, then the warm-up. A case that takes tokens gets a first guess for the
+ * warm-up and then what a full-speed pass at its warm-up rate (+25%) can use.
+ */
+async function warmUpCase(server: ServerProcess, spec: CaseSpec, pool: TokenPool, mintAlongside: boolean): Promise<{ warm: PassResult; minted: number; idleRss: number }> {
+  if (freshTokens(spec)) await mint(pool, 4000 * TIMING.warmupSeconds);
+  await probe(server, spec);
+  const idleRss = server.rssBytes();
+  const { pass: warm, minted } = await unmeasuredPass(server, spec, TIMING.warmupSeconds, pool, mintAlongside);
+  if (freshTokens(spec)) await mint(pool, tokensFor(Math.max(warm.rps, 1000), TIMING.maxSeconds, 1.25));
+  return { warm, minted, idleRss };
+}
+
+/** Tokens a pass of `seconds` at `rate` req/s can use, with `margin` for one that runs faster. */
+function tokensFor(rate: number, seconds: number, margin: number): number {
+  return Math.ceil(rate * margin * seconds) + 1000;
 }
 
 /** One case: a probe, a warm-up, a pass at full speed, then a pass at half that rate for latency. */
-async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPool, redis: Redis): Promise<CaseResult> {
+async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPool, redis: Redis, mintAlongside: boolean): Promise<CaseResult> {
   const notes: string[] = [];
   const { connections } = TIMING;
   // Other work on the machine skews every number; say how much there was.
   const background = await backgroundCpuShare();
   if (background > 0.1) notes.push(`other processes used ${(background * 100).toFixed(0)}% of the CPUs just before this case`);
-  // A first guess for the warm-up; the measured passes are sized from what the warm-up achieved.
-  if (spec.freshTokens) await mint(pool, 4000 * TIMING.warmupSeconds);
-  await probe(server, spec);
-  const idleRss = server.rssBytes();
-  const warm = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.warmupSeconds });
+  const { warm, minted, idleRss } = await warmUpCase(server, spec, pool, mintAlongside);
   if (warm.failures > 0) notes.push(`warm-up: ${warm.failures} failed requests (${JSON.stringify(warm.statusCodes)})`);
-  if (spec.freshTokens) await mint(pool, Math.ceil(Math.max(warm.rps, 1000) * 1.6 * TIMING.maxSeconds) + 1000);
 
   const reusedBefore = pool.reused;
   const cacheBefore = server.name === 'gateway' ? await cacheCounts(server) : undefined;
@@ -273,7 +348,7 @@ async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPoo
   const heap = await server.memoryUsage().catch(() => undefined);
 
   const halfRate = Math.max(1, Math.floor(max.rps / 2));
-  if (spec.freshTokens) await mint(pool, Math.ceil(halfRate * 1.3 * TIMING.halfSeconds) + 1000);
+  if (freshTokens(spec)) await mint(pool, tokensFor(halfRate, TIMING.halfSeconds, 1.1));
   const half = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.halfSeconds, overallRate: halfRate });
   const peakRssBytes = sampler.stop();
   const cacheAfter = server.name === 'gateway' ? await cacheCounts(server) : undefined;
@@ -291,7 +366,7 @@ async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPoo
   const redisCpuUsPerRequest = redisBefore === undefined || redisAfter === undefined || max.requests === 0 ? undefined : ((redisAfter - redisBefore) * 1e6) / max.requests;
   const result: CaseResult = { spec, max, half, halfRate, peakRssBytes, serverCpuUsPerRequest, serverSystemUsPerRequest, redisCpuUsPerRequest, notes };
   log(
-    `${spec.title}: RSS ${mb(idleRss)} MB before, warm-up ${warm.rps.toFixed(0)} req/s; ${max.rps.toFixed(0)} req/s, p50 ${max.p50Ms} ms, p99 ${max.p99Ms} ms; at ${halfRate} req/s p99 ${half.p99Ms} ms; ` +
+    `${spec.title}: RSS ${mb(idleRss)} MB before, warm-up ${warm.rps.toFixed(0)} req/s${minted > 0 ? ` (${minted} tokens minted alongside)` : ''}; ${max.rps.toFixed(0)} req/s, p50 ${max.p50Ms} ms, p99 ${max.p99Ms} ms; at ${halfRate} req/s p99 ${half.p99Ms} ms; ` +
       `peak RSS ${mb(peakRssBytes)} MB${heap ? ` (after the full-speed pass: RSS ${mb(heap.rss)} MB, V8 heap ${mb(heap.heapUsed)} used of ${mb(heap.heapTotal)} MB, external ${mb(heap.external)} MB)` : ''}; ${serverCpuUsPerRequest.toFixed(0)} µs CPU/request (${serverSystemUsPerRequest.toFixed(0)} in the kernel)${notes.length ? `; ${notes.join('; ')}` : ''}`,
   );
   return result;
@@ -380,7 +455,6 @@ function floorCasesFor(repeatedToken: string, pool: TokenPool): CaseSpec[] {
       id: FLOORS.fresh,
       title: "floor: bare Koa + RS256 verify + ES256 sign + one Redis write (fresh issuance's unavoidable work)",
       server: 'floor',
-      freshTokens: true,
       shape: { method: 'POST', path: '/fresh', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
       expect: (status, body) => status === 200 && body.includes('<SessionToken>eyJ'),
     },
@@ -412,7 +486,6 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
       id: 'fresh',
       title: 'AssumeRoleWithWebIdentity, fresh issuance',
       server: 'gateway',
-      freshTokens: true,
       shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
       expect: issuedXml,
     },
@@ -427,7 +500,6 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
       id: 'rfc8693',
       title: 'RFC 8693 exchange (jwt subject token), fresh issuance',
       server: 'gateway',
-      freshTokens: true,
       shape: { method: 'POST', path: '/oauth2/token', headers: { 'content-type': FORM }, nextBody: () => exchange(pool.take()) },
       expect: (status, body) => status === 200 && body.includes('"access_token"'),
     },
@@ -457,11 +529,8 @@ async function profileRun(context: RunContext & { dir: string }): Promise<void> 
     const gateway = await start('gateway', [...IMAGE_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
     const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);
     const spec = gatewayCases(fixtures, pool).find((c) => c.id === id)!;
-    await warmProcess(gateway, [spec], pool);
-    if (spec.freshTokens) await mint(pool, 4000 * TIMING.warmupSeconds);
-    await probe(gateway, spec);
-    const warm = await runPass(gateway.url, spec.shape, { connections: TIMING.connections, durationSeconds: TIMING.warmupSeconds });
-    if (spec.freshTokens) await mint(pool, Math.ceil(warm.rps * 1.6 * TIMING.maxSeconds) + 1000);
+    await warmProcess(gateway, [spec], pool, false);
+    await warmUpCase(gateway, spec, pool, false);
     const cpuBefore = cpuTicks(gateway.pid);
     const redisBefore = await redisCpuSeconds(redis);
     const fromUs = monotonicUs();
@@ -539,7 +608,13 @@ function renderCrypto(rows: CryptoMeasurement[]): string {
   ].join('\n');
 }
 
-function renderReport(machine: Machine, results: CaseResult[], rules: { size: number; perEvaluationUs: number; compileMs: number }[], gatewayPeakRss: number): string {
+function renderReport(
+  machine: Machine,
+  results: CaseResult[],
+  rules: { size: number; perEvaluationUs: number; compileMs: number }[],
+  gatewayPeakRss: number,
+  baselinePasses: { start: number; end: number },
+): string {
   const baseline = results.find((r) => r.spec.id === 'baseline')!;
   const ratio = (r: CaseResult) => r.max.rps / baseline.max.rps;
   const rows = results.map((r) =>
@@ -598,9 +673,13 @@ function renderReport(machine: Machine, results: CaseResult[], rules: { size: nu
     `Machine: ${describe(machine)}.`,
     `Method: each server in its own process (the gateway with the image's Node flags: \`node ${IMAGE_NODE_FLAGS.join(' ')}\`); autocannon in the orchestrating process, ${TIMING.connections} connections, ` +
       `${TIMING.warmupSeconds} s warm-up, ${TIMING.maxSeconds} s at full speed, then ${TIMING.halfSeconds} s at half the measured rate (\`overallRate\`). ` +
-      'Latency in ms; "× baseline" is req/s over the bare-Koa baseline measured in the same run. Peak RSS: largest VmRSS of the server process sampled every 50 ms during the case. ' +
+      'Latency in ms; "× baseline" is req/s over the bare-Koa baseline measured in the same run: ' +
+      `the higher of two passes, at the start (${baselinePasses.start.toFixed(0)} req/s) and at the end (${baselinePasses.end.toFixed(0)} req/s), whose row the table shows. Peak RSS: ` +
+      'largest VmRSS of the server process sampled every 50 ms during the case. ' +
       'CPU/request: the server process\'s user+system CPU over the full-speed pass (all threads), and Redis\'s (`INFO cpu`), divided by the requests answered. ' +
-      'Fresh-issuance cases send a pre-minted RS256 token with a new subject on every request (GitHub-Actions-sized claims); the cache-hit case repeats one subject.',
+      'Fresh-issuance cases send a pre-minted RS256 token with a new subject on every request (GitHub-Actions-sized claims; each server process sees a token once), ' +
+      'minted before a measured pass or alongside the warm-up of a case that sends none, never during a measured pass; the cache-hit case repeats one subject. ' +
+      'Run order: the baseline, the gateway cases, the floors, the peer, the baseline again.',
     '',
     '| case | req/s | × baseline | p50 | p99 | p99 at ½ max | peak RSS MB | server CPU µs/req (kernel) | Redis CPU µs/req |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

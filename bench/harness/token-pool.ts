@@ -2,7 +2,8 @@
  * Pre-minted web-identity tokens, every one with its own subject, for the "fresh issuance" cases: a
  * request that reused a subject would be answered from the credential cache. Tokens are RS256, as
  * GitHub Actions, Kubernetes and Google sign theirs, with a GitHub-Actions-sized claim set. Minting
- * (RSA signing) happens in worker threads before a measured pass starts, never during one.
+ * (RSA signing) happens in worker threads before a measured pass starts, or alongside an unmeasured
+ * warm-up (`mintAlongside`), never during a measured pass.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -65,7 +66,13 @@ export interface TokenPoolOptions {
   threads?: number;
 }
 
-/** A growing list of distinct-subject tokens, handed out once each. */
+/** Tokens each worker signs per batch while minting alongside a warm-up (about 0.1 s of one core), so it stops promptly. */
+const BACKGROUND_BATCH = 200;
+
+/**
+ * A growing list of distinct-subject tokens, handed out once each. `rewind()` hands them out again from
+ * the first, for a server process that has seen none of them and shares no state with the one that did.
+ */
 export class TokenPool {
   readonly #tokens: string[] = [];
   readonly #workers: Worker[];
@@ -73,6 +80,8 @@ export class TokenPool {
   #minted = 0;
   /** How many tokens were handed out again because the pool ran dry. */
   #reused = 0;
+  /** The minting that is running alongside a warm-up, if any. */
+  #background: { stop: () => void; done: Promise<void> } | undefined;
 
   constructor(options: TokenPoolOptions) {
     const threads = options.threads ?? Math.max(1, availableParallelism());
@@ -83,6 +92,11 @@ export class TokenPool {
   /** Tokens not handed out yet. */
   get remaining(): number {
     return this.#tokens.length - this.#next;
+  }
+
+  /** Tokens minted so far. */
+  get size(): number {
+    return this.#tokens.length;
   }
 
   get used(): number {
@@ -102,13 +116,53 @@ export class TokenPool {
     return this.#tokens[this.#reused % this.#tokens.length]!;
   }
 
+  /**
+   * Every token is unused again: for a new server process that has seen none of them and shares no
+   * state with the processes that did (each process still sees each token at most once).
+   */
+  rewind(): void {
+    this.#next = 0;
+  }
+
   /** Mints until at least `count` tokens are unused; returns the milliseconds it took. */
   async ensure(count: number): Promise<number> {
+    if (this.#background) throw new Error('the pool is minting alongside a warm-up: stop that first');
     const missing = count - this.remaining;
     if (missing <= 0) return 0;
     const started = performance.now();
+    await this.#mint(Math.ceil(missing / this.#workers.length));
+    return performance.now() - started;
+  }
+
+  /**
+   * Mints in small batches, while something unmeasured runs, until the pool holds `limit` tokens or the
+   * returned function is called; that function resolves, with the number minted, once the threads are idle.
+   */
+  mintAlongside(limit: number): () => Promise<number> {
+    if (this.#background) throw new Error('the pool is already minting alongside a warm-up');
+    const before = this.#tokens.length;
+    let stopped = false;
+    const loop = async () => {
+      while (!stopped && this.#tokens.length < limit) await this.#mint(BACKGROUND_BATCH);
+    };
+    const background = { stop: () => (stopped = true), done: loop() };
+    // A failure surfaces when the caller stops the minting, not as an unhandled rejection before.
+    background.done.catch(() => {});
+    this.#background = background;
+    return async () => {
+      background.stop();
+      try {
+        await background.done;
+      } finally {
+        this.#background = undefined;
+      }
+      return this.#tokens.length - before;
+    };
+  }
+
+  /** Has every worker sign `share` tokens with new subjects, and adds them to the pool. */
+  async #mint(share: number): Promise<void> {
     const iat = Math.floor(Date.now() / 1000);
-    const share = Math.ceil(missing / this.#workers.length);
     const batches = await Promise.all(
       this.#workers.map((worker, w) => {
         const start = this.#minted + w * share;
@@ -129,11 +183,12 @@ export class TokenPool {
     );
     this.#minted += share * this.#workers.length;
     for (const batch of batches) for (const token of batch) this.#tokens.push(token);
-    return performance.now() - started;
   }
 
   /** Ends the minting threads. */
   async close(): Promise<void> {
+    this.#background?.stop();
+    await this.#background?.done.catch(() => {});
     await Promise.all(this.#workers.map((worker) => worker.terminate()));
   }
 }
