@@ -638,15 +638,34 @@ function renderReport(
   const check = (ok: boolean) => (ok ? 'met' : '**not met**');
   const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
   /** A ratio target, with the floor of the same work (measured in this run) beside the gateway's ratio. */
-  const ratioTarget = (name: string, id: keyof typeof FLOORS, target: number) => {
+  const healthz = byId('healthz');
+  /**
+   * A ratio target, with the floor of the same work (measured in this run) beside the gateway's ratio.
+   * `floorIsBound: false` when the gateway skips part of the floor's work (a cache hit on a token seen
+   * before skips the signature check the floor does): then the floor bounds nothing, and the gateway's
+   * own empty route (/healthz: request id, access log, metrics, security headers) is shown as the bound.
+   */
+  const ratioTarget = (name: string, id: keyof typeof FLOORS, target: number, floorIsBound = true) => {
     const measured = byId(id);
     const floor = byId(FLOORS[id]);
     if (!measured && !floor) return undefined;
-    const shown = `${measured ? pct(ratio(measured)) : 'gateway not measured'}${floor ? ` (floor ${pct(ratio(floor))})` : ''}`;
+    const bound = floorIsBound ? floor : healthz;
+    const shown =
+      `${measured ? pct(ratio(measured)) : 'gateway not measured'}${floor ? ` (floor ${pct(ratio(floor))})` : ''}` +
+      `${!floorIsBound && healthz ? ` (gateway /healthz ${pct(ratio(healthz))})` : ''}`;
     const met = measured !== undefined && ratio(measured) >= target;
-    if (met || !floor) return `| ${name} | ${shown} | ${check(met)} |`;
-    const reach = ratio(floor) >= target ? 'reachable in principle: the floor reaches it' : 'the floor itself is below the target';
+    if (met || !bound) return `| ${name} | ${shown} | ${check(met)} |`;
+    const what = floorIsBound ? 'the floor' : "the gateway's empty route (/healthz)";
+    const reach = ratio(bound) >= target ? `reachable in principle: ${what} reaches it` : `${what} itself is below the target`;
     return `| ${name} | ${shown} | ${measured ? `**not met; ${reach}**` : reach} |`;
+  };
+  const freshFloor = byId(FLOORS.fresh);
+  const peerTarget = () => {
+    if (!fresh || !peer) return undefined;
+    const met = fresh.max.rps > peer.max.rps;
+    const floorNote = freshFloor ? ` (floor ${freshFloor.max.rps.toFixed(0)})` : '';
+    const verdict = met || !freshFloor ? check(met) : `**not met; ${freshFloor.max.rps > peer.max.rps ? 'reachable in principle: the floor is ahead of the peer' : 'the floor itself is behind the peer'}**`;
+    return `| fresh issuance ahead of the oidc-provider peer | ${fresh.max.rps.toFixed(0)} vs ${peer.max.rps.toFixed(0)} req/s${floorNote} | ${verdict} |`;
   };
   const againstFloor = (label: string, id: keyof typeof FLOORS) => {
     const measured = byId(id);
@@ -660,11 +679,11 @@ function renderReport(
   const floorLines = [againstFloor('fresh issuance', 'fresh'), againstFloor('cache hit', 'cache-hit')].filter(Boolean);
   const targets = [
     ratioTarget('fresh issuance ≥ 25% of baseline', 'fresh', 0.25),
-    ratioTarget('cache hit ≥ 50% of baseline', 'cache-hit', 0.5),
+    ratioTarget('cache hit ≥ 50% of baseline', 'cache-hit', 0.5, false),
     `| p99 ≤ 15 ms at half of max rate (worst gateway case) | ${worstHalfP99.toFixed(1)} ms | ${check(worstHalfP99 <= 15)} |`,
     `| gateway peak RSS ≤ 200 MB (VmHWM over the run) | ${mb(gatewayPeakRss)} MB | ${check(gatewayPeakRss <= 200 * 1024 * 1024)} |`,
     `| 10,000 rules ≤ 50 µs per evaluation | ${worstRule.toFixed(2)} µs (worst size) | ${check(worstRule <= 50)} |`,
-    fresh && peer && `| fresh issuance ahead of the oidc-provider peer | ${fresh.max.rps.toFixed(0)} vs ${peer.max.rps.toFixed(0)} req/s | ${check(fresh.max.rps > peer.max.rps)} |`,
+    peerTarget(),
   ].filter(Boolean);
   const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.spec.title}: ${n}`));
   return [
@@ -694,7 +713,10 @@ function renderReport(
     ...(results.some((r) => r.spec.server === 'floor')
       ? [
           'A floor is bare Koa doing only the work its case cannot avoid, on the same request (`bench/servers/floor.ts`): ' +
-            'its ratio to the baseline is the most one server process doing that work reached on this machine in this run.',
+            'its ratio to the baseline is the most one server process doing that work reached on this machine in this run. ' +
+            'The cache-hit floor checks the RS256 signature on every request; the gateway checks a signature once per token and key ' +
+            '(src/jwt/compact-jwt.ts), so on the repeated token of the cache-hit case it does less than that floor, and its own empty ' +
+            'route (/healthz) is the bound shown for that target.',
           '',
           ...(floorLines.length ? [...floorLines, ''] : []),
         ]
