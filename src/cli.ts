@@ -1,5 +1,5 @@
 /** The `stsgate` command: thin; every subcommand calls into the modules. */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
@@ -154,9 +154,54 @@ async function serve(configFile: string): Promise<number> {
 
 /**
  * Writes the next version of a keys file (see signing-keys.ts for the schedule). A missing file is
- * created with one key that signs at once. The file is replaced atomically, mode 0600.
+ * created with one key that signs at once. The file is replaced atomically, mode 0600, under a lock:
+ * two rotations at once would each read the same file and the second rename would drop the first one's
+ * key, which may already be signing (or be about to).
  */
 async function rotate(file: string, alg: SigningAlgorithm, options: { publishAhead: number; maxLifetime: number | undefined; configFile: string | undefined }): Promise<number> {
+  const release = await lockKeysFile(file);
+  try {
+    return await rotateLocked(file, alg, options);
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * Takes `<file>.lock`, holding this process's pid: written to a temporary file first and linked into
+ * place, so that the lock never exists without its content. As with git's index.lock, a lock that is
+ * there refuses the rotation, and one left behind by a rotation that was killed is removed by hand (the
+ * message says whether its process still runs): taking over "stale" locks automatically races when two
+ * rotations find the same one.
+ */
+async function lockKeysFile(file: string): Promise<() => Promise<void>> {
+  const lock = `${file}.lock`;
+  const temporary = join(dirname(file), `.${basename(file)}.lock.${process.pid}.tmp`);
+  await writeFile(temporary, `${process.pid}\n`, { mode: 0o600 });
+  try {
+    await link(temporary, lock);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+    const state = Number.isSafeInteger(holder) && holder > 0 ? (isRunning(holder) ? ` (pid ${holder}, running)` : ` (pid ${holder}, no longer running: remove ${lock} and rotate again)`) : '';
+    throw new Error(`another \`stsgate keys rotate\` holds ${lock}${state}; the keys file was not changed`);
+  } finally {
+    await rm(temporary, { force: true });
+  }
+  return () => rm(lock, { force: true });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function rotateLocked(file: string, alg: SigningAlgorithm, options: { publishAhead: number; maxLifetime: number | undefined; configFile: string | undefined }): Promise<number> {
   const { generateSigningJwk, rotateKeysFile } = await import('./credentials/signing-keys.js');
   const newKey = await generateSigningJwk(alg);
   let next: { keys: unknown[] };
