@@ -4,49 +4,24 @@
  * which rule, which session, for how long, from where, and on a denial the reason code.
  */
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/gateway.js';
-import {
-  ACCOUNT_ID,
-  SecretLedger,
-  expectNoSecretsInOutput,
-  killAllGatewayProcesses,
-  makeTempDir,
-  postForm,
-  recordKeyMaterial,
-  removeTempDir,
-  sharedKeys,
-  startGatewayProcess,
-  testPrefix,
-  writeGatewayConfig,
-  type GatewayProcess,
-} from '../support/gateway-process.js';
-import { TestIssuer } from '../support/test-issuer.js';
+import { ACCOUNT_ID, expectNoSecretsInOutput, postForm, startGatewayProcess, testPrefix, useProcessTestSetup, writeGatewayConfig, type GatewayProcess } from '../support/gateway-process.js';
 
 const MAIN_RULE = 'main branch of acme/app may deploy';
 
 describe('audit log of a gateway process', () => {
-  const ledger = new SecretLedger();
-  let dir: string;
-  let issuer: TestIssuer | undefined;
+  const setup = useProcessTestSetup('audit');
+  const { ledger } = setup;
   let gateway: GatewayProcess;
 
   beforeAll(async () => {
-    dir = makeTempDir('audit');
-    issuer = await TestIssuer.start();
-    const keys = await sharedKeys(dir);
-    recordKeyMaterial(ledger, keys);
+    const { dir, keys, issuer } = setup;
     gateway = await startGatewayProcess(await writeGatewayConfig(dir, { keys, issuer, store: { url: REDIS_URL, prefix: testPrefix() } }));
   });
 
-  afterAll(async () => {
-    await killAllGatewayProcesses();
-    await issuer?.close();
-    removeTempDir(dir);
-  });
-
   async function webIdentityToken(claims: Record<string, unknown>, options: { expiresIn?: number; issuedAt?: number } = {}): Promise<string> {
-    const token = await issuer!.mint(claims, options);
+    const token = await setup.issuer.mint(claims, options);
     ledger.add('web identity token', token);
     return token;
   }

@@ -11,27 +11,20 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/gateway.js';
 import {
-  SecretLedger,
   allOutput,
   expectNoSecretsInOutput,
-  killAllGatewayProcesses,
-  makeTempDir,
   postForm,
-  recordKeyMaterial,
-  removeTempDir,
   runStsgate,
-  sharedKeys,
   sleep,
   startGatewayProcess,
   testPrefix,
+  useProcessTestSetup,
   writeGatewayConfig,
   type GatewayProcess,
-  type SharedKeys,
 } from '../support/gateway-process.js';
-import { TestIssuer } from '../support/test-issuer.js';
 
 const PUBLISH_AHEAD_SECONDS = 4;
 const RELOAD_SECONDS = 1;
@@ -52,36 +45,24 @@ interface Issued {
 }
 
 describe('signing key rotation under traffic', () => {
-  const ledger = new SecretLedger();
-  let dir: string;
-  let issuer: TestIssuer | undefined;
-  let keys: SharedKeys;
+  const setup = useProcessTestSetup('rotation');
+  const { ledger } = setup;
   let configFile: string;
   let a: GatewayProcess;
   let b: GatewayProcess;
 
   beforeAll(async () => {
-    dir = makeTempDir('rotation');
-    issuer = await TestIssuer.start();
-    keys = await sharedKeys(dir);
-    recordKeyMaterial(ledger, keys);
     const store = { url: REDIS_URL, prefix: testPrefix() };
     // The abuse limits count per minute; this test is the load they would rightly stop.
     const limits = { exchange_per_address_per_minute: 0, exchange_per_subject_per_minute: 0 };
-    const config = () => writeGatewayConfig(dir, { keys, issuer: issuer!, store, reloadIntervalSeconds: RELOAD_SECONDS, limits });
+    const config = () => writeGatewayConfig(setup.dir, { keys: setup.keys, issuer: setup.issuer, store, reloadIntervalSeconds: RELOAD_SECONDS, limits });
     const [configA, configB] = [await config(), await config()];
     configFile = configA.file;
     [a, b] = await Promise.all([startGatewayProcess(configA), startGatewayProcess(configB)]);
   });
 
-  afterAll(async () => {
-    await killAllGatewayProcesses();
-    await issuer?.close();
-    removeTempDir(dir);
-  });
-
   it('publishes the new key before it signs, switches at nbf, and never fails a token that was valid when issued', { timeout: 60_000 }, async () => {
-    const oldKid = keys.privateJwks[0]!.kid!;
+    const oldKid = setup.keys.privateJwks[0]!.kid!;
     const gateways = { a, b };
     const verifiers = {
       a: createRemoteJWKSet(new URL(`${a.url}/.well-known/jwks.json`), { cacheMaxAge: VERIFIER_CACHE_MS, cooldownDuration: 30_000 }),
@@ -110,7 +91,7 @@ describe('signing key rotation under traffic', () => {
         const n = counter++;
         const by = n % 2 === 0 ? 'a' : 'b';
         // A new subject each time: every token is freshly signed, none comes from the cache.
-        const subjectToken = await issuer!.mint({ sub: `repo:acme/app:rotation-${n}`, repository: 'acme/app', ref: 'refs/heads/feature' });
+        const subjectToken = await setup.issuer.mint({ sub: `repo:acme/app:rotation-${n}`, repository: 'acme/app', ref: 'refs/heads/feature' });
         ledger.add('web identity token', subjectToken);
         const res = await postForm(`${gateways[by].url}/oauth2/token`, {
           grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
@@ -142,9 +123,9 @@ describe('signing key rotation under traffic', () => {
     const traffic = [...Array.from({ length: LOOPS }, load), watchJwks()];
     await sleep(1_000);
     const rotatedAt = Date.now();
-    const rotate = await runStsgate(['keys', 'rotate', '--file', keys.keysFile, '--config', configFile, '--publish-ahead', String(PUBLISH_AHEAD_SECONDS)]);
+    const rotate = await runStsgate(['keys', 'rotate', '--file', setup.keys.keysFile, '--config', configFile, '--publish-ahead', String(PUBLISH_AHEAD_SECONDS)]);
     expect(rotate.code, rotate.stderr).toBe(0);
-    const file = JSON.parse(await readFile(keys.keysFile, 'utf8')) as { keys: { kid: string; nbf?: number; exp?: number; d: string }[] };
+    const file = JSON.parse(await readFile(setup.keys.keysFile, 'utf8')) as { keys: { kid: string; nbf?: number; exp?: number; d: string }[] };
     const newKey = file.keys.at(-1)!;
     ledger.add('new private signing key', newKey.d);
     const nbf = newKey.nbf!;

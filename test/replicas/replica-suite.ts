@@ -7,21 +7,16 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ACCOUNT_ID,
-  SecretLedger,
   allOutput,
   expectNoSecretsInOutput,
   killAllGatewayProcesses,
-  makeTempDir,
   postForm,
-  recordKeyMaterial,
-  removeTempDir,
-  sharedKeys,
   startGatewayProcess,
+  useProcessTestSetup,
   writeGatewayConfig,
   type GatewayProcess,
   type StoreYaml,
 } from '../support/gateway-process.js';
-import { TestIssuer } from '../support/test-issuer.js';
 
 /** A store the suite runs on, and how to take it down. */
 export interface ReplicaStore {
@@ -36,32 +31,27 @@ const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 /** Defines the two-replica suite for one Redis topology. */
 export function describeReplicas(topology: string, startStore: () => Promise<ReplicaStore>): void {
   describe(`two gateway processes on ${topology}`, () => {
-    const ledger = new SecretLedger();
-    let dir: string;
+    const setup = useProcessTestSetup('replicas');
+    const { ledger } = setup;
     let redis: ReplicaStore | undefined;
-    let issuer: TestIssuer | undefined;
     let a: GatewayProcess;
     let b: GatewayProcess;
 
     beforeAll(async () => {
-      dir = makeTempDir('replicas');
-      [redis, issuer] = await Promise.all([startStore(), TestIssuer.start()]);
-      const keys = await sharedKeys(dir);
-      recordKeyMaterial(ledger, keys);
-      const config = () => writeGatewayConfig(dir, { keys, issuer: issuer!, store: redis!.store });
+      redis = await startStore();
+      const config = () => writeGatewayConfig(setup.dir, { keys: setup.keys, issuer: setup.issuer, store: redis!.store });
       [a, b] = await Promise.all([startGatewayProcess(await config()), startGatewayProcess(await config())]);
     });
 
     afterAll(async () => {
+      // The gateways go before their store (the shared teardown, which kills them too, runs after this).
       await killAllGatewayProcesses();
-      await issuer?.close();
       await redis?.stop();
-      removeTempDir(dir);
     });
 
     /** A web-identity token for `repository` on main, recorded as a secret. */
     async function webIdentityToken(sub: string, claims: Record<string, unknown> = {}): Promise<string> {
-      const token = await issuer!.mint({ sub, repository: 'acme/app', ref: 'refs/heads/main', ...claims });
+      const token = await setup.issuer.mint({ sub, repository: 'acme/app', ref: 'refs/heads/main', ...claims });
       ledger.add('web identity token', token);
       return token;
     }

@@ -5,52 +5,30 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { REDIS_URL } from '../support/gateway.js';
 import {
   ACCOUNT_ID,
-  SecretLedger,
   allOutput,
   expectNoSecretsInOutput,
-  killAllGatewayProcesses,
-  makeTempDir,
   postForm,
   readyz,
   getText,
-  recordKeyMaterial,
-  removeTempDir,
   runStsgate,
-  sharedKeys,
   startGatewayProcess,
   testPrefix,
+  useProcessTestSetup,
   writeGatewayConfig,
-  type SharedKeys,
 } from '../support/gateway-process.js';
 import { parsePrometheusText, sumOf } from '../support/prometheus.js';
-import { TestIssuer } from '../support/test-issuer.js';
 
 describe('workers', () => {
-  const ledger = new SecretLedger();
-  let dir: string;
-  let issuer: TestIssuer | undefined;
-  let keys: SharedKeys;
-
-  beforeAll(async () => {
-    dir = makeTempDir('workers');
-    issuer = await TestIssuer.start();
-    keys = await sharedKeys(dir);
-    recordKeyMaterial(ledger, keys);
-  });
-
-  afterAll(async () => {
-    await killAllGatewayProcesses();
-    await issuer?.close();
-    removeTempDir(dir);
-  });
+  const setup = useProcessTestSetup('workers');
+  const { ledger } = setup;
 
   it('restarts a worker that dies while the other keeps serving, serves /metrics for all workers, stops all with exit 0', { timeout: 60_000 }, async () => {
-    const config = await writeGatewayConfig(dir, { keys, issuer: issuer!, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
+    const config = await writeGatewayConfig(setup.dir, { keys: setup.keys, issuer: setup.issuer, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
     const gateway = await startGatewayProcess(config, { workers: 2 });
     const listening = gateway.logs().filter((line) => line.msg === 'worker listening');
     const victim = listening[0]!;
@@ -67,7 +45,7 @@ describe('workers', () => {
     const answeredBy = new Set<unknown>();
     let issuedCount = 0;
     for (let i = 0; i < 20 && answeredBy.size < 2; i++) {
-      const token = await issuer!.mint({ sub: `repo:acme/app:workers-${i}`, repository: 'acme/app', ref: 'refs/heads/main' });
+      const token = await setup.issuer.mint({ sub: `repo:acme/app:workers-${i}`, repository: 'acme/app', ref: 'refs/heads/main' });
       ledger.add('web identity token', token);
       const res = await postForm(`${gateway.url}/oauth2/token`, {
         grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
@@ -101,12 +79,12 @@ describe('workers', () => {
     ['the in-memory store', {}, 'workers: found 2 with the in-memory store'],
     ['no encryption key', { store: { redis: { url: REDIS_URL } }, credentials: {} }, 'credentials.encryption_key: missing, expected a key with workers: 2'],
   ])('refuses several workers with %s, before forking', async (_name, change, problem) => {
-    const file = join(dir, `refused-${Math.random().toString(36).slice(2)}.yaml`);
+    const file = join(setup.dir, `refused-${Math.random().toString(36).slice(2)}.yaml`);
     const document = {
       public_url: 'http://127.0.0.1:8080',
       listen: { host: '127.0.0.1', port: 8080 },
-      signing: { keys_file: keys.keysFile },
-      credentials: { encryption_key: keys.encryptionKey },
+      signing: { keys_file: setup.keys.keysFile },
+      credentials: { encryption_key: setup.keys.encryptionKey },
       account_id: ACCOUNT_ID,
       workers: 2,
       ...change,
@@ -119,9 +97,9 @@ describe('workers', () => {
   });
 
   it('exits 1 instead of restarting forever when no worker can start', { timeout: 40_000 }, async () => {
-    const broken = join(dir, 'broken-keys.json');
+    const broken = join(setup.dir, 'broken-keys.json');
     await writeFile(broken, '{"keys": []}\n');
-    const config = await writeGatewayConfig(dir, { keys: { ...keys, keysFile: broken }, issuer: issuer!, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
+    const config = await writeGatewayConfig(setup.dir, { keys: { ...setup.keys, keysFile: broken }, issuer: setup.issuer, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
     // Killed after 35 s it would show code null: 1 means it gave up by itself.
     const result = await runStsgate(['serve', '--config', config.file], 35_000);
     expect(result.code).toBe(1);

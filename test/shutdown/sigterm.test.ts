@@ -5,27 +5,21 @@
  * process exits 0 in time.
  */
 import { Agent, request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/gateway.js';
 import {
   ACCOUNT_ID,
-  SecretLedger,
   acceptQueueLength,
   allOutput,
   expectNoSecretsInOutput,
-  killAllGatewayProcesses,
-  makeTempDir,
   readyz,
-  recordKeyMaterial,
-  removeTempDir,
-  sharedKeys,
   sleep,
   startGatewayProcess,
   testPrefix,
+  useProcessTestSetup,
   writeGatewayConfig,
   type GatewayProcess,
 } from '../support/gateway-process.js';
-import { TestIssuer } from '../support/test-issuer.js';
 
 const DELAY_SECONDS = 1;
 const GRACE_SECONDS = 5;
@@ -37,30 +31,19 @@ const SIGTERM_AFTER = 50;
 type Outcome = { kind: 'sts' | 'readyz'; status?: number; body?: string; error?: string; at: number };
 
 describe.each([{ workers: 1 }, { workers: 2 }])('SIGTERM during a burst of requests (workers: $workers)', ({ workers }) => {
-  const ledger = new SecretLedger();
-  let dir: string;
-  let issuer: TestIssuer | undefined;
+  const setup = useProcessTestSetup('shutdown');
+  const { ledger } = setup;
   let gateway: GatewayProcess;
   let configFile: Awaited<ReturnType<typeof writeGatewayConfig>>;
 
   beforeAll(async () => {
-    dir = makeTempDir('shutdown');
-    issuer = await TestIssuer.start();
-    const keys = await sharedKeys(dir);
-    recordKeyMaterial(ledger, keys);
-    configFile = await writeGatewayConfig(dir, {
-      keys,
-      issuer,
+    configFile = await writeGatewayConfig(setup.dir, {
+      keys: setup.keys,
+      issuer: setup.issuer,
       store: { url: REDIS_URL, prefix: testPrefix() },
       workers,
       shutdown: { delay_seconds: DELAY_SECONDS, grace_seconds: GRACE_SECONDS },
     });
-  });
-
-  afterAll(async () => {
-    await killAllGatewayProcesses();
-    await issuer?.close();
-    removeTempDir(dir);
   });
 
   // Each attempt starts its own process. A retry, because this test measures a race against the kernel
@@ -70,10 +53,10 @@ describe.each([{ workers: 1 }, { workers: 2 }])('SIGTERM during a burst of reque
     gateway = await startGatewayProcess(configFile, workers > 1 ? { workers } : {});
     // Distinct subjects: every issuance signs anew (no cache hits), so the burst is real work.
     const tokens = await Promise.all(
-      Array.from({ length: BURST }, (_, i) => (i % 5 === 4 ? undefined : issuer!.mint({ sub: `repo:acme/app:burst-${i}`, repository: 'acme/app', ref: 'refs/heads/main' }))),
+      Array.from({ length: BURST }, (_, i) => (i % 5 === 4 ? undefined : setup.issuer.mint({ sub: `repo:acme/app:burst-${i}`, repository: 'acme/app', ref: 'refs/heads/main' }))),
     );
     for (const token of tokens) if (token) ledger.add('web identity token', token);
-    const slowToken = await issuer!.mint({ sub: 'repo:acme/app:slow', repository: 'acme/app', ref: 'refs/heads/main' });
+    const slowToken = await setup.issuer.mint({ sub: 'repo:acme/app:slow', repository: 'acme/app', ref: 'refs/heads/main' });
     ledger.add('web identity token', slowToken);
 
     // A request whose body is still arriving when the port closes: accepted, so it must be answered.

@@ -18,10 +18,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JWK } from 'jose';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { stringify } from 'yaml';
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
-import { TEST_AUDIENCE, type TestIssuer } from './test-issuer.js';
+import { TEST_AUDIENCE, TestIssuer } from './test-issuer.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(REPO_ROOT, 'src', 'cli.ts');
@@ -366,6 +366,35 @@ export function recordKeyMaterial(ledger: SecretLedger, keys: SharedKeys): void 
   ledger.add('encryption key', keys.encryptionKey);
   ledger.add('encryption key (base64url)', Buffer.from(keys.encryptionKey, 'base64').toString('base64url'));
   ledger.add('encryption key (hex)', Buffer.from(keys.encryptionKey, 'base64').toString('hex'));
+}
+
+/** What the process tests share: a temp dir, a TestIssuer, and shared keys whose material is in the ledger. */
+export interface ProcessTestSetup {
+  readonly ledger: SecretLedger;
+  dir: string;
+  issuer: TestIssuer;
+  keys: SharedKeys;
+}
+
+/**
+ * Before the enclosing suite's tests: a temp dir (`kind` names it), a TestIssuer, and shared keys recorded
+ * in the ledger; after them: every gateway process killed, the issuer closed, the dir removed. The ledger
+ * exists at once; the other fields are set once beforeAll ran.
+ */
+export function useProcessTestSetup(kind: string): ProcessTestSetup {
+  const setup = { ledger: new SecretLedger() } as ProcessTestSetup;
+  beforeAll(async () => {
+    setup.dir = makeTempDir(kind);
+    setup.issuer = await TestIssuer.start();
+    setup.keys = await sharedKeys(setup.dir);
+    recordKeyMaterial(setup.ledger, setup.keys);
+  });
+  afterAll(async () => {
+    await killAllGatewayProcesses();
+    await setup.issuer?.close();
+    if (setup.dir) removeTempDir(setup.dir);
+  });
+  return setup;
 }
 
 /** GETs a URL on a new connection, returning status and body text. */
