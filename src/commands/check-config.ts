@@ -47,17 +47,22 @@ function summary(config: GatewayConfig): string {
   return [count(config.issuers.length, 'issuer'), count(config.providers.length, 'provider'), count(config.roles.length, 'role'), count(config.rules.length, 'rule')].join(', ');
 }
 
-/** Validates `file` and runs its `tests:` cases, writing one line per problem or case; returns the exit code (0 ok, 1 otherwise). */
-export async function checkConfigCommand(file: string, write: (line: string) => void): Promise<number> {
-  let config: GatewayConfig;
+/** Loads `file`; when it has problems, writes a count and one line per problem and returns undefined. */
+export async function loadConfigOrReport(file: string, write: (line: string) => void): Promise<GatewayConfig | undefined> {
   try {
-    config = await loadConfig(file);
+    return await loadConfig(file);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     write(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
     for (const problem of err.problems) write(`  ${problem}`);
-    return 1;
+    return undefined;
   }
+}
+
+/** Validates `file` and runs its `tests:` cases, writing one line per problem or case; returns the exit code (0 ok, 1 otherwise). */
+export async function checkConfigCommand(file: string, write: (line: string) => void): Promise<number> {
+  const config = await loadConfigOrReport(file, write);
+  if (!config) return 1;
   write(`${file}: valid (${summary(config)})`);
   if (config.tests.length === 0) {
     write('no tests: cases to run');

@@ -1,11 +1,10 @@
 /** `stsgate explain`: which rules match an identity, and for those that do not, which conditions failed and why. */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import { ConfigError, loadConfig } from '../config/load.js';
-import type { GatewayConfig } from '../config/types.js';
 import type { Identity } from '../domain/types.js';
 import { describeValue } from '../config/problems.js';
 import { compileRules, formatExplanation } from '../rules/index.js';
+import { loadConfigOrReport } from './check-config.js';
 
 const IDENTITY_KEYS = ['source', 'subject', 'claims'];
 
@@ -47,15 +46,8 @@ async function readIdentity(identityFile: string): Promise<{ identity: Identity 
 
 /** Explains, rule by rule, how the identity in `identityFile` fares against `configFile`; returns the exit code (0 explained, 1 on problems). */
 export async function explainCommand(configFile: string, identityFile: string, write: (line: string) => void): Promise<number> {
-  let config: GatewayConfig;
-  try {
-    config = await loadConfig(configFile);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    write(`${configFile}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
-    for (const problem of err.problems) write(`  ${problem}`);
-    return 1;
-  }
+  const config = await loadConfigOrReport(configFile, write);
+  if (!config) return 1;
   const read = await readIdentity(identityFile);
   if ('problems' in read) {
     write(`${identityFile}: ${read.problems.length} problem${read.problems.length === 1 ? '' : 's'}`);

@@ -445,6 +445,9 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
     // load) go out in one write and come back in one read: each socket write to Redis cost about 15 µs of
     // gateway CPU, more than a request's whole rule evaluation (bench/PROFILE.md).
     enableAutoPipelining: true,
+    // A primary that became a replica (a failover behind one DNS name, or one Sentinel has not announced
+    // yet) answers READONLY: reconnect to find the new primary rather than fail every write until restart.
+    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
   };
   const settings = {
     prefix: config.prefix,
@@ -464,9 +467,6 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
         password: target.password,
         db: target.db,
         tls: target.tls ? { servername: target.host } : undefined,
-        // A primary that became a replica (failover behind one DNS name) answers READONLY: reconnect to find
-        // the new primary rather than fail every write until restart.
-        reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
       });
       const db = target.db ? `, db ${target.db}` : '';
       return new RedisStore(
@@ -497,7 +497,6 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
         sentinelRetryStrategy: backoff,
         // Follow +switch-master at once instead of waiting for the old master to answer READONLY.
         failoverDetector: true,
-        reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
       });
       const db = config.db ? `, db ${config.db}` : '';
       return new RedisStore(
