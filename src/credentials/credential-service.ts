@@ -50,7 +50,7 @@ interface StoredSession {
  * a record changed in any field no longer opens. JSON.stringify of a parsed record gives back the same
  * text, so the context can be rebuilt from what was read.
  */
-function sealContext(info: SessionInfo, cacheKey: string, infoJson = JSON.stringify(info)): string {
+function sealContext(infoJson: string, cacheKey: string): string {
   return `stsgate-session:${infoJson}:${cacheKey}`;
 }
 
@@ -178,7 +178,7 @@ export class CredentialService {
       accessToken,
     };
     const infoJson = JSON.stringify(info);
-    const record = recordJson(infoJson, this.#box.seal(JSON.stringify(secrets), sealContext(info, cacheKey, infoJson)), cacheKey);
+    const record = recordJson(infoJson, this.#box.seal(JSON.stringify(secrets), sealContext(infoJson, cacheKey)), cacheKey);
     const ttlMs = request.durationSeconds * 1000;
     await this.#guard(() =>
       this.#store.setMany([
@@ -303,7 +303,7 @@ export class CredentialService {
       return undefined;
     }
     if (typeof stored?.info?.sessionId !== 'string' || typeof stored.sealed !== 'string') return undefined;
-    const plain = this.#box.open(stored.sealed, sealContext(stored.info, stored.cacheKey));
+    const plain = this.#box.open(stored.sealed, sealContext(JSON.stringify(stored.info), stored.cacheKey));
     if (plain === undefined) return undefined;
     return { info: stored.info, secrets: JSON.parse(plain) as SessionSecrets };
   }
