@@ -183,6 +183,55 @@ export class RevocationWatermarks {
   }
 }
 
+/** ISO 8601 date-time with seconds optional, fractions optional, and a zone required (a time without one is ambiguous). */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+/** A reason is one line of printable text: it goes into an audit log line as it is. */
+const REASON = /^[^\u0000-\u001f\u007f]{1,500}$/u;
+/** Subjects are whatever the provider or issuer says; bounded and printable, as a `sub` claim is. */
+const SUBJECT = /^[^\u0000-\u001f\u007f]{1,1024}$/u;
+
+/** Parses `--issued-before`: `now` (undefined: the writer's clock) or ISO 8601 with a zone; epoch ms. */
+export function parseIssuedBefore(value: string | undefined): number | undefined {
+  if (value === undefined || value === 'now') return undefined;
+  const ms = ISO_8601.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw new RevocationRequestError(`issued_before must be "now" or an ISO 8601 time with a zone (2025-01-31T12:00:00Z), got ${JSON.stringify(value.slice(0, 64))}`);
+  return ms;
+}
+
+/**
+ * The target a request names, checked against the configuration: exactly one of subject (with an optional
+ * source), role or all; a role must be configured, a source must be a configured provider or issuer id.
+ */
+export function revocationTarget(config: Pick<GatewayConfig, 'roles' | 'providers' | 'issuers'>, request: { subject?: string; source?: string; role?: string; all?: boolean }): RevocationTarget {
+  const named = [request.subject !== undefined, request.role !== undefined, request.all === true].filter(Boolean).length;
+  if (named !== 1) throw new RevocationRequestError('name exactly one of: a subject (with an optional source), a role, or all');
+  if (request.source !== undefined && request.subject === undefined) throw new RevocationRequestError('a source narrows a subject: give the subject too');
+  if (request.role !== undefined) {
+    if (!config.roles.some((role) => role.name === request.role)) {
+      throw new RevocationRequestError(`role ${JSON.stringify(request.role.slice(0, 64))} is not configured; configured roles: ${config.roles.map((r) => r.name).join(', ')}`);
+    }
+    return { kind: 'role', role: request.role };
+  }
+  if (request.subject !== undefined) {
+    if (!SUBJECT.test(request.subject)) throw new RevocationRequestError('subject must be 1-1024 printable characters');
+    if (request.source !== undefined) {
+      const sources = [...config.providers.map((p) => p.id), ...config.issuers.map((i) => i.id)];
+      if (!sources.includes(request.source)) {
+        throw new RevocationRequestError(`source ${JSON.stringify(request.source.slice(0, 64))} is not a configured provider or issuer id; configured: ${sources.join(', ') || '(none)'}`);
+      }
+      return { kind: 'subject', source: request.source, subject: request.subject };
+    }
+    return { kind: 'subject', subject: request.subject };
+  }
+  return { kind: 'all' };
+}
+
+/** Checks a reason: optional, one printable line of at most 500 characters. */
+export function checkReason(reason: string | undefined): string | undefined {
+  if (reason !== undefined && !REASON.test(reason)) throw new RevocationRequestError('reason must be one line of 1-500 printable characters');
+  return reason;
+}
+
 /** The store key of a target's watermark. */
 function keyOf(target: RevocationTarget): string {
   switch (target.kind) {
