@@ -11,6 +11,7 @@ import type { GatewayConfig } from '../config/types.js';
 import { checkReason, parseIssuedBefore, RevocationRequestError, revocationTarget, type LiveWatermark, type RevocationWatermarks } from '../credentials/revocations.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
+import { StoreUnavailableError } from '../store/store.js';
 import { protocol } from './middleware/errors.js';
 import { readBody } from './middleware/request.js';
 
@@ -102,7 +103,7 @@ function defaultCaller(ctx: Context): string | undefined {
 
 /** A store failure is 503 (nothing was written, or it cannot be told): fail closed, as everywhere. */
 function storeFailure(err: unknown): unknown {
-  if (err instanceof Error && err.name === 'StoreUnavailableError') {
+  if (err instanceof StoreUnavailableError) {
     return new GatewayError('ServiceUnavailable', 'The revocation store is unavailable.', { debug: err.message, cause: err });
   }
   return err;
