@@ -4,15 +4,14 @@
  * request on; a login after the revocation works. Standalone Redis and a 3-master Cluster.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoreConfig } from '../../src/config/types.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { confirmTerminalLogin, loginAs } from '../support/browser-login.js';
 import { TestBrowser } from '../support/browser.js';
-import { postForm, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { postForm, redisStoreConfig, type TestGateway } from '../support/gateway.js';
+import { useLoginReplicas, type LoginEnvironment, type LoginStoreTopology } from '../support/login-environment.js';
 import { startRedisCluster } from '../support/redis-servers.js';
 
-const topologies: [string, () => Promise<{ store: StoreConfig; stop(): Promise<void> }>][] = [
+const topologies: [string, LoginStoreTopology][] = [
   ['standalone Redis', async () => ({ store: redisStoreConfig(), stop: async () => {} })],
   ['a 3-master Redis Cluster', async () => {
     const cluster = await startRedisCluster({ masters: 3 });
@@ -22,22 +21,11 @@ const topologies: [string, () => Promise<{ store: StoreConfig; stop(): Promise<v
 ];
 
 describe.each(topologies)('revoking a subject ends its browser and terminal sessions on two gateways on %s', (_name, topology) => {
+  const replicas = useLoginReplicas(topology);
   let env: LoginEnvironment;
   let a: TestGateway;
   let b: TestGateway;
-  let redis: { store: StoreConfig; stop(): Promise<void> };
-
-  beforeAll(async () => {
-    redis = await topology();
-    env = await startLoginEnvironment({ store: redis.store });
-    a = env.gateway;
-    b = await startTestGateway({ issuers: a.config.issuers, roles: a.config.roles, rules: a.config.rules, store: a.config.store, config: a.config });
-  });
-  afterAll(async () => {
-    await b?.close();
-    await env?.close();
-    await redis?.stop();
-  });
+  beforeAll(() => ({ env, a, b } = replicas));
 
   /** A browser signed in as alice on A, with its cookie for B too (one host behind a load balancer). */
   async function browserSession(): Promise<{ browser: TestBrowser; cookie: string }> {
