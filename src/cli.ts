@@ -6,6 +6,7 @@ import type { JWK } from 'jose';
 import { releaseWorker } from './cluster.js';
 import { ConfigError } from './config/problems.js';
 import type { SigningAlgorithm } from './config/types.js';
+import { RevocationRequestError } from './credentials/revocations.js';
 import { TerminalUsageError } from './terminal/gateway-url.js';
 
 // Each command loads only what it needs (dynamic imports below): `stsgate credentials` runs as an AWS
@@ -17,6 +18,8 @@ const USAGE = `usage:
   stsgate explain --config FILE --identity FILE
   stsgate keys generate [--alg ES256|EdDSA|RS256]
   stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]
+  stsgate revoke --config FILE (--subject S [--source ID] | --role R | --all) [--issued-before TIME|now] [--reason TEXT]
+  stsgate revoke --config FILE --list
   stsgate demo [--port 8080]
   stsgate login --gateway URL [--provider P] [--role R] [--no-browser]
   stsgate credentials --role R [--gateway URL]
@@ -39,6 +42,12 @@ async function main(argv: string[]): Promise<number> {
       gateway: { type: 'string' },
       provider: { type: 'string' },
       role: { type: 'string' },
+      subject: { type: 'string' },
+      source: { type: 'string' },
+      all: { type: 'boolean' },
+      list: { type: 'boolean' },
+      'issued-before': { type: 'string' },
+      reason: { type: 'string' },
       'no-browser': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -58,6 +67,22 @@ async function main(argv: string[]): Promise<number> {
     case 'explain': {
       const { explainCommand } = await import('./commands/explain.js');
       return explainCommand(requireOption(values.config, '--config'), requireOption(values.identity, '--identity'), write);
+    }
+    case 'revoke': {
+      const { revokeCommand } = await import('./commands/revoke.js');
+      return revokeCommand(
+        {
+          configFile: requireOption(values.config, '--config'),
+          ...(values.subject !== undefined ? { subject: values.subject } : {}),
+          ...(values.source !== undefined ? { source: values.source } : {}),
+          ...(values.role !== undefined ? { role: values.role } : {}),
+          ...(values.all ? { all: true } : {}),
+          ...(values.list ? { list: true } : {}),
+          ...(values['issued-before'] !== undefined ? { issuedBefore: values['issued-before'] } : {}),
+          ...(values.reason !== undefined ? { reason: values.reason } : {}),
+        },
+        write,
+      );
     }
     case 'demo': {
       // Loaded only here: the development identity provider (oidc-provider) has no business in `serve`.
@@ -252,7 +277,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
-    } else if (err instanceof UsageError || err instanceof TerminalUsageError) {
+    } else if (err instanceof UsageError || err instanceof TerminalUsageError || err instanceof RevocationRequestError) {
       process.stderr.write(`${err.message}\n${USAGE}\n`);
       process.exitCode = 2;
       return;

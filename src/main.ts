@@ -9,6 +9,7 @@ import { DEFAULT_KEYS_RELOAD_SECONDS, DEFAULT_SHUTDOWN } from './config/schema.j
 import { DEFAULT_BROWSER_CONFIG, type GatewayConfig } from './config/types.js';
 import { CredentialService } from './credentials/credential-service.js';
 import { TokenExchange } from './credentials/exchange.js';
+import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentials/revocations.js';
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
@@ -50,6 +51,8 @@ export interface RunningGateway {
   server: Server;
   store: Store;
   keys: SigningKeySource;
+  /** Revocation watermarks on this gateway's store (the admin API's `revocationRoutes` writes through it). */
+  revocations: RevocationWatermarks;
   /**
    * Fails readiness, keeps serving for the shutdown delay (load balancers stop routing here), closes the
    * port, lets in-flight requests finish within the grace period, then closes the store.
@@ -118,6 +121,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     allowInsecureHttp: config.dev.allowInsecureHttp,
     onFetch: (issuer, kind, ok) => metrics.jwksFetches.inc({ issuer, kind, outcome: ok ? 'ok' : 'failed' }),
   });
+  const revocations = new RevocationWatermarks({ store, maxLifetimeSeconds: longestCoveredLifetimeSeconds(config) });
   const credentials = new CredentialService({
     store,
     keys,
@@ -126,6 +130,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     accountId: config.accountId,
     cacheMinRemainingFraction: config.cache.minRemainingFraction,
     onCacheLookup: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
+    revocations,
   });
   const limits = new ExchangeRateLimits(store, {
     perAddressPerMinute: config.limits.exchangePerAddressPerMinute ?? 0,
@@ -150,6 +155,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     publicUrl: config.publicUrl,
     browser: config.browser ?? DEFAULT_BROWSER_CONFIG,
     admitLogin: (address) => loginLimits.countPendingLogin(address),
+    revocations,
   });
 
   let accepting = true;
@@ -212,6 +218,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     server,
     store,
     keys,
+    revocations,
     close() {
       closing ??= (async () => {
         accepting = false;

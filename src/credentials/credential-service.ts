@@ -6,6 +6,7 @@ import { verifyJwt } from '../jwt/compact-jwt.js';
 import { storeKeys } from '../store/keys.js';
 import { RecentlyUsed } from '../util/recently-used.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
+import type { RevocationWatermarks, Watermark } from './revocations.js';
 import { accessKeyIdFor, isSessionId, newSecretAccessKey, newSessionId, newTokenId } from './identifiers.js';
 import type { SecretBox } from './secret-box.js';
 import type { SigningKeySource } from './signing-keys.js';
@@ -28,6 +29,8 @@ export interface CredentialServiceOptions {
   now?: () => number;
   /** Told whether each cache lookup was answered (metrics). */
   onCacheLookup?: (hit: boolean) => void;
+  /** Revocation watermarks, checked on every use of a session and every cache hit; absent: none (unit tests). */
+  revocations?: RevocationWatermarks;
 }
 
 /** The secrets of a session, sealed together in the stored record. */
@@ -75,6 +78,7 @@ export class CredentialService {
   readonly #minRemaining: number;
   readonly #now: () => number;
   readonly #onCacheLookup: (hit: boolean) => void;
+  readonly #revocations: RevocationWatermarks | undefined;
   /** Records opened recently, by their stored text (see #openRecord). */
   readonly #opened = new RecentlyUsed<string, OpenSession>(256);
 
@@ -87,6 +91,7 @@ export class CredentialService {
     this.#minRemaining = options.cacheMinRemainingFraction;
     this.#now = options.now ?? Date.now;
     this.#onCacheLookup = options.onCacheLookup ?? (() => {});
+    this.#revocations = options.revocations;
   }
 
   /** The ARN a session appears under (`GetCallerIdentity`, `AssumedRoleUser`). */
@@ -110,17 +115,20 @@ export class CredentialService {
       .digest('base64url');
 
     const nowMs = this.#now();
-    const lookup = this.#guard(() => this.#store.get(storeKeys.credentialCache(cacheKey)));
+    // The cache entry and the watermarks that could cover this identity and role, in one round trip: a
+    // covered cached set is never handed out, and a new one is stamped after the latest cut-off.
+    const watermarkKeys = this.#revocations?.keysCovering({ source: identity.source, subject: identity.subject, role: role.name }) ?? [];
+    const lookup = this.#guard(() => this.#store.getMany([storeKeys.credentialCache(cacheKey), ...watermarkKeys]));
     if (admitted) {
       // The admission check (a rate-limit count) and the cache read share one store round trip; its
       // refusal wins, and nothing is returned or stored before it has passed.
       lookup.catch(() => {});
       await admitted;
     }
-    const cached = await lookup;
+    const [cached, ...watermarks] = await lookup;
     if (cached !== undefined) {
       const open = this.#openRecord(cached);
-      if (open) {
+      if (open && !this.#revocations?.coveringAmong(watermarks, issuedAtMs(open.info))) {
         const lifetime = open.info.exp - open.info.iat;
         const remaining = open.info.exp - nowMs / 1000;
         if (remaining >= lifetime * this.#minRemaining && remaining <= request.durationSeconds) {
@@ -134,6 +142,10 @@ export class CredentialService {
     const sessionId = newSessionId();
     const iat = Math.floor(nowMs / 1000);
     const exp = iat + request.durationSeconds;
+    // Issued after every cut-off just read, whatever this replica's clock says: the revocation was already
+    // written when this set was made, so it must not void it (a clock a little behind the writer's would).
+    const cutOff = this.#revocations?.latestCutOff(watermarks);
+    const iatMs = cutOff === undefined ? nowMs : Math.max(nowMs, cutOff);
     const info: SessionInfo = {
       sessionId,
       sub: `${identity.source}:${identity.subject}`,
@@ -148,6 +160,7 @@ export class CredentialService {
       accessKeyId: accessKeyIdFor(sessionId),
       jti: newTokenId(),
       iat,
+      iatMs,
       exp,
       ...(request.parentSessionId === undefined ? {} : { parentSessionId: request.parentSessionId }),
       chainDepth: request.chainDepth ?? 0,
@@ -189,14 +202,32 @@ export class CredentialService {
     return toCredentialSet({ info, secrets }, false);
   }
 
-  /** Finds a live session by id; undefined when unknown, expired or revoked. */
+  /**
+   * Finds a live session by id; undefined when unknown, expired or revoked by RFC 7009. A session a
+   * revocation watermark covers throws ExpiredToken, AWS's answer for session credentials that no longer
+   * work (the watermark is read from the store on every call, never remembered).
+   */
   async findSession(sessionId: string): Promise<OpenSession | undefined> {
     if (!isSessionId(sessionId)) return undefined;
     const raw = await this.#guard(() => this.#store.get(storeKeys.session(sessionId)));
     if (raw === undefined) return undefined;
     const open = this.#openRecord(raw);
     if (!open || open.info.sessionId !== sessionId || open.info.exp <= this.#now() / 1000) return undefined;
+    const watermark = await this.#coveringWatermark(open.info);
+    if (watermark) {
+      throw new GatewayError('ExpiredToken', 'The security token included in the request is expired', {
+        debug: `revoked by the ${watermark.kind} watermark issued_before ${watermark.issued_before}`,
+        context: { source: open.info.source, subject: open.info.subject, role: open.info.role },
+      });
+    }
     return open;
+  }
+
+  /** The watermark that voids this session, if any: one store round trip. */
+  async #coveringWatermark(info: SessionInfo): Promise<Watermark | undefined> {
+    const revocations = this.#revocations;
+    if (!revocations) return undefined;
+    return this.#guard(() => revocations.covering({ source: info.source, subject: info.subject, role: info.role, issuedAtMs: issuedAtMs(info) }));
   }
 
   /**
@@ -231,7 +262,17 @@ export class CredentialService {
       if (err instanceof joseErrors.JWTExpired) throw new GatewayError('ExpiredTokenException', 'Token expired.', { debug: err.code });
       throw new GatewayError('InvalidIdentityToken', 'The access token is not a valid stsgate token.', { debug: (err as { code?: string }).code ?? String(err) });
     }
-    const session = typeof payload.sid === 'string' ? await this.findSession(payload.sid) : undefined;
+    let session: OpenSession | undefined;
+    try {
+      session = typeof payload.sid === 'string' ? await this.findSession(payload.sid) : undefined;
+    } catch (err) {
+      // RFC 6749 §5.2: a grant (here the subject token) that was revoked is invalid_grant; introspection
+      // reports any refusal below 500 as inactive (RFC 7662 §2.2).
+      if (err instanceof GatewayError && err.code === 'ExpiredToken') {
+        throw new GatewayError('invalid_grant', 'The access token has been revoked.', { debug: err.debug, context: err.context });
+      }
+      throw err;
+    }
     if (!session || session.info.jti !== payload.jti) {
       throw new GatewayError('InvalidIdentityToken', 'The access token has been revoked or its session has ended.');
     }
@@ -318,6 +359,11 @@ export class CredentialService {
       throw err;
     }
   }
+}
+
+/** When a session was issued, in ms; records from before `iatMs` existed fall back to their whole second. */
+function issuedAtMs(info: SessionInfo): number {
+  return typeof info.iatMs === 'number' ? info.iatMs : info.iat * 1000;
 }
 
 /** `value` with every nested object and array frozen (a remembered session is shared between requests). */

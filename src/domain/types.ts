@@ -79,6 +79,12 @@ export interface SessionInfo {
   readonly jti: string;
   /** Epoch seconds. */
   readonly iat: number;
+  /**
+   * When it was issued, in epoch milliseconds, as revocation watermarks compare it (a set issued after a
+   * revocation is not refused even within the same second). Absent in records written before it existed:
+   * `iat * 1000` then, which errs towards refusing.
+   */
+  readonly iatMs?: number;
   readonly exp: number;
   readonly parentSessionId?: string;
   /** How many AssumeRole hops led here (0 for a direct exchange). */

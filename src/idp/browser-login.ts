@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
 import type { BrowserConfig } from '../config/types.js';
+import type { RevocationWatermarks } from '../credentials/revocations.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
@@ -15,7 +16,7 @@ import { LoginFailure } from './login-failure.js';
 import { equalSecretText, secretDigest } from './secret-text.js';
 import type { LoginProvider } from './login-provider.js';
 import { checkReturnTo } from './return-to.js';
-import { TerminalSessions, type TerminalRequest } from './terminal-login.js';
+import { isRevoked, TerminalSessions, type TerminalRequest } from './terminal-login.js';
 
 /** How long a started login may take to come back (design.md: ten minutes). */
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
@@ -75,6 +76,8 @@ export interface BrowserLoginOptions {
   browser: BrowserConfig;
   /** Called before a login transaction is stored, with the client's address; throws to refuse (the pending-login cap). */
   admitLogin?: (clientAddress: string) => Promise<void>;
+  /** Revocation watermarks: a browser or terminal session of a revoked subject is over. Absent: none. */
+  revocations?: RevocationWatermarks;
   now?: () => number;
 }
 
@@ -91,6 +94,7 @@ export class BrowserLogin {
   readonly #browser: BrowserConfig;
   readonly #now: () => number;
   readonly #admitLogin: ((clientAddress: string) => Promise<void>) | undefined;
+  readonly #revocations: RevocationWatermarks | undefined;
   /** The codes and sessions of terminal logins (`stsgate login`); they last as long as browser sessions. */
   readonly terminal: TerminalSessions;
 
@@ -101,7 +105,13 @@ export class BrowserLogin {
     this.#browser = options.browser;
     this.#now = options.now ?? Date.now;
     this.#admitLogin = options.admitLogin;
-    this.terminal = new TerminalSessions({ store: options.store, sessionTtlSeconds: options.browser.sessionTtlSeconds, now: this.#now });
+    this.#revocations = options.revocations;
+    this.terminal = new TerminalSessions({
+      store: options.store,
+      sessionTtlSeconds: options.browser.sessionTtlSeconds,
+      now: this.#now,
+      ...(options.revocations ? { revocations: options.revocations } : {}),
+    });
   }
 
   /** The configured providers, in configuration order (the page's login buttons). */
@@ -243,13 +253,17 @@ export class BrowserLogin {
     return { cookieValue, session };
   }
 
-  /** The live session a cookie names, or undefined (no cookie, unknown, expired). */
+  /**
+   * The live session a cookie names, or undefined (no cookie, unknown, expired, or its subject's sessions
+   * revoked by a watermark since it began: the browser then sees itself signed out).
+   */
   async session(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
     if (cookieValue === undefined || !OPAQUE.test(cookieValue)) return undefined;
     const raw = await this.#guard(() => this.#store.get(storeKeys.browserSession(secretDigest(cookieValue))));
     if (raw === undefined) return undefined;
     const session = JSON.parse(raw) as BrowserSession;
-    return session.expiresAt > this.#now() ? session : undefined;
+    if (session.expiresAt <= this.#now()) return undefined;
+    return (await this.#guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
   }
 
   /** Ends the session a cookie names; returns it when there was one. */

@@ -10,6 +10,7 @@
  * Store keys are SHA-256 of the code and of the token, so a dump of the store hands out neither.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { RevocationWatermarks } from '../credentials/revocations.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
@@ -108,11 +109,13 @@ export class TerminalSessions {
   readonly #store: Store;
   readonly #ttlMs: number;
   readonly #now: () => number;
+  readonly #revocations: RevocationWatermarks | undefined;
 
-  constructor(options: { store: Store; sessionTtlSeconds: number; now?: () => number }) {
+  constructor(options: { store: Store; sessionTtlSeconds: number; now?: () => number; revocations?: RevocationWatermarks }) {
     this.#store = options.store;
     this.#ttlMs = options.sessionTtlSeconds * 1000;
     this.#now = options.now ?? Date.now;
+    this.#revocations = options.revocations;
   }
 
   /** Session lifetime in seconds (the token response's `expires_in`). */
@@ -149,13 +152,17 @@ export class TerminalSessions {
     return { token, session };
   }
 
-  /** The live session a bearer token names, or undefined. */
+  /**
+   * The live session a bearer token names, or undefined (unknown, expired, or its subject's sessions revoked
+   * by a watermark since it began: the command is told to log in again).
+   */
   async session(token: string | undefined): Promise<TerminalSession | undefined> {
     if (token === undefined || !OPAQUE.test(token)) return undefined;
     const raw = await guard(() => this.#store.get(storeKeys.terminalSession(secretDigest(token))));
     if (raw === undefined) return undefined;
     const session = JSON.parse(raw) as TerminalSession;
-    return session.expiresAt > this.#now() ? session : undefined;
+    if (session.expiresAt <= this.#now()) return undefined;
+    return (await guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
   }
 
   /** Ends the session a bearer token names; returns it when there was one. */
@@ -166,6 +173,15 @@ export class TerminalSessions {
   }
 }
 
+/**
+ * Whether a revocation watermark voids a browser or terminal session (they belong to an identity, not a
+ * role): one store round trip, on every use.
+ */
+export async function isRevoked(revocations: RevocationWatermarks | undefined, session: { identity: Identity; createdAt: number }): Promise<boolean> {
+  if (!revocations) return false;
+  const { source, subject } = session.identity;
+  return (await revocations.covering({ source, subject, issuedAtMs: session.createdAt })) !== undefined;
+}
 
 async function guard<T>(operation: () => Promise<T>): Promise<T> {
   try {

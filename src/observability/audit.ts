@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { ExchangeResult } from '../credentials/exchange.js';
+import type { Watermark } from '../credentials/revocations.js';
 import { toGatewayError } from '../errors/gateway-error.js';
 import type { Logger } from './logger.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -67,6 +68,23 @@ export class AuditLog {
   /** Records a revocation. */
   revoked(ctx: Context, sessionId: string | undefined, found: boolean): void {
     this.#logger.info({ event: 'revoked', requestId: ctx.state.requestId, sid: sessionId, found, client: ctx.ip });
+  }
+
+  /** Records a revocation watermark written (`stsgate revoke`, the admin API): who, what, until when, why. */
+  watermark(watermark: Watermark, ttlMs: number, fields: { requestId?: unknown; client?: string } = {}): void {
+    this.#logger.info({
+      event: 'revocation_watermark',
+      ...(fields.requestId === undefined ? {} : { requestId: fields.requestId }),
+      kind: watermark.kind,
+      role: watermark.role,
+      source: watermark.source,
+      subject: watermark.subject,
+      issuedBefore: watermark.issued_before,
+      by: watermark.by,
+      reason: watermark.reason,
+      ttlSeconds: Math.ceil(ttlMs / 1000),
+      ...(fields.client === undefined ? {} : { client: fields.client }),
+    });
   }
 
   /** Records a browser or terminal login or logout (`terminal_login`: a code went to `stsgate login`; `terminal_session`: it was redeemed). */

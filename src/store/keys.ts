@@ -19,6 +19,16 @@ export const storeKeys = {
   terminalCode: (code: string) => `tcode:${code}`,
   /** A terminal session behind a bearer token (`stsgate login`). */
   terminalSession: (id: string) => `tsess:${id}`,
+  /**
+   * Revocation watermarks (src/credentials/revocations.ts). All share one hash tag: the few that can cover
+   * one session are read with one MGET on one node, and `revocationPrefix` finds them all for a listing.
+   * Role, source and subject are URI-encoded, so no value can run into the next part of the key.
+   */
+  revocationAll: () => 'rev:{rev}:all',
+  revocationRole: (role: string) => `rev:{rev}:role:${encodeURIComponent(role)}`,
+  revocationSubject: (source: string, subject: string) => `rev:{rev}:sub:${encodeURIComponent(source)}:${encodeURIComponent(subject)}`,
+  revocationSubjectAnySource: (subject: string) => `rev:{rev}:anysub:${encodeURIComponent(subject)}`,
+  revocationPrefix: () => 'rev:{rev}:',
   /** Rate-limit counter for one window. */
   rateLimit: (bucket: string, window: number) => `rl:${bucket}:${window}`,
 } as const;

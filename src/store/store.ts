@@ -31,6 +31,19 @@ export interface Store {
    * The TTL is set only on creation, so a fixed window (rate limits) is not extended by later increments.
    */
   increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }>;
+  /**
+   * Keeps the greater of the stored value and `value` (compared as strings, code unit by code unit, which
+   * for ASCII is Redis's byte order), in one atomic step: stores `value` when the key is absent or holds a
+   * smaller value. The key's TTL becomes the longer of its remaining TTL and `ttlMs`, so it never expires
+   * sooner than either writer asked. Returns the value stored afterwards (revocation watermarks: a later
+   * cut-off time never loses to an earlier one written at the same moment).
+   */
+  setMax(key: string, value: string, ttlMs: number): Promise<string>;
+  /**
+   * Every live key starting with `keyPrefix` (without the store's own prefix), in no particular order. It
+   * walks the keyspace (Redis SCAN; on a Cluster, every master): for operator commands, never per request.
+   */
+  keysWithPrefix(keyPrefix: string): Promise<string[]>;
   /** Remaining TTL in ms, or undefined when the key is absent. */
   ttl(key: string): Promise<number | undefined>;
   /** Throws when the store cannot be reached. */

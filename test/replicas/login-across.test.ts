@@ -4,16 +4,15 @@
  * both, and a logout on one ends it on both.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoreConfig } from '../../src/config/types.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startLogin } from '../support/browser-login.js';
 import { TestBrowser } from '../support/browser.js';
-import { redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { redisStoreConfig, type TestGateway } from '../support/gateway.js';
+import { useLoginReplicas, type LoginEnvironment, type LoginStoreTopology } from '../support/login-environment.js';
 import { startRedisCluster, startRedisSentinel } from '../support/redis-servers.js';
 
 const prefix = () => `stsgate-login-across:${randomBytes(4).toString('hex')}:`;
-const topologies: [string, () => Promise<{ store: StoreConfig; stop(): Promise<void> }>][] = [
+const topologies: [string, LoginStoreTopology][] = [
   ['standalone Redis', async () => ({ store: redisStoreConfig(), stop: async () => {} })],
   ['a 3-master Redis Cluster', async () => {
     const cluster = await startRedisCluster({ masters: 3 });
@@ -26,23 +25,11 @@ const topologies: [string, () => Promise<{ store: StoreConfig; stop(): Promise<v
 ];
 
 describe.each(topologies)('browser logins across two gateways on %s', (_name, topology) => {
+  const replicas = useLoginReplicas(topology);
   let env: LoginEnvironment;
   let a: TestGateway;
   let b: TestGateway;
-  let redis: { store: StoreConfig; stop(): Promise<void> };
-
-  beforeAll(async () => {
-    redis = await topology();
-    env = await startLoginEnvironment({ store: redis.store });
-    a = env.gateway;
-    // The second replica: the same configuration (store prefix, keys file, encryption key, public URL), another port.
-    b = await startTestGateway({ issuers: a.config.issuers, roles: a.config.roles, rules: a.config.rules, store: a.config.store, config: a.config });
-  });
-  afterAll(async () => {
-    await b?.close();
-    await env?.close();
-    await redis?.stop();
-  });
+  beforeAll(() => ({ env, a, b } = replicas));
 
   /** Browsers key cookies by host, not port: behind one load balancer both replicas are one host. Here each has its own port, so the jar is mirrored. */
   function sameHost(browser: TestBrowser, from: TestGateway, to: TestGateway): void {

@@ -379,6 +379,55 @@ export function describeStoreContract(name: string, harness: StoreContractHarnes
       });
     });
 
+    describe('setMax', () => {
+      it.each([
+        ['absent: stores it', undefined, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'],
+        ['a smaller stored value is replaced', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.001Z', '2026-01-01T00:00:00.001Z'],
+        ['a greater stored value is kept', '2026-01-02T00:00:00.000Z', '2026-01-01T23:59:59.999Z', '2026-01-02T00:00:00.000Z'],
+      ])('%s', async (_name, stored, value, expected) => {
+        if (stored !== undefined) await store.set('w:{rev}', stored, LONG_TTL);
+        expect(await store.setMax('w:{rev}', value, LONG_TTL)).toBe(expected);
+        expect(await store.get('w:{rev}')).toBe(expected);
+      });
+
+      it('leaves the key the longer of its TTL and the one asked for', async () => {
+        await store.setMax('w', 'b', 3 * LONG_TTL);
+        await store.setMax('w', 'c', LONG_TTL);
+        expect(await store.ttl('w')).toBeGreaterThan(2 * LONG_TTL);
+        await store.setMax('w', 'a', 5 * LONG_TTL);
+        expect(await store.get('w')).toBe('c');
+        expect(await store.ttl('w')).toBeGreaterThan(4 * LONG_TTL);
+      });
+
+      it('keeps the greatest of concurrent writes from several instances', async () => {
+        const stores = await racers();
+        const values = Array.from({ length: 30 }, (_, i) => `v${String(i).padStart(2, '0')}`);
+        await Promise.all(values.map((value, i) => stores[i % stores.length]!.setMax('w', value, LONG_TTL)));
+        expect(await store.get('w')).toBe('v29');
+      });
+    });
+
+    describe('keysWithPrefix', () => {
+      it('finds the live keys under a prefix, without the store prefix, in any slot', async () => {
+        await store.setMany([
+          { key: 'rev:{rev}:all', value: '1', ttlMs: LONG_TTL },
+          { key: 'rev:{rev}:sub:a%3Ab', value: '2', ttlMs: LONG_TTL },
+          { key: 'revx', value: '3', ttlMs: LONG_TTL },
+          { key: 'other:{rev}', value: '4', ttlMs: LONG_TTL },
+        ]);
+        await store.set('rev:{rev}:gone', '5', clock.shortTtlMs);
+        await clock.advance(clock.shortTtlMs);
+        expect((await store.keysWithPrefix('rev:{rev}:')).sort()).toEqual(['rev:{rev}:all', 'rev:{rev}:sub:a%3Ab']);
+        expect(await store.keysWithPrefix('nothing:')).toEqual([]);
+      });
+
+      it('takes glob characters in the prefix literally', async () => {
+        await store.set('a*b', '1', LONG_TTL);
+        await store.set('axb', '2', LONG_TTL);
+        expect(await store.keysWithPrefix('a*')).toEqual(['a*b']);
+      });
+    });
+
     describe('delete', () => {
       it('deletes keys and counts those that existed', async () => {
         await store.set('a', '1', LONG_TTL);

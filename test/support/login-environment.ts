@@ -168,3 +168,35 @@ export function useLoginEnvironment(): LoginTestSetup {
   });
   return setup;
 }
+
+/** A Redis topology for two login replicas: its store configuration, and how to take it down. */
+export type LoginStoreTopology = () => Promise<{ store: StoreConfig; stop(): Promise<void> }>;
+
+/** Two gateways on one store: `a` is the environment's own, `b` a second replica with the same configuration. */
+export interface LoginReplicas {
+  env: LoginEnvironment;
+  a: TestGateway;
+  b: TestGateway;
+}
+
+/**
+ * Before the enclosing suite's tests: the store, a login environment on it and a second replica (same
+ * store prefix, keys file, encryption key and public URL, another port); after them, all stopped. The
+ * fields are set once beforeAll ran.
+ */
+export function useLoginReplicas(topology: LoginStoreTopology): LoginReplicas {
+  const replicas = {} as LoginReplicas;
+  let redis: { store: StoreConfig; stop(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    redis = await topology();
+    replicas.env = await startLoginEnvironment({ store: redis.store });
+    const a = (replicas.a = replicas.env.gateway);
+    replicas.b = await startTestGateway({ issuers: a.config.issuers, roles: a.config.roles, rules: a.config.rules, store: a.config.store, config: a.config });
+  });
+  afterAll(async () => {
+    await replicas.b?.close();
+    await replicas.env?.close();
+    await redis?.stop();
+  });
+  return replicas;
+}

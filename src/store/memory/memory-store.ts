@@ -135,6 +135,27 @@ export class MemoryStore implements Store {
     return { value, ttlMs: entry.expiresAt - this.#now() };
   }
 
+  async setMax(key: string, value: string, ttlMs: number): Promise<string> {
+    this.#open();
+    assertValidTtl(ttlMs);
+    const entry = this.#read(key);
+    if (!entry) {
+      this.#write(key, value, ttlMs);
+      return value;
+    }
+    if (entry.value < value) entry.value = value;
+    entry.expiresAt = Math.max(entry.expiresAt, this.#now() + ttlMs);
+    return entry.value;
+  }
+
+  async keysWithPrefix(keyPrefix: string): Promise<string[]> {
+    this.#open();
+    const rawPrefix = this.#prefix + keyPrefix;
+    return this.rawKeys()
+      .filter((rawKey) => rawKey.startsWith(rawPrefix))
+      .map((rawKey) => rawKey.slice(this.#prefix.length));
+  }
+
   async ttl(key: string): Promise<number | undefined> {
     this.#open();
     const entry = this.#read(key);

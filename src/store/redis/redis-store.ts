@@ -71,6 +71,27 @@ end
 return #KEYS
 `;
 
+/**
+ * Keep the greater of the stored value and ARGV[1] (Lua compares strings byte by byte, as memcmp), and
+ * give the key the longer of its remaining TTL and ARGV[2] ms; returns the value stored afterwards.
+ */
+const SET_MAX_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if current < ARGV[1] then
+  current = ARGV[1]
+  redis.call('SET', KEYS[1], current, 'KEEPTTL')
+end
+if ttl < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return current
+`;
+
 /** A Lua script sent by its SHA, and in full when the server's script cache does not know it. */
 interface Script {
   text: string;
@@ -83,6 +104,7 @@ function script(text: string): Script {
 
 const INCREMENT = script(INCREMENT_SCRIPT);
 const SET_MANY = script(SET_MANY_SCRIPT);
+const SET_MAX = script(SET_MAX_SCRIPT);
 
 async function runScript(client: Redis | Cluster, { text, sha }: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
   try {
@@ -193,6 +215,23 @@ export class RedisStore implements Store {
     const rawKey = this.#key(key);
     const [value, remaining] = (await this.#run('increment', (c) => runScript(c, INCREMENT, [rawKey], [ttlMs]))) as [number, number];
     return { value, ttlMs: remaining };
+  }
+
+  async setMax(key: string, value: string, ttlMs: number): Promise<string> {
+    assertValidTtl(ttlMs);
+    return (await this.#run('setMax', (c) => runScript(c, SET_MAX, [this.#key(key)], [value, ttlMs]))) as string;
+  }
+
+  async keysWithPrefix(keyPrefix: string): Promise<string[]> {
+    const { prefix } = this.#settings;
+    // SCAN MATCH is a glob: the prefixes' own glob characters are escaped to match literally.
+    const pattern = `${(prefix + keyPrefix).replace(/[\\*?[\]]/g, '\\$&')}*`;
+    const found = await this.#run('keysWithPrefix', async (c) => {
+      const nodes = c instanceof Cluster ? c.nodes('master') : [c];
+      const perNode = await Promise.all(nodes.map((node) => scanAll(node, pattern)));
+      return perNode.flat();
+    });
+    return [...new Set(found)].map((rawKey) => rawKey.slice(prefix.length));
   }
 
   /** Remaining TTL in ms; undefined when absent; Infinity only for a key some other writer left without a TTL. */
@@ -545,6 +584,18 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
       );
     }
   }
+}
+
+/** Every key on one node matching a SCAN pattern (SCAN may return a key twice; callers dedupe). */
+async function scanAll(node: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
 }
 
 /**
