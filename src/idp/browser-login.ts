@@ -219,9 +219,12 @@ export class BrowserLogin {
     }
     if (!parameters.get('code')) throw new LoginFailure('code_missing', `${provider.displayName} sent no authorization code. Start again.`);
     const identity = await provider.complete(parameters, transaction);
+    // Checked again on the way out: a transaction stored before this check existed (a replica on an older
+    // version, during an upgrade) may hold a target that the check now refuses; the start page is used then.
+    const returnTo = transaction.returnTo === undefined ? undefined : checkReturnTo(transaction.returnTo, this.#publicUrl, this.#browser.allowedReturnOrigins);
     return {
       identity,
-      ...(transaction.returnTo !== undefined ? { returnTo: transaction.returnTo } : {}),
+      ...(returnTo !== undefined ? { returnTo } : {}),
       ...(transaction.role !== undefined ? { role: transaction.role } : {}),
       ...(transaction.terminal !== undefined ? { terminal: transaction.terminal } : {}),
     };
