@@ -79,14 +79,15 @@ export function queryParam(ctx: Context, name: string): string | undefined {
 }
 
 function sessionCookie(ctx: Context, deps: LoginRouteDependencies): string | undefined {
-  return ctx.cookies.get(deps.login.browser.cookieName) ?? undefined;
+  return ctx.cookies.get(deps.login.cookieName) ?? undefined;
 }
 
 /**
  * Every cookie stsgate sets (the session, login and form cookies): opaque, HttpOnly (no script reads it),
  * SameSite=Lax (not sent on cross-site POSTs or subresource requests; sent on the provider's top-level
  * redirect back to `/callback`), Path=/, no Domain (this host only), and Secure unless the public URL is
- * plain http (development only).
+ * plain http (development only); under https their names carry the `__Host-` prefix (`hostOnlyCookieName`),
+ * which makes the browser hold them to exactly these attributes.
  */
 export function setCookie(ctx: Context, publicUrl: string, name: string, value: string, maxAgeSeconds: number): void {
   const secure = new URL(publicUrl).protocol === 'https:';
@@ -94,7 +95,7 @@ export function setCookie(ctx: Context, publicUrl: string, name: string, value: 
 }
 
 function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: string, maxAgeSeconds: number): void {
-  setCookie(ctx, deps.publicUrl, deps.login.browser.cookieName, value, maxAgeSeconds);
+  setCookie(ctx, deps.publicUrl, deps.login.cookieName, value, maxAgeSeconds);
 }
 
 function clearSessionCookie(ctx: Context, deps: LoginRouteDependencies): void {

@@ -7,6 +7,7 @@ import { expandTemplate, overridableEndpoints, providerDefinitions } from '../..
 import { buildClaims } from '../../src/idp/login-provider.js';
 import { nextLink } from '../../src/idp/provider-api.js';
 import { checkReturnTo } from '../../src/idp/return-to.js';
+import { hostOnlyCookieName } from '../../src/idp/browser-login.js';
 import { html } from '../../src/http/pages.js';
 
 describe('provider definitions', () => {
@@ -114,6 +115,18 @@ describe('checkReturnTo', () => {
 
   it.each(['//evil.example', '/\\evil.example', '\\/evil.example', '/%2f%2fevil.example', '/%5c', '/x%252f', 'https://evil.example', 'https://sts.example.com.evil.example/', 'http://sts.example.com/', 'https://user@sts.example.com/', '/a\u2028b', '/a b', 'javascript:alert(1)', 'x', ''])('refuses %j', (raw) => {
     expect(checkReturnTo(raw, publicUrl, allowed)).toBeUndefined();
+  });
+});
+
+describe('hostOnlyCookieName', () => {
+  it.each([
+    ['https://sts.example.com', 'stsgate_session', '__Host-stsgate_session'],
+    ['https://sts.example.com:8443', 'sid', '__Host-sid'],
+    ['https://sts.example.com', '__Host-stsgate', '__Host-stsgate'],
+    ['https://sts.example.com', '__Secure-stsgate', '__Host-stsgate'],
+    ['http://127.0.0.1:8080', 'stsgate_session', 'stsgate_session'],
+  ])('under %s, %s is set as %s', (publicUrl, configured, expected) => {
+    expect(hostOnlyCookieName(publicUrl, configured)).toBe(expected);
   });
 });
 
