@@ -338,6 +338,16 @@ function browserCredentials(deps: LoginRouteDependencies) {
   };
 }
 
+/**
+ * Whether a GET came from one of the gateway's own pages (the role picker's form): Fetch Metadata says
+ * `same-origin` (W3C Fetch Metadata §2; any cross-site hop in a redirect chain makes it `cross-site`), and
+ * no Origin names another origin. A request without Fetch Metadata (browsers before 2023, tools) is not,
+ * failing closed: the pages' no-referrer policy withholds the Referer that could have told.
+ */
+function fromOwnPage(ctx: Context, publicUrl: string): boolean {
+  return ctx.get('sec-fetch-site') === 'same-origin' && requestSite(ctx, publicUrl) === 'same';
+}
+
 /** `GET /`: sign-in buttons; or, signed in, the identity, its roles and (with `?role=`) credentials for one. */
 function startPage(deps: LoginRouteDependencies) {
   return async function renderStartPage(ctx: Context): Promise<void> {
@@ -365,6 +375,13 @@ function startPage(deps: LoginRouteDependencies) {
     };
     if (role === undefined) {
       ctx.body = accountPage(view, pageOptions(deps));
+      return;
+    }
+    if (!fromOwnPage(ctx, deps.publicUrl)) {
+      // A link, redirect or embed from elsewhere (or a client that does not say) gets the page with the
+      // role chosen in the picker: one press on this page shows the credentials. Nothing is issued, so
+      // another site can neither spend the subject's rate limit nor make credentials nobody asked for.
+      ctx.body = accountPage({ ...view, ...(roles.includes(role) ? { pendingRole: role } : {}) }, pageOptions(deps));
       return;
     }
     const result = await issueFor(ctx, deps, session, { role });

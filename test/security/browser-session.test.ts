@@ -333,8 +333,8 @@ describe('every HTML page forbids framing and carries the CSP', () => {
 
   it.each<[string, number, (browser: TestBrowser) => Promise<Response>]>([
     ['the account page', 200, (b) => b.get(`${g.url}/`)],
-    ['the credentials page', 200, (b) => b.get(`${g.url}/?role=reader`)],
-    ['a role the rules do not grant', 403, (b) => b.get(`${g.url}/?role=admin`)],
+    ['the credentials page', 200, (b) => b.get(`${g.url}/?role=reader`, { 'sec-fetch-site': 'same-origin' })],
+    ['a role the rules do not grant', 403, (b) => b.get(`${g.url}/?role=admin`, { 'sec-fetch-site': 'same-origin' })],
   ])('signed in: %s (%i)', async (_what, status, send) => {
     const { browser } = await signIn();
     const response = await send(browser);
