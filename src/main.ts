@@ -14,6 +14,7 @@ import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import { createApp } from './http/app.js';
+import { TrustedProxies } from './http/middleware/client-address.js';
 import { ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
 import { BrowserLogin, createLoginProviders } from './idp/index.js';
 import { TrustedIssuers } from './issuers/index.js';
@@ -30,8 +31,6 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Overrides `listen.port` (0 picks a free port; tests). */
   port?: number;
-  /** Trust X-Forwarded-For from a load balancer. */
-  trustProxy?: boolean;
   /** How long in-flight requests may take to finish on shutdown. Default `shutdown.grace_seconds`. */
   shutdownGraceMs?: number;
   /** How long readiness fails before the port closes on shutdown. Default `shutdown.delay_seconds`. */
@@ -164,8 +163,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     maxBodyBytes: config.limits.maxBodyBytes,
     limits,
     loginLimits,
-    trustProxy: options.trustProxy ?? (config.listen.trustedProxies ?? 0) > 0,
-    trustedProxies: config.listen.trustedProxies ?? 0,
+    trustedProxies: new TrustedProxies(config.listen.trustedProxies ?? []),
     store,
     keys,
     roles,

@@ -103,7 +103,7 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
   return {
     // Stripped so that `<public_url>/callback/<id>` never has a double slash.
     publicUrl: file.public_url.replace(/\/+$/, ''),
-    listen: { host: file.listen.host, port: file.listen.port, trustedProxies: file.listen.trusted_proxies },
+    listen: { host: file.listen.host, port: file.listen.port, trustedProxies: [...file.listen.trusted_proxies] },
     store: normalizeStore(file.store),
     signing: {
       algorithm: file.signing.algorithm,

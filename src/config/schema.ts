@@ -3,6 +3,7 @@
  * into `path: what was found, what is allowed`. Unknown keys are problems everywhere, with did-you-mean.
  * Cross-references between sections (role names, source ids) are checked in `consistency.ts`.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ClaimOperator, IssuerAlgorithm, SigningAlgorithm } from './types.js';
 import { parseClaimPath } from '../rules/claim-path.js';
@@ -486,6 +487,29 @@ function originSchema(allowInsecureHttp: boolean) {
   });
 }
 
+/** One trusted proxy: an IPv4 or IPv6 address, or a CIDR range (`10.0.0.0/8`, `fd00::/8`). */
+const trustedProxySchema = custom<string>((value) => {
+  const problem = { problem: `${found(value)}, expected an IPv4 or IPv6 address or a CIDR range such as 10.0.0.0/8, 127.0.0.1 or "fd00::/8"` };
+  if (typeof value !== 'string') return problem;
+  const [address = '', prefix, extra] = value.split('/');
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return problem;
+  if (prefix === undefined) return { ok: address };
+  if (!/^[0-9]{1,3}$/.test(prefix) || Number(prefix) > (version === 4 ? 32 : 128)) return problem;
+  if (Number(prefix) === 0) return { problem: `${found(value)}, expected a range narrower than every address: believing X-Forwarded-For from anyone lets every client choose its own address` };
+  return { ok: `${address}/${Number(prefix)}` };
+});
+
+/**
+ * `listen.trusted_proxies`: the proxies whose X-Forwarded-For is believed, by address. The hop count it
+ * once was is refused, not converted: a count believes the header from whoever reaches the port directly.
+ */
+const trustedProxiesSchema = custom<unknown>((value) =>
+  typeof value === 'number' || (typeof value === 'string' && /^[0-9]+$/.test(value))
+    ? { problem: `${found(value)}, expected a list of the proxies' addresses or CIDR ranges, such as [10.0.0.0/8, 127.0.0.1]: a count of proxies is no longer taken, because it believes X-Forwarded-For from any client that reaches the port directly` }
+    : { ok: value },
+).pipe(z.array(trustedProxySchema).max(256));
+
 /** Builds the schema; plain-http acceptance depends on `dev.allow_insecure_http`, read before validation. */
 export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
   const { allowInsecureHttp } = options;
@@ -526,9 +550,9 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
 
   return strict({
     public_url: httpsUrl('public_url', allowInsecureHttp),
-    // trusted_proxies: X-Forwarded-For entries are trusted from this many proxies in front, counted from the
-    // right (the ones they appended); a client's own entries further left are never believed.
-    listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080), trusted_proxies: integer(0, 10).default(0) }).prefault({}),
+    // trusted_proxies: X-Forwarded-For is believed only from a connection of one of these, and only as far
+    // as the entries these proxies appended (src/http/middleware/client-address.ts).
+    listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080), trusted_proxies: trustedProxiesSchema.default([]) }).prefault({}),
     store: storeSchema.optional(),
     signing: strict({
       algorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'),

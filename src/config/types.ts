@@ -128,11 +128,12 @@ export const DEFAULT_BROWSER_CONFIG: Readonly<BrowserConfig> = Object.freeze({ s
 export interface GatewayConfig {
   publicUrl: string;
   /**
-   * `trustedProxies`: how many proxies in front of stsgate (load balancer, ingress) append to
-   * X-Forwarded-For; the client address used by rate limits and logs is the one the outermost of them saw.
-   * 0: the connection's own address. Optional only for configurations built in code (0).
+   * `trustedProxies`: the addresses or CIDR ranges (`10.0.0.0/8`, `fd00::/8`) of the proxies in front of
+   * stsgate (load balancer, ingress); X-Forwarded-For is believed only from a connection of one of them,
+   * and the client address used by rate limits and logs is its rightmost entry that is not one of them.
+   * Empty: the connection's own address. Optional only for configurations built in code (empty).
    */
-  listen: { host: string; port: number; trustedProxies?: number };
+  listen: { host: string; port: number; trustedProxies?: string[] };
   store: StoreConfig;
   /** `reloadIntervalSeconds`: how often the keys file is re-read (rotation); the loader always sets it. */
   signing: { algorithm: SigningAlgorithm; keysFile?: string; reloadIntervalSeconds?: number };

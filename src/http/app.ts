@@ -13,6 +13,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
+import { resolveClientAddress, type TrustedProxies } from './middleware/client-address.js';
 import { errorHandler } from './middleware/errors.js';
 import type { ExchangeRateLimits, LoginRateLimits } from './middleware/rate-limit.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
@@ -29,10 +30,8 @@ export interface AppDependencies {
   limits?: ExchangeRateLimits;
   /** Abuse limits on browser and terminal logins; absent: none. */
   loginLimits?: LoginRateLimits;
-  /** Trust X-Forwarded-For (behind a load balancer). */
-  trustProxy: boolean;
-  /** With trustProxy: how many X-Forwarded-For entries, from the right, come from trusted proxies (0: all). */
-  trustedProxies?: number;
+  /** The proxies whose X-Forwarded-For is believed (`listen.trusted_proxies`). */
+  trustedProxies: TrustedProxies;
   store: Store;
   keys: SigningKeySource;
   roles: RoleCatalog;
@@ -52,11 +51,12 @@ export interface AppDependencies {
 
 /** Builds the Koa application: middleware in order, then the routes of every group. */
 export function createApp(deps: AppDependencies): Koa {
-  // Koa takes the leftmost of the last `maxIpsCount` X-Forwarded-For entries: the address the outermost
-  // trusted proxy saw, never one the client wrote in front of them.
-  const app = new Koa({ proxy: deps.trustProxy, ...(deps.trustedProxies ? { maxIpsCount: deps.trustedProxies } : {}) });
+  // Koa's `proxy` stays off: it would believe X-Forwarded-For (and -Host, -Proto) from any connection.
+  // The client address comes from resolveClientAddress, which believes trusted proxies only.
+  const app = new Koa({ proxy: false });
   // Koa's own error printing would bypass the logger (and could print details); errors are handled below.
   app.silent = true;
+  app.use(resolveClientAddress(deps.trustedProxies));
   app.use(assignRequestId);
   app.use(accessLog(deps.logger, deps.metrics));
   app.use(errorHandler(deps.logger, deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {}));

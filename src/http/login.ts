@@ -79,14 +79,15 @@ export function queryParam(ctx: Context, name: string): string | undefined {
 }
 
 function sessionCookie(ctx: Context, deps: LoginRouteDependencies): string | undefined {
-  return ctx.cookies.get(deps.login.browser.cookieName) ?? undefined;
+  return ctx.cookies.get(deps.login.cookieName) ?? undefined;
 }
 
 /**
  * Every cookie stsgate sets (the session, login and form cookies): opaque, HttpOnly (no script reads it),
  * SameSite=Lax (not sent on cross-site POSTs or subresource requests; sent on the provider's top-level
  * redirect back to `/callback`), Path=/, no Domain (this host only), and Secure unless the public URL is
- * plain http (development only).
+ * plain http (development only); under https their names carry the `__Host-` prefix (`hostOnlyCookieName`),
+ * which makes the browser hold them to exactly these attributes.
  */
 export function setCookie(ctx: Context, publicUrl: string, name: string, value: string, maxAgeSeconds: number): void {
   const secure = new URL(publicUrl).protocol === 'https:';
@@ -94,7 +95,7 @@ export function setCookie(ctx: Context, publicUrl: string, name: string, value: 
 }
 
 function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: string, maxAgeSeconds: number): void {
-  setCookie(ctx, deps.publicUrl, deps.login.browser.cookieName, value, maxAgeSeconds);
+  setCookie(ctx, deps.publicUrl, deps.login.cookieName, value, maxAgeSeconds);
 }
 
 function clearSessionCookie(ctx: Context, deps: LoginRouteDependencies): void {
@@ -337,6 +338,16 @@ function browserCredentials(deps: LoginRouteDependencies) {
   };
 }
 
+/**
+ * Whether a GET came from one of the gateway's own pages (the role picker's form): Fetch Metadata says
+ * `same-origin` (W3C Fetch Metadata §2; any cross-site hop in a redirect chain makes it `cross-site`), and
+ * no Origin names another origin. A request without Fetch Metadata (browsers before 2023, tools) is not,
+ * failing closed: the pages' no-referrer policy withholds the Referer that could have told.
+ */
+function fromOwnPage(ctx: Context, publicUrl: string): boolean {
+  return ctx.get('sec-fetch-site') === 'same-origin' && requestSite(ctx, publicUrl) === 'same';
+}
+
 /** `GET /`: sign-in buttons; or, signed in, the identity, its roles and (with `?role=`) credentials for one. */
 function startPage(deps: LoginRouteDependencies) {
   return async function renderStartPage(ctx: Context): Promise<void> {
@@ -364,6 +375,13 @@ function startPage(deps: LoginRouteDependencies) {
     };
     if (role === undefined) {
       ctx.body = accountPage(view, pageOptions(deps));
+      return;
+    }
+    if (!fromOwnPage(ctx, deps.publicUrl)) {
+      // A link, redirect or embed from elsewhere (or a client that does not say) gets the page with the
+      // role chosen in the picker: one press on this page shows the credentials. Nothing is issued, so
+      // another site can neither spend the subject's rate limit nor make credentials nobody asked for.
+      ctx.body = accountPage({ ...view, ...(roles.includes(role) ? { pendingRole: role } : {}) }, pageOptions(deps));
       return;
     }
     const result = await issueFor(ctx, deps, session, { role });

@@ -164,14 +164,18 @@ export function terminalConfirmPage(view: TerminalConfirmation, options: PageOpt
   );
 }
 
-/** The start page for a signed-in person: who they are, their roles, and credentials for a chosen role. */
-export function accountPage(view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; credentials?: PageCredentials }, options: PageOptions = {}): string {
+/**
+ * The start page for a signed-in person: who they are, their roles, and credentials for a chosen role.
+ * `pendingRole`: a role asked for by a request that did not come from this page; it is chosen in the
+ * picker, and the page says to press the button.
+ */
+export function accountPage(view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; pendingRole?: string; credentials?: PageCredentials }, options: PageOptions = {}): string {
   const { identity, roles, credentials } = view;
   const label = accountLabel(identity);
   const claimRows = SHOWN_CLAIMS.filter((name) => identity.claims[name] !== undefined).map(
     (name) => html`<div><dt>${name}</dt><dd>${formatClaim(identity.claims[name])}</dd></div>`,
   );
-  const selected = view.chosenRole ?? (roles.length === 1 ? roles[0] : undefined);
+  const selected = view.chosenRole ?? view.pendingRole ?? (roles.length === 1 ? roles[0] : undefined);
   const picker =
     roles.length === 0
       ? html`<p>No rule grants this account a role.</p>`
@@ -183,7 +187,8 @@ export function accountPage(view: { identity: PageIdentity; csrfToken: string; r
             )}
           </fieldset>
           <button type="submit">Show credentials</button>
-        </form>`;
+        </form>
+        ${view.pendingRole !== undefined ? html`<p class="status" role="status">Press Show credentials to see credentials for ${view.pendingRole}: they are shown only when asked for on this page, never for a link or a page elsewhere.</p>` : ''}`;
   return layout(
     credentials ? `Credentials for ${credentials.role}` : 'Your account',
     html`<h1>${credentials ? html`Credentials for ${credentials.role}` : 'Your account'}</h1>

@@ -50,7 +50,7 @@ const TERMINAL_PARAMETERS = ['redirect_uri', 'code_challenge', 'code_challenge_m
 const FORM_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 /** The form cookie's name: the session cookie's, with `_form`. */
-const formCookieName = (deps: TerminalRouteDependencies) => `${deps.login.browser.cookieName}_form`;
+const formCookieName = (deps: TerminalRouteDependencies) => `${deps.login.cookieName}_form`;
 
 /** The checked terminal request, provider and role from `/cli/login`'s query or form; unknown names are refused. */
 function readTerminalParameters(get: (name: string) => string | undefined, names: Iterable<string>, allowed: readonly string[] = TERMINAL_PARAMETERS) {

@@ -86,6 +86,18 @@ const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
 /** A role name (IAM characters) or a role ARN, as `/login?role=` may carry. */
 const ROLE = /^(?:arn:aws:iam::\d{12}:role\/)?[A-Za-z0-9+=,.@_-]{1,64}$/;
 
+/**
+ * The configured cookie name as set under this public URL: with the `__Host-` prefix when it is https
+ * (RFC 6265bis §4.1.3.2: the browser then keeps the cookie only if it is Secure, Path=/ and without
+ * Domain, so a sibling subdomain cannot set or overwrite it), the configured name as is under plain http
+ * (development), where a prefixed cookie could not be set at all. A configured `__Secure-` prefix gives
+ * way to `__Host-`, the stricter one.
+ */
+export function hostOnlyCookieName(publicUrl: string, configured: string): string {
+  if (new URL(publicUrl).protocol !== 'https:') return configured;
+  return `__Host-${configured.replace(/^__(?:Secure|Host)-/i, '')}`;
+}
+
 /** Starts and completes browser logins, and keeps browser sessions. */
 export class BrowserLogin {
   readonly #store: Store;
@@ -97,6 +109,8 @@ export class BrowserLogin {
   readonly #revocations: RevocationWatermarks | undefined;
   /** The codes and sessions of terminal logins (`stsgate login`); they last as long as browser sessions. */
   readonly terminal: TerminalSessions;
+  /** The session cookie's name, and the start of every other cookie's (`hostOnlyCookieName`). */
+  readonly cookieName: string;
 
   constructor(options: BrowserLoginOptions) {
     this.#store = options.store;
@@ -105,6 +119,7 @@ export class BrowserLogin {
     this.#browser = options.browser;
     this.#now = options.now ?? Date.now;
     this.#admitLogin = options.admitLogin;
+    this.cookieName = hostOnlyCookieName(options.publicUrl, options.browser.cookieName);
     this.#revocations = options.revocations;
     this.terminal = new TerminalSessions({
       store: options.store,
@@ -174,7 +189,7 @@ export class BrowserLogin {
    */
   loginCookieName(state: string | null | undefined): string | undefined {
     if (state === null || state === undefined || !OPAQUE.test(state)) return undefined;
-    return `${this.#browser.cookieName}_login_${createHash('sha256').update(`login-cookie\u0000${state}`).digest('base64url').slice(0, 12)}`;
+    return `${this.cookieName}_login_${createHash('sha256').update(`login-cookie\u0000${state}`).digest('base64url').slice(0, 12)}`;
   }
 
   /**
@@ -229,9 +244,12 @@ export class BrowserLogin {
     }
     if (!parameters.get('code')) throw new LoginFailure('code_missing', `${provider.displayName} sent no authorization code. Start again.`);
     const identity = await provider.complete(parameters, transaction);
+    // Checked again on the way out: a transaction stored before this check existed (a replica on an older
+    // version, during an upgrade) may hold a target that the check now refuses; the start page is used then.
+    const returnTo = transaction.returnTo === undefined ? undefined : checkReturnTo(transaction.returnTo, this.#publicUrl, this.#browser.allowedReturnOrigins);
     return {
       identity,
-      ...(transaction.returnTo !== undefined ? { returnTo: transaction.returnTo } : {}),
+      ...(returnTo !== undefined ? { returnTo } : {}),
       ...(transaction.role !== undefined ? { role: transaction.role } : {}),
       ...(transaction.terminal !== undefined ? { terminal: transaction.terminal } : {}),
     };

@@ -166,6 +166,17 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     expect(order.slice(0, 9)).toEqual(['Skip to the main content', 'stsgate', 'Sign out', 'radio deployer', 'Show credentials', '#shell', 'Copy the export lines', '#json', 'Copy the JSON']);
   });
 
+  it('opened from the address bar (Sec-Fetch-Site: none), /?role=reader shows no credentials until Show credentials is pressed', async () => {
+    await page.goto(`${env.gateway.url}/?role=reader`);
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Your account');
+    expect(await page.locator('#shell').count()).toBe(0);
+    await expect(page.getByLabel('reader').isChecked()).resolves.toBe(true);
+    await expect(page.getByRole('status').first().textContent()).resolves.toContain('Press Show credentials');
+    await page.getByRole('button', { name: 'Show credentials' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Credentials for reader' }).waitFor({ timeout: 5_000 });
+    expect(await page.locator('#shell').textContent()).toMatch(/^export AWS_ACCESS_KEY_ID=ASIA[A-Z2-7]{16}\n/);
+  });
+
   it('signs out with the Sign out button (the form POST from the page is accepted): the session ends', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(`${env.gateway.url}/`);

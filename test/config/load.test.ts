@@ -52,7 +52,7 @@ describe('a valid configuration', () => {
     const config = parse(base());
     expect(config).toEqual({
       publicUrl: 'https://sts.example.com',
-      listen: { host: '0.0.0.0', port: 8080, trustedProxies: 0 },
+      listen: { host: '0.0.0.0', port: 8080, trustedProxies: [] },
       store: { kind: 'memory', prefix: 'stsgate:' },
       signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
       accountId: '123456789012',
@@ -109,7 +109,7 @@ describe('a valid configuration', () => {
       }),
     );
     expect(config.publicUrl).toBe('https://sts.example.com/base');
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9000, trustedProxies: 0 });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9000, trustedProxies: [] });
     expect(config.signing).toEqual({ algorithm: 'EdDSA', keysFile: '/etc/stsgate/keys.json', reloadIntervalSeconds: 2 });
     expect(config.workers).toBe(4);
     expect(config.shutdown).toEqual({ delaySeconds: 5, graceSeconds: 20 });
@@ -591,7 +591,7 @@ describe('loadConfig', () => {
   it('loads the example configuration', async () => {
     const config = await loadConfig(new URL('../../examples/gateway.yaml', import.meta.url).pathname, {});
     expect(config.publicUrl).toBe('http://127.0.0.1:8080');
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8080, trustedProxies: 0 });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8080, trustedProxies: [] });
     expect(config.store).toEqual({ kind: 'memory', prefix: 'stsgate:' });
     expect(config.dev.allowInsecureHttp).toBe(true);
     expect(config.issuers.map((i) => i.id)).toEqual(expect.arrayContaining(['github-actions', 'k8s']));

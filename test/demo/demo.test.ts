@@ -76,7 +76,7 @@ describe('stsgate demo', () => {
     expect(callback.status).toBe(303);
     const account = await (await browser.get(`${url}/`)).text();
     for (const role of ['admin', 'developer', 'reader']) expect(account).toContain(`value="${role}"`);
-    const view = await (await browser.get(`${url}/?role=admin`)).text();
+    const view = await (await browser.get(`${url}/?role=admin`, { 'sec-fetch-site': 'same-origin' })).text();
     expect(view).toContain('Credentials for admin');
     expect(view).toContain('DEMO');
     const response = await browser.get(`${url}/v1/credentials?role=admin`);

@@ -209,7 +209,7 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
     it('writes a gateway file the gateway accepts: in-memory store, listening on 0.0.0.0:8080', () => {
       const config = gatewayConfigOf(objects);
       expect(config.store.kind).toBe('memory');
-      expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080, trustedProxies: 0 });
+      expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080, trustedProxies: [] });
       expect(config.signing.keysFile).toBeUndefined();
     });
 
@@ -236,8 +236,8 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       expectValidKubernetesObjects(objects);
     });
 
-    it('trusts the one proxy (the Ingress controller) in front of the pods for client addresses', () => {
-      expect(gatewayConfigOf(objects).listen.trustedProxies).toBe(1);
+    it('trusts the proxies (the Ingress controller) in front of the pods, by address, for client addresses', () => {
+      expect(gatewayConfigOf(objects).listen.trustedProxies).toEqual(['10.0.0.0/8']);
     });
 
     it('runs hardened pods, their number left to the autoscaler (min 3)', () => {

@@ -58,6 +58,8 @@ describe('values.schema.json', () => {
     ['not a redis URL', { redis: { url: 'http://redis:6379' } }, '/redis/url'],
     ['Sentinel enabled with no Sentinels', { redis: { sentinel: { enabled: true } } }, '/redis/sentinel/sentinels'],
     ['Sentinel port out of range', { redis: { sentinel: { sentinels: [{ host: 's', port: 70000 }] } } }, '/redis/sentinel/sentinels/0/port'],
+    ['trustedProxies as a hop count (the old form)', { trustedProxies: 1 }, '/trustedProxies'],
+    ['trustedProxies naming a host', { trustedProxies: ['ingress.internal'] }, '/trustedProxies/0'],
     ['config.listen (owned by the chart)', { config: { listen: { port: 9090 } } }, '/config'],
     ['account_id as a number', { config: { account_id: 123456789012 } }, '/config/account_id'],
     ['account_id of 11 digits', { config: { account_id: '12345678901' } }, '/config/account_id'],

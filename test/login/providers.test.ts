@@ -191,7 +191,8 @@ describe('the session and the role picker', () => {
     expect(picker).toContain('value="deployer"');
     expect(picker).toContain('value="reader"');
     expect(picker).toContain('<legend>Choose a role</legend>');
-    const page = await browser.get(`${setup.env.gateway.url}/?role=reader`);
+    // The role picker's own form: a same-origin request (Fetch Metadata); see test/security/browser-cross-site.test.ts.
+    const page = await browser.get(`${setup.env.gateway.url}/?role=reader`, { 'sec-fetch-site': 'same-origin' });
     expect(page.status).toBe(200);
     expect(page.headers.get('cache-control')).toBe('no-store');
     const text = await page.text();
@@ -267,7 +268,7 @@ describe('the session and the role picker', () => {
 });
 
 describe('behind https', () => {
-  it('marks the session cookie Secure when public_url is https', async () => {
+  it('marks the session cookie Secure, and names it with the __Host- prefix, when public_url is https', async () => {
     const publicUrl = 'https://sts.example.com';
     const idp = await OidcDouble.start({ zoe: { sub: 'z-1' } });
     idp.addClient({ clientId: 'tls-client', clientSecret: 'tls-secret', redirectUri: `${publicUrl}/callback/tls` });
@@ -284,7 +285,7 @@ describe('behind https', () => {
       // The TLS terminator would forward this to the gateway; the test delivers it directly.
       const callback = await browser.get(new URL(`${back.pathname}${back.search}`, gateway.url));
       expect(callback.status).toBe(303);
-      const cookie = parseSetCookie(callback.headers.getSetCookie().find((c) => c.startsWith('stsgate_session='))!);
+      const cookie = parseSetCookie(callback.headers.getSetCookie().find((c) => c.startsWith('__Host-stsgate_session='))!);
       expect(cookie.attributes).toMatchObject({ secure: '', httponly: '', samesite: 'Lax', path: '/' });
     } finally {
       await gateway.close();

@@ -7,6 +7,7 @@ import { expandTemplate, overridableEndpoints, providerDefinitions } from '../..
 import { buildClaims } from '../../src/idp/login-provider.js';
 import { nextLink } from '../../src/idp/provider-api.js';
 import { checkReturnTo } from '../../src/idp/return-to.js';
+import { hostOnlyCookieName } from '../../src/idp/browser-login.js';
 import { html } from '../../src/http/pages.js';
 
 describe('provider definitions', () => {
@@ -67,15 +68,65 @@ describe('checkReturnTo', () => {
   it.each([
     ['/', '/'],
     ['/?role=x#top', '/?role=x#top'],
-    ['/a/../b', '/b'],
     ['https://sts.example.com/page', '/page'],
     ['https://app.example.com/done', 'https://app.example.com/done'],
   ])('accepts %s as %s', (raw, expected) => {
     expect(checkReturnTo(raw, publicUrl, allowed)).toBe(expected);
   });
 
+  // Dot segments (RFC 3986 §5.2.4; WHATWG URL reads `%2e` as `.` too) are refused, never normalized:
+  // `/.//evil.example` normalizes to `//evil.example`, a network-path reference to another host.
+  it.each([
+    '/.//evil.example/x',
+    '/..//evil.example/x',
+    '/a/..//evil.example/x',
+    '/a/b/../..//evil.example/x',
+    '/%2e//evil.example/x',
+    '/%2E//evil.example/x',
+    '/.%2e//evil.example/x',
+    '/%2e.//evil.example/x',
+    '/%2E%2e//evil.example/x',
+    '/a/%2e%2E//evil.example/x',
+    '/./',
+    '/a/..',
+    '/a/.',
+    '/a/%2e',
+    '/a/../b',
+    '/a/./b',
+    'https://sts.example.com/.//evil.example/x',
+    'https://sts.example.com/..//evil.example/x',
+    'https://sts.example.com/%2e//evil.example/x',
+    'https://sts.example.com/a/.%2E//evil.example/x',
+    'https://app.example.com/.//evil.example/x',
+    'https://app.example.com/a/../b',
+  ])('refuses the dot segments in %j', (raw) => {
+    expect(checkReturnTo(raw, publicUrl, allowed)).toBeUndefined();
+  });
+
+  // What is returned is checked again: an own-origin URL whose path starts with `//` would come back
+  // as the path `//evil.example`, another host to the browser.
+  it.each(['https://sts.example.com//evil.example/x', 'https://sts.example.com///evil.example', 'HTTPS://STS.EXAMPLE.COM//evil.example'])('refuses %j, whose path alone would name another host', (raw) => {
+    expect(checkReturnTo(raw, publicUrl, allowed)).toBeUndefined();
+  });
+
+  it.each(['/a.b/c', '/.well-known/x', '/..a/b', '/a/b..', '/%2ea', '/?next=/../x', '/#/../x'])('accepts %j: dots that are not a whole path segment', (raw) => {
+    expect(checkReturnTo(raw, publicUrl, allowed)).toBe(raw);
+  });
+
   it.each(['//evil.example', '/\\evil.example', '\\/evil.example', '/%2f%2fevil.example', '/%5c', '/x%252f', 'https://evil.example', 'https://sts.example.com.evil.example/', 'http://sts.example.com/', 'https://user@sts.example.com/', '/a\u2028b', '/a b', 'javascript:alert(1)', 'x', ''])('refuses %j', (raw) => {
     expect(checkReturnTo(raw, publicUrl, allowed)).toBeUndefined();
+  });
+});
+
+describe('hostOnlyCookieName', () => {
+  it.each([
+    ['https://sts.example.com', 'stsgate_session', '__Host-stsgate_session'],
+    ['https://sts.example.com:8443', 'sid', '__Host-sid'],
+    ['https://sts.example.com', '__Host-stsgate', '__Host-stsgate'],
+    ['https://sts.example.com', '__Secure-stsgate', '__Host-stsgate'],
+    ['http://127.0.0.1:8080', 'stsgate_session', 'stsgate_session'],
+  ])('under %s, %s is set as %s', (publicUrl, configured, expected) => {
+    expect(hostOnlyCookieName(publicUrl, configured)).toBe(expected);
   });
 });
 

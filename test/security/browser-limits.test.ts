@@ -3,7 +3,7 @@
  * started per client address (`limits.pending_logins_per_address` per ten minutes: each is a store record
  * for a browser nobody has authenticated yet), and a per-address request limit on `/login`, `/callback`,
  * `/cli/login` and `/cli/token` together (`limits.login_per_address_per_minute`). Two replicas share one
- * Redis behind a load balancer (`listen.trusted_proxies: 1`, the test playing the balancer's
+ * Redis behind a load balancer (`listen.trusted_proxies: [127.0.0.1]`, the test playing the balancer's
  * X-Forwarded-For). Over a limit: 429 with Retry-After (an HTML page, or OAuth `slow_down`), no cookie,
  * no transaction stored, no Location.
  */
@@ -24,7 +24,7 @@ let b: TestGateway;
 beforeAll(async () => {
   g = await startBrowserSecurityEnvironment({
     gateway: {
-      listen: { host: '127.0.0.1', port: 0, trustedProxies: 1 },
+      listen: { host: '127.0.0.1', port: 0, trustedProxies: ['127.0.0.1'] },
       limits: { maxBodyBytes: 65_536, loginPerAddressPerMinute: REQUESTS, pendingLoginsPerAddress: PENDING },
     },
   });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser.js';
-import { loginAs, readTerminalConfirmation } from '../support/browser-login.js';
+import { loginAs, readTerminalConfirmation, startLogin } from '../support/browser-login.js';
 import { expectBrowserRefused, opaque, startBrowserSecurityEnvironment, type BrowserSecurityEnvironment, expectNoOpaqueValuesLogged } from './browser-harness.js';
 
 let g: BrowserSecurityEnvironment;
@@ -84,6 +84,48 @@ describe('return_to at /login/:provider', () => {
     await expectBrowserRefused(g, 400, () => new TestBrowser().get(url), { reason: 'return_to_refused' });
   });
 
+  // Dot segments, plain and percent-encoded (WHATWG URL decodes `%2e` in a path segment to `.`), that a
+  // URL parser would normalize into a network-path reference (`//evil.example/x`): refused, not normalized.
+  const DOT_SEGMENTS: [string, () => string][] = [
+    ['a single-dot segment before //', () => '/.//evil.example/x'],
+    ['a double-dot segment before //', () => '/..//evil.example/x'],
+    ['a segment and .. before //', () => '/a/..//evil.example/x'],
+    ['two levels up before //', () => '/a/b/../..//evil.example/x'],
+    ['%2e before //', () => '/%2e//evil.example/x'],
+    ['%2E before //', () => '/%2E//evil.example/x'],
+    ['.%2e before //', () => '/.%2e//evil.example/x'],
+    ['%2e. before //', () => '/%2e.//evil.example/x'],
+    ['%2E%2e before //', () => '/%2E%2e//evil.example/x'],
+    ['a segment and %2e%2E before //', () => '/a/%2e%2E//evil.example/x'],
+    ['the gateway origin with a single dot', () => `${g.url}/.//evil.example/x`],
+    ['the gateway origin with a double dot', () => `${g.url}/..//evil.example/x`],
+    ['the gateway origin with %2e', () => `${g.url}/%2e//evil.example/x`],
+    ['the gateway origin with a segment and .%2E', () => `${g.url}/a/.%2E//evil.example/x`],
+    ['the gateway origin with an empty first segment', () => `${g.url}//evil.example/x`],
+    ['the allowed origin with dot segments', () => 'https://app.example.com/a/..//evil.example/x'],
+    ['harmless-looking dot segments', () => '/a/../b/./c'],
+  ];
+
+  it.each(DOT_SEGMENTS)('%s: 400 at the start of the login, nothing stored, so no login ends there', async (_what, value) => {
+    const url = new URL(`${g.url}/login/forged`);
+    url.searchParams.set('return_to', value());
+    await expectBrowserRefused(g, 400, () => new TestBrowser().get(url), { reason: 'return_to_refused' });
+  });
+
+  it('a transaction stored with a dangerous return_to (by an older replica) ends on the start page, not there', async () => {
+    const browser = new TestBrowser();
+    const authorization = await startLogin(browser, g.url, 'forged', { return_to: '/x' });
+    const keys = await g.redis.keys(`${g.prefix}login:*`);
+    const values = await Promise.all(keys.map((k) => g.redis.get(k)));
+    const index = values.findIndex((v) => v?.includes('"returnTo":"/x"'));
+    expect(index).toBeGreaterThanOrEqual(0);
+    const transaction = JSON.parse(values[index]!) as Record<string, unknown>;
+    await g.redis.set(keys[index]!, JSON.stringify({ ...transaction, returnTo: '//evil.example/x' }), 'KEEPTTL');
+    const response = await browser.get(await g.env.forged.signIn(browser, authorization, 'mallory'));
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/');
+  });
+
   it('return_to given twice: 400', async () => {
     await expectBrowserRefused(g, 400, () => new TestBrowser().get(`${g.url}/login/google?return_to=/a&return_to=//evil.example`), { reason: 'bad_request' });
   });
@@ -93,7 +135,9 @@ describe('return_to at /login/:provider', () => {
     ['a same-origin absolute URL (given back as a path)', () => `${g.url}/x?y=1#z`, (l) => expect(l).toBe('/x?y=1#z')],
     ['an allowed origin', () => 'https://app.example.com/welcome', (l) => expect(l).toBe('https://app.example.com/welcome')],
     ['an allowed origin in upper case (normalized)', () => 'HTTPS://APP.EXAMPLE.COM/', (l) => expect(l).toBe('https://app.example.com/')],
-    ['dot segments that stay on the origin', () => '/a/../b/./c', (l) => expect(l).toBe('/b/c')],
+    ['dots inside segments', () => '/a.b/..c/c..', (l) => expect(l).toBe('/a.b/..c/c..')],
+    ['an encoded dot inside a segment', () => '/%2ea/x', (l) => expect(l).toBe('/%2ea/x')],
+    ['dot segments in the query only', () => '/?next=/..//evil.example', (l) => expect(l).toBe('/?next=/..//evil.example')],
     ['percent-encoded non-ASCII in a path', () => '/%E2%88%95%E2%88%95evil.example', (l) => expect(l).toBe('/%E2%88%95%E2%88%95evil.example')],
   ])('%s is followed after a real login, and stays there', async (_what, value, check) => {
     const browser = new TestBrowser();

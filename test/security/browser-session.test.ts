@@ -148,6 +148,7 @@ describe('cookie flags', () => {
 
   describe('under an https public_url', () => {
     let found: Map<string, ReturnType<typeof parseSetCookie>>;
+    let credentialStatus: { prefixed: number; unprefixed: number };
     beforeAll(async () => {
       const publicUrl = 'https://sts.example.com';
       const idp = await OidcDouble.start({ zoe: { sub: 'z-1' } });
@@ -160,13 +161,26 @@ describe('cookie flags', () => {
       });
       try {
         found = await cookiesSet(gateway.url, publicUrl, 'tls', (browser, at) => idp.signIn(browser, at, 'zoe'));
+        const session = found.get('__Host-stsgate_session')?.value ?? '';
+        const asCookie = async (name: string) => (await fetch(`${gateway.url}/v1/credentials?role=reader`, { headers: { cookie: `${name}=${session}` } })).status;
+        credentialStatus = { prefixed: await asCookie('__Host-stsgate_session'), unprefixed: await asCookie('stsgate_session') };
       } finally {
         await gateway.close();
         await idp.close();
       }
     });
 
-    it.each(['stsgate_session', 'stsgate_session_login_*', 'stsgate_session_form'])('%s: also Secure', (name) => {
+    // RFC 6265bis §4.1.3.2: a __Host- cookie is accepted only Secure, with Path=/ and no Domain, so a
+    // sibling subdomain (or a plain-http page of this host) can neither set nor overwrite it.
+    it('every cookie carries the __Host- prefix', () => {
+      expect([...found.keys()].sort()).toEqual(['__Host-stsgate_session', '__Host-stsgate_session_form', '__Host-stsgate_session_login_*']);
+    });
+
+    it('the session is read from the __Host- cookie only: the same value under the plain name (which a sibling subdomain can set) is no session', () => {
+      expect(credentialStatus).toEqual({ prefixed: 200, unprefixed: 401 });
+    });
+
+    it.each(['__Host-stsgate_session', '__Host-stsgate_session_login_*', '__Host-stsgate_session_form'])('%s: also Secure', (name) => {
       expectFlags(found.get(name)!, true);
     });
   });
@@ -319,8 +333,8 @@ describe('every HTML page forbids framing and carries the CSP', () => {
 
   it.each<[string, number, (browser: TestBrowser) => Promise<Response>]>([
     ['the account page', 200, (b) => b.get(`${g.url}/`)],
-    ['the credentials page', 200, (b) => b.get(`${g.url}/?role=reader`)],
-    ['a role the rules do not grant', 403, (b) => b.get(`${g.url}/?role=admin`)],
+    ['the credentials page', 200, (b) => b.get(`${g.url}/?role=reader`, { 'sec-fetch-site': 'same-origin' })],
+    ['a role the rules do not grant', 403, (b) => b.get(`${g.url}/?role=admin`, { 'sec-fetch-site': 'same-origin' })],
   ])('signed in: %s (%i)', async (_what, status, send) => {
     const { browser } = await signIn();
     const response = await send(browser);

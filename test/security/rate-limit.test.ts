@@ -7,12 +7,13 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { TrustedProxies } from '../../src/http/middleware/client-address.js';
 import { ExchangeRateLimits, addressBucket } from '../../src/http/middleware/rate-limit.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, securityStore, startSecurityGateway, type SecurityGateway } from './harness.js';
+import { DEPLOYER_ARN, encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, securityStore, startSecurityGateway, type SecurityGateway } from './harness.js';
 
 let idp: TestIssuer;
 beforeAll(async () => {
@@ -25,10 +26,10 @@ afterAll(async () => {
 const session = () => `s-${Math.random().toString(36).slice(2, 10)}`;
 
 /** POSTs a form from a chosen loopback source address (127.0.0.0/8 all reach the gateway on 127.0.0.1). */
-function postFrom(localAddress: string, url: string, path: string, form: Record<string, string>): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+function postFrom(localAddress: string, url: string, path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   const body = encodeForm(form);
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: 'POST', localAddress, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = request(`${url}${path}`, { method: 'POST', localAddress, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
@@ -168,27 +169,90 @@ describe('per client address, shared by two replicas', () => {
   });
 });
 
-describe('behind trusted proxies (listen.trusted_proxies: 1)', () => {
+describe('behind trusted proxies (listen.trusted_proxies by address)', () => {
   const LIMIT = 3;
   let g: SecurityGateway;
   beforeAll(async () => {
+    // 127.0.0.1 plays the load balancer; 127.0.0.2 is a client reaching the port directly.
     g = await startSecurityGateway({
       issuers: [issuerFor(idp)],
-      config: { listen: { host: '127.0.0.1', port: 0, trustedProxies: 1 }, limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: LIMIT, exchangePerSubjectPerMinute: 0 } },
+      config: { listen: { host: '127.0.0.1', port: 0, trustedProxies: ['127.0.0.1', '10.0.0.0/8', 'fd00::/8'] }, limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: LIMIT, exchangePerSubjectPerMinute: 0 } },
     });
   });
   afterAll(async () => {
     await g?.close();
   });
-  const via = (forwardedFor: string) => postSts(g.url, { raw: encodeForm({ Action: 'GetCallerIdentity', Version: '2011-06-15' }), headers: { 'x-forwarded-for': forwardedFor } });
+  const GET_CALLER_IDENTITY = { Action: 'GetCallerIdentity', Version: '2011-06-15' };
+  const from = (peer: string, forwardedFor: string) => postFrom(peer, g.url, '/', GET_CALLER_IDENTITY, { 'x-forwarded-for': forwardedFor });
+  /** The client address the access log wrote for a response. */
+  const loggedClient = (response: { headers: Record<string, string | string[] | undefined> }) =>
+    g.gateway.logs().find((l) => l.requestId === response.headers['x-request-id'] && l.msg === 'request')?.client;
 
-  it('counts the address the proxy saw, not the proxy, and not what the client wrote in front of it', async () => {
-    for (let i = 0; i < LIMIT; i++) expect((await via(`198.51.100.${i}, 203.0.113.7`)).status).toBe(403);
+  it('through a trusted proxy: counts the address the proxy saw, not the proxy, and not what the client wrote in front of it', async () => {
+    for (let i = 0; i < LIMIT; i++) expect((await from('127.0.0.1', `198.51.100.${i}, 203.0.113.7`)).status).toBe(403);
     // Same client behind the proxy, whatever it claims further left: throttled.
-    const over = await via('192.0.2.99, 203.0.113.7');
-    expect(await over.text()).toContain('<Code>Throttling</Code>');
+    const over = await from('127.0.0.1', '192.0.2.99, 203.0.113.7');
+    expect(over.body).toContain('<Code>Throttling</Code>');
+    expect(loggedClient(over)).toBe('203.0.113.7');
     // Another client behind the same proxy: not affected.
-    expect((await via('203.0.113.8')).status).toBe(403);
+    expect((await from('127.0.0.1', '203.0.113.8')).status).toBe(403);
+  });
+
+  it('skips every trusted proxy from the right (addresses, IPv4 and IPv6 ranges): the client is the first address that is not one', async () => {
+    const seen: unknown[] = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const response = await from('127.0.0.1', `192.0.2.${i}, 203.0.113.20, fd00::${i + 1}, 10.${i}.0.1, 127.0.0.1`);
+      expect(response.status).toBe(403);
+      seen.push(loggedClient(response));
+    }
+    expect(seen).toEqual(['203.0.113.20', '203.0.113.20', '203.0.113.20']);
+    expect((await from('127.0.0.1', '203.0.113.20, 10.9.9.9')).body).toContain('<Code>Throttling</Code>');
+  });
+
+  it('a client reaching the port directly is counted by its own address, whatever X-Forwarded-For it writes', async () => {
+    const responses = [];
+    for (let i = 0; i < LIMIT; i++) responses.push(await from('127.0.0.2', `198.51.100.${100 + i}`));
+    expect(responses.map((r) => r.status)).toEqual([403, 403, 403]);
+    expect(responses.map(loggedClient)).toEqual(['127.0.0.2', '127.0.0.2', '127.0.0.2']);
+    const over = await from('127.0.0.2', '198.51.100.200, 10.0.0.1');
+    expect(over.body).toContain('<Code>Throttling</Code>');
+  });
+
+  it('an X-Forwarded-For entry that is not an address ends the walk at the trusted hop before it', async () => {
+    const response = await from('127.0.0.1', '203.0.113.30, not-an-address, 10.1.2.3');
+    expect(loggedClient(response)).toBe('10.1.2.3');
+  });
+
+  it("the audit line of an issuance names the forwarded client address", async () => {
+    const response = await postFrom('127.0.0.1', g.url, '/', { Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: DEPLOYER_ARN, RoleSessionName: session(), WebIdentityToken: await idp.mint({ ...MAIN, sub: `s-${Math.random()}` }) }, { 'x-forwarded-for': '203.0.113.40' });
+    expect(response.status).toBe(200);
+    const issued = g.gateway.logs().find((l) => l.requestId === response.headers['x-request-id'] && l.event === 'issued');
+    expect(issued).toMatchObject({ client: '203.0.113.40' });
+  });
+});
+
+describe('TrustedProxies.clientAddress', () => {
+  const trusted = new TrustedProxies(['127.0.0.1', '10.0.0.0/8', 'fd00::/8']);
+  it.each<[string, string | undefined, string]>([
+    ['127.0.0.1', undefined, '127.0.0.1'],
+    ['127.0.0.1', '203.0.113.5', '203.0.113.5'],
+    ['::ffff:127.0.0.1', '203.0.113.5', '203.0.113.5'],
+    ['127.0.0.2', '203.0.113.5', '127.0.0.2'],
+    ['::ffff:127.0.0.2', '203.0.113.5', '::ffff:127.0.0.2'],
+    ['fd00::1', '2001:db8::5', '2001:db8::5'],
+    ['fd00::1', '2001:db8::5, fd12::7', '2001:db8::5'],
+    ['fe80::1', '2001:db8::5', 'fe80::1'],
+    ['127.0.0.1', '192.0.2.1, 203.0.113.5, 10.0.0.9', '203.0.113.5'],
+    ['127.0.0.1', '10.0.0.1, 10.0.0.2', '10.0.0.1'],
+    ['127.0.0.1', '203.0.113.5:4711', '127.0.0.1'],
+    ['127.0.0.1', '203.0.113.5, ', '127.0.0.1'],
+    ['127.0.0.1', 'unknown, 10.0.0.3', '10.0.0.3'],
+  ])('a connection from %s with X-Forwarded-For %j is the client %s', (peer, forwardedFor, client) => {
+    expect(trusted.clientAddress(peer, forwardedFor)).toBe(client);
+  });
+
+  it('with no trusted proxies, X-Forwarded-For is never read', () => {
+    expect(new TrustedProxies([]).clientAddress('127.0.0.1', '203.0.113.5')).toBe('127.0.0.1');
   });
 });
 
@@ -234,10 +298,24 @@ describe('configuration', () => {
   it('takes 0 to turn a limit off', () => {
     expect(parseConfig(base('limits: { exchange_per_address_per_minute: 0, exchange_per_subject_per_minute: 0 }')).limits).toMatchObject({ exchangePerAddressPerMinute: 0, exchangePerSubjectPerMinute: 0 });
   });
-  it('listen.trusted_proxies defaults to 0 (the connection address) and takes up to 10', () => {
-    expect(parseConfig(base('')).listen.trustedProxies).toBe(0);
-    expect(parseConfig(base('listen: { trusted_proxies: 2 }')).listen.trustedProxies).toBe(2);
-    expect(() => parseConfig(base('listen: { trusted_proxies: 11 }'))).toThrow('listen.trusted_proxies: found 11, expected an integer in 0..10');
+  it('listen.trusted_proxies defaults to none (the connection address) and takes IPv4 and IPv6 addresses and CIDR ranges', () => {
+    expect(parseConfig(base('')).listen.trustedProxies).toEqual([]);
+    expect(parseConfig(base('listen: { trusted_proxies: [10.0.0.0/8, 127.0.0.1, "fd00::/8", "2001:db8::1", 192.168.1.0/024] }')).listen.trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8', '2001:db8::1', '192.168.1.0/24']);
+  });
+
+  it.each([
+    ['1', 'listen.trusted_proxies: found 1, expected a list of the proxies\' addresses or CIDR ranges, such as [10.0.0.0/8, 127.0.0.1]: a count of proxies is no longer taken'],
+    ['0', 'listen.trusted_proxies: found 0, expected a list of the proxies\' addresses'],
+    ['"2"', 'listen.trusted_proxies: found "2", expected a list of the proxies\' addresses'],
+    ['[10.0.0.0/33]', 'listen.trusted_proxies[0]: found "10.0.0.0/33", expected an IPv4 or IPv6 address or a CIDR range'],
+    ['["fd00::/129"]', 'listen.trusted_proxies[0]: found "fd00::/129", expected an IPv4 or IPv6 address or a CIDR range'],
+    ['[127.0.0.1, proxy.internal]', 'listen.trusted_proxies[1]: found "proxy.internal", expected an IPv4 or IPv6 address or a CIDR range'],
+    ['[10.0.0.1/8/8]', 'listen.trusted_proxies[0]: found "10.0.0.1/8/8", expected an IPv4 or IPv6 address'],
+    ['[0.0.0.0/0]', 'listen.trusted_proxies[0]: found "0.0.0.0/0", expected a range narrower than every address'],
+    ['["::/0"]', 'listen.trusted_proxies[0]: found "::/0", expected a range narrower than every address'],
+    ['[8]', 'listen.trusted_proxies[0]: found 8, expected an IPv4 or IPv6 address or a CIDR range'],
+  ])('listen.trusted_proxies: %s is refused, saying where and what is allowed', (value, message) => {
+    expect(() => parseConfig(base(`listen: { trusted_proxies: ${value} }`))).toThrow(message);
   });
   it('refuses a negative limit, saying where and what is allowed', () => {
     expect(() => parseConfig(base('limits: { exchange_per_subject_per_minute: -1 }'))).toThrow('limits.exchange_per_subject_per_minute: found -1, expected an integer in 0..1000000');

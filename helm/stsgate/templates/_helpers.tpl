@@ -156,7 +156,7 @@ placeholders that the gateway fills from the pod's environment at start.
 */}}
 {{- define "stsgate.gatewayConfig" -}}
 {{- $config := deepCopy (.Values.config | default dict) -}}
-{{- $_ := set $config "listen" (dict "host" "0.0.0.0" "port" (int (include "stsgate.containerPort" .)) "trusted_proxies" (int .Values.trustedProxies)) -}}
+{{- $_ := set $config "listen" (dict "host" "0.0.0.0" "port" (int (include "stsgate.containerPort" .)) "trusted_proxies" (.Values.trustedProxies | default list)) -}}
 {{- $mode := include "stsgate.redisMode" . -}}
 {{- if eq $mode "url" -}}
 {{- $_ := set $config "store" (dict "redis" (dict "url" "${REDIS_URL}" "prefix" .Values.redis.prefix)) -}}
