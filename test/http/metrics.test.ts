@@ -21,7 +21,7 @@ describe('/metrics', () => {
   });
 
   async function scrape(): Promise<Sample[]> {
-    const res = await fetch(`${gateway.url}/metrics`);
+    const res = await fetch(`${gateway.adminUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     return parsePrometheusText(await res.text());

@@ -31,7 +31,7 @@ function freshSubject(): string {
   return `repo:acme/app:ref:refs/heads/main:${Math.random().toString(36).slice(2)}`;
 }
 
-const scrape = (): Promise<Sample[]> => scrapeMetrics(g.url);
+const scrape = (): Promise<Sample[]> => scrapeMetrics(g.gateway.adminUrl);
 
 /**
  * What a scrape says about requests: every counter and histogram count by its labels. Durations (sums,
