@@ -155,10 +155,11 @@ export class TokenExchange {
       });
     }
     // The parent's role may assume this one: refusals from here on may be counted under its name.
-    return withContext({ role: role.name, granted: true }, () => this.#issueChained(parent, request, parentRole, role, sameRole));
+    return withContext({ role: role.name, granted: true }, () => this.#issueChained(parent, request, role, sameRole));
   }
 
-  async #issueChained(parent: OpenSession, request: ExchangeRequest, parentRole: Role, role: Role, sameRole: boolean): Promise<ExchangeResult> {
+  /** Issues the chained or narrowed session once `role` is allowed to the parent's. */
+  async #issueChained(parent: OpenSession, request: ExchangeRequest, role: Role, sameRole: boolean): Promise<ExchangeResult> {
     const identity: Identity = { source: parent.info.source, subject: parent.info.subject, claims: {} };
     const limit = Math.min(role.maxSessionSeconds, MAX_CHAINED_SESSION_SECONDS);
     const durationSeconds = this.#duration(request.durationSeconds, limit);
