@@ -43,7 +43,8 @@ COPY --from=build /app/providers ./providers
 
 # A numeric user (no name lookup needed), so Kubernetes can verify runAsNonRoot without a passwd entry.
 USER 10001:10001
-EXPOSE 8080
+# 8080: the API (listen.port); 9090: metrics, probes and the admin API (admin.listen.port).
+EXPOSE 8080 9090
 # Liveness for plain Docker (Kubernetes uses the chart's probes instead). No curl in slim images: Node's
 # own http client, 2 s budget. It assumes listen.port 8080, the image's documented port.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

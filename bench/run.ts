@@ -750,7 +750,7 @@ function describe(machine: Machine): string {
 
 /** The gateway's credential-cache counters from /metrics. */
 async function cacheCounts(server: ServerProcess): Promise<{ hit: number; miss: number }> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
   const count = (result: string) => Number(new RegExp(`^stsgate_credential_cache_total\\{result="${result}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
   return { hit: count('hit'), miss: count('miss') };
 }

@@ -4,6 +4,10 @@
  * from one shared listening socket), restarts a worker that dies unexpectedly, and on SIGTERM or SIGINT
  * forwards the signal and exits once every worker has shut down. Workers are replicas in one process
  * tree; the config loader refuses several of them without a shared store and shared keys.
+ *
+ * The admin listener (`admin.listen`) is shared by the workers like the public port, rather than served
+ * by the primary: the admin API needs the store and the services only workers build, and the primary
+ * stays free of both. Its `/metrics` still answers for the whole tree, summed by the primary (below).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';

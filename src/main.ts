@@ -3,16 +3,19 @@
  * knows every concrete part.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_KEYS_RELOAD_SECONDS, DEFAULT_SHUTDOWN } from './config/schema.js';
-import { DEFAULT_BROWSER_CONFIG, type GatewayConfig } from './config/types.js';
+import type Router from '@koa/router';
+import { DEFAULT_ADMIN_PORT, DEFAULT_KEYS_RELOAD_SECONDS, DEFAULT_SHUTDOWN } from './config/schema.js';
+import { DEFAULT_BROWSER_CONFIG, type AdminConfig, type GatewayConfig } from './config/types.js';
 import { CredentialService } from './credentials/credential-service.js';
 import { TokenExchange } from './credentials/exchange.js';
 import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentials/revocations.js';
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
+import { createAdminApp } from './http/admin-app.js';
+import { revocationRoutes } from './http/admin-revocations.js';
 import { createApp } from './http/app.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
 import { ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
@@ -31,6 +34,10 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Overrides `listen.port` (0 picks a free port; tests). */
   port?: number;
+  /** Overrides `admin.listen.port`, the metrics and admin listener's (0 picks a free port; tests). */
+  adminPort?: number;
+  /** Further admin API route groups, mounted behind the admin token (tests). */
+  adminRoutes?: Router[];
   /** How long in-flight requests may take to finish on shutdown. Default `shutdown.grace_seconds`. */
   shutdownGraceMs?: number;
   /** How long readiness fails before the port closes on shutdown. Default `shutdown.delay_seconds`. */
@@ -48,13 +55,17 @@ export interface RunningGateway {
   /** The URL it listens on (not the public URL). */
   url: string;
   server: Server;
+  /** The URL of the metrics and admin listener (`/metrics`, `/healthz`, `/readyz`, `/admin/*`). */
+  adminUrl: string;
+  adminServer: Server;
   store: Store;
   keys: SigningKeySource;
   /** Revocation watermarks on this gateway's store (the admin API's `revocationRoutes` writes through it). */
   revocations: RevocationWatermarks;
   /**
    * Fails readiness, keeps serving for the shutdown delay (load balancers stop routing here), closes the
-   * port, lets in-flight requests finish within the grace period, then closes the store.
+   * port, lets in-flight requests finish within the grace period, closes the admin listener (metrics stay
+   * scrapeable until the public port has drained), then closes the store.
    */
   close(): Promise<void>;
 }
@@ -158,6 +169,8 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
   });
 
   let accepting = true;
+  const admin = adminConfig(config);
+  const audit = new AuditLog(logger, metrics);
   const app = createApp({
     publicUrl: config.publicUrl,
     maxBodyBytes: config.limits.maxBodyBytes,
@@ -171,17 +184,18 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     exchange,
     login,
     grantedRoles: (identity) => rules.evaluate(identity).roles,
-    audit: new AuditLog(logger, metrics),
+    audit,
     logger,
     metrics,
     accepting: () => accepting,
+    metricsOnPublicPort: admin.metricsOnPublicPort,
     ...(options.pageNotice !== undefined ? { pageNotice: options.pageNotice } : {}),
   });
 
   // Responses not yet started, so that a shutdown can ask them to end their connection.
   const unanswered = new Set<ServerResponse>();
   const handle = app.callback();
-  const server = createServer((req, res) => {
+  const server = boundedServer((req, res) => {
     if (accepting) {
       unanswered.add(res);
       res.once('close', () => unanswered.delete(res));
@@ -192,28 +206,29 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     }
     void handle(req, res);
   });
-  // Slow clients cannot hold connections open forever.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
-  // Node enforces both deadlines only when it checks its connections, every 30 s by default, so a slowloris
-  // client could hold a connection for 40 s; checking every second keeps the cut-off near the deadline.
-  // (Read when the server starts listening; @types/node declares it only as a createServer option.)
-  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = 1_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? config.listen.port, config.listen.host, () => resolve());
+  const url = await listen(server, options.port ?? config.listen.port, config.listen.host);
+  opened.push({ close: () => server.close() });
+
+  const adminApp = createAdminApp({
+    store,
+    metrics,
+    logger,
+    accepting: () => accepting,
+    ...(admin.token !== undefined ? { token: admin.token } : {}),
+    adminRoutes: [revocationRoutes({ revocations, config, audit, maxBodyBytes: config.limits.maxBodyBytes }), ...(options.adminRoutes ?? [])],
   });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  const adminHandle = adminApp.callback();
+  const adminServer = boundedServer((req, res) => void adminHandle(req, res));
+  const adminUrl = await listen(adminServer, options.adminPort ?? admin.listen.port, admin.listen.host);
   const signing = keys.set.current();
-  logger.info({ url, publicUrl: config.publicUrl, kid: signing.kid, alg: signing.alg }, 'stsgate listening');
+  logger.info({ url, adminUrl, adminApi: admin.token !== undefined, publicUrl: config.publicUrl, kid: signing.kid, alg: signing.alg }, 'stsgate listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     server,
+    adminUrl,
+    adminServer,
     store,
     keys,
     revocations,
@@ -237,10 +252,55 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
         }, grace);
         await closed;
         clearTimeout(timer);
+        await closeNow(adminServer);
         await store.close();
         logger.info('stsgate stopped');
       })();
       return closing;
     },
   };
+}
+
+/** The `admin:` section, with its defaults for configurations built in code. */
+function adminConfig(config: GatewayConfig): AdminConfig {
+  return config.admin ?? { listen: { host: config.listen.host, port: DEFAULT_ADMIN_PORT }, metricsOnPublicPort: false };
+}
+
+/** An HTTP server whose slow clients cannot hold connections open forever. */
+function boundedServer(handle: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(handle);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  // Node enforces both deadlines only when it checks its connections, every 30 s by default, so a slowloris
+  // client could hold a connection for 40 s; checking every second keeps the cut-off near the deadline.
+  // (Read when the server starts listening; @types/node declares it only as a createServer option.)
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = 1_000;
+  return server;
+}
+
+/** Starts listening; resolves the URL to reach it on (loopback for a wildcard address). */
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${shown === '0.0.0.0' ? '127.0.0.1' : shown === '[::]' ? '[::1]' : shown}:${address.port}`;
+}
+
+/**
+ * Closes a server whose requests are short (scrapes, probes, admin calls): idle keep-alive connections
+ * at once, a request still running after a second cut off.
+ */
+async function closeNow(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), 1_000);
+  await closed;
+  clearTimeout(timer);
 }

@@ -57,12 +57,15 @@ export interface StartOptions {
 export class ServerProcess {
   readonly name: string;
   readonly url: string;
+  /** The metrics and admin listener (the gateway's); the public URL for servers without one. */
+  readonly adminUrl: string;
   readonly #child: ChildProcess;
   readonly #stderr: string[];
 
-  private constructor(name: string, url: string, child: ChildProcess, stderr: string[]) {
+  private constructor(name: string, ready: ReadyMessage, child: ChildProcess, stderr: string[]) {
     this.name = name;
-    this.url = url;
+    this.url = ready.url;
+    this.adminUrl = ready.adminUrl ?? ready.url;
     this.#child = child;
     this.#stderr = stderr;
   }
@@ -84,18 +87,18 @@ export class ServerProcess {
     });
     const timeoutMs = options.readyTimeoutMs ?? 20_000;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
+      const ready = await new Promise<ReadyMessage>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs} ms`)), timeoutMs);
         child.once('message', (message: ReadyMessage) => {
           clearTimeout(timer);
-          resolve(message.url);
+          resolve(message);
         });
         child.once('exit', (code, signal) => {
           clearTimeout(timer);
           reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
         });
       });
-      return new ServerProcess(name, url, child, stderr);
+      return new ServerProcess(name, ready, child, stderr);
     } catch (err) {
       child.kill('SIGKILL');
       throw new Error(`${(err as Error).message}\n${stderr.join('').slice(-4000)}`);

@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 export interface ReadyMessage {
   type: 'ready';
   url: string;
+  /** The gateway's metrics and admin listener, when the server has one. */
+  adminUrl?: string;
 }
 
 /** The answer to a `{ type: 'memory' }` message. */
@@ -17,8 +19,8 @@ export interface MemoryMessage {
   usage: NodeJS.MemoryUsage;
 }
 
-/** Reports `server`'s URL to the parent and arranges a clean stop by `close` (default: close the server). */
-export function serveUntilStopped(server: Server, close: () => Promise<void> = () => closeServer(server)): void {
+/** Reports `server`'s URL (and `adminUrl`) to the parent and arranges a clean stop by `close` (default: close the server). */
+export function serveUntilStopped(server: Server, close: () => Promise<void> = () => closeServer(server), adminUrl?: string): void {
   const { port } = server.address() as AddressInfo;
   let stopping = false;
   const stop = (code: number) => {
@@ -45,7 +47,7 @@ export function serveUntilStopped(server: Server, close: () => Promise<void> = (
   process.on('SIGINT', () => stop(0));
   // The parent died without stopping us: nobody will, so go.
   process.on('disconnect', () => stop(0));
-  const ready: ReadyMessage = { type: 'ready', url: `http://127.0.0.1:${port}` };
+  const ready: ReadyMessage = { type: 'ready', url: `http://127.0.0.1:${port}`, ...(adminUrl === undefined ? {} : { adminUrl }) };
   if (!process.send) throw new Error('a benchmark server must be started by bench/run.ts (it needs an IPC channel)');
   process.send(ready);
 }

@@ -104,6 +104,11 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
     // Stripped so that `<public_url>/callback/<id>` never has a double slash.
     publicUrl: file.public_url.replace(/\/+$/, ''),
     listen: { host: file.listen.host, port: file.listen.port, trustedProxies: [...file.listen.trusted_proxies] },
+    admin: {
+      listen: { host: file.admin.listen.host ?? file.listen.host, port: file.admin.listen.port },
+      metricsOnPublicPort: file.admin.metrics_on_public_port,
+      ...(file.admin.token !== undefined ? { token: file.admin.token } : {}),
+    },
     store: normalizeStore(file.store),
     signing: {
       algorithm: file.signing.algorithm,

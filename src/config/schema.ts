@@ -134,6 +134,20 @@ export const MAX_WORKERS = 256;
 /** Defaults of `signing.reload_interval_seconds` and `shutdown`, also applied to configurations built in code. */
 export const DEFAULT_KEYS_RELOAD_SECONDS = 10;
 export const DEFAULT_SHUTDOWN = { delaySeconds: 0, graceSeconds: 10 } as const;
+/** Port of the metrics and admin listener (`admin.listen.port`) when the file does not say. */
+export const DEFAULT_ADMIN_PORT = 9090;
+/** Fewest characters of `admin.token`: 32 random bytes in base64 (`openssl rand -base64 32`) are 44. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+/** RFC 6750 §2.1: the characters a bearer token (b64token) may hold. */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** `admin.token`: a bearer token long enough that guessing it is hopeless; never echoed in a problem. */
+const adminTokenSchema = custom<string>((value) =>
+  typeof value === 'string' && value.length >= MIN_ADMIN_TOKEN_LENGTH && value.length <= 4_096 && BEARER_TOKEN.test(value)
+    ? { ok: value }
+    : { problem: `${found(value, true)}, expected a bearer token of ${MIN_ADMIN_TOKEN_LENGTH} to 4096 characters (letters, digits, -._~+/ and trailing =; e.g. openssl rand -base64 32), or token_file: PATH` },
+);
+
 /** `workers`: a number of processes sharing the port, or "auto" for one per core. Digits are accepted (`${WORKERS}`). */
 const workersSchema = custom<number | 'auto'>((value) => {
   if (value === 'auto') return { ok: 'auto' };
@@ -553,6 +567,12 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     // trusted_proxies: X-Forwarded-For is believed only from a connection of one of these, and only as far
     // as the entries these proxies appended (src/http/middleware/client-address.ts).
     listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080), trusted_proxies: trustedProxiesSchema.default([]) }).prefault({}),
+    // The operators' listener: /metrics, probes and the admin API, on a port the public never reaches.
+    admin: strict({
+      listen: strict({ host: nonEmptyString.optional(), port: integer(1, 65_535).default(DEFAULT_ADMIN_PORT) }).prefault({}),
+      metrics_on_public_port: z.boolean().default(false),
+      token: adminTokenSchema.optional(),
+    }).prefault({}),
     store: storeSchema.optional(),
     signing: strict({
       algorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'),
@@ -597,6 +617,11 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     rules: z.array(ruleSchema).default([]),
     tests: z.array(testSchema).default([]),
   }).superRefine((value, ctx) => {
+    const adminHost = value.admin.listen.host ?? value.listen.host;
+    const overlaps = adminHost === value.listen.host || [adminHost, value.listen.host].some((host) => ['0.0.0.0', '::'].includes(host));
+    if (value.admin.listen.port === value.listen.port && overlaps) {
+      ctx.addIssue({ code: 'custom', path: ['admin', 'listen', 'port'], message: `found ${value.admin.listen.port}, the port of listen, expected another port (the admin listener is separate so that the public never reaches it)` });
+    }
     // RFC 6265bis §4.1.3: a __Secure- or __Host- cookie must be Secure, which a plain-http gateway cannot set.
     if (/^__(Secure|Host)-/i.test(value.browser.cookie_name) && value.public_url.startsWith('http:')) {
       ctx.addIssue({ code: 'custom', path: ['browser', 'cookie_name'], message: `found ${JSON.stringify(value.browser.cookie_name)} with a plain-http public_url, expected a name without the __Secure-/__Host- prefix (such cookies need https)` });

@@ -125,6 +125,15 @@ export interface BrowserConfig {
 /** The `browser:` defaults: an 8-hour session, no origin but the gateway's own, cookie `stsgate_session`. */
 export const DEFAULT_BROWSER_CONFIG: Readonly<BrowserConfig> = Object.freeze({ sessionTtlSeconds: 28_800, allowedReturnOrigins: [], cookieName: 'stsgate_session' });
 
+/** The operators' listener: `/metrics`, `/healthz`, `/readyz` and, with a token, the admin API under `/admin/`. */
+export interface AdminConfig {
+  listen: { host: string; port: number };
+  /** Also serve `/metrics` on the public port (off: 404 there like any unknown path). */
+  metricsOnPublicPort: boolean;
+  /** Bearer token of `/admin/*`; absent: the admin API is off (every `/admin/*` path is 404). */
+  token?: string;
+}
+
 export interface GatewayConfig {
   publicUrl: string;
   /**
@@ -134,6 +143,8 @@ export interface GatewayConfig {
    * Empty: the connection's own address. Optional only for configurations built in code (empty).
    */
   listen: { host: string; port: number; trustedProxies?: string[] };
+  /** Optional only for configurations built in code: `listen.host`, port 9090, metrics not on the public port, no admin API. */
+  admin?: AdminConfig;
   store: StoreConfig;
   /** `reloadIntervalSeconds`: how often the keys file is re-read (rotation); the loader always sets it. */
   signing: { algorithm: SigningAlgorithm; keysFile?: string; reloadIntervalSeconds?: number };

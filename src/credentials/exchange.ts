@@ -78,17 +78,20 @@ export class TokenExchange {
     // Counted before anything is decided, so a verified identity probing for roles it lacks is limited
     // too; the count's round trip runs while the rules are evaluated and the cache is read.
     const admitted = this.#admit({ source: identity.source, subject: identity.subject }, identity);
-    const { role, granted, durationSeconds, narrowing } = await admittedFirst(admitted, () => this.#decide(identity, request, action));
-    const credentials = await this.#deps.credentials.issue(
-      {
-        identity,
-        role,
-        durationSeconds,
-        sessionName: request.sessionName,
-        matchedRule: granted.rule,
-        ...narrowing,
-      },
-      admitted,
+    const { role, granted, grantedContext, durationSeconds, narrowing } = await admittedFirst(admitted, () => this.#decide(identity, request, action));
+    // From here the role is granted: a refusal (throttled, store down) may be counted under its name.
+    const credentials = await withContext(grantedContext, () =>
+      this.#deps.credentials.issue(
+        {
+          identity,
+          role,
+          durationSeconds,
+          sessionName: request.sessionName,
+          matchedRule: granted.rule,
+          ...narrowing,
+        },
+        admitted,
+      ),
     );
     return { credentials, identity, role, matchedRule: granted.rule };
   }
@@ -106,9 +109,10 @@ export class TokenExchange {
         context,
       });
     }
-    const durationSeconds = withContext(context, () => this.#duration(request.durationSeconds, role.maxSessionSeconds));
-    const narrowing = withContext(context, () => this.#narrowing(role, request));
-    return { role, granted, durationSeconds, narrowing };
+    const grantedContext = { ...context, granted: true };
+    const durationSeconds = withContext(grantedContext, () => this.#duration(request.durationSeconds, role.maxSessionSeconds));
+    const narrowing = withContext(grantedContext, () => this.#narrowing(role, request));
+    return { role, granted, grantedContext, durationSeconds, narrowing };
   }
 
   /** Starts the per-subject count (absent: admitted at once); its refusal carries the audit context. */
@@ -150,6 +154,12 @@ export class TokenExchange {
         debug: role ? `role ${parent.info.role} may not assume ${role.name}` : 'unknown role',
       });
     }
+    // The parent's role may assume this one: refusals from here on may be counted under its name.
+    return withContext({ role: role.name, granted: true }, () => this.#issueChained(parent, request, role, sameRole));
+  }
+
+  /** Issues the chained or narrowed session once `role` is allowed to the parent's. */
+  async #issueChained(parent: OpenSession, request: ExchangeRequest, role: Role, sameRole: boolean): Promise<ExchangeResult> {
     const identity: Identity = { source: parent.info.source, subject: parent.info.subject, claims: {} };
     const limit = Math.min(role.maxSessionSeconds, MAX_CHAINED_SESSION_SECONDS);
     const durationSeconds = this.#duration(request.durationSeconds, limit);

@@ -76,6 +76,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     );
     const gateway = await startGateway(config, {
       port,
+      // A free port: several demos (or a demo beside a gateway) must not fight over 9090.
+      adminPort: 0,
       pageNotice: DEMO_NOTICE,
       // Nothing balances load in front of a demo: stop at once on Ctrl-C.
       shutdownDelayMs: 0,
@@ -117,6 +119,7 @@ export function demoBanner(demo: RunningDemo): string[] {
     ...demo.users.map((u) => `    ${u.name.padEnd(6)} ${u.email.padEnd(26)} ${u.roles.length > 0 ? `roles: ${u.roles.join(', ')}` : 'no role: denied'}`),
     `  Configuration: ${DEMO_CONFIG_FILE}`,
     `  From a terminal: stsgate login --gateway ${demo.url}`,
+    `  Metrics: ${demo.gateway.adminUrl}/metrics`,
     '  Stop with Ctrl-C.',
     rule,
   ];

@@ -54,7 +54,10 @@ export interface GatewayErrorOptions {
 export interface DecisionContext {
   source?: string;
   subject?: string;
+  /** The role asked for, when it exists (the audit log names it even when refused). */
   role?: string;
+  /** True once the rules granted `role` to this identity: only then may a metric label name it. */
+  granted?: boolean;
 }
 
 export class GatewayError extends Error {

@@ -45,6 +45,8 @@ export interface AppDependencies {
   logger: Logger;
   metrics: GatewayMetrics;
   accepting: () => boolean;
+  /** Serve `/metrics` on this (public) port too; otherwise only the admin listener does (admin-app.ts). */
+  metricsOnPublicPort?: boolean;
   /** A warning on top of every page (`stsgate demo`). */
   pageNotice?: string;
 }
@@ -66,7 +68,7 @@ export function createApp(deps: AppDependencies): Koa {
   // every group's router trying the path in turn.
   const routes = new Router();
   for (const group of [
-    healthRoutes(deps),
+    healthRoutes({ ...deps, serveMetrics: deps.metricsOnPublicPort ?? false }),
     wellKnownRoutes(deps),
     stsRoutes(deps),
     oauthRoutes(deps),
@@ -83,7 +85,7 @@ export function createApp(deps: AppDependencies): Koa {
 }
 
 /** No route answered: a 404, or the router's 405 / 501, in the error format. */
-async function notFound(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+export async function notFound(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   await next();
   if (ctx.body != null) return;
   if (ctx.status === 404) throw new GatewayError('NotFound', 'Not found.');
@@ -92,7 +94,8 @@ async function notFound(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   if (ctx.status === 501) throw new GatewayError('NotFound', 'Not implemented.', { status: 501, headers: { Allow: allow } });
 }
 
-async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+/** Headers every response carries, whichever listener answers. */
+export async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
   await next();

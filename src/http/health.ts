@@ -7,9 +7,11 @@ export interface HealthDependencies {
   metrics: GatewayMetrics;
   /** False once shutdown has begun, so the load balancer stops sending traffic first. */
   accepting: () => boolean;
+  /** Serve `/metrics` too: always on the admin listener, on the public port only when configured. */
+  serveMetrics: boolean;
 }
 
-/** `/healthz` (the process runs), `/readyz` (the store answers, keys are loaded, not shutting down), `/metrics`. */
+/** `/healthz` (the process runs), `/readyz` (the store answers, keys are loaded, not shutting down), and `/metrics` when asked. */
 export function healthRoutes(deps: HealthDependencies): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
@@ -28,6 +30,7 @@ export function healthRoutes(deps: HealthDependencies): Router {
     ctx.status = ready ? 200 : 503;
     ctx.body = { status: ready ? 'ready' : 'not ready', checks };
   });
+  if (!deps.serveMetrics) return router;
   router.get('/metrics', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.type = deps.metrics.registry.contentType;

@@ -3,7 +3,7 @@ import type { ExchangeResult } from '../credentials/exchange.js';
 import type { Watermark } from '../credentials/revocations.js';
 import { toGatewayError } from '../errors/gateway-error.js';
 import type { Logger } from './logger.js';
-import type { GatewayMetrics } from './metrics.js';
+import { deniedRoleLabel, type GatewayMetrics } from './metrics.js';
 
 /**
  * The audit log: one structured line per decision (issued, denied, revoked, login, logout), and the
@@ -59,7 +59,7 @@ export class AuditLog {
         client: ctx.ip,
         ms: Math.round(seconds * 10_000) / 10,
       });
-      this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: err.context.role ?? 'unknown', reason: err.code });
+      this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
       this.#metrics?.exchangeSeconds.observe({ action, outcome: 'denied' }, seconds);
       throw thrown;
     }

@@ -1,4 +1,17 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionContext } from '../errors/gateway-error.js';
+
+/** The `role` label of a refusal whose role the rules did not grant to the identity asking (or that does not exist). */
+export const NOT_GRANTED_ROLE = 'not_granted';
+
+/**
+ * The `role` label for a refusal: the role only when the rules granted it to this identity (a throttled
+ * request, a duration over the role's maximum). A role that exists but is not granted and one that does
+ * not exist get the same AccessDenied, and must get the same label too, or a scrape tells them apart.
+ */
+export function deniedRoleLabel(context: DecisionContext): string {
+  return context.granted === true && context.role !== undefined ? context.role : NOT_GRANTED_ROLE;
+}
 
 /**
  * Prometheus metrics. Every label value comes from a bounded set (configured sources and roles, error

@@ -53,6 +53,7 @@ describe('a valid configuration', () => {
     expect(config).toEqual({
       publicUrl: 'https://sts.example.com',
       listen: { host: '0.0.0.0', port: 8080, trustedProxies: [] },
+      admin: { listen: { host: '0.0.0.0', port: 9090 }, metricsOnPublicPort: false },
       store: { kind: 'memory', prefix: 'stsgate:' },
       signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
       accountId: '123456789012',
@@ -223,7 +224,7 @@ describe('problems', () => {
   it.each<[string, (t: Tree) => void, string]>([
     // structure and types
     ['unknown top-level key', (t) => (t.isuers = []), '(top level): unknown key "isuers"; did you mean "issuers"?'],
-    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests'],
+    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests'],
     ['unknown nested key', (t) => (issuer(t).audience = ['x']), 'issuers[0]: unknown key "audience"; did you mean "audiences"?'],
     ['unknown rule key', (t) => (rule(t).mtach = {}), 'rules[0]: unknown key "mtach"; did you mean "match"?'],
     ['missing public_url', (t) => delete t.public_url, 'public_url: missing, expected an https:// URL'],
@@ -420,7 +421,7 @@ describe('problems', () => {
       'account_id: found "1", expected a string of 12 digits',
       'roles[0].max_session_seconds: found 10, expected an integer in 900..43200',
       'rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?',
-      '(top level): unknown key "extra"; allowed keys: public_url, listen, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests',
+      '(top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests',
       'rules[0].roles[0]: unknown role "nope"; known roles: deployer, reader',
       'rules[0].match.source: unknown source "gh"; did you mean "gha"?',
     ]);
@@ -458,12 +459,12 @@ describe('YAML', () => {
 });
 
 describe('environment interpolation', () => {
-  const env = { REDIS_URL: 'redis://cache:6379', PORT: '9090', EMPTY: '', INJECT: 'x\nrules: []\nfoo: {', ID: 'gha' };
+  const env = { REDIS_URL: 'redis://cache:6379', PORT: '8443', EMPTY: '', INJECT: 'x\nrules: []\nfoo: {', ID: 'gha' };
 
   it.each<[string, string, string]>([
     ['a variable', '${REDIS_URL}', 'redis://cache:6379'],
     ['inside text', 'pre-${ID}-post', 'pre-gha-post'],
-    ['two variables', '${ID}/${PORT}', 'gha/9090'],
+    ['two variables', '${ID}/${PORT}', 'gha/8443'],
     ['a default when unset', '${UNSET:-fallback}', 'fallback'],
     ['a default when empty', '${EMPTY:-fallback}', 'fallback'],
     ['the value over a default', '${ID:-fallback}', 'gha'],
@@ -485,7 +486,7 @@ describe('environment interpolation', () => {
   });
 
   it('turns a digit string into a number where a number is expected', () => {
-    expect(parse(with_((t) => (t.listen = { port: '${PORT}' })), env).listen.port).toBe(9090);
+    expect(parse(with_((t) => (t.listen = { port: '${PORT}' })), env).listen.port).toBe(8443);
   });
 
   it('does not interpolate keys', () => {

@@ -71,8 +71,8 @@ describe('Dockerfile', () => {
     expect(runtime.slice(switchedAt).filter((i) => i.keyword === 'RUN')).toEqual([]);
   });
 
-  it('exposes 8080 and checks /healthz with Node (no curl in slim images)', () => {
-    expect(runtime.filter((i) => i.keyword === 'EXPOSE').map((i) => i.args)).toEqual(['8080']);
+  it('exposes 8080 and the metrics port 9090, and checks /healthz with Node (no curl in slim images)', () => {
+    expect(runtime.filter((i) => i.keyword === 'EXPOSE').map((i) => i.args)).toEqual(['8080 9090']);
     const check = runtime.find((i) => i.keyword === 'HEALTHCHECK');
     expect(check).toBeDefined();
     const command = execForm(check!.args.slice(check!.args.indexOf('CMD') + 3));

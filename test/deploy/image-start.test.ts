@@ -102,8 +102,9 @@ afterAll(() => {
 });
 
 describe('the image start command, run as a plain process', () => {
-  it('serves /healthz and /readyz, passes the HEALTHCHECK, writes nothing in /app, and exits 0 on SIGTERM', async () => {
+  it('serves /healthz and /readyz, metrics on the admin port, passes the HEALTHCHECK, writes nothing in /app, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
+    const adminPort = await freePort();
     const etc = join(root, 'etc-stsgate');
     mkdirSync(etc);
     chmodSync(etc, 0o755);
@@ -113,6 +114,7 @@ describe('the image start command, run as a plain process', () => {
       [
         `public_url: http://127.0.0.1:${port}`,
         `listen: { host: 127.0.0.1, port: ${port} }`,
+        `admin: { listen: { port: ${adminPort} } }`,
         'account_id: "123456789012"',
         'roles: [{ name: reader, scopes: [logs:read], audiences: [api.example.com] }]',
         '',
@@ -142,6 +144,7 @@ describe('the image start command, run as a plain process', () => {
       expect(health.headers.get('cache-control')).toBe('no-store');
       const ready = await waitFor200(`http://127.0.0.1:${port}/readyz`, deadline);
       expect(((await ready.json()) as { status: string }).status).toBe('ready');
+      expect(await (await waitFor200(`http://127.0.0.1:${adminPort}/metrics`, deadline)).text()).toContain('stsgate_http_requests_total');
       if (asRoot) expect(readFileSync(`/proc/${child.pid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${IMAGE_UID}\\s`, 'm'));
 
       // The Dockerfile's HEALTHCHECK, verbatim but for the port.

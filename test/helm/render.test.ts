@@ -13,6 +13,9 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
@@ -127,7 +130,10 @@ function expectHardenedPod(objects: K8sObject[]): void {
   expect(container.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
   expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
   expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
-  expect(container.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+  expect(container.ports).toEqual([
+    { name: 'http', containerPort: 8080, protocol: 'TCP' },
+    { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
+  ]);
   expect(container.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
   expect(container.resources.limits).toMatchObject({ memory: expect.any(String) });
 
@@ -206,10 +212,11 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       expectSecretsByReference(objects);
     });
 
-    it('writes a gateway file the gateway accepts: in-memory store, listening on 0.0.0.0:8080', () => {
+    it('writes a gateway file the gateway accepts: in-memory store, listening on 0.0.0.0:8080, metrics and admin on 9090', () => {
       const config = gatewayConfigOf(objects);
       expect(config.store.kind).toBe('memory');
       expect(config.listen).toEqual({ host: '0.0.0.0', port: 8080, trustedProxies: [] });
+      expect(config.admin).toEqual({ listen: { host: '0.0.0.0', port: 9090 }, metricsOnPublicPort: false });
       expect(config.signing.keysFile).toBeUndefined();
     });
 
@@ -217,7 +224,7 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       const runtime = finalStage(readDockerfile());
       const cmd = runtime.find((i) => i.keyword === 'CMD');
       expect(containerOf(objects).args).toEqual(execForm(cmd!.args));
-      expect(runtime.find((i) => i.keyword === 'EXPOSE')?.args).toBe(String(containerOf(objects).ports[0]!.containerPort));
+      expect(runtime.find((i) => i.keyword === 'EXPOSE')?.args).toBe(containerOf(objects).ports.map((p) => p.containerPort).join(' '));
       const [uid, gid] = runtime.find((i) => i.keyword === 'USER')!.args.split(':').map(Number);
       expect(deploymentOf(objects).spec.template.spec.securityContext).toMatchObject({ runAsUser: uid, runAsGroup: gid });
     });
@@ -285,6 +292,8 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       const backend = ingress.spec.rules[0]!.http.paths[0]!.backend.service;
       expect(backend.name).toBe(service.metadata.name);
       expect(service.spec.ports.map((p) => p.name)).toContain(backend.port.name);
+      // Metrics and the admin API stay inside the cluster.
+      for (const rule of ingress.spec.rules) for (const path of rule.http.paths) expect(path.backend.service.port).toEqual({ name: 'http' });
       expect(service.spec.selector).toEqual(deploymentOf(objects).spec.selector.matchLabels);
     });
 
@@ -294,23 +303,27 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       expect(labels).toMatchObject(pdb.spec.selector.matchLabels);
     });
 
-    it('scrapes /metrics on the Service port by a ServiceMonitor that selects the Service', () => {
+    it('scrapes /metrics on the Service\'s metrics port (to the container\'s metrics port) by a ServiceMonitor that selects the Service', () => {
       const monitor = find(objects, 'ServiceMonitor') as unknown as { metadata: { labels: Record<string, string> }; spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } };
-      expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })]);
+      expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
       expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
-      expect(service.spec.ports.map((p) => p.name)).toContain('http');
+      expect(service.spec.ports).toContainEqual({ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' });
+      expect(container.ports.map((p) => p.name)).toContain('metrics');
+      expect(gatewayConfigOf(objects).admin?.listen).toEqual({ host: '0.0.0.0', port: 9090 });
       expect(monitor.metadata.labels.release).toBe('kube-prometheus-stack');
     });
 
-    it('limits traffic: in to port http, out to DNS, Redis and HTTPS only', () => {
+    it('limits traffic: in to port http, to port metrics from the monitoring namespace only, out to DNS, Redis and HTTPS only', () => {
       const policy = find(objects, 'NetworkPolicy') as unknown as {
         spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { ports: { port: string | number }[]; from?: unknown[] }[]; egress: { ports: { port: number; protocol: string }[] }[] };
       };
       expect(labels).toMatchObject(policy.spec.podSelector.matchLabels);
       expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
-      expect(policy.spec.ingress).toHaveLength(1);
+      expect(policy.spec.ingress).toHaveLength(2);
       expect(policy.spec.ingress[0]!.ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
-      expect(policy.spec.ingress[0]!.from).toHaveLength(2);
+      expect(policy.spec.ingress[0]!.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }]);
+      expect(policy.spec.ingress[1]!.ports).toEqual([{ port: 'metrics', protocol: 'TCP' }]);
+      expect(policy.spec.ingress[1]!.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
       const egress = policy.spec.egress.flatMap((rule) => rule.ports.map((p) => `${p.port}/${p.protocol}`)).sort();
       expect(egress).toEqual(['443/TCP', '53/TCP', '53/UDP', '6380/TCP']);
     });
@@ -398,6 +411,34 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
       expect(pod.topologySpreadConstraints).toEqual([{ maxSkew: 2, topologyKey: 'zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: custom }]);
     });
 
+    it('opens the metrics port to no one by default', () => {
+      const policy = find(render(), 'NetworkPolicy') as unknown as { spec: { ingress: { ports: { port: string }[] }[] } };
+      expect(policy.spec.ingress.flatMap((r) => r.ports.map((p) => p.port))).toEqual(['http']);
+    });
+
+    it('mounts the admin token Secret as a file the gateway reads as admin.token_file', () => {
+      const objects = render({ setJson: { 'admin.existingSecret': 'stsgate-admin' } });
+      expectSecretsByReference(objects);
+      const pod = deploymentOf(objects).spec.template.spec;
+      const container = containerOf(objects);
+      const volume = pod.volumes.find((v) => v.secret?.secretName === 'stsgate-admin');
+      const mount = container.volumeMounts.find((m) => m.name === volume?.name);
+      expect(mount?.readOnly).toBe(true);
+      expect(volume!.secret!.items).toEqual([{ key: 'admin-token', path: 'admin-token' }]);
+      expect(container.env.map((e) => e.name)).not.toContain('ADMIN_TOKEN');
+      // The gateway reads the file at start: here a stand-in for the mounted Secret.
+      const dir = mkdtempSync(join(tmpdir(), 'stsgate-admin-'));
+      try {
+        writeFileSync(join(dir, 'admin-token'), `${'t'.repeat(44)}\n`);
+        const text = gatewayYaml(objects);
+        expect(text).toContain(`token_file: ${mount!.mountPath}/admin-token`);
+        const config = parseConfig(text.replace(`${mount!.mountPath}/`, `${dir}/`), containerEnvironment(container), '/etc/stsgate');
+        expect(config.admin?.token).toBe('t'.repeat(44));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('renders no NetworkPolicy when disabled, and no Redis egress without Redis', () => {
       expect(render({ setJson: { 'networkPolicy.enabled': false } }).map((o) => o.kind)).not.toContain('NetworkPolicy');
       const policy = find(render(), 'NetworkPolicy') as unknown as { spec: { egress: { ports: { port: number }[] }[] } };
@@ -438,6 +479,9 @@ describe.skipIf(!helm)('the chart rendered by Helm', () => {
     ['replicas as a string', { replicaCount: 'three' }, "values don't meet the specifications of the schema"],
     ['a password in redis.url', { 'redis.url': 'redis://:hunter2@redis:6379' }, "values don't meet the specifications of the schema"],
     ['config.listen', { 'config.listen': { port: 9000 } }, "values don't meet the specifications of the schema"],
+    ['config.admin.listen', { 'config.admin': { listen: { port: 9000 } } }, "values don't meet the specifications of the schema"],
+    ['an admin token in the ConfigMap', { 'config.admin': { token: 'x'.repeat(44) } }, "values don't meet the specifications of the schema"],
+    ['a ServiceMonitor the NetworkPolicy would block', { 'serviceMonitor.enabled': true }, 'needs networkPolicy.metricsFrom'],
     ['several pods on the in-memory store', { replicaCount: 3 }, 'need a shared store'],
     ['autoscaling on the in-memory store', { 'autoscaling.enabled': true }, 'need a shared store'],
     ['Redis without shared keys', { 'redis.url': 'redis://redis:6379' }, 'they must share keys'],

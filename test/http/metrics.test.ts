@@ -21,7 +21,7 @@ describe('/metrics', () => {
   });
 
   async function scrape(): Promise<Sample[]> {
-    const res = await fetch(`${gateway.url}/metrics`);
+    const res = await fetch(`${gateway.adminUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     return parsePrometheusText(await res.text());
@@ -46,7 +46,8 @@ describe('/metrics', () => {
     expect(delta('stsgate_credentials_issued_total', { source: 'ci', role: 'deployer', cached: 'true' })).toBe(1);
     expect(delta('stsgate_credential_cache_total', { result: 'hit' })).toBe(1);
     expect(delta('stsgate_credential_cache_total', { result: 'miss' })).toBe(1);
-    expect(delta('stsgate_denials_total', { source: 'ci', role: 'deployer', reason: 'AccessDenied' })).toBe(1);
+    // The feature branch is not granted deployer: the label must not say which role it asked for.
+    expect(delta('stsgate_denials_total', { source: 'ci', role: 'not_granted', reason: 'AccessDenied' })).toBe(1);
     expect(delta('stsgate_exchange_duration_seconds_count', { action: 'AssumeRoleWithWebIdentity' })).toBe(3);
     expect(delta('stsgate_store_operation_duration_seconds_count')).toBeGreaterThanOrEqual(3);
     expect(delta('stsgate_http_requests_total', { route: 'sts' })).toBe(3);

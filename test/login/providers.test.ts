@@ -261,7 +261,7 @@ describe('the session and the role picker', () => {
   });
 
   it('records login latency by provider and outcome', async () => {
-    const metrics = await (await fetch(`${setup.env.gateway.url}/metrics`)).text();
+    const metrics = await (await fetch(`${setup.env.gateway.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/stsgate_login_duration_seconds_count\{provider="google",outcome="success"\} [1-9]/);
     expect(metrics).toMatch(/stsgate_login_duration_seconds_count\{provider="google",outcome="failure"\} [1-9]/);
   });

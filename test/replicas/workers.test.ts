@@ -3,6 +3,7 @@
  * several workers are refused without a shared store and shared keys; a gateway that cannot start at all
  * makes the primary exit 1 instead of restarting forever.
  */
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,8 +28,12 @@ describe('workers', () => {
   const setup = useProcessTestSetup('workers');
   const { ledger } = setup;
 
-  it('restarts a worker that dies while the other keeps serving, serves /metrics for all workers, stops all with exit 0', { timeout: 60_000 }, async () => {
-    const config = await writeGatewayConfig(setup.dir, { keys: setup.keys, issuer: setup.issuer, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
+  it('restarts a worker that dies while the other keeps serving, serves /metrics for all workers on the admin port, stops all with exit 0', { timeout: 60_000 }, async () => {
+    const adminToken = randomBytes(32).toString('base64url');
+    ledger.add('admin token', adminToken);
+    const adminTokenFile = join(setup.dir, 'admin-token');
+    await writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
+    const config = await writeGatewayConfig(setup.dir, { keys: setup.keys, issuer: setup.issuer, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2, adminTokenFile });
     const gateway = await startGatewayProcess(config, { workers: 2 });
     const listening = gateway.logs().filter((line) => line.msg === 'worker listening');
     const victim = listening[0]!;
@@ -63,11 +68,19 @@ describe('workers', () => {
     }
     expect(answeredBy).toEqual(new Set([listening[1]!.worker, restarted!.worker]));
 
-    // Whichever worker a scrape reaches, /metrics counts for both: the primary sums their registries.
+    // The workers share the admin port as they share the public one. Whichever worker a scrape reaches,
+    // /metrics counts for both: the primary sums their registries.
     for (let scrape = 0; scrape < 4; scrape++) {
-      const res = await getText(`${gateway.url}/metrics`);
+      const res = await getText(`${gateway.adminUrl}/metrics`);
       expect(res.status, `${res.text} ${gateway.problems().join(' ')}`).toBe(200);
       expect(sumOf(parsePrometheusText(res.text), 'stsgate_credentials_issued_total')).toBe(issuedCount);
+    }
+    expect((await getText(`${gateway.url}/metrics`)).status).toBe(404);
+    // Every worker guards the admin API with the token from the file.
+    for (let i = 0; i < 4; i++) {
+      expect((await getText(`${gateway.adminUrl}/admin/nothing-here`)).status).toBe(401);
+      expect((await getText(`${gateway.adminUrl}/admin/nothing-here`, { authorization: `Bearer ${adminToken}` })).status).toBe(404);
+      expect(await readyz(gateway.adminUrl)).toBe(200);
     }
 
     const exit = await gateway.stop('SIGTERM');

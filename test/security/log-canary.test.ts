@@ -155,7 +155,7 @@ describe('secrets never reach logs, error bodies or metric labels', () => {
   });
 
   it('no secret is in any metric label or value', async () => {
-    const metrics = await (await fetch(`${g.url}/metrics`)).text();
+    const metrics = await (await fetch(`${g.gateway.adminUrl}/metrics`)).text();
     expect(metrics).toContain('stsgate_denials_total');
     const leaks = [...secrets].filter(([, value]) => metrics.includes(value));
     expect(leaks.map(([label]) => label)).toEqual([]);

@@ -40,7 +40,7 @@ function postFrom(localAddress: string, url: string, path: string, form: Record<
 }
 
 async function storeOperations(g: SecurityGateway, operation: string): Promise<number> {
-  const text = await (await fetch(`${g.url}/metrics`)).text();
+  const text = await (await fetch(`${g.gateway.adminUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`stsgate_store_operation_duration_seconds_count{operation="${operation}"}`));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }

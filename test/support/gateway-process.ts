@@ -86,6 +86,10 @@ export interface GatewayConfigOptions {
   store?: StoreYaml;
   /** Default: a free port. */
   port?: number;
+  /** The metrics and admin listener's port; default: a free one. */
+  adminPort?: number;
+  /** `admin.token_file`: the admin API's bearer token file; absent: the admin API is off. */
+  adminTokenFile?: string;
   workers?: number | 'auto';
   shutdown?: { delay_seconds?: number; grace_seconds?: number };
   reloadIntervalSeconds?: number;
@@ -109,12 +113,21 @@ export const RULES = [
   { name: 'any acme repository may read', match: { source: 'ci', claim: 'repository', starts_with: 'acme/' }, roles: ['reader'] },
 ];
 
-/** Writes a gateway YAML file into `dir` and returns its path and port. */
-export async function writeGatewayConfig(dir: string, options: GatewayConfigOptions): Promise<{ file: string; port: number }> {
+/** Where a gateway process listens, and its config file. */
+export interface GatewayConfigFile {
+  file: string;
+  port: number;
+  adminPort: number;
+}
+
+/** Writes a gateway YAML file into `dir` and returns its path and ports. */
+export async function writeGatewayConfig(dir: string, options: GatewayConfigOptions): Promise<GatewayConfigFile> {
   const port = options.port ?? (await freePort());
+  const adminPort = options.adminPort ?? (await freePort());
   const document = {
     public_url: 'http://127.0.0.1:8080',
     listen: { host: '127.0.0.1', port },
+    admin: { listen: { port: adminPort }, ...(options.adminTokenFile === undefined ? {} : { token_file: options.adminTokenFile }) },
     // A generous command timeout: these tests share two cores with many processes, and a slow reply here
     // is a starved CPU, not the dead Redis the production default (1 s) is there to notice.
     ...(options.store ? { store: { redis: { command_timeout_ms: 5_000, ...options.store } } } : {}),
@@ -135,13 +148,15 @@ export async function writeGatewayConfig(dir: string, options: GatewayConfigOpti
   };
   const file = join(dir, options.name ?? `gateway-${port}.yaml`);
   await writeFile(file, stringify(document), { mode: 0o600 });
-  return { file, port };
+  return { file, port, adminPort };
 }
 
 /** A running `stsgate serve`. */
 export interface GatewayProcess {
   url: string;
   port: number;
+  /** The metrics and admin listener. */
+  adminUrl: string;
   pid: number;
   child: ChildProcess;
   /** stdout lines so far (pino JSON). */
@@ -200,7 +215,7 @@ export interface StartOptions {
 }
 
 /** Spawns `stsgate serve --config file` and waits until /readyz answers 200 (and every worker listens). */
-export async function startGatewayProcess(config: { file: string; port: number }, options: StartOptions = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(config: GatewayConfigFile, options: StartOptions = {}): Promise<GatewayProcess> {
   const started = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--config', config.file], {
     cwd: REPO_ROOT,
@@ -232,6 +247,7 @@ export async function startGatewayProcess(config: { file: string; port: number }
   const gateway: GatewayProcess = {
     url,
     port: config.port,
+    adminUrl: `http://127.0.0.1:${config.adminPort}`,
     pid: child.pid!,
     child,
     stdout,
@@ -397,10 +413,10 @@ export function useProcessTestSetup(kind: string): ProcessTestSetup {
   return setup;
 }
 
-/** GETs a URL on a new connection, returning status and body text. */
-export function getText(url: string): Promise<{ status: number; text: string }> {
+/** GETs a URL on a new connection (with `headers`), returning status and body text. */
+export function getText(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false }, (res) => {
+    const req = request(url, { agent: false, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));

@@ -3,6 +3,7 @@
  * captured so tests can read the audit lines and scan for leaked secrets.
  */
 import { randomBytes } from 'node:crypto';
+import type Router from '@koa/router';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +75,8 @@ export interface TestGatewayOptions {
   config?: Partial<GatewayConfig>;
   /** The port to listen on (default: a free one); a browser-login test needs it before start, for public_url. */
   port?: number;
+  /** Admin API route groups mounted behind `config.admin.token` (tests of the admin listener). */
+  adminRoutes?: Router[];
 }
 
 /** Starts a gateway on 127.0.0.1 with a free port. */
@@ -111,7 +114,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     },
   });
   const logger = createLogger({ level: 'debug', destination });
-  const gateway = await startGateway(config, { logger, port: options.port ?? 0, shutdownGraceMs: 2000 });
+  const gateway = await startGateway(config, { logger, port: options.port ?? 0, shutdownGraceMs: 2000, ...(options.config?.admin ? {} : { adminPort: 0 }), ...(options.adminRoutes ? { adminRoutes: options.adminRoutes } : {}) });
   return { ...gateway, config, close: gateway.close, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 

@@ -42,3 +42,11 @@ function sampleValue(text: string): number | undefined {
   const value = Number(text);
   return Number.isNaN(value) || text.trim() === '' ? undefined : value;
 }
+
+/** GETs `<baseUrl>/metrics` (the admin listener's URL), checks it answers Prometheus text, and parses it. */
+export async function scrapeMetrics(baseUrl: string): Promise<Sample[]> {
+  const res = await fetch(`${baseUrl}/metrics`);
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${baseUrl}/metrics: ${res.status} ${text.slice(0, 200)}`);
+  return parsePrometheusText(text);
+}

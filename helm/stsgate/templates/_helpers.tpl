@@ -65,6 +65,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 8080
 {{- end -}}
 
+{{/* The port of the metrics and admin listener in the container (`admin.listen`). */}}
+{{- define "stsgate.metricsPort" -}}
+9090
+{{- end -}}
+
+{{/* Where the admin token Secret is mounted. */}}
+{{- define "stsgate.adminDir" -}}
+/var/run/secrets/stsgate/admin
+{{- end -}}
+
 {{/* Where the signing keys Secret is mounted, and the file the gateway reads. */}}
 {{- define "stsgate.signingDir" -}}
 /var/run/secrets/stsgate/signing
@@ -101,6 +111,9 @@ reported by `helm install` rather than by a pod in CrashLoopBackOff.
 {{- $shared := include "stsgate.sharedStore" . -}}
 {{- if hasKey $config "listen" -}}
 {{- fail "config.listen is set by the chart (0.0.0.0:8080, the port of the probes and the Service): remove it" -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.enabled .Values.networkPolicy.enabled (not .Values.networkPolicy.metricsFrom) -}}
+{{- fail "serviceMonitor.enabled with networkPolicy.enabled needs networkPolicy.metricsFrom (Prometheus's namespace, for example): the NetworkPolicy would refuse every scrape of the metrics port" -}}
 {{- end -}}
 {{- if and (ne $mode "none") (hasKey $config "store") -}}
 {{- fail "config.store is set next to redis.*: configure the store in one place (redis.url, redis.existingSecret or redis.sentinel, or config.store alone)" -}}
@@ -175,6 +188,12 @@ placeholders that the gateway fills from the pod's environment at start.
 {{- $_ := set $signing "keys_file" (printf "%s/%s" (include "stsgate.signingDir" .) .Values.signing.existingSecretKey) -}}
 {{- $_ := set $config "signing" $signing -}}
 {{- end -}}
+{{- $admin := $config.admin | default dict -}}
+{{- $_ := set $admin "listen" (dict "host" "0.0.0.0" "port" (int (include "stsgate.metricsPort" .))) -}}
+{{- if .Values.admin.existingSecret -}}
+{{- $_ := set $admin "token_file" (printf "%s/%s" (include "stsgate.adminDir" .) .Values.admin.existingSecretKey) -}}
+{{- end -}}
+{{- $_ := set $config "admin" $admin -}}
 {{- if .Values.encryptionKey.existingSecret -}}
 {{- $credentials := $config.credentials | default dict -}}
 {{- $_ := set $credentials "encryption_key" "${STSGATE_ENCRYPTION_KEY}" -}}

@@ -41,7 +41,7 @@ export function accessLog(logger: Logger, metrics: GatewayMetrics) {
 function routeGroup(path: string): string {
   if (path === '/' || path === '/sts') return 'sts';
   const first = path.split('/')[1] ?? '';
-  return ['oauth2', '.well-known', 'healthz', 'readyz', 'metrics', 'login', 'callback', 'logout', 'v1', 'cli'].includes(first) ? first : 'other';
+  return ['oauth2', '.well-known', 'healthz', 'readyz', 'metrics', 'admin', 'login', 'callback', 'logout', 'v1', 'cli'].includes(first) ? first : 'other';
 }
 
 /**
