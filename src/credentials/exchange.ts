@@ -8,6 +8,8 @@ export const MIN_SESSION_SECONDS = 900;
 /** A chained session (AssumeRole with temporary credentials) lasts at most one hour, as in AWS. */
 export const MAX_CHAINED_SESSION_SECONDS = 3600;
 const DEFAULT_SESSION_SECONDS = 3600;
+/** How many AssumeRole / token-exchange hops a chain may have below its root (defence in depth; SECURITY.md). */
+export const MAX_CHAIN_DEPTH = 5;
 
 /** The result of verifying an external JWT (issuers/). */
 export interface VerifiedIdentity {

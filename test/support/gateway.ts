@@ -26,10 +26,10 @@ export interface TestGateway extends RunningGateway {
   logs(): Record<string, unknown>[];
 }
 
-/** The roles and rules most tests use: `deployer` (main of acme/app), `reader` (any acme repo), chaining deployer -> reader. */
+/** The roles and rules most tests use: `deployer` (main of acme/app), `reader` (any acme repo), chaining deployer -> reader, and deployer -> deployer (it lists itself). */
 export function standardRoles(): RoleConfig[] {
   return [
-    { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository' } },
+    { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader', 'deployer'], sessionTags: { repo: 'claims.repository' } },
     { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
     { name: 'admin', scopes: ['admin'], audiences: ['admin.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
   ];
