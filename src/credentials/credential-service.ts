@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, type JWTPayload } from 'jose';
-import type { CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
+import type { Claims, CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
 import { storeKeys } from '../store/keys.js';
@@ -35,6 +35,11 @@ interface SessionSecrets {
   secretAccessKey: string;
   sessionToken: string;
   accessToken: string;
+  /**
+   * A root session's identity claims, so that each chain step can ask today's rules whether the root
+   * identity still holds the role. Sealed, since claims may be personal data; never in the public info.
+   */
+  identityClaims?: Claims;
 }
 
 /** What the store holds for one credential set (JSON): the public facts and the sealed secrets. */
@@ -63,6 +68,19 @@ function recordJson(infoJson: string, sealed: string, cacheKey: string): string 
 export interface OpenSession {
   info: SessionInfo;
   secrets: SessionSecrets;
+}
+
+/** A live session as `findSession` returns it: with the sessions it is chained from, each opened and live. */
+export interface LiveSession extends OpenSession {
+  /** Root first, parent last; empty for a root session. */
+  readonly ancestors: readonly OpenSession[];
+}
+
+/** The identity a chain started from, with the claims sealed in its root session; undefined when none were stored. */
+export function rootIdentityOf(session: LiveSession): Identity | undefined {
+  const root = session.ancestors[0] ?? session;
+  const claims = root.secrets.identityClaims;
+  return claims === undefined ? undefined : { source: root.info.source, subject: root.info.subject, claims };
 }
 
 /** Mints, caches, finds and revokes credential sets. */
@@ -102,11 +120,13 @@ export class CredentialService {
    */
   async issue(request: CredentialRequest, admitted?: Promise<void>): Promise<CredentialSet> {
     const { identity, role } = request;
+    const ancestorSessionIds = request.ancestorSessionIds ?? [];
+    const parentSessionId = ancestorSessionIds.at(-1);
     const scopes = narrow(role.scopes, request.scopes);
     const audiences = narrow(role.audiences, request.audiences);
     const sessionTags = resolveSessionTags(role.sessionTags, identity);
     const cacheKey = createHash('sha256')
-      .update(JSON.stringify([identity.source, identity.subject, role.name, scopes, audiences, request.sessionName, sessionTags, request.parentSessionId ?? null]))
+      .update(JSON.stringify([identity.source, identity.subject, role.name, scopes, audiences, request.sessionName, sessionTags, parentSessionId ?? null]))
       .digest('base64url');
 
     const nowMs = this.#now();
@@ -123,7 +143,12 @@ export class CredentialService {
       if (open) {
         const lifetime = open.info.exp - open.info.iat;
         const remaining = open.info.exp - nowMs / 1000;
-        if (remaining >= lifetime * this.#minRemaining && remaining <= request.durationSeconds) {
+        if (
+          remaining >= lifetime * this.#minRemaining &&
+          remaining <= request.durationSeconds &&
+          open.info.exp <= (request.notAfter ?? Infinity) &&
+          (await this.#ancestorsOf(open.info)) !== undefined
+        ) {
           this.#onCacheLookup(true);
           return toCredentialSet(open, true);
         }
@@ -133,7 +158,9 @@ export class CredentialService {
 
     const sessionId = newSessionId();
     const iat = Math.floor(nowMs / 1000);
-    const exp = iat + request.durationSeconds;
+    // A chained session ends with the earliest session on its path, whatever duration it was given.
+    const exp = Math.min(iat + request.durationSeconds, request.notAfter ?? Infinity);
+    if (exp <= iat) throw new GatewayError('ExpiredToken', 'The security token included in the request is expired', { debug: 'the chain this session would join ends now' });
     const info: SessionInfo = {
       sessionId,
       sub: `${identity.source}:${identity.subject}`,
@@ -149,8 +176,8 @@ export class CredentialService {
       jti: newTokenId(),
       iat,
       exp,
-      ...(request.parentSessionId === undefined ? {} : { parentSessionId: request.parentSessionId }),
-      chainDepth: request.chainDepth ?? 0,
+      ...(parentSessionId === undefined ? {} : { parentSessionId, ancestorSessionIds }),
+      chainDepth: ancestorSessionIds.length,
     };
     const key = this.#keys.set.current(nowMs);
     // Header and claims in the order jose's SignJWT wrote them (test/jwt/compact-jwt.test.ts compares
@@ -176,10 +203,12 @@ export class CredentialService {
       secretAccessKey: newSecretAccessKey(),
       sessionToken: this.#box.seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'),
       accessToken,
+      // Only a root session keeps the claims; chained sessions are checked against their root's.
+      ...(parentSessionId === undefined ? { identityClaims: identity.claims } : {}),
     };
     const infoJson = JSON.stringify(info);
     const record = recordJson(infoJson, this.#box.seal(JSON.stringify(secrets), sealContext(infoJson, cacheKey)), cacheKey);
-    const ttlMs = request.durationSeconds * 1000;
+    const ttlMs = (exp - iat) * 1000;
     await this.#guard(() =>
       this.#store.setMany([
         { key: storeKeys.session(sessionId), value: record, ttlMs },
@@ -189,11 +218,42 @@ export class CredentialService {
     return toCredentialSet({ info, secrets }, false);
   }
 
-  /** Finds a live session by id; undefined when unknown, expired or revoked. */
-  async findSession(sessionId: string): Promise<OpenSession | undefined> {
+  /**
+   * Finds a live session by id; undefined when unknown, expired or revoked, or when any session it was
+   * chained from is (revoking a session ends every session chained from it, on every replica at once).
+   */
+  async findSession(sessionId: string): Promise<LiveSession | undefined> {
     if (!isSessionId(sessionId)) return undefined;
     const raw = await this.#guard(() => this.#store.get(storeKeys.session(sessionId)));
-    if (raw === undefined) return undefined;
+    const open = raw === undefined ? undefined : this.#openLive(sessionId, raw);
+    if (!open) return undefined;
+    const ancestors = await this.#ancestorsOf(open.info);
+    return ancestors && { ...open, ancestors };
+  }
+
+  /**
+   * The sessions `info` is chained from, read in one round trip and each opened by #openLive, as the
+   * session itself was; undefined when any of them is no longer live.
+   */
+  async #ancestorsOf(info: SessionInfo): Promise<OpenSession[] | undefined> {
+    const ids = info.ancestorSessionIds ?? [];
+    if (ids.length === 0) return [];
+    const raws = await this.#guard(() => this.#store.getMany(ids.map((id) => storeKeys.session(id))));
+    const ancestors: OpenSession[] = [];
+    for (const [i, id] of ids.entries()) {
+      const raw = raws[i];
+      const open = raw === undefined ? undefined : this.#openLive(id, raw);
+      if (!open) return undefined;
+      ancestors.push(open);
+    }
+    return ancestors;
+  }
+
+  /**
+   * Opens the stored record of session `sessionId` when it is still live. Every reason a stored session
+   * no longer counts belongs here: it then holds for a session and for each session it is chained from.
+   */
+  #openLive(sessionId: string, raw: string): OpenSession | undefined {
     const open = this.#openRecord(raw);
     if (!open || open.info.sessionId !== sessionId || open.info.exp <= this.#now() / 1000) return undefined;
     return open;
@@ -216,7 +276,7 @@ export class CredentialService {
    * Verifies an access token stsgate issued: signature against its own keys, `typ`, `iss`, time claims,
    * and that its session is still live (not revoked). Throws InvalidIdentityToken / ExpiredTokenException.
    */
-  async verifyAccessToken(token: string): Promise<{ payload: JWTPayload; session: OpenSession }> {
+  async verifyAccessToken(token: string): Promise<{ payload: JWTPayload; session: LiveSession }> {
     let payload: JWTPayload;
     try {
       const keys = this.#keys.set;
