@@ -9,13 +9,9 @@ import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, GetCallerIdentityC
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoleConfig } from '../../src/config/types.js';
-import { CredentialService } from '../../src/credentials/credential-service.js';
-import { MAX_CHAIN_DEPTH, TokenExchange } from '../../src/credentials/exchange.js';
-import { SecretBox } from '../../src/credentials/secret-box.js';
-import { RoleCatalog } from '../../src/domain/role-catalog.js';
+import { MAX_CHAIN_DEPTH } from '../../src/credentials/exchange.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { compileRules } from '../../src/rules/index.js';
-import { ACCOUNT_ID, issuerFor, postForm, redisStoreConfig, standardRoles, standardRules, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { ACCOUNT_ID, gatewayServicesAt, issuerFor, postForm, redisStoreConfig, standardRoles, standardRules, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { TEST_SUBJECT, TestIssuer } from '../support/test-issuer.js';
 
 const arn = (role: string) => `arn:aws:iam::${ACCOUNT_ID}:role/${role}`;
@@ -79,32 +75,6 @@ const oauthError = (answer: { status: number; body: Record<string, unknown> }): 
 function awsKeysOf(body: Record<string, unknown>): Credentials {
   const keys = body.aws_credentials as { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
   return { AccessKeyId: keys.AccessKeyId, SecretAccessKey: keys.SecretAccessKey, SessionToken: keys.SessionToken, Expiration: new Date(keys.Expiration) };
-}
-
-/**
- * The gateway's own services, on its store and keys, with a clock of the test's choosing: how a test
- * makes sessions that were issued (and chained) in the past, as test/security/credentials.test.ts does.
- */
-function servicesAt(gateway: TestGateway, clock: () => number) {
-  const config = gateway.config;
-  const credentials = new CredentialService({
-    store: gateway.store,
-    keys: gateway.keys,
-    box: new SecretBox(config.encryptionKey!),
-    issuer: config.publicUrl,
-    accountId: config.accountId,
-    cacheMinRemainingFraction: 0.5,
-    now: clock,
-  });
-  const rules = compileRules(config);
-  const exchange = new TokenExchange({
-    roles: new RoleCatalog(config.accountId, config.roles),
-    credentials,
-    verifyWebIdentityToken: () => Promise.reject(new Error('not used: the identity is given')),
-    grant: (identity, role) => rules.grant(identity, role),
-    grantedRoles: (identity) => rules.evaluate(identity).roles,
-  });
-  return { credentials, exchange };
 }
 
 describe.each([
@@ -178,7 +148,7 @@ describe.each([
       // minute ago; the child was chained from it a second before the root ended. Uncapped, the child
       // would live almost another hour and could chain (renew itself) forever.
       let offsetMs = -3660_000;
-      const past = servicesAt(gateway, () => Date.now() + offsetMs);
+      const past = gatewayServicesAt(gateway, () => Date.now() + offsetMs);
       const identity = { source: 'ci', subject: TEST_SUBJECT, claims: { ...MAIN, sub: TEST_SUBJECT } };
       const root = await past.exchange.issueForIdentity(identity, { role: 'deployer', sessionName: 'expired-root', durationSeconds: 3600 });
       offsetMs = -61_000;
