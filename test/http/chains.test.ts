@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoleConfig } from '../../src/config/types.js';
 import { MAX_CHAIN_DEPTH } from '../../src/credentials/exchange.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
+import { storeKeys } from '../../src/store/keys.js';
 import { ACCOUNT_ID, gatewayServicesAt, issuerFor, postForm, redisStoreConfig, standardRoles, standardRules, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { TEST_SUBJECT, TestIssuer } from '../support/test-issuer.js';
 
@@ -198,6 +199,20 @@ describe.each([
       expect(await awsError(client.whoAmI(grandchild))).toEqual([403, 'InvalidClientTokenId']);
       expect(await client.whoAmI(root)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/deployer/root`);
     });
+  });
+
+  it("the root's identity claims are sealed in its record: not in the stored public info, not shown by introspection", async () => {
+    const secretClaim = 'person-7f3a@example.com';
+    const root = await client.exchange({ subject_token: await issuer.mint({ ...MAIN, email: secretClaim }), subject_token_type: TOKEN_TYPE.jwt, audience: 'deployer', session_name: 'claims' });
+    const sid = decodeJwt(root.body.access_token as string).sid as string;
+    const stored = await gateway.store.get(storeKeys.session(sid));
+    expect(stored).toContain(`"sessionId":"${sid}"`);
+    expect(stored).not.toContain(secretClaim);
+    const introspection = await postForm(`${gateway.url}/oauth2/introspect`, { token: root.body.access_token as string });
+    expect(await introspection.text()).not.toContain(secretClaim);
+    // They are there all the same: the chain step below is checked against them.
+    const chained = await client.exchange({ subject_token: root.body.access_token as string, subject_token_type: TOKEN_TYPE.accessToken, audience: 'reader' });
+    expect(chained.status).toBe(200);
   });
 
   it(`a chain is at most ${MAX_CHAIN_DEPTH} hops deep`, async () => {
