@@ -160,7 +160,10 @@ export class CredentialService {
     const iat = Math.floor(nowMs / 1000);
     // A chained session ends with the earliest session on its path, whatever duration it was given.
     const exp = Math.min(iat + request.durationSeconds, request.notAfter ?? Infinity);
-    if (exp <= iat) throw new GatewayError('ExpiredToken', 'The security token included in the request is expired', { debug: 'the chain this session would join ends now' });
+    if (exp <= iat) {
+      // RFC 8693 §2.2.2: a subject token that is invalid for any reason is invalid_request.
+      throw new GatewayError('ExpiredToken', 'The security token included in the request is expired', { debug: 'the chain this session would join ends now', oauthCode: 'invalid_request' });
+    }
     const info: SessionInfo = {
       sessionId,
       sub: `${identity.source}:${identity.subject}`,
