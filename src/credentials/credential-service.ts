@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, type JWTPayload } from 'jose';
-import type { CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
+import type { Claims, CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
 import { storeKeys } from '../store/keys.js';
@@ -38,6 +38,11 @@ interface SessionSecrets {
   secretAccessKey: string;
   sessionToken: string;
   accessToken: string;
+  /**
+   * A root session's identity claims, so that each chain step can ask today's rules whether the root
+   * identity still holds the role. Sealed, since claims may be personal data; never in the public info.
+   */
+  identityClaims?: Claims;
 }
 
 /** What the store holds for one credential set (JSON): the public facts and the sealed secrets. */
@@ -66,6 +71,19 @@ function recordJson(infoJson: string, sealed: string, cacheKey: string): string 
 export interface OpenSession {
   info: SessionInfo;
   secrets: SessionSecrets;
+}
+
+/** A live session as `findSession` returns it: with the sessions it is chained from, each opened and live. */
+export interface LiveSession extends OpenSession {
+  /** Root first, parent last; empty for a root session. */
+  readonly ancestors: readonly OpenSession[];
+}
+
+/** The identity a chain started from, with the claims sealed in its root session; undefined when none were stored. */
+export function rootIdentityOf(session: LiveSession): Identity | undefined {
+  const root = session.ancestors[0] ?? session;
+  const claims = root.secrets.identityClaims;
+  return claims === undefined ? undefined : { source: root.info.source, subject: root.info.subject, claims };
 }
 
 /** Mints, caches, finds and revokes credential sets. */
@@ -107,11 +125,13 @@ export class CredentialService {
    */
   async issue(request: CredentialRequest, admitted?: Promise<void>): Promise<CredentialSet> {
     const { identity, role } = request;
+    const ancestorSessionIds = request.ancestorSessionIds ?? [];
+    const parentSessionId = ancestorSessionIds.at(-1);
     const scopes = narrow(role.scopes, request.scopes);
     const audiences = narrow(role.audiences, request.audiences);
     const sessionTags = resolveSessionTags(role.sessionTags, identity);
     const cacheKey = createHash('sha256')
-      .update(JSON.stringify([identity.source, identity.subject, role.name, scopes, audiences, request.sessionName, sessionTags, request.parentSessionId ?? null]))
+      .update(JSON.stringify([identity.source, identity.subject, role.name, scopes, audiences, request.sessionName, sessionTags, parentSessionId ?? null]))
       .digest('base64url');
 
     const nowMs = this.#now();
@@ -131,7 +151,12 @@ export class CredentialService {
       if (open && !this.#revocations?.coveringAmong(watermarks, issuedAtMs(open.info))) {
         const lifetime = open.info.exp - open.info.iat;
         const remaining = open.info.exp - nowMs / 1000;
-        if (remaining >= lifetime * this.#minRemaining && remaining <= request.durationSeconds) {
+        if (
+          remaining >= lifetime * this.#minRemaining &&
+          remaining <= request.durationSeconds &&
+          open.info.exp <= (request.notAfter ?? Infinity) &&
+          (await this.#ancestorsLiveAndUncovered(open.info))
+        ) {
           this.#onCacheLookup(true);
           return toCredentialSet(open, true);
         }
@@ -141,7 +166,12 @@ export class CredentialService {
 
     const sessionId = newSessionId();
     const iat = Math.floor(nowMs / 1000);
-    const exp = iat + request.durationSeconds;
+    // A chained session ends with the earliest session on its path, whatever duration it was given.
+    const exp = Math.min(iat + request.durationSeconds, request.notAfter ?? Infinity);
+    if (exp <= iat) {
+      // RFC 8693 §2.2.2: a subject token that is invalid for any reason is invalid_request.
+      throw new GatewayError('ExpiredToken', 'The security token included in the request is expired', { debug: 'the chain this session would join ends now', oauthCode: 'invalid_request' });
+    }
     // Issued after every cut-off just read, whatever this replica's clock says: the revocation was already
     // written when this set was made, so it must not void it (a clock a little behind the writer's would).
     const cutOff = this.#revocations?.latestCutOff(watermarks);
@@ -162,8 +192,8 @@ export class CredentialService {
       iat,
       iatMs,
       exp,
-      ...(request.parentSessionId === undefined ? {} : { parentSessionId: request.parentSessionId }),
-      chainDepth: request.chainDepth ?? 0,
+      ...(parentSessionId === undefined ? {} : { parentSessionId, ancestorSessionIds }),
+      chainDepth: ancestorSessionIds.length,
     };
     const key = this.#keys.set.current(nowMs);
     // Header and claims in the order jose's SignJWT wrote them (test/jwt/compact-jwt.test.ts compares
@@ -189,10 +219,12 @@ export class CredentialService {
       secretAccessKey: newSecretAccessKey(),
       sessionToken: this.#box.seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'),
       accessToken,
+      // Only a root session keeps the claims; chained sessions are checked against their root's.
+      ...(parentSessionId === undefined ? { identityClaims: identity.claims } : {}),
     };
     const infoJson = JSON.stringify(info);
     const record = recordJson(infoJson, this.#box.seal(JSON.stringify(secrets), sealContext(infoJson, cacheKey)), cacheKey);
-    const ttlMs = request.durationSeconds * 1000;
+    const ttlMs = (exp - iat) * 1000;
     await this.#guard(() =>
       this.#store.setMany([
         { key: storeKeys.session(sessionId), value: record, ttlMs },
@@ -203,31 +235,80 @@ export class CredentialService {
   }
 
   /**
-   * Finds a live session by id; undefined when unknown, expired or revoked by RFC 7009. A session a
-   * revocation watermark covers throws ExpiredToken, AWS's answer for session credentials that no longer
-   * work (the watermark is read from the store on every call, never remembered).
+   * Finds a live session by id; undefined when unknown, expired or revoked by RFC 7009, or when any
+   * session it was chained from is (revoking a session ends every session chained from it, on every
+   * replica at once). A session a revocation watermark covers, itself or through an ancestor, throws
+   * ExpiredToken, AWS's answer for session credentials that no longer work (the watermark is read from
+   * the store on every call, never remembered).
    */
-  async findSession(sessionId: string): Promise<OpenSession | undefined> {
+  async findSession(sessionId: string): Promise<LiveSession | undefined> {
     if (!isSessionId(sessionId)) return undefined;
     const raw = await this.#guard(() => this.#store.get(storeKeys.session(sessionId)));
-    if (raw === undefined) return undefined;
-    const open = this.#openRecord(raw);
-    if (!open || open.info.sessionId !== sessionId || open.info.exp <= this.#now() / 1000) return undefined;
-    const watermark = await this.#coveringWatermark(open.info);
+    const open = raw === undefined ? undefined : this.#openLive(sessionId, raw);
+    if (!open) return undefined;
+    const ancestors = await this.#ancestorsOf(open.info);
+    if (!ancestors) return undefined;
+    const watermark = await this.#coveringAny([open, ...ancestors]);
     if (watermark) {
       throw new GatewayError('ExpiredToken', 'The security token included in the request is expired', {
         debug: `revoked by the ${watermark.kind} watermark issued_before ${watermark.issued_before}`,
         context: { source: open.info.source, subject: open.info.subject, role: open.info.role },
       });
     }
+    return { ...open, ancestors };
+  }
+
+  /**
+   * The sessions `info` is chained from, read in one round trip and each opened by #openLive, as the
+   * session itself was; undefined when any of them is no longer live.
+   */
+  async #ancestorsOf(info: SessionInfo): Promise<OpenSession[] | undefined> {
+    const ids = info.ancestorSessionIds ?? [];
+    if (ids.length === 0) return [];
+    const raws = await this.#guard(() => this.#store.getMany(ids.map((id) => storeKeys.session(id))));
+    const ancestors: OpenSession[] = [];
+    for (const [i, id] of ids.entries()) {
+      const raw = raws[i];
+      const open = raw === undefined ? undefined : this.#openLive(id, raw);
+      if (!open) return undefined;
+      ancestors.push(open);
+    }
+    return ancestors;
+  }
+
+  /** Whether every session `info` is chained from is live and covered by no watermark (a cached set's path). */
+  async #ancestorsLiveAndUncovered(info: SessionInfo): Promise<boolean> {
+    const ancestors = await this.#ancestorsOf(info);
+    return ancestors !== undefined && (await this.#coveringAny(ancestors)) === undefined;
+  }
+
+  /**
+   * Opens the stored record of session `sessionId` when it is still live (sealed intact, its own id, not
+   * expired). findSession adds the rest for a session and every session it is chained from alike: each
+   * must still be stored (RFC 7009), and none covered by a revocation watermark (#coveringAny).
+   */
+  #openLive(sessionId: string, raw: string): OpenSession | undefined {
+    const open = this.#openRecord(raw);
+    if (!open || open.info.sessionId !== sessionId || open.info.exp <= this.#now() / 1000) return undefined;
     return open;
   }
 
-  /** The watermark that voids this session, if any: one store round trip. */
-  async #coveringWatermark(info: SessionInfo): Promise<Watermark | undefined> {
+  /**
+   * The watermark that voids any of `sessions` (a session and the sessions it is chained from), if any:
+   * every watermark that could cover one of them, read in one store round trip, on every use.
+   */
+  async #coveringAny(sessions: readonly OpenSession[]): Promise<Watermark | undefined> {
     const revocations = this.#revocations;
-    if (!revocations) return undefined;
-    return this.#guard(() => revocations.covering({ source: info.source, subject: info.subject, role: info.role, issuedAtMs: issuedAtMs(info) }));
+    if (!revocations || sessions.length === 0) return undefined;
+    const parties = sessions.map(({ info }) => ({ source: info.source, subject: info.subject, role: info.role, issuedAtMs: issuedAtMs(info) }));
+    const keys = [...new Set(parties.flatMap((party) => revocations.keysCovering(party)))];
+    const values = await this.#guard(() => this.#store.getMany(keys));
+    const byKey = new Map(keys.map((key, i) => [key, values[i]]));
+    for (const party of parties) {
+      const watermark = revocations.coveringAmong(revocations.keysCovering(party).map((key) => byKey.get(key)), party.issuedAtMs);
+      if (watermark) return watermark;
+    }
+    return undefined;
   }
 
   /**
@@ -247,7 +328,7 @@ export class CredentialService {
    * Verifies an access token stsgate issued: signature against its own keys, `typ`, `iss`, time claims,
    * and that its session is still live (not revoked). Throws InvalidIdentityToken / ExpiredTokenException.
    */
-  async verifyAccessToken(token: string): Promise<{ payload: JWTPayload; session: OpenSession }> {
+  async verifyAccessToken(token: string): Promise<{ payload: JWTPayload; session: LiveSession }> {
     let payload: JWTPayload;
     try {
       const keys = this.#keys.set;
@@ -262,7 +343,7 @@ export class CredentialService {
       if (err instanceof joseErrors.JWTExpired) throw new GatewayError('ExpiredTokenException', 'Token expired.', { debug: err.code });
       throw new GatewayError('InvalidIdentityToken', 'The access token is not a valid stsgate token.', { debug: (err as { code?: string }).code ?? String(err) });
     }
-    let session: OpenSession | undefined;
+    let session: LiveSession | undefined;
     try {
       session = typeof payload.sid === 'string' ? await this.findSession(payload.sid) : undefined;
     } catch (err) {

@@ -1,13 +1,15 @@
 import type { CredentialSet, Identity, Role } from '../domain/types.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
-import type { CredentialService, OpenSession } from './credential-service.js';
+import { rootIdentityOf, type CredentialService, type LiveSession, type OpenSession } from './credential-service.js';
 
 /** AWS's bounds on DurationSeconds. */
 export const MIN_SESSION_SECONDS = 900;
 /** A chained session (AssumeRole with temporary credentials) lasts at most one hour, as in AWS. */
 export const MAX_CHAINED_SESSION_SECONDS = 3600;
 const DEFAULT_SESSION_SECONDS = 3600;
+/** How many AssumeRole / token-exchange hops a chain may have below its root (defence in depth; SECURITY.md). */
+export const MAX_CHAIN_DEPTH = 5;
 
 /** The result of verifying an external JWT (issuers/). */
 export interface VerifiedIdentity {
@@ -135,35 +137,31 @@ export class TokenExchange {
 
   /**
    * Role chaining and narrowing from a live stsgate session (AWS AssumeRole with temporary keys, or
-   * RFC 8693 with an stsgate access token). Narrowing within the same role is always allowed; another
-   * role only when the caller's role lists it in `can_assume`. As in AWS, a chained session lasts at
-   * most one hour, and may outlive its parent within that hour.
+   * RFC 8693 with an stsgate access token). Each step meets today's configuration again (#checkChain),
+   * and the new session lasts at most one hour, as in AWS, and never past any session on its path: a
+   * leaked credential cannot renew itself beyond the root session it came from.
    */
-  async chain(parent: OpenSession, request: ExchangeRequest): Promise<ExchangeResult> {
+  async chain(parent: LiveSession, request: ExchangeRequest): Promise<ExchangeResult> {
     const context = { source: parent.info.source, subject: parent.info.subject };
     return withContext(context, () => this.#chain(parent, request));
   }
 
-  async #chain(parent: OpenSession, request: ExchangeRequest): Promise<ExchangeResult> {
+  async #chain(parent: LiveSession, request: ExchangeRequest): Promise<ExchangeResult> {
     await this.#admit({ source: parent.info.source, subject: parent.info.subject }, parent.info);
-    const parentRole = this.#deps.roles.byName(parent.info.role);
-    const role = request.role === undefined ? parentRole : this.#deps.roles.resolve(request.role);
-    const sameRole = role !== undefined && role.name === parent.info.role;
-    if (!role || !parentRole || (!sameRole && !parentRole.canAssume.includes(role.name))) {
-      throw new GatewayError('AccessDenied', `User: ${parent.info.roleArn}/${parent.info.sessionName} is not authorized to perform: sts:AssumeRole`, {
-        debug: role ? `role ${parent.info.role} may not assume ${role.name}` : 'unknown role',
-      });
-    }
-    // The parent's role may assume this one: refusals from here on may be counted under its name.
-    return withContext({ role: role.name, granted: true }, () => this.#issueChained(parent, request, role, sameRole));
+    const role = this.#checkChain(parent, request.role);
+    // The chain may take this role: refusals from here on may be counted under its name.
+    return withContext({ role: role.name, granted: true }, () => this.#issueChained(parent, request, role));
   }
 
-  /** Issues the chained or narrowed session once `role` is allowed to the parent's. */
-  async #issueChained(parent: OpenSession, request: ExchangeRequest, role: Role, sameRole: boolean): Promise<ExchangeResult> {
+  /** Issues the chained or narrowed session once #checkChain allowed `role`. */
+  async #issueChained(parent: LiveSession, request: ExchangeRequest, role: Role): Promise<ExchangeResult> {
+    const path = [...parent.ancestors, parent];
     const identity: Identity = { source: parent.info.source, subject: parent.info.subject, claims: {} };
     const limit = Math.min(role.maxSessionSeconds, MAX_CHAINED_SESSION_SECONDS);
     const durationSeconds = this.#duration(request.durationSeconds, limit);
+    const notAfter = Math.min(...path.map((session) => session.info.exp));
     // Narrowing an existing session can only shrink it: its scopes and audiences bound the new ones.
+    const sameRole = role.name === parent.info.role;
     const bound = sameRole ? { scopes: parent.info.scopes, audiences: parent.info.audiences } : { scopes: role.scopes, audiences: role.audiences };
     const narrowing = this.#narrowing({ ...role, ...bound }, request);
     const credentials = await this.#deps.credentials.issue({
@@ -171,11 +169,49 @@ export class TokenExchange {
       role: sameRole ? { ...role, scopes: bound.scopes, audiences: bound.audiences } : role,
       durationSeconds,
       sessionName: request.sessionName,
-      parentSessionId: parent.info.sessionId,
-      chainDepth: parent.info.chainDepth + 1,
+      ancestorSessionIds: path.map((session) => session.info.sessionId),
+      notAfter,
       ...narrowing,
     });
+    // What is handed out must end with its chain, cached or new; anything else is a bug, and fails closed.
+    if (credentials.session.exp > notAfter || credentials.session.parentSessionId !== parent.info.sessionId) {
+      throw new GatewayError('InternalFailure', 'An internal error occurred.', { debug: `chained session ${credentials.sessionId} outlives or left its chain` });
+    }
     return { credentials, identity, role };
+  }
+
+  /**
+   * The role a chain step may take, or the refusal. The path (root first, the caller last) must still be
+   * what today's configuration allows: the rules still grant the root identity the root role, each hop on
+   * the path is still in `can_assume`, and it is not yet MAX_CHAIN_DEPTH hops deep; otherwise the caller's
+   * grant has lapsed (RFC 6749 §5.2 invalid_grant). Then the new hop must be in the caller's `can_assume`,
+   * also when it names the caller's own role (RFC 8693 §2.2.2 invalid_target).
+   */
+  #checkChain(caller: LiveSession, requested: string | undefined): Role {
+    const path: readonly OpenSession[] = [...caller.ancestors, caller];
+    const root = path[0]!;
+    const target = requested === undefined ? this.#deps.roles.byName(caller.info.role) : this.#deps.roles.resolve(requested);
+    const refuse = (debug: string, oauthCode: 'invalid_grant' | 'invalid_target') =>
+      new GatewayError('AccessDenied', `User: ${caller.info.roleArn}/${caller.info.sessionName} is not authorized to perform: sts:AssumeRole`, {
+        debug,
+        oauthCode,
+        ...(target ? { context: { role: target.name } } : {}),
+      });
+    if (path.length > MAX_CHAIN_DEPTH) throw refuse(`the chain is already ${path.length - 1} hops deep (at most ${MAX_CHAIN_DEPTH})`, 'invalid_grant');
+    const rootIdentity = rootIdentityOf(caller);
+    if (!rootIdentity || !this.#deps.roles.byName(root.info.role) || !this.#deps.grant(rootIdentity, root.info.role)) {
+      throw refuse(`no rule grants the root identity role ${root.info.role} any more`, 'invalid_grant');
+    }
+    for (let hop = 1; hop < path.length; hop++) {
+      const from = path[hop - 1]!.info.role;
+      const to = path[hop]!.info.role;
+      if (!this.#deps.roles.byName(from)?.canAssume.includes(to)) throw refuse(`role ${from} may no longer assume ${to} (hop ${hop} of the chain)`, 'invalid_grant');
+    }
+    if (!target) throw refuse('unknown role', 'invalid_target');
+    if (!this.#deps.roles.byName(caller.info.role)?.canAssume.includes(target.name)) {
+      throw refuse(`role ${caller.info.role} may not assume ${target.name}${target.name === caller.info.role ? ' (itself: not in its can_assume)' : ''}`, 'invalid_target');
+    }
+    return target;
   }
 
   /** DurationSeconds: default one hour (capped by the role), 900..the role's maximum, else ValidationError as AWS words it. */

@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { CredentialService, OpenSession } from './credential-service.js';
+import type { CredentialService, LiveSession } from './credential-service.js';
 import { sessionIdFromAccessKeyId } from './identifiers.js';
 
 /** An incoming HTTP request, as much of it as SigV4 covers. */
@@ -28,7 +28,7 @@ const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
  * (only its hash primitive comes from node:crypto, as in the SDK on Node).
  * Returns the caller's session; throws AWS's error codes.
  */
-export async function verifySigV4(request: SignedRequest, credentials: CredentialService, now: number = Date.now()): Promise<OpenSession> {
+export async function verifySigV4(request: SignedRequest, credentials: CredentialService, now: number = Date.now()): Promise<LiveSession> {
   const authorization = single(request.headers.authorization);
   if (authorization === undefined) {
     throw new GatewayError('MissingAuthenticationToken', 'Request is missing Authentication Token');

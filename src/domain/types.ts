@@ -41,10 +41,13 @@ export interface CredentialRequest {
   readonly sessionName: string;
   /** The rule that granted the role (for audit). */
   readonly matchedRule?: string;
-  /** The session this one was chained from (AssumeRole, token exchange of an stsgate token). */
-  readonly parentSessionId?: string;
-  /** How many chaining hops led here (0 for a direct exchange). */
-  readonly chainDepth?: number;
+  /**
+   * For a chained session (AssumeRole, token exchange of an stsgate token): the sessions it is chained
+   * from, root first, parent last. Absent for a root session.
+   */
+  readonly ancestorSessionIds?: readonly string[];
+  /** Epoch seconds the session may not outlive (a chained session: the earliest expiry on its path). */
+  readonly notAfter?: number;
 }
 
 /** What stsgate issues for one identity and one role. */
@@ -87,6 +90,11 @@ export interface SessionInfo {
   readonly iatMs?: number;
   readonly exp: number;
   readonly parentSessionId?: string;
+  /**
+   * Every session this one is chained from, root first, parent last (absent for a root session); this
+   * one is live only while all of them are.
+   */
+  readonly ancestorSessionIds?: readonly string[];
   /** How many AssumeRole hops led here (0 for a direct exchange). */
   readonly chainDepth: number;
 }

@@ -48,7 +48,15 @@ export interface GatewayErrorOptions {
   cause?: unknown;
   /** Who and what the refusal was about, when known: for the audit log and metrics, never for the client. */
   context?: DecisionContext;
+  /**
+   * The OAuth error where RFC 8693 tells apart refusals AWS answers alike: AccessDenied is invalid_target
+   * for a role the caller may not reach (§2.2.2), invalid_grant for a subject token whose grant lapsed.
+   */
+  oauthCode?: OAuthErrorCode;
 }
+
+/** The OAuth error codes stsgate answers with. */
+export type OAuthErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES]['oauth'];
 
 /** The parts of a refused request worth auditing. */
 export interface DecisionContext {
@@ -68,6 +76,7 @@ export class GatewayError extends Error {
   readonly debug: string | undefined;
   readonly headers: Record<string, string>;
   readonly context: DecisionContext;
+  readonly #oauthCode: OAuthErrorCode | undefined;
 
   constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -78,6 +87,7 @@ export class GatewayError extends Error {
     this.debug = options.debug;
     this.headers = options.headers ?? {};
     this.context = options.context ?? {};
+    this.#oauthCode = options.oauthCode;
   }
 
   /** The same error with more audit context (the first value set wins). */
@@ -88,7 +98,7 @@ export class GatewayError extends Error {
 
   /** The OAuth error code for this error (RFC 6749 §5.2 / RFC 8693 §2.2.2). */
   get oauthCode(): string {
-    return ERROR_CODES[this.code].oauth;
+    return this.#oauthCode ?? ERROR_CODES[this.code].oauth;
   }
 
   /**

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CredentialService } from '../../src/credentials/credential-service.js';
+import { CredentialService, rootIdentityOf } from '../../src/credentials/credential-service.js';
 import { SecretBox } from '../../src/credentials/secret-box.js';
 import { generateSigningKeys, type SigningKeySet } from '../../src/credentials/signing-keys.js';
 import { RoleCatalog } from '../../src/domain/role-catalog.js';
@@ -157,6 +157,44 @@ describe('CredentialService', () => {
     clock += 900_000;
     expect(await service.findSession(set.sessionId)).toBeUndefined();
     await expect(service.verifyAccessToken(set.accessToken)).rejects.toMatchObject({ code: 'ExpiredTokenException' });
+  });
+
+  it('a chained session ends at notAfter, records its ancestors root first, and keeps no claims; its root keeps them sealed', async () => {
+    const root = await service.issue(request({ durationSeconds: 900 }));
+    const child = await service.issue(request({ sessionName: 'child', ancestorSessionIds: [root.sessionId], notAfter: root.session.exp }));
+    const grandchild = await service.issue(request({ sessionName: 'grandchild', ancestorSessionIds: [root.sessionId, child.sessionId], notAfter: child.session.exp }));
+    expect(grandchild.session).toMatchObject({ parentSessionId: child.sessionId, ancestorSessionIds: [root.sessionId, child.sessionId], chainDepth: 2, exp: root.session.exp });
+    expect(await store.ttl(storeKeys.session(grandchild.sessionId))).toBe(900_000);
+    const found = (await service.findSession(grandchild.sessionId))!;
+    expect(found.ancestors.map((a) => a.info.sessionId)).toEqual([root.sessionId, child.sessionId]);
+    expect(found.secrets.identityClaims).toBeUndefined();
+    expect(found.ancestors[0]!.secrets.identityClaims).toEqual(identity.claims);
+    expect(rootIdentityOf(found)).toEqual(identity);
+    expect(await store.get(storeKeys.session(root.sessionId))).not.toContain('"nested"');
+  });
+
+  it.each([
+    ['the root is revoked', (ids: string[]) => service.revoke(ids[0]!)],
+    ['the middle session is revoked', (ids: string[]) => service.revoke(ids[1]!)],
+    ['the root record is changed in the store', async (ids: string[]) => {
+      const key = storeKeys.session(ids[0]!);
+      const stored = JSON.parse((await store.get(key))!) as { info: Record<string, unknown> };
+      await store.set(key, JSON.stringify({ ...stored, info: { ...stored.info, role: 'admin' } }), 60_000);
+    }],
+  ])('a chained session ends when %s: not found, its access token refused, its cached set not handed out', async (_name, end) => {
+    const root = await service.issue(request());
+    const child = await service.issue(request({ sessionName: 'child', ancestorSessionIds: [root.sessionId], notAfter: root.session.exp }));
+    const chained = request({ sessionName: 'grandchild', ancestorSessionIds: [root.sessionId, child.sessionId], notAfter: child.session.exp });
+    const grandchild = await service.issue(chained);
+    expect((await service.issue(chained)).cached).toBe(true);
+    await end([root.sessionId, child.sessionId]);
+    expect(await service.findSession(grandchild.sessionId)).toBeUndefined();
+    await expect(service.verifyAccessToken(grandchild.accessToken)).rejects.toMatchObject({ code: 'InvalidIdentityToken' });
+    expect((await service.issue(chained)).sessionId).not.toBe(grandchild.sessionId);
+  });
+
+  it('refuses to issue a chained session whose chain has ended', async () => {
+    await expect(service.issue(request({ ancestorSessionIds: ['AAAAAAAAAAAAAAAA'], notAfter: Math.floor(clock / 1000) }))).rejects.toMatchObject({ code: 'ExpiredToken' });
   });
 
   it('reads its own session tokens and nothing else', async () => {

@@ -1,5 +1,6 @@
 /**
- * Hostile use of issued credentials: expired, revoked, tampered, mixed between sessions, and SigV4
+ * Hostile use of issued credentials: expired, revoked, tampered, mixed between sessions, chained past
+ * their root's lifetime, from a revoked root, onto their own role or too deep, and SigV4
  * requests signed for another service or region, replayed after 15 minutes, with a header left unsigned,
  * or with a body swapped under a signed payload hash. Access tokens: expired, revoked, tampered, re-signed
  * with the wrong type or issuer, presented as the wrong token type. Every case: the exact status and code,
@@ -10,13 +11,12 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CredentialService } from '../../src/credentials/credential-service.js';
-import { SecretBox } from '../../src/credentials/secret-box.js';
-import { RoleCatalog } from '../../src/domain/role-catalog.js';
+import { MAX_CHAIN_DEPTH } from '../../src/credentials/exchange.js';
+import type { CredentialSet } from '../../src/domain/types.js';
 import { TOKEN_TYPE } from '../../src/http/oauth.js';
-import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
+import { ACCOUNT_ID, gatewayServicesAt, issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { b64, encodeForm, expectRefused, MAIN, postOAuth, postRaw, postSts, startSecurityGateway, type Expected, type SecurityGateway } from './harness.js';
+import { b64, DEPLOYER_ARN, encodeForm, expectRefused, MAIN, postOAuth, postRaw, postSts, startSecurityGateway, type Expected, type SecurityGateway } from './harness.js';
 
 const READER_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/reader`;
 
@@ -34,37 +34,58 @@ let b: Keys;
 let expired: Keys;
 let revoked: Keys;
 let revokedBySessionToken: Keys;
+/** A reader session: reader does not list itself in can_assume. */
+let reader: Keys;
+/** A deployer session chained (deployer -> deployer) from a root that was then revoked. */
+let childOfRevoked: Keys;
+/** A session chained a second before its root ended a minute ago, from a long-expired web-identity token. */
+let childOfExpired: Keys;
+/** The last of MAX_CHAIN_DEPTH hops deployer -> deployer. */
+let deepest: Keys;
 
-async function assume(sessionName: string): Promise<Keys> {
-  const res = await postOAuth(g.url, { subject_token: await idp.mint(MAIN), session_name: sessionName });
-  expect(res.status).toBe(200);
+/** An RFC 8693 exchange of a MAIN token (default role deployer), or of `subject` (an access token) when given. */
+async function assume(sessionName: string, extra: Record<string, string> = {}, subject?: Keys): Promise<Keys> {
+  const token = subject ? { subject_token: subject.accessToken, subject_token_type: TOKEN_TYPE.accessToken } : { subject_token: await idp.mint(MAIN) };
+  const res = await postOAuth(g.url, { ...token, session_name: sessionName, ...extra });
+  expect(res.status, await res.clone().text()).toBe(200);
   const json = (await res.json()) as { access_token: string; aws_credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } };
   return { accessKeyId: json.aws_credentials.AccessKeyId, secretAccessKey: json.aws_credentials.SecretAccessKey, sessionToken: json.aws_credentials.SessionToken, accessToken: json.access_token };
 }
 
+const keysOf = (set: CredentialSet): Keys => ({ accessKeyId: set.accessKeyId, secretAccessKey: set.secretAccessKey, sessionToken: set.sessionToken, accessToken: set.accessToken });
+const MAIN_IDENTITY = { source: 'ci', subject: 'repo:acme/app:ref:refs/heads/main', claims: MAIN };
+
 /** Credentials of a real, stored session whose lifetime ended an hour ago (issued by a clock two hours behind). */
 async function issueExpired(): Promise<Keys> {
-  const config = g.gateway.config;
-  const service = new CredentialService({
-    store: g.gateway.store,
-    keys: g.gateway.keys,
-    box: new SecretBox(config.encryptionKey!),
-    issuer: config.publicUrl,
-    accountId: config.accountId,
-    cacheMinRemainingFraction: 0.5,
-    now: () => Date.now() - 2 * 3600_000,
-  });
-  const role = new RoleCatalog(config.accountId, config.roles).byName('deployer')!;
-  const set = await service.issue({ identity: { source: 'ci', subject: 'repo:acme/app:ref:refs/heads/main', claims: MAIN }, role, durationSeconds: 3600, sessionName: 'expired' });
-  return { accessKeyId: set.accessKeyId, secretAccessKey: set.secretAccessKey, sessionToken: set.sessionToken, accessToken: set.accessToken };
+  const { exchange } = gatewayServicesAt(g.gateway, () => Date.now() - 2 * 3600_000);
+  return keysOf((await exchange.issueForIdentity(MAIN_IDENTITY, { role: 'deployer', sessionName: 'expired', durationSeconds: 3600 })).credentials);
+}
+
+/**
+ * A chained session whose root (issued 61 minutes ago for an hour) ended a minute ago; it was chained a
+ * second before that, asking for the full hour a chained session may have.
+ */
+async function issueChildOfExpired(): Promise<Keys> {
+  let offsetMs = -3660_000;
+  const past = gatewayServicesAt(g.gateway, () => Date.now() + offsetMs);
+  const root = await past.exchange.issueForIdentity(MAIN_IDENTITY, { role: 'deployer', sessionName: 'root-expired', durationSeconds: 3600 });
+  offsetMs = -61_000;
+  const parent = (await past.credentials.findSession(root.credentials.sessionId))!;
+  return keysOf((await past.exchange.chain(parent, { role: 'deployer', sessionName: 'child-of-expired', durationSeconds: 3600 })).credentials);
 }
 
 beforeAll(async () => {
   idp = await TestIssuer.start();
   g = await startSecurityGateway({ issuers: [issuerFor(idp)] });
   [a, b, revoked, revokedBySessionToken] = [await assume('alice'), await assume('bob'), await assume('revoked'), await assume('revoked-2')];
+  reader = await assume('reader', { audience: 'reader' });
+  const revokedRoot = await assume('revoked-root');
+  childOfRevoked = await assume('child-of-revoked', {}, revokedRoot);
+  deepest = await assume('deep-0');
+  for (let hop = 1; hop <= MAX_CHAIN_DEPTH; hop++) deepest = await assume(`deep-${hop}`, {}, deepest);
   expired = await issueExpired();
-  for (const token of [revoked.accessToken, revokedBySessionToken.sessionToken]) {
+  childOfExpired = await issueChildOfExpired();
+  for (const token of [revoked.accessToken, revokedBySessionToken.sessionToken, revokedRoot.accessToken]) {
     const res = await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token }) });
     expect(res.status).toBe(200);
   }
@@ -176,6 +197,13 @@ const sigRows: SigRow[] = [
   { name: 'signature with one hex digit changed', send: () => signedPost(a, WHO, { after: (r) => setAuth(r, (x) => x.replace(/Signature=(.)/, (_m, c: string) => `Signature=${c === '0' ? '1' : '0'}`)) }), expected: MISMATCH },
   // Authorization beyond the signature.
   { name: 'chaining to a role the caller role may not assume', send: () => signedPost(a, { ...ASSUME_READER, RoleArn: `arn:aws:iam::${ACCOUNT_ID}:role/admin` }), expected: [403, 'AccessDenied'] },
+  { name: 'a role assuming itself without listing itself in can_assume (reader -> reader)', send: () => signedPost(reader, ASSUME_READER), expected: [403, 'AccessDenied'] },
+  { name: `chaining one hop past the depth limit (${MAX_CHAIN_DEPTH})`, send: () => signedPost(deepest, ASSUME_READER), expected: [403, 'AccessDenied'] },
+  // Chain lifetime: a chained session ends with its root and with every session it was chained from.
+  { name: 'a session chained from a revoked root, calling GetCallerIdentity', send: () => signedPost(childOfRevoked, WHO), expected: INVALID_ID },
+  { name: 'a session chained from a revoked root, chaining on', send: () => signedPost(childOfRevoked, ASSUME_READER), expected: INVALID_ID },
+  { name: 'a session chained just before its root expired, calling GetCallerIdentity', send: () => signedPost(childOfExpired, WHO), expected: [403, 'ExpiredToken'] },
+  { name: 'a session chained just before its root expired, renewing itself', send: () => signedPost(childOfExpired, { ...ASSUME_READER, RoleArn: DEPLOYER_ARN }), expected: [403, 'ExpiredToken'] },
   { name: 'chaining with a duration over the one-hour chaining limit', send: () => signedPost(a, { ...ASSUME_READER, DurationSeconds: '3601' }), expected: [400, 'ValidationError'] },
 ];
 
@@ -240,6 +268,10 @@ const accessTokenRows: TokenRow[] = [
   { name: 'an AWS session token presented as an access token', token: () => a.sessionToken, expected: INVALID_REQUEST },
   { name: 'an stsgate access token presented as an external jwt', token: () => a.accessToken, tokenType: TOKEN_TYPE.jwt, expected: INVALID_REQUEST },
   { name: 'an stsgate access token presented as an id_token', token: () => a.accessToken, tokenType: TOKEN_TYPE.idToken, expected: INVALID_REQUEST },
+  { name: 'a reader token kept on its own role (reader does not list itself)', token: () => reader.accessToken, expected: [400, 'invalid_target'] },
+  { name: `a token ${MAX_CHAIN_DEPTH} hops deep, chained once more`, token: () => deepest.accessToken, expected: [400, 'invalid_grant'] },
+  { name: 'access token of a session chained from a revoked root', token: () => childOfRevoked.accessToken, expected: INVALID_REQUEST },
+  { name: 'access token of a session chained just before its root expired', token: () => childOfExpired.accessToken, expected: INVALID_REQUEST },
 ];
 
 describe('OAuth: hostile access tokens as subject tokens', () => {
@@ -255,6 +287,8 @@ describe('OAuth: hostile access tokens as subject tokens', () => {
   it.each([
     ['expired', () => expired.accessToken],
     ['revoked', () => revoked.accessToken],
+    ['chained from a revoked root', () => childOfRevoked.accessToken],
+    ['chained just before its root expired', () => childOfExpired.accessToken],
     ['tampered', () => `${a.accessToken.slice(0, -3)}AAA`],
   ])('introspection says an %s access token is inactive', async (_name, token) => {
     const res = await postRaw(`${g.url}/oauth2/introspect`, { raw: encodeForm({ token: token() }) });
@@ -267,23 +301,5 @@ describe('OAuth: hostile access tokens as subject tokens', () => {
     expect(res.status, await res.clone().text()).toBe(200);
     const active = await postRaw(`${g.url}/oauth2/introspect`, { raw: encodeForm({ token: a.accessToken }) });
     expect(await active.json()).toMatchObject({ active: true, role: 'deployer' });
-  });
-});
-
-describe('revocation and chained sessions (documented behaviour)', () => {
-  it('revoking a session does not revoke a session already chained from it; each must be revoked', async () => {
-    const parent = await assume('parent');
-    const chained = await signedPost(parent, { ...ASSUME_READER, RoleSessionName: 'child' });
-    const xml = await chained.text();
-    const child = {
-      accessKeyId: /<AccessKeyId>([^<]+)</.exec(xml)![1]!,
-      secretAccessKey: /<SecretAccessKey>([^<]+)</.exec(xml)![1]!,
-      sessionToken: /<SessionToken>([^<]+)</.exec(xml)![1]!,
-    };
-    await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token: parent.accessToken }) });
-    expect((await signedPost(parent, WHO)).status).toBe(403);
-    expect((await signedPost(child, WHO)).status).toBe(200);
-    await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token: child.sessionToken }) });
-    expect((await signedPost(child, WHO)).status).toBe(403);
   });
 });

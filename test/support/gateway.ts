@@ -9,9 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { GatewayConfig, IssuerConfig, RoleConfig, RuleConfig, StoreConfig } from '../../src/config/types.js';
+import { CredentialService } from '../../src/credentials/credential-service.js';
+import { TokenExchange } from '../../src/credentials/exchange.js';
+import { SecretBox } from '../../src/credentials/secret-box.js';
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
+import { RoleCatalog } from '../../src/domain/role-catalog.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { compileRules } from '../../src/rules/index.js';
 import { afterAll, beforeAll } from 'vitest';
 import { TEST_AUDIENCE, TestIssuer } from './test-issuer.js';
 
@@ -27,10 +32,10 @@ export interface TestGateway extends RunningGateway {
   logs(): Record<string, unknown>[];
 }
 
-/** The roles and rules most tests use: `deployer` (main of acme/app), `reader` (any acme repo), chaining deployer -> reader. */
+/** The roles and rules most tests use: `deployer` (main of acme/app), `reader` (any acme repo), chaining deployer -> reader, and deployer -> deployer (it lists itself). */
 export function standardRoles(): RoleConfig[] {
   return [
-    { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository' } },
+    { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader', 'deployer'], sessionTags: { repo: 'claims.repository' } },
     { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
     { name: 'admin', scopes: ['admin'], audiences: ['admin.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
   ];
@@ -150,4 +155,31 @@ export function useIssuerAndGateway(): IssuerGatewaySetup {
     await setup.issuer?.close();
   });
   return setup;
+}
+
+/**
+ * A gateway's own credential and exchange services, on its store, keys and configuration, with a clock of
+ * the test's choosing: how a test makes sessions that were issued (and chained) in the past. The identity
+ * is given to `issueForIdentity`; there is no web-identity verification.
+ */
+export function gatewayServicesAt(gateway: TestGateway, clock: () => number): { credentials: CredentialService; exchange: TokenExchange } {
+  const config = gateway.config;
+  const credentials = new CredentialService({
+    store: gateway.store,
+    keys: gateway.keys,
+    box: new SecretBox(config.encryptionKey!),
+    issuer: config.publicUrl,
+    accountId: config.accountId,
+    cacheMinRemainingFraction: config.cache.minRemainingFraction,
+    now: clock,
+  });
+  const rules = compileRules(config);
+  const exchange = new TokenExchange({
+    roles: new RoleCatalog(config.accountId, config.roles),
+    credentials,
+    verifyWebIdentityToken: () => Promise.reject(new Error('gatewayServicesAt: give the identity to issueForIdentity')),
+    grant: (identity, role) => rules.grant(identity, role),
+    grantedRoles: (identity) => rules.evaluate(identity).roles,
+  });
+  return { credentials, exchange };
 }
