@@ -99,10 +99,13 @@ export interface GatewayConfigOptions {
   name?: string;
 }
 
-/** The roles and rules of every process test: `deployer` for main of acme/app, `reader` for any acme repository. */
+/**
+ * The roles and rules of every process test: `deployer` for main of acme/app, `reader` for any acme
+ * repository. Each lists itself in `can_assume`, so its access token may be exchanged again (narrowed).
+ */
 export const ROLES = [
-  { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], max_session_seconds: 3600 },
-  { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com'], max_session_seconds: 900 },
+  { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], max_session_seconds: 3600, can_assume: ['deployer'] },
+  { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com'], max_session_seconds: 900, can_assume: ['reader'] },
 ];
 export const RULES = [
   {
