@@ -117,6 +117,11 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
   const issuers = new TrustedIssuers(config.issuers, {
     allowInsecureHttp: config.dev.allowInsecureHttp,
     onFetch: (issuer, kind, ok) => metrics.jwksFetches.inc({ issuer, kind, outcome: ok ? 'ok' : 'failed' }),
+    onKeyDropped: (issuer, { kid, index, reason, detail }) => {
+      // kid, position and reason only: never the key's members.
+      logger.warn({ issuer, kid, index, reason, detail }, 'unusable key in a trusted issuer JWKS ignored');
+      metrics.jwksKeysDropped.inc({ issuer, reason });
+    },
   });
   const credentials = new CredentialService({
     store,

@@ -9,6 +9,7 @@ import { parseClaimPath } from '../rules/claim-path.js';
 import { regexProblem } from '../rules/patterns.js';
 import { closest, found, isSecretPath, suggestion } from './problems.js';
 import { overridableEndpoints, providerDefinitions } from '../idp/definitions.js';
+import { jwkProblem, printableMember } from '../issuers/jwk-usability.js';
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const satisfies readonly SigningAlgorithm[];
 /** Asymmetric only: a shared-secret (HS*) or `none` token could be forged by anyone holding the secret, or by anyone. */
@@ -296,17 +297,8 @@ const issuerAlgorithmSchema = custom<IssuerAlgorithm>((value) => {
   return { problem: `${found(value)}, expected ${allowed}${guess ? `; did you mean ${JSON.stringify(guess)}?` : ''}` };
 });
 
-/** JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-
-const jwkSchema = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }).superRefine(
-  (value, ctx) => {
-    for (const member of PRIVATE_JWK_MEMBERS) {
-      if (Object.hasOwn(value, member)) ctx.addIssue({ code: 'custom', path: [], message: `found private key member "${member}", expected public keys only` });
-    }
-  },
-  { when: (payload) => isMapping(payload.value) },
-);
+/** An inline JWK: a mapping; whether it may verify tokens is checked with the issuer's algorithms (below). */
+const jwkSchema = z.looseObject({});
 
 /** What `session_tags` values may name: the identity's source or subject, or a claim. */
 const tagSourceSchema = custom<string>((value) => {
@@ -502,6 +494,17 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     (value, ctx) => {
       if (value.jwks_uri !== undefined && value.keys !== undefined) {
         ctx.addIssue({ code: 'custom', path: [], message: `found both jwks_uri and keys, expected at most one (neither means discovery)` });
+      }
+      // Inline keys are the operator's own: an unusable one (weak, private, symmetric, for encryption, of an
+      // algorithm not allowed) is refused here, where a fetched set would only have it dropped and logged.
+      const algorithms = Array.isArray(value.algorithms) ? value.algorithms.filter((a) => (ISSUER_ALGORITHMS as readonly unknown[]).includes(a)) : [];
+      const keys: unknown = (value.keys as { keys?: unknown } | undefined)?.keys;
+      if (Array.isArray(keys) && algorithms.length > 0) {
+        keys.forEach((jwk: unknown, index) => {
+          const problem = jwkProblem(jwk, algorithms);
+          const kid = (jwk as { kid?: unknown } | null)?.kid;
+          if (problem) ctx.addIssue({ code: 'custom', path: ['keys', 'keys', index], message: `found ${problem.detail}${typeof kid === 'string' ? ` (kid ${printableMember(kid)})` : ''}, expected a public signing key for one of ${algorithms.join(', ')}` });
+        });
       }
     },
     { when: (payload) => isMapping(payload.value) },

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,11 @@ function with_(change: (t: Tree) => void): Tree {
 
 // Test-only shorthands into the base tree.
 const client = { client_id: 'client-1', client_secret: 'secret-1' };
+/** Real public keys for inline JWKS rows (a key that is not a valid point or modulus is refused). */
+const ecJwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+const rsaJwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+const weakRsaJwk = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+const KEY_EXPECTED = 'expected a public signing key for one of RS256, ES256';
 const issuer = (t: Tree) => (t.issuers as Tree[])[0]!;
 const role = (t: Tree) => (t.roles as Tree[])[0]!;
 const rule = (t: Tree) => (t.rules as Tree[])[0]!;
@@ -163,7 +169,7 @@ describe('a valid configuration', () => {
   it.each<[string, Tree, GatewayConfig['issuers'][number]['keys']]>([
     ['discovery', {}, { kind: 'discovery' }],
     ['jwks_uri', { jwks_uri: 'https://x.example.com/jwks' }, { kind: 'jwks_uri', uri: 'https://x.example.com/jwks' }],
-    ['inline', { keys: { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', kid: 'k1' }] } }, { kind: 'inline', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', kid: 'k1' }] } }],
+    ['inline', { keys: { keys: [{ ...ecJwk, kid: 'k1' }] } }, { kind: 'inline', jwks: { keys: [{ ...ecJwk, kid: 'k1' }] } }],
   ])('issuer keys: %s', (_name, extra, expected) => {
     expect(parse(with_((t) => Object.assign(issuer(t), extra))).issuers[0]!.keys).toEqual(expected);
   });
@@ -257,10 +263,15 @@ describe('problems', () => {
     ['HS256', (t) => (issuer(t).algorithms = ['HS256']), 'issuers[0].algorithms[0]: found "HS256", expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA; symmetric (HS*) and "none" algorithms are never accepted'],
     ['none', (t) => (issuer(t).algorithms = ['RS256', 'none']), 'issuers[0].algorithms[1]: found "none", expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA; symmetric (HS*) and "none" algorithms are never accepted'],
     ['algorithm typo', (t) => (issuer(t).algorithms = ['RS265']), 'issuers[0].algorithms[0]: found "RS265", expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA; did you mean "RS256"?'],
-    ['jwks_uri and keys', (t) => Object.assign(issuer(t), { jwks_uri: 'https://x.example.com/jwks', keys: { keys: [{ kty: 'RSA', n: 'a', e: 'AQAB' }] } }), 'issuers[0]: found both jwks_uri and keys, expected at most one (neither means discovery)'],
-    ['private inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', d: 'secret' }] }), 'issuers[0].keys.keys[0]: found private key member "d", expected public keys only'],
-    ['symmetric inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'oct' }] }), 'issuers[0].keys.keys[0].kty: found "oct", expected one of RSA, EC, OKP'],
-    ['secret member of a symmetric inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'RSA', n: 'a', e: 'AQAB', k: 'secret' }] }), 'issuers[0].keys.keys[0]: found private key member "k", expected public keys only'],
+    ['jwks_uri and keys', (t) => Object.assign(issuer(t), { jwks_uri: 'https://x.example.com/jwks', keys: { keys: [rsaJwk] } }), 'issuers[0]: found both jwks_uri and keys, expected at most one (neither means discovery)'],
+    ['private inline key', (t) => (issuer(t).keys = { keys: [{ ...ecJwk, d: 'secret' }] }), `issuers[0].keys.keys[0]: found a private key (it has "d"); a key set must hold public keys only, ${KEY_EXPECTED}`],
+    ['symmetric inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'oct' }] }), `issuers[0].keys.keys[0]: found a symmetric (kty "oct") key: a shared secret is never a trust anchor (RFC 8725 §2.1), ${KEY_EXPECTED}`],
+    ['secret member of a symmetric inline key', (t) => (issuer(t).keys = { keys: [{ ...rsaJwk, k: 'secret' }] }), `issuers[0].keys.keys[0]: found a private key (it has "k"); a key set must hold public keys only, ${KEY_EXPECTED}`],
+    ['weak inline RSA key', (t) => (issuer(t).keys = { keys: [rsaJwk, { ...weakRsaJwk, kid: 'weak' }] }), `issuers[0].keys.keys[1]: found an RSA key of 1024 bits; at least 2048 are required (kid "weak"), ${KEY_EXPECTED}`],
+    ['inline encryption key', (t) => (issuer(t).keys = { keys: [{ ...rsaJwk, use: 'enc' }] }), `issuers[0].keys.keys[0]: found "use" is "enc", not "sig", ${KEY_EXPECTED}`],
+    ['inline key of an algorithm not allowed', (t) => Object.assign(issuer(t), { algorithms: ['ES256'], keys: { keys: [rsaJwk] } }), 'issuers[0].keys.keys[0]: found no allowed algorithm (ES256) verifies with an RSA key, expected a public signing key for one of ES256'],
+    ['inline key of an unknown type', (t) => (issuer(t).keys = { keys: [{ kty: 'XYZ' }] }), `issuers[0].keys.keys[0]: found key type "XYZ" is not RSA, EC or OKP, ${KEY_EXPECTED}`],
+    ['inline key with a missing part', (t) => (issuer(t).keys = { keys: [{ kty: 'EC', crv: 'P-256', x: ecJwk.x }] }), `issuers[0].keys.keys[0]: found missing "y", ${KEY_EXPECTED}`],
     ['max token age shown as found', (t) => (issuer(t).max_token_age_seconds = 0), 'issuers[0].max_token_age_seconds: found 0, expected an integer in 1..604800'],
     ['a password of the wrong type is not echoed', (t) => (t.store = { redis: { sentinel: { sentinels: [{ host: 'a', port: 1 }], name: 'm', password: 123456 } } }), 'store.redis.sentinel.password: found a number, expected a string'],
     ['clock skew too large', (t) => (issuer(t).clock_skew_seconds = 3600), 'issuers[0].clock_skew_seconds: found 3600, expected an integer in 0..300'],
