@@ -13,7 +13,8 @@ import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import { createApp } from './http/app.js';
-import { ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
+import { EndpointAddressLimit, ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
+import { ClientAuthenticator } from './credentials/client-authentication.js';
 import { BrowserLogin, createLoginProviders } from './idp/index.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
@@ -157,11 +158,21 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     admitLogin: (address) => loginLimits.countPendingLogin(address),
   });
 
+  const introspectionClients = new ClientAuthenticator(config.introspection?.clients ?? [], {
+    store,
+    endpointUrl: `${config.publicUrl.replace(/\/+$/, '')}/oauth2/introspect`,
+    issuer: config.publicUrl,
+  });
+  if (!introspectionClients.required) logger.warn('introspection.clients is empty: /oauth2/introspect answers anyone who can reach it');
+  const introspectionLimits = new EndpointAddressLimit(store, { endpoint: 'introspect', perAddressPerMinute: config.limits.introspectionPerAddressPerMinute ?? 0 });
+
   let accepting = true;
   const app = createApp({
     publicUrl: config.publicUrl,
     maxBodyBytes: config.limits.maxBodyBytes,
     limits,
+    introspectionClients,
+    introspectionLimits,
     loginLimits,
     trustProxy: options.trustProxy ?? (config.listen.trustedProxies ?? 0) > 0,
     trustedProxies: config.listen.trustedProxies ?? 0,

@@ -129,6 +129,14 @@ export const DEFAULT_EXCHANGE_LIMITS = { perAddressPerMinute: 600, perSubjectPer
 /** Defaults of `limits.login_per_address_per_minute` and `limits.pending_logins_per_address`. */
 export const DEFAULT_LOGIN_LIMITS = { perAddressPerMinute: 60, pendingPerAddress: 20 } as const;
 
+/** Default of `limits.introspection_per_address_per_minute`: a busy resource server behind one address introspecting every call. */
+export const DEFAULT_INTROSPECTION_LIMIT = 3_000;
+
+/** How an introspection client authenticates (RFC 8414 names). */
+export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+/** A shared secret shorter than this could be guessed within the rate limit's patience. */
+export const MIN_CLIENT_SECRET_LENGTH = 16;
+
 /** More worker processes than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
 /** Defaults of `signing.reload_interval_seconds` and `shutdown`, also applied to configurations built in code. */
@@ -299,6 +307,63 @@ const issuerAlgorithmSchema = custom<IssuerAlgorithm>((value) => {
 
 /** An inline JWK: a mapping; whether it may verify tokens is checked with the issuer's algorithms (below). */
 const jwkSchema = z.looseObject({});
+
+/** A JWKS given inline (a mapping) or read from `jwks_file` (its JSON text). */
+const jwksValueSchema = custom<{ keys: Record<string, unknown>[] }>((value) => {
+  let jwks = value;
+  if (typeof value === 'string') {
+    try {
+      jwks = JSON.parse(value);
+    } catch {
+      return { problem: 'found text that is not JSON, expected a JWKS: {"keys": [...]}' };
+    }
+  }
+  if (!isMapping(jwks) || !Array.isArray(jwks.keys) || jwks.keys.length === 0 || !jwks.keys.every(isMapping)) {
+    return { problem: `${typeof value === 'string' ? 'found JSON' : found(value)} that is not a JWKS, expected {"keys": [...]} with at least one key` };
+  }
+  return { ok: { keys: jwks.keys as Record<string, unknown>[] } };
+});
+
+/** The introspection endpoint's clients (RFC 7662 §2.1): one authentication method each. */
+const introspectionClientSchema = strict({
+  id: custom<string>((value) =>
+    typeof value === 'string' && /^[\x21-\x7e]{1,128}$/.test(value) && !value.includes(':')
+      ? { ok: value }
+      : { problem: `${found(value)}, expected a client id of 1-128 printable characters without spaces or ":" (RFC 6749 §2.3.1)` },
+  ),
+  auth: z.enum(INTROSPECTION_AUTH_METHODS),
+  secret: custom<string>((value) =>
+    typeof value === 'string' && value.length >= MIN_CLIENT_SECRET_LENGTH
+      ? { ok: value }
+      : { problem: `${found(value, true)}, expected a secret of at least ${MIN_CLIENT_SECRET_LENGTH} characters` },
+  ).optional(),
+  jwks: jwksValueSchema.optional(),
+}).superRefine(
+  (value, ctx) => {
+    if (value.auth === 'private_key_jwt') {
+      if (value.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'found a secret, expected none with auth: private_key_jwt (give jwks or jwks_file)' });
+      if (value.jwks === undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'missing, expected the client\'s public keys (jwks: {keys: [...]} or jwks_file: PATH) for auth: private_key_jwt' });
+      value.jwks?.keys.forEach((jwk, index) => {
+        const problem = jwkProblem(jwk, ISSUER_ALGORITHMS);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['jwks', 'keys', index], message: `found ${problem.detail}, expected a public signing key` });
+      });
+    } else if (typeof value.auth === 'string' && (INTROSPECTION_AUTH_METHODS as readonly string[]).includes(value.auth)) {
+      if (value.jwks !== undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: `found jwks, expected none with auth: ${value.auth} (give secret_file or secret: \${VAR})` });
+      if (value.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: `missing, expected the client secret (secret_file: PATH, or secret: \${VAR}) for auth: ${value.auth}` });
+    }
+  },
+  { when: (payload) => isMapping(payload.value) },
+);
+
+const introspectionSchema = strict({
+  clients: z.array(introspectionClientSchema).default([]).superRefine((clients, ctx) => {
+    const seen = new Set<string>();
+    clients.forEach((client, index) => {
+      if (typeof client.id === 'string' && seen.has(client.id)) ctx.addIssue({ code: 'custom', path: [index, 'id'], message: `found ${JSON.stringify(client.id)} again, expected each client id once` });
+      seen.add(client.id);
+    });
+  }),
+});
 
 /** What `session_tags` values may name: the identity's source or subject, or a claim. */
 const tagSourceSchema = custom<string>((value) => {
@@ -564,7 +629,11 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
       // per ten minutes (each is a store record kept for a browser nobody has authenticated yet).
       login_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.perAddressPerMinute),
       pending_logins_per_address: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.pendingPerAddress),
+      // /oauth2/introspect, per client address, whether or not the client authenticates (guessing secrets
+      // and scanning tokens both cost requests).
+      introspection_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_INTROSPECTION_LIMIT),
     }).prefault({}),
+    introspection: introspectionSchema.prefault({}),
     workers: workersSchema.default(1),
     // delay: /readyz fails but the port still serves, so load balancers stop routing here before it closes.
     shutdown: strict({

@@ -19,6 +19,8 @@ export const storeKeys = {
   terminalCode: (code: string) => `tcode:${code}`,
   /** A terminal session behind a bearer token (`stsgate login`). */
   terminalSession: (id: string) => `tsess:${id}`,
+  /** A client assertion's `jti` (hashed), kept until the assertion expires so it is used once (RFC 7523 §3). */
+  clientAssertion: (clientId: string, jtiDigest: string) => `cjti:${clientId}:${jtiDigest}`,
   /** Rate-limit counter for one window. */
   rateLimit: (bucket: string, window: number) => `rl:${bucket}:${window}`,
 } as const;
