@@ -343,7 +343,8 @@ const introspectionClientSchema = strict({
     if (value.auth === 'private_key_jwt') {
       if (value.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'found a secret, expected none with auth: private_key_jwt (give jwks or jwks_file)' });
       if (value.jwks === undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'missing, expected the client\'s public keys (jwks: {keys: [...]} or jwks_file: PATH) for auth: private_key_jwt' });
-      value.jwks?.keys.forEach((jwk, index) => {
+      const keys: unknown = (value.jwks as { keys?: unknown } | undefined)?.keys;
+      if (Array.isArray(keys)) keys.forEach((jwk: unknown, index) => {
         const problem = jwkProblem(jwk, ISSUER_ALGORITHMS);
         if (problem) ctx.addIssue({ code: 'custom', path: ['jwks', 'keys', index], message: `found ${problem.detail}, expected a public signing key` });
       });
