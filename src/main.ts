@@ -18,7 +18,8 @@ import { createAdminApp } from './http/admin-app.js';
 import { revocationRoutes } from './http/admin-revocations.js';
 import { createApp } from './http/app.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
-import { ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
+import { EndpointAddressLimit, ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
+import { ClientAuthenticator } from './credentials/client-authentication.js';
 import { BrowserLogin, createLoginProviders } from './idp/index.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
@@ -130,6 +131,11 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
   const issuers = new TrustedIssuers(config.issuers, {
     allowInsecureHttp: config.dev.allowInsecureHttp,
     onFetch: (issuer, kind, ok) => metrics.jwksFetches.inc({ issuer, kind, outcome: ok ? 'ok' : 'failed' }),
+    onKeyDropped: (issuer, { kid, index, reason, detail }) => {
+      // kid, position and reason only: never the key's members.
+      logger.warn({ issuer, kid, index, reason, detail }, 'unusable key in a trusted issuer JWKS ignored');
+      metrics.jwksKeysDropped.inc({ issuer, reason });
+    },
   });
   const revocations = new RevocationWatermarks({ store, maxLifetimeSeconds: longestCoveredLifetimeSeconds(config) });
   const credentials = new CredentialService({
@@ -168,6 +174,14 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     revocations,
   });
 
+  const introspectionClients = new ClientAuthenticator(config.introspection?.clients ?? [], {
+    store,
+    endpointUrl: `${config.publicUrl.replace(/\/+$/, '')}/oauth2/introspect`,
+    issuer: config.publicUrl,
+  });
+  if (!introspectionClients.required) logger.warn('introspection.clients is empty: /oauth2/introspect answers anyone who can reach it');
+  const introspectionLimits = new EndpointAddressLimit(store, { endpoint: 'introspect', perAddressPerMinute: config.limits.introspectionPerAddressPerMinute ?? 0 });
+
   let accepting = true;
   const admin = adminConfig(config);
   const audit = new AuditLog(logger, metrics);
@@ -175,6 +189,8 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     publicUrl: config.publicUrl,
     maxBodyBytes: config.limits.maxBodyBytes,
     limits,
+    introspectionClients,
+    introspectionLimits,
     loginLimits,
     trustedProxies: new TrustedProxies(config.listen.trustedProxies ?? []),
     store,

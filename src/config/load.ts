@@ -55,6 +55,20 @@ function givenAsFile(interpolated: unknown, tree: unknown, path: readonly Proper
 }
 
 /**
+ * An introspection client's `secret:` must come from the environment (`\${VAR}`) or a file (`secret_file`):
+ * written into the gateway file, it would travel wherever the file does (ConfigMaps, repositories).
+ */
+function literalClientSecrets(tree: Record<string, unknown>, problems: ProblemList): void {
+  const introspection = tree.introspection;
+  const clients = isMapping(introspection) && Array.isArray(introspection.clients) ? introspection.clients : [];
+  clients.forEach((client: unknown, index) => {
+    if (isMapping(client) && typeof client.secret === 'string' && !client.secret.includes('${')) {
+      problems.add(['introspection', 'clients', index, 'secret'], 'found a secret written in the file, expected secret: ${VAR} from the environment or secret_file: PATH');
+    }
+  });
+}
+
+/**
  * Parses and validates gateway YAML text. `env` feeds `${VAR}` interpolation; relative `<name>_file`
  * paths resolve against `baseDir`. Throws `ConfigError` listing every problem.
  */
@@ -68,6 +82,7 @@ export function parseConfig(text: string, env: Env = process.env, baseDir: strin
     throw new ConfigError(problems.items, source);
   }
 
+  literalClientSecrets(parsed, problems);
   const interpolated = interpolateTree(parsed, env, problems) as Record<string, unknown>;
   const tree = resolveSecretFiles(interpolated, baseDir, problems) as Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 /** Turns the validated file (snake_case, as written) into the `GatewayConfig` every module codes against. */
-import type { Condition, GatewayConfig, IssuerConfig, ProviderConfig, RuleConfig, StoreConfig } from './types.js';
+import type { Condition, GatewayConfig, IntrospectionClientConfig, IssuerConfig, ProviderConfig, RuleConfig, StoreConfig } from './types.js';
 import { CLAIM_OPERATORS, type GatewayFile, type RawCondition } from './schema.js';
 
 type RawStore = NonNullable<GatewayFile['store']>;
@@ -98,6 +98,11 @@ function normalizeProvider(provider: GatewayFile['providers'][number]): Provider
   };
 }
 
+function normalizeIntrospectionClient(client: GatewayFile['introspection']['clients'][number]): IntrospectionClientConfig {
+  if (client.auth === 'private_key_jwt') return { id: client.id, auth: client.auth, jwks: { keys: client.jwks!.keys.map((k) => ({ ...k })) } };
+  return { id: client.id, auth: client.auth, secret: client.secret! };
+}
+
 /** Builds `GatewayConfig` from a file that passed validation and the consistency checks. */
 export function normalizeConfig(file: GatewayFile): GatewayConfig {
   return {
@@ -124,6 +129,7 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
       exchangePerSubjectPerMinute: file.limits.exchange_per_subject_per_minute,
       loginPerAddressPerMinute: file.limits.login_per_address_per_minute,
       pendingLoginsPerAddress: file.limits.pending_logins_per_address,
+      introspectionPerAddressPerMinute: file.limits.introspection_per_address_per_minute,
     },
     cache: { minRemainingFraction: file.credentials.cache_min_remaining_fraction },
     workers: file.workers,
@@ -148,6 +154,7 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
       expectRoles: [...test.expect_roles],
     })),
     providers: file.providers.map(normalizeProvider),
+    introspection: { clients: file.introspection.clients.map(normalizeIntrospectionClient) },
     browser: {
       sessionTtlSeconds: file.browser.session_ttl_seconds,
       allowedReturnOrigins: [...new Set(file.browser.allowed_return_origins)],

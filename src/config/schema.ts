@@ -10,6 +10,7 @@ import { parseClaimPath } from '../rules/claim-path.js';
 import { regexProblem } from '../rules/patterns.js';
 import { closest, found, isSecretPath, suggestion } from './problems.js';
 import { overridableEndpoints, providerDefinitions } from '../idp/definitions.js';
+import { jwkProblem, printableMember } from '../issuers/jwk-usability.js';
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const satisfies readonly SigningAlgorithm[];
 /** Asymmetric only: a shared-secret (HS*) or `none` token could be forged by anyone holding the secret, or by anyone. */
@@ -128,6 +129,14 @@ const nonEmptyString = z.string().min(1);
 export const DEFAULT_EXCHANGE_LIMITS = { perAddressPerMinute: 600, perSubjectPerMinute: 300 } as const;
 /** Defaults of `limits.login_per_address_per_minute` and `limits.pending_logins_per_address`. */
 export const DEFAULT_LOGIN_LIMITS = { perAddressPerMinute: 60, pendingPerAddress: 20 } as const;
+
+/** Default of `limits.introspection_per_address_per_minute`: a busy resource server behind one address introspecting every call. */
+export const DEFAULT_INTROSPECTION_LIMIT = 3_000;
+
+/** How an introspection client authenticates (RFC 8414 names). */
+export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+/** A shared secret shorter than this could be guessed within the rate limit's patience. */
+export const MIN_CLIENT_SECRET_LENGTH = 16;
 
 /** More worker processes than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
@@ -311,17 +320,66 @@ const issuerAlgorithmSchema = custom<IssuerAlgorithm>((value) => {
   return { problem: `${found(value)}, expected ${allowed}${guess ? `; did you mean ${JSON.stringify(guess)}?` : ''}` };
 });
 
-/** JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/** An inline JWK: a mapping; whether it may verify tokens is checked with the issuer's algorithms (below). */
+const jwkSchema = z.looseObject({});
 
-const jwkSchema = z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }).superRefine(
+/** A JWKS given inline (a mapping) or read from `jwks_file` (its JSON text). */
+const jwksValueSchema = custom<{ keys: Record<string, unknown>[] }>((value) => {
+  let jwks = value;
+  if (typeof value === 'string') {
+    try {
+      jwks = JSON.parse(value);
+    } catch {
+      return { problem: 'found text that is not JSON, expected a JWKS: {"keys": [...]}' };
+    }
+  }
+  if (!isMapping(jwks) || !Array.isArray(jwks.keys) || jwks.keys.length === 0 || !jwks.keys.every(isMapping)) {
+    return { problem: `${typeof value === 'string' ? 'found JSON' : found(value)} that is not a JWKS, expected {"keys": [...]} with at least one key` };
+  }
+  return { ok: { keys: jwks.keys as Record<string, unknown>[] } };
+});
+
+/** The introspection endpoint's clients (RFC 7662 §2.1): one authentication method each. */
+const introspectionClientSchema = strict({
+  id: custom<string>((value) =>
+    typeof value === 'string' && /^[\x21-\x7e]{1,128}$/.test(value) && !value.includes(':')
+      ? { ok: value }
+      : { problem: `${found(value)}, expected a client id of 1-128 printable characters without spaces or ":" (RFC 6749 §2.3.1)` },
+  ),
+  auth: z.enum(INTROSPECTION_AUTH_METHODS),
+  secret: custom<string>((value) =>
+    typeof value === 'string' && value.length >= MIN_CLIENT_SECRET_LENGTH
+      ? { ok: value }
+      : { problem: `${found(value, true)}, expected a secret of at least ${MIN_CLIENT_SECRET_LENGTH} characters` },
+  ).optional(),
+  jwks: jwksValueSchema.optional(),
+}).superRefine(
   (value, ctx) => {
-    for (const member of PRIVATE_JWK_MEMBERS) {
-      if (Object.hasOwn(value, member)) ctx.addIssue({ code: 'custom', path: [], message: `found private key member "${member}", expected public keys only` });
+    if (value.auth === 'private_key_jwt') {
+      if (value.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'found a secret, expected none with auth: private_key_jwt (give jwks or jwks_file)' });
+      if (value.jwks === undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'missing, expected the client\'s public keys (jwks: {keys: [...]} or jwks_file: PATH) for auth: private_key_jwt' });
+      const keys: unknown = (value.jwks as { keys?: unknown } | undefined)?.keys;
+      if (Array.isArray(keys)) keys.forEach((jwk: unknown, index) => {
+        const problem = jwkProblem(jwk, ISSUER_ALGORITHMS);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['jwks', 'keys', index], message: `found ${problem.detail}, expected a public signing key` });
+      });
+    } else if (typeof value.auth === 'string' && (INTROSPECTION_AUTH_METHODS as readonly string[]).includes(value.auth)) {
+      if (value.jwks !== undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: `found jwks, expected none with auth: ${value.auth} (give secret_file or secret: \${VAR})` });
+      if (value.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: `missing, expected the client secret (secret_file: PATH, or secret: \${VAR}) for auth: ${value.auth}` });
     }
   },
   { when: (payload) => isMapping(payload.value) },
 );
+
+const introspectionSchema = strict({
+  clients: z.array(introspectionClientSchema).default([]).superRefine((clients, ctx) => {
+    const seen = new Set<string>();
+    clients.forEach((client, index) => {
+      if (typeof client.id === 'string' && seen.has(client.id)) ctx.addIssue({ code: 'custom', path: [index, 'id'], message: `found ${JSON.stringify(client.id)} again, expected each client id once` });
+      seen.add(client.id);
+    });
+  }),
+});
 
 /** What `session_tags` values may name: the identity's source or subject, or a claim. */
 const tagSourceSchema = custom<string>((value) => {
@@ -541,6 +599,17 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
       if (value.jwks_uri !== undefined && value.keys !== undefined) {
         ctx.addIssue({ code: 'custom', path: [], message: `found both jwks_uri and keys, expected at most one (neither means discovery)` });
       }
+      // Inline keys are the operator's own: an unusable one (weak, private, symmetric, for encryption, of an
+      // algorithm not allowed) is refused here, where a fetched set would only have it dropped and logged.
+      const algorithms = Array.isArray(value.algorithms) ? value.algorithms.filter((a) => (ISSUER_ALGORITHMS as readonly unknown[]).includes(a)) : [];
+      const keys: unknown = (value.keys as { keys?: unknown } | undefined)?.keys;
+      if (Array.isArray(keys) && algorithms.length > 0) {
+        keys.forEach((jwk: unknown, index) => {
+          const problem = jwkProblem(jwk, algorithms);
+          const kid = (jwk as { kid?: unknown } | null)?.kid;
+          if (problem) ctx.addIssue({ code: 'custom', path: ['keys', 'keys', index], message: `found ${problem.detail}${typeof kid === 'string' ? ` (kid ${printableMember(kid)})` : ''}, expected a public signing key for one of ${algorithms.join(', ')}` });
+        });
+      }
     },
     { when: (payload) => isMapping(payload.value) },
   );
@@ -605,7 +674,11 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
       // per ten minutes (each is a store record kept for a browser nobody has authenticated yet).
       login_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.perAddressPerMinute),
       pending_logins_per_address: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.pendingPerAddress),
+      // /oauth2/introspect, per client address, whether or not the client authenticates (guessing secrets
+      // and scanning tokens both cost requests).
+      introspection_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_INTROSPECTION_LIMIT),
     }).prefault({}),
+    introspection: introspectionSchema.prefault({}),
     workers: workersSchema.default(1),
     // delay: /readyz fails but the port still serves, so load balancers stop routing here before it closes.
     shutdown: strict({

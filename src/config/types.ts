@@ -114,6 +114,14 @@ export interface ProviderConfig {
   displayName?: string;
 }
 
+/**
+ * A resource server allowed to call `/oauth2/introspect`, and how it authenticates (RFC 7662 §2.1):
+ * a shared secret (RFC 6749 §2.3.1) or a JWT signed with its own key (RFC 7523 §2.2).
+ */
+export type IntrospectionClientConfig =
+  | { id: string; auth: 'client_secret_basic' | 'client_secret_post'; secret: string }
+  | { id: string; auth: 'private_key_jwt'; jwks: { keys: Record<string, unknown>[] } };
+
 /** The browser login session and where a login may send the browser afterwards. */
 export interface BrowserConfig {
   sessionTtlSeconds: number;
@@ -163,6 +171,8 @@ export interface GatewayConfig {
     exchangePerSubjectPerMinute?: number;
     loginPerAddressPerMinute?: number;
     pendingLoginsPerAddress?: number;
+    /** `/oauth2/introspect` requests per minute per client address, authenticated or not (0: off). */
+    introspectionPerAddressPerMinute?: number;
   };
   cache: { minRemainingFraction: number };
   /**
@@ -180,4 +190,6 @@ export interface GatewayConfig {
   providers: ProviderConfig[];
   /** Omitted (configs built in code): DEFAULT_BROWSER_CONFIG. */
   browser?: BrowserConfig;
+  /** Who may introspect; no clients (or omitted): the endpoint is open, as RFC 7662 §2.1 allows only behind other protection. */
+  introspection?: { clients: IntrospectionClientConfig[] };
 }

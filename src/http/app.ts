@@ -15,7 +15,8 @@ import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
 import { resolveClientAddress, type TrustedProxies } from './middleware/client-address.js';
 import { errorHandler } from './middleware/errors.js';
-import type { ExchangeRateLimits, LoginRateLimits } from './middleware/rate-limit.js';
+import type { ClientAuthenticator } from '../credentials/client-authentication.js';
+import type { AddressCounter, ExchangeRateLimits, LoginRateLimits } from './middleware/rate-limit.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import { stsRoutes } from './sts.js';
@@ -28,6 +29,9 @@ export interface AppDependencies {
   maxBodyBytes: number;
   /** Abuse limits on the exchange endpoints; absent: none. */
   limits?: ExchangeRateLimits;
+  /** Who may introspect, and the per-address limit on introspection; absent: open, unlimited. */
+  introspectionClients?: ClientAuthenticator;
+  introspectionLimits?: AddressCounter;
   /** Abuse limits on browser and terminal logins; absent: none. */
   loginLimits?: LoginRateLimits;
   /** The proxies whose X-Forwarded-For is believed (`listen.trusted_proxies`). */

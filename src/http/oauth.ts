@@ -5,7 +5,8 @@ import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
 import { protocol } from './middleware/errors.js';
-import { awaitAddressCount, countClientAddress, type ExchangeRateLimits } from './middleware/rate-limit.js';
+import type { ClientAuthenticator } from '../credentials/client-authentication.js';
+import { awaitAddressCount, countClientAddress, type AddressCounter, type ExchangeRateLimits } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
 
 /** RFC 8693 §2.1 grant type and §3 token type identifiers. */
@@ -28,6 +29,10 @@ export interface OAuthRouteDependencies {
   maxBodyBytes: number;
   /** Abuse limits on `/oauth2/token`; absent: none. */
   limits?: ExchangeRateLimits;
+  /** Who may introspect; absent or without clients: anyone (RFC 7662 §2.1 then relies on the network). */
+  introspectionClients?: ClientAuthenticator;
+  /** Per-address limit on `/oauth2/introspect`; absent: none. */
+  introspectionLimits?: AddressCounter;
 }
 
 /** `POST /oauth2/token` (RFC 8693), `/oauth2/introspect` (RFC 7662), `/oauth2/revoke` (RFC 7009). */
@@ -35,7 +40,11 @@ export function oauthRoutes(deps: OAuthRouteDependencies): Router {
   const router = new Router({ prefix: '/oauth2' });
   const form = [protocol('oauth'), noStore, readBody(deps.maxBodyBytes), parseForm] as const;
   router.post('/token', protocol('oauth'), noStore, countClientAddress(deps.limits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, tokenExchange(deps));
-  router.post('/introspect', ...form, introspect(deps));
+  // Counted before anything else (unauthenticated requests too: guessing secrets and scanning tokens both
+  // cost requests), then the client authenticates (RFC 7662 §2.1), then the token is looked at.
+  router.post('/introspect', protocol('oauth'), noStore, countClientAddress(deps.introspectionLimits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, authenticateClient(deps.introspectionClients), introspect(deps));
+  // RFC 7009 §2.1 has the client authenticate too; stsgate does not ask it to: revoking needs the token
+  // itself, and whoever holds a token may end it (SECURITY.md, "Introspection and revocation").
   router.post('/revoke', ...form, revoke(deps));
   return router;
 }
@@ -120,6 +129,16 @@ export function credentialProcessJson({ credentials }: Pick<ExchangeResult, 'cre
     SecretAccessKey: credentials.secretAccessKey,
     SessionToken: credentials.sessionToken,
     Expiration: credentials.expiresAt.toISOString(),
+  };
+}
+
+/** With clients configured, the request's client must authenticate (401 invalid_client otherwise). */
+function authenticateClient(clients: ClientAuthenticator | undefined) {
+  return async function requireClient(ctx: Context, next: Next): Promise<void> {
+    if (clients?.required) {
+      ctx.state.client = await clients.authenticate({ authorization: ctx.get('authorization') || undefined, form: ctx.state.form as Map<string, string> });
+    }
+    await next();
   };
 }
 

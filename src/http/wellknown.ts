@@ -1,11 +1,15 @@
 import Router from '@koa/router';
 import type { SigningKeySource } from '../credentials/signing-keys.js';
+import type { ClientAuthenticator } from '../credentials/client-authentication.js';
+import { ACCEPTABLE_ALGORITHMS } from '../issuers/index.js';
 import { TOKEN_EXCHANGE_GRANT } from './oauth.js';
 
 /** Discovery (`/.well-known/openid-configuration`) and public keys (`/.well-known/jwks.json`). */
-export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySource }): Router {
+export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySource; introspectionClients?: Pick<ClientAuthenticator, 'methods'> }): Router {
   const router = new Router({ prefix: '/.well-known' });
   const base = deps.publicUrl.replace(/\/+$/, '');
+  // RFC 8414 §2: the methods configured clients use; `none` while the endpoint is open.
+  const introspectionMethods: string[] = deps.introspectionClients?.methods ?? [];
   // Prepared once: the discovery document does not change while the process runs.
   const discovery = {
     issuer: deps.publicUrl,
@@ -15,7 +19,8 @@ export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySourc
     revocation_endpoint: `${base}/oauth2/revoke`,
     grant_types_supported: [TOKEN_EXCHANGE_GRANT],
     token_endpoint_auth_methods_supported: ['none'],
-    introspection_endpoint_auth_methods_supported: ['none'],
+    introspection_endpoint_auth_methods_supported: introspectionMethods.length > 0 ? introspectionMethods : ['none'],
+    ...(introspectionMethods.includes('private_key_jwt') ? { introspection_endpoint_auth_signing_alg_values_supported: [...ACCEPTABLE_ALGORITHMS] } : {}),
     revocation_endpoint_auth_methods_supported: ['none'],
     access_token_signing_alg_values_supported: deps.keys.set.algorithms,
     subject_types_supported: ['public'],

@@ -8,6 +8,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type CryptoKey, type FetchImplementation, type FlattenedJWSInput, type JWSHeaderParameters, type RemoteJWKSet } from 'jose';
 
 import { fetchIdpBody, fetchIdpJsonObject, IDP_USER_AGENT } from './idp-fetch.js';
+import { partitionJwks, type DroppedJwk } from './jwk-usability.js';
 
 /** Resolves the one key that may verify a token, given its protected header. */
 export interface KeySource {
@@ -30,6 +31,14 @@ export interface RemoteKeyLimits {
   onFetch?: (kind: 'discovery' | 'jwks', ok: boolean) => void;
 }
 
+/** Which keys of a loaded JWKS a source keeps (see jwk-usability.ts), and whom it tells about the others. */
+export interface JwksPolicy {
+  /** The issuer's allowed algorithms: a key no allowed algorithm can use is dropped. */
+  algorithms: readonly string[];
+  /** Told of every key dropped, at every load of the set (the caller reports each key once). */
+  onDropped?: (drop: DroppedJwk) => void;
+}
+
 /**
  * The key set (or discovery document) could not be obtained or used: the IdP is down, slow, sent
  * something that is not a key set, or published an unusable key. Distinct from a token's own faults so
@@ -42,9 +51,6 @@ export class KeySourceError extends Error {
   }
 }
 
-/** RFC 8017 / NIST SP 800-131A: RSA keys under 2048 bits are not acceptable for signatures. */
-const MIN_RSA_MODULUS_BITS = 2048;
-
 /** Errors a JWKS lookup raises because of the token (its kid or alg), not because of the IdP. */
 const TOKEN_SIDE_KEY_ERRORS = new Set<string>([
   errors.JWKSNoMatchingKey.code,
@@ -54,26 +60,51 @@ const TOKEN_SIDE_KEY_ERRORS = new Set<string>([
 
 /**
  * Runs a JWKS lookup and sorts its failures: token-side misses pass through unchanged, anything else
- * (fetch, timeout, malformed set, private or weak key) becomes a KeySourceError.
+ * (fetch, timeout, malformed set) becomes a KeySourceError. Unusable keys never reach the lookup: they
+ * were dropped when the set was loaded. A token whose `kid` names a dropped key is the IdP's fault, not
+ * the token's: it fails as the key source, with the reason.
  */
 async function resolveFrom(
   lookup: (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>,
   header: JWSHeaderParameters,
   token: FlattenedJWSInput,
+  droppedKeys: () => ReadonlyMap<string, string>,
 ): Promise<CryptoKey> {
-  let key: CryptoKey;
   try {
-    key = await lookup(header, token);
+    return await lookup(header, token);
   } catch (err) {
+    // Read after the lookup: it may have (re)loaded the set.
+    const droppedKey = typeof header.kid === 'string' ? droppedKeys().get(header.kid) : undefined;
+    if (err instanceof errors.JWKSNoMatchingKey && droppedKey !== undefined) {
+      throw new KeySourceError(`the key the token names is ignored: ${droppedKey}`, { cause: err });
+    }
     if (err instanceof errors.JOSEError && TOKEN_SIDE_KEY_ERRORS.has(err.code)) throw err;
     if (err instanceof KeySourceError) throw err;
     throw new KeySourceError(describeKeyFailure(err), { cause: err });
   }
-  const modulusLength = (key.algorithm as { modulusLength?: unknown }).modulusLength;
-  if (typeof modulusLength === 'number' && modulusLength < MIN_RSA_MODULUS_BITS) {
-    throw new KeySourceError(`the issuer's RSA key has ${modulusLength} bits; at least ${MIN_RSA_MODULUS_BITS} are required`);
+}
+
+/** Dropped keys that have a kid, by kid: what `resolveFrom` says when a token names one. */
+function droppedByKid(dropped: readonly DroppedJwk[]): Map<string, string> {
+  return new Map(dropped.filter((d) => d.kid !== undefined).map((d) => [d.kid!, d.detail]));
+}
+
+/**
+ * A fetched JWKS body with its unusable keys removed, each reported to the policy. A body that is not a
+ * JSON object with a `keys` array is returned as it came, for jose to refuse as it always has.
+ */
+function filterJwksBody(body: Uint8Array, policy: JwksPolicy): { body: Uint8Array; dropped: DroppedJwk[] } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    return { body, dropped: [] };
   }
-  return key;
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || !Array.isArray((doc as { keys?: unknown }).keys)) return { body, dropped: [] };
+  const { usable, dropped } = partitionJwks((doc as { keys: unknown[] }).keys, policy.algorithms);
+  if (dropped.length === 0) return { body, dropped };
+  for (const drop of dropped) policy.onDropped?.(drop);
+  return { body: new TextEncoder().encode(JSON.stringify({ keys: usable })), dropped };
 }
 
 function describeKeyFailure(err: unknown): string {
@@ -86,20 +117,25 @@ function describeKeyFailure(err: unknown): string {
 export class InlineKeySource implements KeySource {
   readonly #lookup: ReturnType<typeof createLocalJWKSet>;
 
-  /** Throws at construction when `jwks` is not a JWKS of public keys: a configuration error. */
-  constructor(jwks: { keys: Record<string, unknown>[] }) {
-    for (const [index, jwk] of jwks.keys.entries()) {
-      // A private JWK (with `d`, or an `oct` secret) in the trust configuration is a leak and, for oct,
-      // would open the HS*-with-public-key confusion of RFC 8725 §2.1.
-      if ('d' in jwk || jwk['kty'] === 'oct') throw new Error(`keys[${index}] must be a public key (no "d", no kty "oct")`);
+  /**
+   * Throws at construction when any key is unusable (weak, private, symmetric, for encryption, of an
+   * algorithm the issuer does not allow): the operator wrote it, so it is a configuration error, not
+   * something to drop quietly. The loader refuses the same keys with their paths (config/schema.ts).
+   */
+  constructor(jwks: { keys: Record<string, unknown>[] }, algorithms: readonly string[]) {
+    const { dropped } = partitionJwks(jwks.keys, algorithms);
+    if (dropped.length > 0) {
+      throw new Error(dropped.map((d) => `keys[${d.index}]${d.kid === undefined ? '' : ` (kid ${JSON.stringify(d.kid)})`}: ${d.detail}`).join('; '));
     }
     this.#lookup = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
   }
 
   resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
-    return resolveFrom(this.#lookup, header, token);
+    return resolveFrom(this.#lookup, header, token, () => NO_DROPPED_KEYS);
   }
 }
+
+const NO_DROPPED_KEYS: ReadonlyMap<string, string> = new Map();
 
 /**
  * A JWKS at a URL, cached by jose's remote set: fetched on first use and when older than
@@ -112,8 +148,10 @@ export class RemoteKeySource implements KeySource {
   readonly #backoffMs: number;
   /** Until when fetching is not retried after a failure, and that failure. */
   #failed: { until: number; reason: string } | undefined;
+  /** Keys with a kid that the last loaded set held but that were dropped, and why. */
+  #dropped: ReadonlyMap<string, string> = NO_DROPPED_KEYS;
 
-  constructor(uri: string, limits: RemoteKeyLimits) {
+  constructor(uri: string, limits: RemoteKeyLimits, policy: JwksPolicy) {
     this.uri = uri;
     this.#backoffMs = limits.fetchFailureBackoffMs;
     const boundedFetch: FetchImplementation = async (url, init) => {
@@ -129,7 +167,10 @@ export class RemoteKeySource implements KeySource {
         throw err;
       }
       limits.onFetch?.('jwks', true);
-      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+      // Every load, the first and each refetch, drops the unusable keys before jose builds its set.
+      const filtered = filterJwksBody(body, policy);
+      this.#dropped = droppedByKid(filtered.dropped);
+      return new Response(filtered.body, { status: 200, headers: { 'content-type': 'application/json' } });
     };
     this.#set = createRemoteJWKSet(new URL(uri), {
       timeoutDuration: limits.fetchTimeoutMs,
@@ -142,7 +183,7 @@ export class RemoteKeySource implements KeySource {
 
   async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     try {
-      const key = await resolveFrom(this.#set, header, token);
+      const key = await resolveFrom(this.#set, header, token, () => this.#dropped);
       this.#failed = undefined;
       return key;
     } catch (err) {
@@ -170,6 +211,7 @@ export class DiscoveryKeySource implements KeySource {
   readonly issuer: string;
   readonly discoveryUrl: string;
   readonly #limits: RemoteKeyLimits;
+  readonly #policy: JwksPolicy;
   #metadata: DiscoveredMetadata | undefined;
   #inFlight: Promise<DiscoveredMetadata> | undefined;
   #nextRefreshAt = 0;
@@ -177,15 +219,16 @@ export class DiscoveryKeySource implements KeySource {
   #failed: { until: number; error: unknown } | undefined;
   #keys: RemoteKeySource | undefined;
 
-  constructor(issuer: string, limits: RemoteKeyLimits) {
+  constructor(issuer: string, limits: RemoteKeyLimits, policy: JwksPolicy) {
     this.issuer = issuer;
     this.#limits = limits;
+    this.#policy = policy;
     this.discoveryUrl = discoveryUrlFor(issuer);
   }
 
   async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     const metadata = await this.#currentMetadata();
-    if (this.#keys?.uri !== metadata.jwksUri) this.#keys = new RemoteKeySource(metadata.jwksUri, this.#limits);
+    if (this.#keys?.uri !== metadata.jwksUri) this.#keys = new RemoteKeySource(metadata.jwksUri, this.#limits, this.#policy);
     return this.#keys.resolve(header, token);
   }
 

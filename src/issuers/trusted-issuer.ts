@@ -8,7 +8,9 @@ import { errors, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from '
 import type { IssuerAlgorithm, IssuerConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
-import { DiscoveryKeySource, InlineKeySource, RemoteKeySource, remoteUrlProblem, type KeySource, type RemoteKeyLimits } from './key-sources.js';
+import { RecentlyUsed } from '../util/recently-used.js';
+import type { DroppedJwk } from './jwk-usability.js';
+import { DiscoveryKeySource, InlineKeySource, RemoteKeySource, remoteUrlProblem, type JwksPolicy, type KeySource, type RemoteKeyLimits } from './key-sources.js';
 import { issuedInFutureMessage, verificationFailure } from './verification-errors.js';
 
 /**
@@ -24,6 +26,9 @@ const REQUIRED_CLAIMS = ['exp', 'iat', 'sub'];
 
 /** At most this many candidate keys are tried for a token without `kid` that several keys could verify. */
 const MAX_CANDIDATE_KEYS = 8;
+
+/** How many dropped keys an issuer remembers having reported (a bound, however often its set changes). */
+const REPORTED_DROPS_REMEMBERED = 256;
 
 /** The successful result of verifying one token against its issuer. */
 export interface IssuerVerification {
@@ -41,8 +46,12 @@ export class TrustedIssuer {
   readonly maxTokenAgeSeconds: number | undefined;
   readonly #keys: KeySource;
 
-  /** Throws an Error listing every problem when the configuration cannot be used safely. */
-  constructor(config: IssuerConfig, limits: RemoteKeyLimits) {
+  /**
+   * Throws an Error listing every problem when the configuration cannot be used safely. `onKeyDropped`
+   * hears of each unusable key in a fetched JWKS once (by kid, or position without one, and reason),
+   * however often the set is refetched.
+   */
+  constructor(config: IssuerConfig, limits: RemoteKeyLimits, onKeyDropped?: (drop: DroppedJwk) => void) {
     const problems = issuerConfigProblems(config, limits.allowInsecureHttp);
     if (problems.length > 0) throw new Error(problems.map((p) => `issuers.${config.id}: ${p}`).join('\n'));
     this.id = config.id;
@@ -52,7 +61,7 @@ export class TrustedIssuer {
     this.clockSkewSeconds = config.clockSkewSeconds;
     this.maxTokenAgeSeconds = config.maxTokenAgeSeconds;
     try {
-      this.#keys = keySourceFor(config, limits);
+      this.#keys = keySourceFor(config, limits, { algorithms: config.algorithms, ...(onKeyDropped ? { onDropped: reportedOnce(onKeyDropped) } : {}) });
     } catch (err) {
       throw new Error(`issuers.${config.id}: keys: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -118,15 +127,26 @@ export class TrustedIssuer {
   }
 }
 
-function keySourceFor(config: IssuerConfig, limits: RemoteKeyLimits): KeySource {
+function keySourceFor(config: IssuerConfig, limits: RemoteKeyLimits, policy: JwksPolicy): KeySource {
   switch (config.keys.kind) {
     case 'inline':
-      return new InlineKeySource(config.keys.jwks);
+      return new InlineKeySource(config.keys.jwks, config.algorithms);
     case 'jwks_uri':
-      return new RemoteKeySource(config.keys.uri, limits);
+      return new RemoteKeySource(config.keys.uri, limits, policy);
     case 'discovery':
-      return new DiscoveryKeySource(config.issuer, limits);
+      return new DiscoveryKeySource(config.issuer, limits, policy);
   }
+}
+
+/** Passes each dropped key on the first time it is seen; a set refetched every few minutes logs nothing new. */
+function reportedOnce(report: (drop: DroppedJwk) => void): (drop: DroppedJwk) => void {
+  const reported = new RecentlyUsed<string, true>(REPORTED_DROPS_REMEMBERED);
+  return (drop) => {
+    const key = `${drop.kid === undefined ? `#${drop.index}` : `kid:${drop.kid}`}\u0000${drop.reason}`;
+    if (reported.get(key)) return;
+    reported.set(key, true);
+    report(drop);
+  };
 }
 
 /** Every reason `config` cannot be used, as `field: what is wrong` lines. */

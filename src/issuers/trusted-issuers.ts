@@ -10,6 +10,7 @@
 import type { IssuerConfig } from '../config/types.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import type { DroppedJwk } from './jwk-usability.js';
 import type { RemoteKeyLimits } from './key-sources.js';
 import { TrustedIssuer } from './trusted-issuer.js';
 import { decodeUntrustedJwt } from './untrusted-jwt.js';
@@ -34,6 +35,8 @@ export interface TrustedIssuersOptions {
   now?: () => number;
   /** Told of every discovery and JWKS fetch, by issuer id (metrics). */
   onFetch?: (issuerId: string, kind: 'discovery' | 'jwks', ok: boolean) => void;
+  /** Told once of each unusable key found in an issuer's fetched JWKS, which is dropped (logs, metrics). */
+  onKeyDropped?: (issuerId: string, drop: DroppedJwk) => void;
 }
 
 /** A token that passed every check, and who it names. */
@@ -87,7 +90,8 @@ export class TrustedIssuers {
       try {
         const onFetch = options.onFetch;
         const issuerLimits = onFetch ? { ...limits, onFetch: (kind: 'discovery' | 'jwks', ok: boolean) => onFetch(config.id, kind, ok) } : limits;
-        this.#byIssuer.set(config.issuer, new TrustedIssuer(config, issuerLimits));
+        const onKeyDropped = options.onKeyDropped;
+        this.#byIssuer.set(config.issuer, new TrustedIssuer(config, issuerLimits, onKeyDropped && ((drop) => onKeyDropped(config.id, drop))));
       } catch (err) {
         problems.push(err instanceof Error ? err.message : String(err));
       }

@@ -27,6 +27,7 @@ export class GatewayMetrics {
   readonly storeErrors = new Counter({ name: 'stsgate_store_errors_total', help: 'Store operations that failed.', labelNames: ['operation'], registers: [this.registry] });
   readonly storeSeconds = new Histogram({ name: 'stsgate_store_operation_duration_seconds', help: 'Store operation latency.', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [this.registry] });
   readonly jwksFetches = new Counter({ name: 'stsgate_jwks_fetches_total', help: 'Discovery and JWKS fetches from trusted issuers, by issuer and outcome.', labelNames: ['issuer', 'kind', 'outcome'], registers: [this.registry] });
+  readonly jwksKeysDropped = new Counter({ name: 'stsgate_jwks_keys_dropped_total', help: 'Unusable keys found in trusted issuers\' JWKS and never tried (each key counted once), by issuer and reason.', labelNames: ['issuer', 'reason'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'stsgate_http_requests_total', help: 'HTTP requests, by route group and status class.', labelNames: ['route', 'status'], registers: [this.registry] });
 
   #exposition: () => Promise<string> = () => this.registry.metrics();

@@ -29,6 +29,8 @@ export const storeKeys = {
   revocationSubject: (source: string, subject: string) => `rev:{rev}:sub:${encodeURIComponent(source)}:${encodeURIComponent(subject)}`,
   revocationSubjectAnySource: (subject: string) => `rev:{rev}:anysub:${encodeURIComponent(subject)}`,
   revocationPrefix: () => 'rev:{rev}:',
+  /** A client assertion's `jti` (hashed), kept until the assertion expires so it is used once (RFC 7523 §3). */
+  clientAssertion: (clientId: string, jtiDigest: string) => `cjti:${clientId}:${jtiDigest}`,
   /** Rate-limit counter for one window. */
   rateLimit: (bucket: string, window: number) => `rl:${bucket}:${window}`,
 } as const;

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,9 +70,23 @@ describe('check-config', () => {
         `${path}: 3 problems`,
         '  listen.port: found 0, expected an integer in 1..65535',
         '  account_id: found "1", expected a string of 12 digits',
-        '  (top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests',
+        '  (top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, roles, rules, tests',
       ],
     });
+  });
+
+  it('refuses an inline JWKS holding a 1024-bit RSA key, naming its path and kid', async () => {
+    const good = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const keys = JSON.stringify({ keys: [{ ...good, kid: 'good' }, { ...weak, kid: 'weak' }] });
+    const path = file('weak-key.yaml', CONFIG.replace('audiences: [sts] }', `audiences: [sts], keys: ${keys} }`));
+    const { code, lines } = await run((w) => checkConfigCommand(path, w));
+    expect({ code, lines }).toEqual({
+      code: 1,
+      lines: [`${path}: 1 problem`, '  issuers[0].keys.keys[1]: found an RSA key of 1024 bits; at least 2048 are required (kid "weak"), expected a public signing key for one of RS256, ES256'],
+    });
+    // No key material in what is printed.
+    expect(lines.join('\n')).not.toContain(String(weak.n).slice(0, 20));
   });
 
   it('exits 1 on an unreadable file', async () => {

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,11 @@ function with_(change: (t: Tree) => void): Tree {
 
 // Test-only shorthands into the base tree.
 const client = { client_id: 'client-1', client_secret: 'secret-1' };
+/** Real public keys for inline JWKS rows (a key that is not a valid point or modulus is refused). */
+const ecJwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+const rsaJwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+const weakRsaJwk = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+const KEY_EXPECTED = 'expected a public signing key for one of RS256, ES256';
 const issuer = (t: Tree) => (t.issuers as Tree[])[0]!;
 const role = (t: Tree) => (t.roles as Tree[])[0]!;
 const rule = (t: Tree) => (t.rules as Tree[])[0]!;
@@ -58,7 +64,8 @@ describe('a valid configuration', () => {
       signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
       accountId: '123456789012',
       dev: { allowInsecureHttp: false },
-      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20 },
+      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 },
+      introspection: { clients: [] },
       cache: { minRemainingFraction: 0.5 },
       workers: 1,
       shutdown: { delaySeconds: 0, graceSeconds: 10 },
@@ -116,7 +123,7 @@ describe('a valid configuration', () => {
     expect(config.shutdown).toEqual({ delaySeconds: 5, graceSeconds: 20 });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
-    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20 });
+    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 });
     expect(config.dev).toEqual({ allowInsecureHttp: true });
     expect(config.issuers[0]).toMatchObject({ algorithms: ['ES384', 'EdDSA'], clockSkewSeconds: 5, maxTokenAgeSeconds: 600 });
     expect(config.roles[0]).toEqual({
@@ -164,7 +171,7 @@ describe('a valid configuration', () => {
   it.each<[string, Tree, GatewayConfig['issuers'][number]['keys']]>([
     ['discovery', {}, { kind: 'discovery' }],
     ['jwks_uri', { jwks_uri: 'https://x.example.com/jwks' }, { kind: 'jwks_uri', uri: 'https://x.example.com/jwks' }],
-    ['inline', { keys: { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', kid: 'k1' }] } }, { kind: 'inline', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', kid: 'k1' }] } }],
+    ['inline', { keys: { keys: [{ ...ecJwk, kid: 'k1' }] } }, { kind: 'inline', jwks: { keys: [{ ...ecJwk, kid: 'k1' }] } }],
   ])('issuer keys: %s', (_name, extra, expected) => {
     expect(parse(with_((t) => Object.assign(issuer(t), extra))).issuers[0]!.keys).toEqual(expected);
   });
@@ -224,7 +231,7 @@ describe('problems', () => {
   it.each<[string, (t: Tree) => void, string]>([
     // structure and types
     ['unknown top-level key', (t) => (t.isuers = []), '(top level): unknown key "isuers"; did you mean "issuers"?'],
-    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests'],
+    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, roles, rules, tests'],
     ['unknown nested key', (t) => (issuer(t).audience = ['x']), 'issuers[0]: unknown key "audience"; did you mean "audiences"?'],
     ['unknown rule key', (t) => (rule(t).mtach = {}), 'rules[0]: unknown key "mtach"; did you mean "match"?'],
     ['missing public_url', (t) => delete t.public_url, 'public_url: missing, expected an https:// URL'],
@@ -258,10 +265,15 @@ describe('problems', () => {
     ['HS256', (t) => (issuer(t).algorithms = ['HS256']), 'issuers[0].algorithms[0]: found "HS256", expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA; symmetric (HS*) and "none" algorithms are never accepted'],
     ['none', (t) => (issuer(t).algorithms = ['RS256', 'none']), 'issuers[0].algorithms[1]: found "none", expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA; symmetric (HS*) and "none" algorithms are never accepted'],
     ['algorithm typo', (t) => (issuer(t).algorithms = ['RS265']), 'issuers[0].algorithms[0]: found "RS265", expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA; did you mean "RS256"?'],
-    ['jwks_uri and keys', (t) => Object.assign(issuer(t), { jwks_uri: 'https://x.example.com/jwks', keys: { keys: [{ kty: 'RSA', n: 'a', e: 'AQAB' }] } }), 'issuers[0]: found both jwks_uri and keys, expected at most one (neither means discovery)'],
-    ['private inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', d: 'secret' }] }), 'issuers[0].keys.keys[0]: found private key member "d", expected public keys only'],
-    ['symmetric inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'oct' }] }), 'issuers[0].keys.keys[0].kty: found "oct", expected one of RSA, EC, OKP'],
-    ['secret member of a symmetric inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'RSA', n: 'a', e: 'AQAB', k: 'secret' }] }), 'issuers[0].keys.keys[0]: found private key member "k", expected public keys only'],
+    ['jwks_uri and keys', (t) => Object.assign(issuer(t), { jwks_uri: 'https://x.example.com/jwks', keys: { keys: [rsaJwk] } }), 'issuers[0]: found both jwks_uri and keys, expected at most one (neither means discovery)'],
+    ['private inline key', (t) => (issuer(t).keys = { keys: [{ ...ecJwk, d: 'secret' }] }), `issuers[0].keys.keys[0]: found a private key (it has "d"); a key set must hold public keys only, ${KEY_EXPECTED}`],
+    ['symmetric inline key', (t) => (issuer(t).keys = { keys: [{ kty: 'oct' }] }), `issuers[0].keys.keys[0]: found a symmetric (kty "oct") key: a shared secret is never a trust anchor (RFC 8725 §2.1), ${KEY_EXPECTED}`],
+    ['secret member of a symmetric inline key', (t) => (issuer(t).keys = { keys: [{ ...rsaJwk, k: 'secret' }] }), `issuers[0].keys.keys[0]: found a private key (it has "k"); a key set must hold public keys only, ${KEY_EXPECTED}`],
+    ['weak inline RSA key', (t) => (issuer(t).keys = { keys: [rsaJwk, { ...weakRsaJwk, kid: 'weak' }] }), `issuers[0].keys.keys[1]: found an RSA key of 1024 bits; at least 2048 are required (kid "weak"), ${KEY_EXPECTED}`],
+    ['inline encryption key', (t) => (issuer(t).keys = { keys: [{ ...rsaJwk, use: 'enc' }] }), `issuers[0].keys.keys[0]: found "use" is "enc", not "sig", ${KEY_EXPECTED}`],
+    ['inline key of an algorithm not allowed', (t) => Object.assign(issuer(t), { algorithms: ['ES256'], keys: { keys: [rsaJwk] } }), 'issuers[0].keys.keys[0]: found no allowed algorithm (ES256) verifies with an RSA key, expected a public signing key for one of ES256'],
+    ['inline key of an unknown type', (t) => (issuer(t).keys = { keys: [{ kty: 'XYZ' }] }), `issuers[0].keys.keys[0]: found key type "XYZ" is not RSA, EC or OKP, ${KEY_EXPECTED}`],
+    ['inline key with a missing part', (t) => (issuer(t).keys = { keys: [{ kty: 'EC', crv: 'P-256', x: ecJwk.x }] }), `issuers[0].keys.keys[0]: found missing "y", ${KEY_EXPECTED}`],
     ['max token age shown as found', (t) => (issuer(t).max_token_age_seconds = 0), 'issuers[0].max_token_age_seconds: found 0, expected an integer in 1..604800'],
     ['a password of the wrong type is not echoed', (t) => (t.store = { redis: { sentinel: { sentinels: [{ host: 'a', port: 1 }], name: 'm', password: 123456 } } }), 'store.redis.sentinel.password: found a number, expected a string'],
     ['clock skew too large', (t) => (issuer(t).clock_skew_seconds = 3600), 'issuers[0].clock_skew_seconds: found 3600, expected an integer in 0..300'],
@@ -421,7 +433,7 @@ describe('problems', () => {
       'account_id: found "1", expected a string of 12 digits',
       'roles[0].max_session_seconds: found 10, expected an integer in 900..43200',
       'rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?',
-      '(top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, workers, shutdown, issuers, roles, rules, tests',
+      '(top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, roles, rules, tests',
       'rules[0].roles[0]: unknown role "nope"; known roles: deployer, reader',
       'rules[0].match.source: unknown source "gh"; did you mean "gha"?',
     ]);
@@ -606,5 +618,54 @@ describe('cascades', () => {
     ['issuers not a list: no unknown-source noise', (t) => (t.issuers = { id: 'gha' }), 'issuers: found a mapping, expected a list'],
   ])('%s', (_name, change, expected) => {
     expect(problemsOf(() => parse(with_(change)))).toEqual([expected]);
+  });
+});
+
+describe('introspection.clients', () => {
+  const secretFile = join(dir, 'billing-secret');
+  writeFileSync(secretFile, 'billing-secret-0123456789\n');
+  const jwksFile = join(dir, 'payments-jwks.json');
+  const clientJwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), kid: 'p1' };
+  writeFileSync(jwksFile, JSON.stringify({ keys: [clientJwk] }));
+  const withClients = (...clients: Tree[]) => with_((t) => (t.introspection = { clients }));
+
+  it('is open with no clients, and the introspection limit has a default', () => {
+    const config = parse(base());
+    expect(config.introspection).toEqual({ clients: [] });
+    expect(config.limits.introspectionPerAddressPerMinute).toBe(3000);
+  });
+
+  it.each<[string, Tree, Record<string, string>, unknown]>([
+    ['basic, secret_file', { id: 'billing-api', auth: 'client_secret_basic', secret_file: secretFile }, {}, { id: 'billing-api', auth: 'client_secret_basic', secret: 'billing-secret-0123456789' }],
+    ['post, secret from ${VAR}', { id: 'ledger', auth: 'client_secret_post', secret: '${LEDGER_SECRET}' }, { LEDGER_SECRET: 'ledger-secret-0123456789' }, { id: 'ledger', auth: 'client_secret_post', secret: 'ledger-secret-0123456789' }],
+    ['private_key_jwt, inline jwks', { id: 'payments', auth: 'private_key_jwt', jwks: { keys: [clientJwk] } }, {}, { id: 'payments', auth: 'private_key_jwt', jwks: { keys: [clientJwk] } }],
+    ['private_key_jwt, jwks_file', { id: 'payments', auth: 'private_key_jwt', jwks_file: jwksFile }, {}, { id: 'payments', auth: 'private_key_jwt', jwks: { keys: [clientJwk] } }],
+  ])('accepts %s', (_name, client, env, expected) => {
+    expect(parse(withClients(client), env).introspection!.clients).toEqual([expected]);
+  });
+
+  it.each<[string, Tree[], string[]]>([
+    ['a missing secret file, named with its path', [{ id: 'billing-api', auth: 'client_secret_basic', secret_file: '/etc/stsgate/missing-secret' }], ['introspection.clients[0].secret_file: cannot read "/etc/stsgate/missing-secret" (ENOENT), expected a readable file holding secret']],
+    ['a secret written in the file', [{ id: 'billing-api', auth: 'client_secret_basic', secret: 'literal-secret-0123456789' }], ['introspection.clients[0].secret: found a secret written in the file, expected secret: ${VAR} from the environment or secret_file: PATH']],
+    ['no secret', [{ id: 'billing-api', auth: 'client_secret_post' }], ['introspection.clients[0].secret: missing, expected the client secret (secret_file: PATH, or secret: ${VAR}) for auth: client_secret_post']],
+    ['a short secret', [{ id: 'billing-api', auth: 'client_secret_basic', secret: '${SHORT}' }], ['introspection.clients[0].secret: found a string of 5 characters, expected a secret of at least 16 characters']],
+    ['jwks with a secret method', [{ id: 'billing-api', auth: 'client_secret_basic', secret_file: secretFile, jwks: { keys: [clientJwk] } }], ['introspection.clients[0].jwks: found jwks, expected none with auth: client_secret_basic (give secret_file or secret: ${VAR})']],
+    ['private_key_jwt without jwks', [{ id: 'payments', auth: 'private_key_jwt' }], ['introspection.clients[0].jwks: missing, expected the client\'s public keys (jwks: {keys: [...]} or jwks_file: PATH) for auth: private_key_jwt']],
+    ['private_key_jwt with a secret', [{ id: 'payments', auth: 'private_key_jwt', jwks: { keys: [clientJwk] }, secret_file: secretFile }], ['introspection.clients[0].secret: found a secret, expected none with auth: private_key_jwt (give jwks or jwks_file)']],
+    ['private_key_jwt with an oct key', [{ id: 'payments', auth: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }], ['introspection.clients[0].jwks.keys[0]: found a symmetric (kty "oct") key: a shared secret is never a trust anchor (RFC 8725 §2.1), expected a public signing key']],
+    ['private_key_jwt with a 1024-bit key', [{ id: 'payments', auth: 'private_key_jwt', jwks: { keys: [weakRsaJwk] } }], ['introspection.clients[0].jwks.keys[0]: found an RSA key of 1024 bits; at least 2048 are required, expected a public signing key']],
+    ['a jwks_file that is not JSON', [{ id: 'payments', auth: 'private_key_jwt', jwks_file: secretFile }], ['introspection.clients[0].jwks: found text that is not JSON, expected a JWKS: {"keys": [...]}']],
+    ['an unknown method', [{ id: 'x', auth: 'client_secret_jwt', secret_file: secretFile }], ['introspection.clients[0].auth: found "client_secret_jwt", expected one of client_secret_basic, client_secret_post, private_key_jwt; did you mean "client_secret_post"?']],
+    ['a client id with a colon', [{ id: 'a:b', auth: 'client_secret_basic', secret_file: secretFile }], ['introspection.clients[0].id: found "a:b", expected a client id of 1-128 printable characters without spaces or ":" (RFC 6749 §2.3.1)']],
+    ['the same id twice', [{ id: 'a', auth: 'client_secret_basic', secret_file: secretFile }, { id: 'a', auth: 'client_secret_post', secret_file: secretFile }], ['introspection.clients[1].id: found "a" again, expected each client id once']],
+  ])('refuses %s', (_name, clients, expected) => {
+    expect(problemsOf(() => parse(withClients(...clients), { SHORT: 'short' }))).toEqual(expected);
+  });
+
+  it.each([
+    ['0 turns the limit off', 0, 0],
+    ['a number', 50, 50],
+  ])('limits.introspection_per_address_per_minute: %s', (_name, written, expected) => {
+    expect(parse(with_((t) => (t.limits = { introspection_per_address_per_minute: written }))).limits.introspectionPerAddressPerMinute).toBe(expected);
   });
 });

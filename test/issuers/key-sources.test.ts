@@ -4,7 +4,7 @@
  * IDPCommunicationError within the fetch timeout, never as a crash or a grant.
  */
 
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -181,8 +181,8 @@ describe('identity provider failures', () => {
       { name: `JWKS huge (${keys})`, keys, endpoint: 'jwks', failure: () => ({ kind: 'huge' }), because: 'byte limit' },
       { name: `JWKS JSON that is not a key set (${keys})`, keys, endpoint: 'jwks', failure: () => ({ kind: 'body', body: '{"keys":"none"}' }), because: 'ERR_JWKS_INVALID' },
     ]),
-    { name: 'JWKS serving a private key', keys: 'jwks_uri', endpoint: 'jwks', failure: async () => ({ kind: 'body', body: await privateJwks() }), because: 'must be public keys' },
-    { name: 'JWKS serving a 1024-bit RSA key', keys: 'jwks_uri', endpoint: 'jwks', failure: () => ({ kind: 'body', body: weakJwks() }), because: '1024 bits' },
+    { name: 'JWKS serving a private key', keys: 'jwks_uri', endpoint: 'jwks', failure: async () => ({ kind: 'body', body: await privateJwks() }), because: 'the key the token names is ignored: a private key' },
+    { name: 'JWKS serving a 1024-bit RSA key', keys: 'jwks_uri', endpoint: 'jwks', failure: () => ({ kind: 'body', body: weakJwks() }), because: 'the key the token names is ignored: an RSA key of 1024 bits' },
     { name: 'discovery HTTP 500', keys: 'discovery', endpoint: 'discovery', failure: () => ({ kind: 'status', status: 500 }), because: 'HTTP 500' },
     { name: 'discovery hangs', keys: 'discovery', endpoint: 'discovery', failure: () => ({ kind: 'hang' }), because: 'timed out' },
     { name: 'discovery slower than the timeout', keys: 'discovery', endpoint: 'discovery', failure: () => ({ kind: 'slow', delayMs: FETCH_TIMEOUT_MS * 4 }), because: 'timed out' },
@@ -326,6 +326,44 @@ describe('refetching on unknown kid', () => {
       expect(rotating.fetches).toEqual({ discovery: 1, jwks: 2, other: 0 });
     } finally {
       await rotating.close();
+    }
+  });
+});
+
+describe('unusable keys in a fetched JWKS', () => {
+  it.each(['discovery', 'jwks_uri'] as const)('are dropped at every load and reported once each (%s)', async (keys) => {
+    const holder = await TestIssuer.start();
+    try {
+      const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+      holder.publish({ ...weak.publicKey.export({ format: 'jwk' }), kid: 'weak', alg: 'RS256' });
+      const drops: string[] = [];
+      const verifier = verifierFor(holder, keys, { cooldownMs: 0, onKeyDropped: (issuerId, d) => drops.push(`${issuerId} ${d.kid} ${d.reason}`) });
+      // Kid-less: without the drop, jose would offer the weak key as a candidate too.
+      expect(await codeOf(verifier.verifyWebIdentityToken(await holder.mint({}, { header: { kid: undefined } })))).toBe('ok');
+      // Unknown kids refetch the set (cooldown 0); a key added since is dropped too, and nothing is reported twice.
+      holder.publish({ kty: 'oct', kid: 'later', k: 'c2VjcmV0' });
+      for (let i = 0; i < 3; i++) expect(await codeOf(verifier.verifyWebIdentityToken(await holder.mint({}, { header: { kid: `unknown-${i}` } })))).toBe('InvalidIdentityToken');
+      expect(holder.fetches.jwks).toBeGreaterThanOrEqual(3);
+      expect(drops).toEqual(['idp weak rsa_too_short', 'idp later symmetric_key']);
+      expect(await codeOf(verifier.verifyWebIdentityToken(await holder.mint()))).toBe('ok');
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('drops a key whose alg the issuer does not allow, so a token naming it fails as the key source', async () => {
+    const holder = await TestIssuer.start();
+    try {
+      const rs512 = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      holder.publish({ ...rs512.publicKey.export({ format: 'jwk' }), kid: 'rs512', alg: 'RS512' });
+      const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'rs512' })).toString('base64url')}.${(await holder.mint()).split('.')[1]}`;
+      const token = `${input}.${sign('sha256', Buffer.from(input), rs512.privateKey).toString('base64url')}`;
+      const verifier = verifierFor(holder, 'jwks_uri');
+      const error = await verifier.verifyWebIdentityToken(token).catch((err: unknown) => err as GatewayError);
+      expect(error).toMatchObject({ code: 'IDPCommunicationError', debug: expect.stringContaining('"alg" "RS512" is not an allowed algorithm') });
+      expect(await codeOf(verifier.verifyWebIdentityToken(await holder.mint()))).toBe('ok');
+    } finally {
+      await holder.close();
     }
   });
 });

@@ -3,6 +3,7 @@
  * Token-side cases; key-source and IdP-failure cases live in key-sources.test.ts.
  */
 
+import { generateKeyPairSync } from 'node:crypto';
 import { CompactSign, exportSPKI, generateKeyPair, exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -298,8 +299,10 @@ describe('TrustedIssuers configuration', () => {
     { name: 'no audiences', change: { audiences: [] }, message: /audience/ },
     { name: 'plain http discovery without allowInsecureHttp', change: {}, insecure: false, message: /plain http/ },
     { name: 'plain http jwks_uri without allowInsecureHttp', change: { issuer: 'https://idp.example.com', keys: { kind: 'jwks_uri', uri: 'http://idp.example.com/jwks' } }, insecure: false, message: /jwks_uri: uses plain http/ },
-    { name: 'inline private key', change: { keys: { kind: 'inline', jwks: { keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', d: 'AQAB' }] } } }, message: /must be a public key/ },
-    { name: 'inline oct key', change: { keys: { kind: 'inline', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } } }, message: /must be a public key/ },
+    { name: 'inline private key', change: { keys: { kind: 'inline', jwks: { keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', d: 'AQAB' }] } } }, message: /keys\[0\]: a private key \(it has "d"\)/ },
+    { name: 'inline oct key', change: { keys: { kind: 'inline', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } } }, message: /keys\[0\]: a symmetric \(kty "oct"\) key/ },
+    { name: 'inline 1024-bit RSA key', change: { keys: { kind: 'inline', jwks: { keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), kid: 'weak' }] } } }, message: /keys\[0\] \(kid "weak"\): an RSA key of 1024 bits; at least 2048 are required/ },
+    { name: 'inline encryption key', change: { keys: { kind: 'inline', jwks: { keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), use: 'enc' }] } } }, message: /keys\[0\]: "use" is "enc", not "sig"/ },
     { name: 'empty inline JWKS', change: { keys: { kind: 'inline', jwks: { keys: [] } } }, message: /at least one key/ },
   ] as { name: string; change: Partial<IssuerConfig>; insecure?: boolean; message: RegExp }[])('refuses $name', ({ change, insecure, message }) => {
     expect(() => new TrustedIssuers([{ ...base(), ...change }], { allowInsecureHttp: insecure ?? true })).toThrow(message);

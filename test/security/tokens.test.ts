@@ -5,7 +5,8 @@
  *
  * Classes: JWS structure and algorithms (RFC 8725 §2.1, §3.1, §3.10), claims and their JSON types
  * (RFC 7519 §4.1, §7.2), names that confuse JavaScript objects, duplicate member names (RFC 7515 §5.2),
- * and key sets (unknown kid, kid-less keys, an IdP that is down, huge, not JSON or names another issuer).
+ * and key sets (unknown kid, kid-less keys, an IdP that is down, huge, not JSON or names another issuer,
+ * unusable keys published next to good ones: weak RSA, private, symmetric, encryption-only, odd curves).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { exportJWK, exportSPKI, generateKeyPair, type CryptoKey } from 'jose';
@@ -27,6 +28,14 @@ let g: SecurityGateway;
 /** Kid-less RSA keys of the inline-keys issuer, and a key it does not have. */
 const kidless = { url: 'https://kidless.example.com', keys: [] as ReturnType<typeof generateKeyPairSync>[] };
 let attackerKey: { privateKey: CryptoKey; publicKey: CryptoKey };
+/**
+ * Trusted issuers whose JWKS hold unusable keys next to their good ones, private halves kept here: `weak`
+ * publishes a 1024-bit RSA key; `mixed` an RSA key for encryption, a leaked private RSA key, an oct secret,
+ * a secp256k1 key and an RS512-only key (the issuer allows RS256 and ES256).
+ */
+let weakIdp: TestIssuer;
+let mixedIdp: TestIssuer;
+const unusable = {} as Record<'weak' | 'enc' | 'leaked', ReturnType<typeof generateKeyPairSync>>;
 
 const FAILURES = {
   'discovery-500': ['both', { kind: 'status', status: 500 }],
@@ -47,6 +56,17 @@ beforeAll(async () => {
     broken[name].fail(endpoint, failure);
   }
   attackerKey = await generateKeyPair('RS256', { extractable: true });
+  [weakIdp, mixedIdp] = await Promise.all([TestIssuer.start(), TestIssuer.start()]);
+  // jose refuses to generate an RSA key under 2048 bits, so node:crypto makes it.
+  unusable.weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  unusable.enc = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  unusable.leaked = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  weakIdp.publish({ ...unusable.weak.publicKey.export({ format: 'jwk' }), kid: 'weak-rsa', alg: 'RS256', use: 'sig' });
+  mixedIdp.publish({ ...unusable.enc.publicKey.export({ format: 'jwk' }), kid: 'enc-rsa', use: 'enc' });
+  mixedIdp.publish({ ...unusable.leaked.privateKey.export({ format: 'jwk' }), kid: 'leaked-rsa', alg: 'RS256' });
+  mixedIdp.publish({ kty: 'oct', kid: 'oct-1', k: Buffer.from('a shared secret of thirty-two b!').toString('base64url') });
+  mixedIdp.publish({ ...generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' }), kid: 'k1' });
+  mixedIdp.publish({ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid: 'rs512', alg: 'RS512' });
   kidless.keys = [generateKeyPairSync('rsa', { modulusLength: 2048 }), generateKeyPairSync('rsa', { modulusLength: 2048 })];
   const kidlessJwks = { keys: kidless.keys.map((k) => ({ ...k.publicKey.export({ format: 'jwk' }), alg: 'RS256', use: 'sig' })) };
   const issuers = [
@@ -54,9 +74,11 @@ beforeAll(async () => {
     issuerFor(other, 'other'),
     issuerFor(refusing, 'refusing'),
     { ...issuerFor(idp, 'kidless'), issuer: kidless.url, keys: { kind: 'inline' as const, jwks: kidlessJwks } },
+    issuerFor(weakIdp, 'weak'),
+    issuerFor(mixedIdp, 'mixed'),
     ...Object.entries(broken).map(([name, issuer]) => issuerFor(issuer, name)),
   ];
-  const rules = [...standardRules('ci'), ...standardRules('other'), ...standardRules('kidless'), ...Object.keys(broken).flatMap((name) => standardRules(name))];
+  const rules = [...standardRules('ci'), ...standardRules('other'), ...standardRules('kidless'), ...standardRules('weak'), ...standardRules('mixed'), ...Object.keys(broken).flatMap((name) => standardRules(name))];
   g = await startSecurityGateway({ issuers, rules });
   // A trusted issuer whose host refuses connections.
   refusingToken = await refusing.mint(MAIN);
@@ -64,7 +86,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await g?.close();
-  await Promise.all([idp?.close(), other?.close(), attacker?.close(), ...Object.values(broken).map((b) => b.close())]);
+  await Promise.all([idp?.close(), other?.close(), attacker?.close(), weakIdp?.close(), mixedIdp?.close(), ...Object.values(broken).map((b) => b.close())]);
 });
 
 /** Claims of a token the rules would grant `deployer`, from `idp`, valid now. */
@@ -82,6 +104,9 @@ const attackerSigned = async (header: Record<string, unknown>, extra: Record<str
   if (h.jwk === 'attacker') h.jwk = jwk;
   return signRaw(JSON.stringify(h), JSON.stringify(claims(extra)), attackerKey.privateKey);
 };
+/** A token for `issuer` signed by one of the unusable keys it publishes, with this header. */
+const unusableSigned = (issuer: TestIssuer, key: keyof typeof unusable, header: Record<string, unknown> = { alg: 'RS256' }) =>
+  signRaw(JSON.stringify(header), JSON.stringify(claims({ iss: issuer.url })), unusable[key].privateKey);
 const rsHeader = () => ({ alg: 'RS256', typ: 'JWT', kid: idp.key({ alg: 'RS256' }).kid });
 const nestedArrays = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
@@ -248,6 +273,14 @@ const rows: Row[] = [
   { name: 'unknown kid', token: () => attackerSigned({ kid: 'rotated-away' }), aws: INVALID },
   { name: 'kid-less token signed by a key the kid-less set does not hold', token: () => signRaw(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims({ iss: kidless.url })), attackerKey.privateKey), aws: INVALID },
   { name: 'kid-less set, token tampered after signing', token: () => tamper(signRaw(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims({ iss: kidless.url, ref: 'refs/heads/dev' })), kidless.keys[1]!.privateKey), { ref: 'refs/heads/main' }), aws: INVALID },
+  // --- unusable keys published next to good ones: dropped when the JWKS is loaded, never tried ---
+  { name: 'kid-less token signed with the 1024-bit RSA key the trusted JWKS also holds', token: () => unusableSigned(weakIdp, 'weak'), aws: INVALID },
+  { name: 'kid-less token signed with the 1024-bit key, alg RS512', token: () => signRaw(JSON.stringify({ alg: 'RS512' }), JSON.stringify(claims({ iss: weakIdp.url })), unusable.weak.privateKey, 'RS512'), aws: INVALID },
+  { name: 'token naming the kid of the 1024-bit key, signed with it', token: () => unusableSigned(weakIdp, 'weak', { alg: 'RS256', kid: 'weak-rsa' }), aws: IDP_DOWN },
+  { name: 'kid-less token signed with the encryption-only RSA key', token: () => unusableSigned(mixedIdp, 'enc'), aws: INVALID },
+  { name: 'kid-less token signed with the leaked private RSA key', token: () => unusableSigned(mixedIdp, 'leaked'), aws: INVALID },
+  { name: 'token naming the kid of the leaked private key, signed with it', token: () => unusableSigned(mixedIdp, 'leaked', { alg: 'RS256', kid: 'leaked-rsa' }), aws: IDP_DOWN },
+  { name: 'HS256 keyed with the oct secret the JWKS publishes', token: () => hmacToken({ alg: 'HS256', kid: 'oct-1' }, claims({ iss: mixedIdp.url }), 'a shared secret of thirty-two b!'), aws: INVALID },
   ...Object.keys(FAILURES).map((name): Row => ({ name: `issuer ${name}`, token: () => broken[name]!.mint(MAIN), aws: IDP_DOWN })),
   { name: 'issuer refusing connections', token: () => refusingToken, aws: IDP_DOWN },
 ];
@@ -271,10 +304,54 @@ describe('controls: the same gateway grants what it should', () => {
   it.each([
     ['the plain valid token', () => signed()],
     ['a kid-less token signed by the second kid-less key', () => signRaw(JSON.stringify({ alg: 'RS256' }), JSON.stringify(claims({ iss: kidless.url })), kidless.keys[1]!.privateKey)],
+    ['a kid-less token under the good key of the JWKS that holds a 1024-bit key', () => weakIdp.mint({ ...MAIN }, { header: { kid: undefined } })],
+    ['a token under the good key of the JWKS that holds a 1024-bit key', () => weakIdp.mint({ ...MAIN })],
+    ['a kid-less token under the good key of the JWKS with many unusable keys', () => mixedIdp.mint({ ...MAIN }, { header: { kid: undefined } })],
+    ['an ES256 token under the good key of the JWKS with many unusable keys', () => mixedIdp.mint({ ...MAIN }, { alg: 'ES256' })],
   ])('%s is accepted', async (_name, make) => {
     const res = await postSts(g.url, { WebIdentityToken: await make(), RoleSessionName: `control-${Math.random().toString(36).slice(2, 8)}` });
     expect(res.status, await res.clone().text()).toBe(200);
     expect(await res.text()).toContain('<AccessKeyId>ASIA');
+  });
+});
+
+describe('unusable keys in a trusted JWKS', () => {
+  it('a forged kid-less token under the 1024-bit key is refused with one audit line, in both protocols', async () => {
+    for (const protocol of ['aws', 'oauth'] as const) {
+      const audits = () => g.gateway.logs().filter((l) => l.log === 'audit');
+      const before = audits().length;
+      const token = unusableSigned(weakIdp, 'weak');
+      await expectRefused(g, protocol, protocol === 'aws' ? INVALID : oauthFor('InvalidIdentityToken'), () =>
+        protocol === 'aws' ? postSts(g.url, { WebIdentityToken: token }) : postOAuth(g.url, { subject_token: token }),
+      );
+      const added = audits().slice(before);
+      expect(added).toHaveLength(1);
+      expect(added[0]).toMatchObject({ event: 'denied', code: 'InvalidIdentityToken' });
+    }
+  });
+
+  it('logs each dropped key once, by kid and reason, without key material, and counts it by reason', async () => {
+    // Tokens naming this issuer again and again (each may refetch the JWKS) add no further lines.
+    for (let i = 0; i < 3; i++) await postSts(g.url, { WebIdentityToken: unusableSigned(mixedIdp, 'leaked', { alg: 'RS256', kid: `unknown-${i}` }) });
+    const drops = g.gateway.logs().filter((l) => l.msg === 'unusable key in a trusted issuer JWKS ignored');
+    const seen = drops.map((l) => `${String(l.issuer)} ${String(l.kid)} ${String(l.reason)}`).sort();
+    expect(seen).toEqual([
+      'mixed enc-rsa not_for_signing',
+      'mixed k1 unsupported_key_type',
+      'mixed leaked-rsa private_key',
+      'mixed oct-1 symmetric_key',
+      'mixed rs512 algorithm_not_allowed',
+      'weak weak-rsa rsa_too_short',
+    ]);
+    const published = JSON.stringify([...weakIdp.jwks().keys, ...mixedIdp.jwks().keys]);
+    for (const line of drops) {
+      for (const value of Object.values(line)) {
+        if (typeof value === 'string' && value.length > 16) expect(published).not.toContain(value);
+      }
+    }
+    const metrics = await (await fetch(`${g.adminUrl}/metrics`)).text();
+    expect(metrics).toContain('stsgate_jwks_keys_dropped_total{issuer="weak",reason="rsa_too_short"} 1');
+    expect(metrics).toContain('stsgate_jwks_keys_dropped_total{issuer="mixed",reason="private_key"} 1');
   });
 });
 

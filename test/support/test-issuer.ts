@@ -83,6 +83,8 @@ export class TestIssuer {
   readonly #jwksPath: string;
   readonly #discoveryPath: string;
   readonly #keys: TestIssuerKey[] = [];
+  /** Public keys served beside its own, which it never signs with (see `publish`). */
+  readonly #published: JWK[] = [];
   readonly #failures = new Map<'discovery' | 'jwks', TestIssuerFailure>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #counters: Record<TestIssuerAlgorithm, number> = { RS256: 0, ES256: 0 };
@@ -133,9 +135,14 @@ export class TestIssuer {
     return found;
   }
 
+  /** Serves `jwk` in its JWKS from now on, after its own keys: a foreign, weak or otherwise unusable key. */
+  publish(jwk: JWK): void {
+    this.#published.push({ ...jwk });
+  }
+
   /** The public JWKS it serves, for inline-keys configurations. */
   jwks(): { keys: JWK[] } {
-    return { keys: this.#keys.map((k) => ({ ...k.publicJwk })) };
+    return { keys: [...this.#keys.map((k) => ({ ...k.publicJwk })), ...this.#published.map((k) => ({ ...k }))] };
   }
 
   /**

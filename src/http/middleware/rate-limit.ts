@@ -25,7 +25,7 @@ export interface ExchangeLimitSettings {
 const WINDOW_MS = 60_000;
 
 /** Store-backed counters for the exchange endpoints. */
-export class ExchangeRateLimits {
+export class ExchangeRateLimits implements AddressCounter {
   readonly #store: Store;
   readonly #settings: ExchangeLimitSettings;
   readonly #now: () => number;
@@ -64,6 +64,42 @@ export class ExchangeRateLimits {
       // AWS's own wording for STS throttling; OAuth answers 429 slow_down with the same Retry-After.
       throw new GatewayError('Throttling', 'Rate exceeded', { headers: { 'Retry-After': retryAfter }, debug: `${kind} limit ${limit}/min exceeded` });
     }
+  }
+}
+
+/** Something that counts requests per client address and refuses those over its limit. */
+export interface AddressCounter {
+  /** Whether counting is on at all. */
+  readonly limitsAddresses: boolean;
+  /** Counts one request from `address`; throws Throttling (429) over the limit, ServiceUnavailable when the store fails. */
+  countAddress(address: string): Promise<void>;
+}
+
+/**
+ * One endpoint's own per-address limit (`/oauth2/introspect`), counted in the store like the exchange
+ * limits; over it: 429 with Retry-After, in the endpoint's protocol format. 0 turns it off.
+ */
+export class EndpointAddressLimit implements AddressCounter {
+  readonly #store: Store;
+  readonly #endpoint: string;
+  readonly #perMinute: number;
+  readonly #now: () => number;
+
+  constructor(store: Store, settings: { endpoint: string; perAddressPerMinute: number }, now: () => number = Date.now) {
+    this.#store = store;
+    this.#endpoint = settings.endpoint;
+    this.#perMinute = settings.perAddressPerMinute;
+    this.#now = now;
+  }
+
+  get limitsAddresses(): boolean {
+    return this.#perMinute > 0;
+  }
+
+  async countAddress(address: string): Promise<void> {
+    if (!this.limitsAddresses) return;
+    const retryAfter = await countInWindow(this.#store, `${this.#endpoint}:${addressBucket(address)}`, this.#perMinute, WINDOW_MS, this.#now, 'The credential store is unavailable.');
+    if (retryAfter !== undefined) throw throttled('Rate exceeded', retryAfter, `${this.#endpoint} limit ${this.#perMinute}/min exceeded`);
   }
 }
 
@@ -164,7 +200,7 @@ export function addressBucket(address: string): string {
  * Starts counting the request against its client address at once, so the store's round trip runs while
  * the body is read and parsed; `awaitAddressCount` (placed before the request is acted on) waits for it.
  */
-export function countClientAddress(limits: ExchangeRateLimits | undefined) {
+export function countClientAddress(limits: AddressCounter | undefined) {
   return async function startAddressCount(ctx: Context, next: Next): Promise<void> {
     if (limits?.limitsAddresses) {
       const counted = limits.countAddress(ctx.ip);
