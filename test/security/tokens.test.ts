@@ -349,7 +349,7 @@ describe('unusable keys in a trusted JWKS', () => {
         if (typeof value === 'string' && value.length > 16) expect(published).not.toContain(value);
       }
     }
-    const metrics = await (await fetch(`${g.adminUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${g.gateway.adminUrl}/metrics`)).text();
     expect(metrics).toContain('stsgate_jwks_keys_dropped_total{issuer="weak",reason="rsa_too_short"} 1');
     expect(metrics).toContain('stsgate_jwks_keys_dropped_total{issuer="mixed",reason="private_key"} 1');
   });
