@@ -228,6 +228,26 @@ describe.each([
     }
     expect(oauthError(await client.exchange({ subject_token: token, subject_token_type: TOKEN_TYPE.accessToken, audience: 'reader' }))).toEqual([400, 'invalid_grant']);
   });
+
+  // Last in this block: the role watermark voids every deployer set issued before it.
+  describe('revocation watermarks reach chained sessions through their path', () => {
+    it('a watermark on the root\'s role ends a session chained to another role, and its cache entry is not handed out again', async () => {
+      const root = await client.web(await issuer.mint(MAIN), 'deployer');
+      const reader = await client.assumeRole(root, 'reader');
+      expect(await client.whoAmI(reader)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/reader/chained`);
+
+      await gateway.revocations.revoke({ kind: 'role', role: 'deployer' }, { by: 'test', reason: 'chained path' });
+      // The reader session's own role is not covered; its root's is, so the chain ends.
+      expect(await awsError(client.whoAmI(reader))).toEqual([403, 'ExpiredToken']);
+      expect(await awsError(client.whoAmI(root))).toEqual([403, 'ExpiredToken']);
+
+      // A new root, issued after the watermark, chains again; the old chained set is not answered from the cache.
+      const fresh = await client.web(await issuer.mint(MAIN), 'deployer');
+      const again = await client.assumeRole(fresh, 'reader');
+      expect(again.AccessKeyId).not.toBe(reader.AccessKeyId);
+      expect(await client.whoAmI(again)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/reader/chained`);
+    });
+  });
 });
 
 /** `deployer` no longer lists itself: a chain through deployer -> deployer is no longer allowed. */
@@ -301,38 +321,3 @@ describe('each chain step meets today\'s rules (replicas sharing one Redis, one 
   });
 });
 
-describe.each([
-  ['in-memory store', () => undefined],
-  ['Redis store', () => redisStoreConfig()],
-])('revocation watermarks reach chained sessions through their path (%s)', (_name, store) => {
-  let issuer: TestIssuer;
-  let gateway: TestGateway;
-  const client = clientOf(() => gateway.url);
-
-  beforeAll(async () => {
-    issuer = await TestIssuer.start();
-    const storeConfig = store();
-    gateway = await startTestGateway({ issuers: [issuerFor(issuer)], ...(storeConfig ? { store: storeConfig } : {}) });
-  });
-  afterAll(async () => {
-    await gateway?.close();
-    await issuer?.close();
-  });
-
-  it('a watermark on the root\'s role ends a session chained to another role, and its cache entry is not handed out again', async () => {
-    const root = await client.web(await issuer.mint(MAIN), 'deployer');
-    const reader = await client.assumeRole(root, 'reader');
-    expect(await client.whoAmI(reader)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/reader/chained`);
-
-    await gateway.revocations.revoke({ kind: 'role', role: 'deployer' }, { by: 'test', reason: 'chained path' });
-    // The reader session's own role is not covered; its root's is, so the chain ends.
-    expect(await awsError(client.whoAmI(reader))).toEqual([403, 'ExpiredToken']);
-    expect(await awsError(client.whoAmI(root))).toEqual([403, 'ExpiredToken']);
-
-    // A new root, issued after the watermark, chains again; the old chained set is not answered from the cache.
-    const fresh = await client.web(await issuer.mint(MAIN), 'deployer');
-    const again = await client.assumeRole(fresh, 'reader');
-    expect(again.AccessKeyId).not.toBe(reader.AccessKeyId);
-    expect(await client.whoAmI(again)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/reader/chained`);
-  });
-});
