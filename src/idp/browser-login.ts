@@ -9,7 +9,6 @@ import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client'
 import type { BrowserConfig } from '../config/types.js';
 import type { RevocationWatermarks } from '../credentials/revocations.js';
 import type { Identity } from '../domain/types.js';
-import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
 import { jsonRecord, Records, secretDigest } from '../store/records.js';
 import type { Store } from '../store/store.js';
