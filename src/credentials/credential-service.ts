@@ -5,7 +5,8 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
 import { storeKeys } from '../store/keys.js';
 import { RecentlyUsed } from '../util/recently-used.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { guardStore } from '../store/records.js';
+import type { Store } from '../store/store.js';
 import type { RevocationWatermarks, Watermark } from './revocations.js';
 import { accessKeyIdFor, isSessionId, newSecretAccessKey, newSessionId, newTokenId } from './identifiers.js';
 import type { SecretBox } from './secret-box.js';
@@ -138,7 +139,7 @@ export class CredentialService {
     // The cache entry and the watermarks that could cover this identity and role, in one round trip: a
     // covered cached set is never handed out, and a new one is stamped after the latest cut-off.
     const watermarkKeys = this.#revocations?.keysCovering({ source: identity.source, subject: identity.subject, role: role.name }) ?? [];
-    const lookup = this.#guard(() => this.#store.getMany([storeKeys.credentialCache(cacheKey), ...watermarkKeys]));
+    const lookup = guardStore('credential', () => this.#store.getMany([storeKeys.credentialCache(cacheKey), ...watermarkKeys]));
     if (admitted) {
       // The admission check (a rate-limit count) and the cache read share one store round trip; its
       // refusal wins, and nothing is returned or stored before it has passed.
@@ -225,7 +226,7 @@ export class CredentialService {
     const infoJson = JSON.stringify(info);
     const record = recordJson(infoJson, this.#box.seal(JSON.stringify(secrets), sealContext(infoJson, cacheKey)), cacheKey);
     const ttlMs = (exp - iat) * 1000;
-    await this.#guard(() =>
+    await guardStore('credential', () =>
       this.#store.setMany([
         { key: storeKeys.session(sessionId), value: record, ttlMs },
         { key: storeKeys.credentialCache(cacheKey), value: record, ttlMs },
@@ -243,7 +244,7 @@ export class CredentialService {
    */
   async findSession(sessionId: string): Promise<LiveSession | undefined> {
     if (!isSessionId(sessionId)) return undefined;
-    const raw = await this.#guard(() => this.#store.get(storeKeys.session(sessionId)));
+    const raw = await guardStore('credential', () => this.#store.get(storeKeys.session(sessionId)));
     const open = raw === undefined ? undefined : this.#openLive(sessionId, raw);
     if (!open) return undefined;
     const ancestors = await this.#ancestorsOf(open.info);
@@ -265,7 +266,7 @@ export class CredentialService {
   async #ancestorsOf(info: SessionInfo): Promise<OpenSession[] | undefined> {
     const ids = info.ancestorSessionIds ?? [];
     if (ids.length === 0) return [];
-    const raws = await this.#guard(() => this.#store.getMany(ids.map((id) => storeKeys.session(id))));
+    const raws = await guardStore('credential', () => this.#store.getMany(ids.map((id) => storeKeys.session(id))));
     const ancestors: OpenSession[] = [];
     for (const [i, id] of ids.entries()) {
       const raw = raws[i];
@@ -302,7 +303,7 @@ export class CredentialService {
     if (!revocations || sessions.length === 0) return undefined;
     const parties = sessions.map(({ info }) => ({ source: info.source, subject: info.subject, role: info.role, issuedAtMs: issuedAtMs(info) }));
     const keys = [...new Set(parties.flatMap((party) => revocations.keysCovering(party)))];
-    const values = await this.#guard(() => this.#store.getMany(keys));
+    const values = await guardStore('credential', () => this.#store.getMany(keys));
     const byKey = new Map(keys.map((key, i) => [key, values[i]]));
     for (const party of parties) {
       const watermark = revocations.coveringAmong(revocations.keysCovering(party).map((key) => byKey.get(key)), party.issuedAtMs);
@@ -384,7 +385,7 @@ export class CredentialService {
   /** Revokes a session everywhere: its stored record and its cache entry go, so no replica can use or hand it out again. */
   async revoke(sessionId: string): Promise<boolean> {
     if (!isSessionId(sessionId)) return false;
-    const raw = await this.#guard(() => this.#store.get(storeKeys.session(sessionId)));
+    const raw = await guardStore('credential', () => this.#store.get(storeKeys.session(sessionId)));
     const keys = [storeKeys.session(sessionId)];
     if (raw !== undefined) {
       const stored = JSON.parse(raw) as StoredSession;
@@ -392,7 +393,7 @@ export class CredentialService {
     }
     // The cache entry goes first so that no request can be handed the set between the two deletes.
     let removed = 0;
-    for (const key of keys) removed += await this.#guard(() => this.#store.delete(key));
+    for (const key of keys) removed += await guardStore('credential', () => this.#store.delete(key));
     return removed > 0;
   }
 
@@ -428,17 +429,6 @@ export class CredentialService {
     const plain = this.#box.open(stored.sealed, sealContext(JSON.stringify(stored.info), stored.cacheKey));
     if (plain === undefined) return undefined;
     return { info: stored.info, secrets: JSON.parse(plain) as SessionSecrets };
-  }
-
-  async #guard<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) {
-        throw new GatewayError('ServiceUnavailable', 'The credential store is unavailable.', { debug: err.message, cause: err });
-      }
-      throw err;
-    }
   }
 }
 

@@ -11,7 +11,7 @@ import type { GatewayConfig } from '../config/types.js';
 import { checkReason, parseIssuedBefore, RevocationRequestError, revocationTarget, type LiveWatermark, type RevocationWatermarks } from '../credentials/revocations.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
-import { StoreUnavailableError } from '../store/store.js';
+import { storeFailure } from '../store/records.js';
 import { protocol } from './middleware/errors.js';
 import { readBody } from './middleware/request.js';
 
@@ -74,7 +74,7 @@ function writeWatermark(deps: RevocationRouteDependencies) {
       });
     } catch (err) {
       if (err instanceof RevocationRequestError) throw new GatewayError('ValidationError', err.message);
-      throw storeFailure(err);
+      throw storeFailure(err, 'revocation');
     }
     deps.audit.watermark(written.watermark, written.ttlMs, { requestId: ctx.state.requestId, client: ctx.ip });
     ctx.status = 201;
@@ -89,7 +89,7 @@ function listWatermarks(deps: RevocationRouteDependencies) {
     try {
       live = await deps.revocations.list();
     } catch (err) {
-      throw storeFailure(err);
+      throw storeFailure(err, 'revocation');
     }
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { revocations: live.map(({ watermark, ttlMs }) => ({ ...watermark, ttl_seconds: Math.ceil(ttlMs / 1000) })) };
@@ -99,12 +99,4 @@ function listWatermarks(deps: RevocationRouteDependencies) {
 function defaultCaller(ctx: Context): string | undefined {
   const caller = ctx.state.adminCaller as unknown;
   return typeof caller === 'string' && caller !== '' ? caller : undefined;
-}
-
-/** A store failure is 503 (nothing was written, or it cannot be told): fail closed, as everywhere. */
-function storeFailure(err: unknown): unknown {
-  if (err instanceof StoreUnavailableError) {
-    return new GatewayError('ServiceUnavailable', 'The revocation store is unavailable.', { debug: err.message, cause: err });
-  }
-  return err;
 }

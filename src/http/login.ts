@@ -1,16 +1,16 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { sessionCredentialsJson } from '../credentials/credential-formats.js';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
-import { equalSecretText } from '../idp/secret-text.js';
+import { equalSecretText, opaqueBearerToken } from '../idp/secret-text.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest, type LoginRateLimits } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { credentialProcessJson } from './oauth.js';
 import { ASSETS, PAGE_CSP, accountLabel, accountPage, signInPage, type PageOptions } from './pages.js';
 
 export interface LoginRouteDependencies {
@@ -281,8 +281,7 @@ async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: { i
 async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): Promise<{ identity: Identity }> {
   const authorization = ctx.get('authorization');
   if (authorization !== '') {
-    // RFC 6750 §2.1: the scheme is case-insensitive; the token is one of ours (43 base64url characters) or nothing.
-    const token = /^Bearer ([A-Za-z0-9_-]{43})$/i.exec(authorization)?.[1];
+    const token = opaqueBearerToken(authorization);
     const session = await deps.login.terminal.session(token);
     // RFC 6750 §3.1: invalid_token, with a challenge naming the scheme.
     if (!session) {
@@ -328,13 +327,7 @@ function browserCredentials(deps: LoginRouteDependencies) {
       ...(durationSeconds !== undefined ? { durationSeconds } : {}),
       ...(scope !== undefined ? { scopes: scope.split(' ').filter((s) => s !== '') } : {}),
     });
-    ctx.body = {
-      ...credentialProcessJson(result),
-      access_token: result.credentials.accessToken,
-      role: result.role.name,
-      role_arn: result.role.arn,
-      scope: result.credentials.session.scopes.join(' '),
-    };
+    ctx.body = sessionCredentialsJson(result.credentials, result.role);
   };
 }
 
@@ -388,15 +381,7 @@ function startPage(deps: LoginRouteDependencies) {
     ctx.body = accountPage({
       ...view,
       chosenRole: result.role.name,
-      credentials: {
-        role: result.role.name,
-        accessKeyId: result.credentials.accessKeyId,
-        secretAccessKey: result.credentials.secretAccessKey,
-        sessionToken: result.credentials.sessionToken,
-        accessToken: result.credentials.accessToken,
-        expiration: result.credentials.expiresAt,
-        credentialProcessJson: JSON.stringify(credentialProcessJson(result), null, 2),
-      },
+      credentials: { role: result.role.name, set: result.credentials },
     }, pageOptions(deps));
   };
 }

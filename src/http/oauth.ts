@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { tokenExchangeJson } from '../credentials/credential-formats.js';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -108,27 +109,7 @@ function tokenExchange(deps: OAuthRouteDependencies) {
     } else {
       throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
     }
-    const { credentials } = result;
-    ctx.body = {
-      access_token: credentials.accessToken,
-      issued_token_type: requested ?? TOKEN_TYPE.accessToken,
-      token_type: 'Bearer',
-      expires_in: Math.max(0, Math.floor((credentials.expiresAt.getTime() - Date.now()) / 1000)),
-      scope: credentials.session.scopes.join(' '),
-      role: result.role.name,
-      aws_credentials: credentialProcessJson(result),
-    };
-  };
-}
-
-/** The AWS keys in AWS `credential_process` shape (also used by `/v1/credentials`). */
-export function credentialProcessJson({ credentials }: Pick<ExchangeResult, 'credentials'>) {
-  return {
-    Version: 1,
-    AccessKeyId: credentials.accessKeyId,
-    SecretAccessKey: credentials.secretAccessKey,
-    SessionToken: credentials.sessionToken,
-    Expiration: credentials.expiresAt.toISOString(),
+    ctx.body = tokenExchangeJson(result.credentials, result.role, requested ?? TOKEN_TYPE.accessToken);
   };
 }
 

@@ -4,6 +4,8 @@
  * small script (the copy buttons) are served from `/assets/`, so the Content-Security-Policy stays strict.
  * Everything works without JavaScript.
  */
+import { PAGE_OUTPUTS } from '../credentials/credential-formats.js';
+import type { CredentialSet } from '../domain/types.js';
 import type { GatewayError } from '../errors/gateway-error.js';
 import { LoginFailure } from '../idp/login-failure.js';
 
@@ -57,15 +59,10 @@ export interface PageIdentity {
   claims: Readonly<Record<string, unknown>>;
 }
 
-/** Credentials to show for one role. */
+/** Credentials to show for one role: the set, in every output of PAGE_OUTPUTS. */
 export interface PageCredentials {
   role: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken: string;
-  accessToken: string;
-  expiration: Date;
-  credentialProcessJson: string;
+  set: CredentialSet;
 }
 
 /** What every page may carry besides its content. */
@@ -210,23 +207,23 @@ export function accountPage(view: { identity: PageIdentity; csrfToken: string; r
 }
 
 function credentialsSection(c: PageCredentials): Html {
-  const shell = [
-    `export AWS_ACCESS_KEY_ID=${shellQuote(c.accessKeyId)}`,
-    `export AWS_SECRET_ACCESS_KEY=${shellQuote(c.secretAccessKey)}`,
-    `export AWS_SESSION_TOKEN=${shellQuote(c.sessionToken)}`,
-    `export STSGATE_ACCESS_TOKEN=${shellQuote(c.accessToken)}`,
-  ].join('\n');
+  const expiration = c.set.expiresAt;
+  const outputs = PAGE_OUTPUTS.map(
+    (output, i) => html`${i === 0 ? '' : new Html('\n      ')}<h3 id="${output.id}-heading">${headingWithCode(output.heading)}</h3>
+      <pre id="${output.id}" tabindex="0" aria-labelledby="${output.id}-heading"><code>${output.render(c.set)}</code></pre>
+      <button type="button" class="copy" data-copy="${output.id}" hidden>${output.copyLabel}</button>`,
+  );
   return html`<section aria-labelledby="credentials-heading" class="credentials">
       <h2 id="credentials-heading">Credentials</h2>
-      <p>Valid until <time datetime="${c.expiration.toISOString()}">${c.expiration.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat them like a password.</p>
-      <h3 id="shell-heading">Shell</h3>
-      <pre id="shell" tabindex="0" aria-labelledby="shell-heading"><code>${shell}</code></pre>
-      <button type="button" class="copy" data-copy="shell" hidden>Copy the export lines</button>
-      <h3 id="json-heading">JSON (AWS <code>credential_process</code>)</h3>
-      <pre id="json" tabindex="0" aria-labelledby="json-heading"><code>${c.credentialProcessJson}</code></pre>
-      <button type="button" class="copy" data-copy="json" hidden>Copy the JSON</button>
+      <p>Valid until <time datetime="${expiration.toISOString()}">${expiration.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat them like a password.</p>
+      ${outputs}
       <p class="status" role="status" aria-live="polite" id="copy-status"></p>
     </section>`;
+}
+
+/** A heading's text, escaped, with each part in backticks shown as code. */
+function headingWithCode(text: string): Html {
+  return html`${text.split('`').map((part, i) => (i % 2 === 1 ? html`<code>${part}</code>` : part))}`;
 }
 
 /**
@@ -282,11 +279,6 @@ function formatClaim(value: unknown): string {
   if (Array.isArray(value)) return value.length === 0 ? '(none)' : value.map((v) => String(v)).join(', ');
   if (value !== null && typeof value === 'object') return JSON.stringify(value);
   return String(value);
-}
-
-/** POSIX shell single quotes: everything literal; a `'` becomes `'\''`. */
-function shellQuote(value: string): string {
-  return /^[A-Za-z0-9_./+=:-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** `/assets/<name>`: the page's stylesheet and script. */

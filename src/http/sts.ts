@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { awsCredentialsXml } from '../credentials/credential-formats.js';
 import type { CredentialService } from '../credentials/credential-service.js';
 import { verifySigV4 } from '../credentials/sigv4.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
@@ -99,7 +100,7 @@ async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>
     xmlElement('SubjectFromWebIdentityToken', identity.subject) +
       (result.audience === undefined ? '' : xmlElement('Audience', result.audience)) +
       assumedRoleUser(result, deps) +
-      credentialsXml(result) +
+      awsCredentialsXml(result.credentials) +
       xmlElement('Provider', issuer),
   );
 }
@@ -112,7 +113,7 @@ async function assumeRole(ctx: Context, form: Map<string, string>, deps: StsRout
     const caller = await verifySigV4(signedRequest(ctx), deps.credentials);
     return deps.exchange.chain(caller, { role: roleArn, sessionName, ...(durationSeconds === undefined ? {} : { durationSeconds }) });
   });
-  respond(ctx, 'AssumeRole', assumedRoleUser(result, deps) + credentialsXml(result));
+  respond(ctx, 'AssumeRole', assumedRoleUser(result, deps) + awsCredentialsXml(result.credentials));
 }
 
 async function getCallerIdentity(ctx: Context, deps: StsRouteDependencies): Promise<void> {
@@ -134,22 +135,6 @@ function signedRequest(ctx: Context) {
 function assumedRoleUser(result: ExchangeResult, deps: StsRouteDependencies): string {
   const info = result.credentials.session;
   return `<AssumedRoleUser>${xmlElement('Arn', deps.credentials.assumedRoleArn(info))}${xmlElement('AssumedRoleId', `${result.role.id}:${info.sessionName}`)}</AssumedRoleUser>`;
-}
-
-function credentialsXml({ credentials }: ExchangeResult): string {
-  return (
-    '<Credentials>' +
-    xmlElement('AccessKeyId', credentials.accessKeyId) +
-    xmlElement('SecretAccessKey', credentials.secretAccessKey) +
-    xmlElement('SessionToken', credentials.sessionToken) +
-    xmlElement('Expiration', awsTimestamp(credentials.expiresAt)) +
-    '</Credentials>'
-  );
-}
-
-/** AWS writes timestamps without milliseconds. */
-function awsTimestamp(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function respond(ctx: Context, action: string, resultXml: string): void {

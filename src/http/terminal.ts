@@ -5,7 +5,6 @@
  * PKCE verifier for a terminal session token, `POST /cli/logout` ends that session. The token then works
  * as a bearer token at `GET /v1/credentials` (login.ts).
  */
-import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Identity } from '../domain/types.js';
@@ -17,7 +16,7 @@ import { protocol } from './middleware/errors.js';
 import { countLoginRequest, type LoginRateLimits } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
 import { noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './login.js';
-import { equalSecretText } from '../idp/secret-text.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue, opaqueBearerToken } from '../idp/secret-text.js';
 import { accountLabel, continuePage, terminalConfirmPage } from './pages.js';
 
 export interface TerminalRouteDependencies {
@@ -45,9 +44,6 @@ export function terminalRoutes(deps: TerminalRouteDependencies): Router {
 
 /** The parameters of `/cli/login`: the terminal request, and which provider and role. */
 const TERMINAL_PARAMETERS = ['redirect_uri', 'code_challenge', 'code_challenge_method', 'state', 'provider', 'role'];
-
-/** The form token: 32 random bytes, base64url, as the form cookie holds it. */
-const FORM_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 /** The form cookie's name: the session cookie's, with `_form`. */
 const formCookieName = (deps: TerminalRouteDependencies) => `${deps.login.cookieName}_form`;
@@ -85,7 +81,7 @@ function confirmTerminalLogin(deps: TerminalRouteDependencies) {
     }
     // One form token per browser, kept while it stays in use, so confirmation pages in two tabs both work.
     const cookie = ctx.cookies.get(formCookieName(deps));
-    const formToken = cookie !== undefined && FORM_TOKEN.test(cookie) ? cookie : randomBytes(32).toString('base64url');
+    const formToken = isOpaqueValue(cookie) ? cookie : newOpaqueValue();
     setCookie(ctx, deps.publicUrl, formCookieName(deps), formToken, LOGIN_TRANSACTION_TTL_MS / 1000);
     const { terminal, role } = request;
     ctx.type = 'html';
@@ -110,7 +106,7 @@ function confirmedHere(deps: TerminalRouteDependencies) {
   return async function checkConfirmation(ctx: Context, next: Next): Promise<void> {
     const token = (ctx.state.form as Map<string, string>).get('form_token');
     const cookie = ctx.cookies.get(formCookieName(deps));
-    const tokenMatches = token !== undefined && cookie !== undefined && FORM_TOKEN.test(cookie) && equalSecretText(token, cookie);
+    const tokenMatches = token !== undefined && isOpaqueValue(cookie) && equalSecretText(token, cookie);
     if (requestSite(ctx, deps.publicUrl) === 'cross' || !tokenMatches) {
       throw new GatewayError('AccessDenied', 'A terminal sign-in must be confirmed on this site’s own page. Open the address stsgate login printed again.', {
         debug: tokenMatches ? 'cross-site confirmation' : 'form token missing or not this browser’s',
@@ -178,7 +174,7 @@ function redeemCode(deps: TerminalRouteDependencies) {
 /** `POST /cli/logout` with the session's bearer token: ends it. 204 whether or not it existed (RFC 7009 §2.2 does the same for revocation). */
 function endTerminalSession(deps: TerminalRouteDependencies) {
   return async function logout(ctx: Context): Promise<void> {
-    const token = /^Bearer ([A-Za-z0-9_-]{43})$/i.exec(ctx.get('authorization'))?.[1];
+    const token = opaqueBearerToken(ctx.get('authorization'));
     const ended = await deps.login.terminal.end(token);
     if (ended) deps.audit.session(ctx, 'logout', { provider: ended.provider, subject: ended.identity.subject });
     ctx.status = 204;

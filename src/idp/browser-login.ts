@@ -4,16 +4,16 @@
  * the cookie. Store keys are built from SHA-256 of the state and of the cookie value, so a dump of the
  * store hands out neither.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
 import type { BrowserConfig } from '../config/types.js';
 import type { RevocationWatermarks } from '../credentials/revocations.js';
 import type { Identity } from '../domain/types.js';
-import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { jsonRecord, Records, secretDigest } from '../store/records.js';
+import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
-import { equalSecretText, secretDigest } from './secret-text.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue } from './secret-text.js';
 import type { LoginProvider } from './login-provider.js';
 import { checkReturnTo } from './return-to.js';
 import { isRevoked, TerminalSessions, type TerminalRequest } from './terminal-login.js';
@@ -63,6 +63,11 @@ export interface CompletedLogin {
   terminal?: TerminalRequest;
 }
 
+/** Login transactions, under the hash of their state; ten minutes, taken once. */
+const loginTransactions = jsonRecord<LoginTransaction>({ key: storeKeys.loginTransaction, secretId: true, ttlMs: LOGIN_TRANSACTION_TTL_MS });
+/** Browser sessions, under the hash of the cookie value; they last `browser.session_ttl_seconds`. */
+const browserSessions = jsonRecord<BrowserSession>({ key: storeKeys.browserSession, secretId: true });
+
 /** A new session and the cookie value that names it. */
 export interface NewSession {
   cookieValue: string;
@@ -81,8 +86,6 @@ export interface BrowserLoginOptions {
   now?: () => number;
 }
 
-/** Opaque values stsgate hands out: 32 random bytes, base64url (43 characters). */
-const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
 /** A role name (IAM characters) or a role ARN, as `/login?role=` may carry. */
 const ROLE = /^(?:arn:aws:iam::\d{12}:role\/)?[A-Za-z0-9+=,.@_-]{1,64}$/;
 
@@ -100,7 +103,7 @@ export function hostOnlyCookieName(publicUrl: string, configured: string): strin
 
 /** Starts and completes browser logins, and keeps browser sessions. */
 export class BrowserLogin {
-  readonly #store: Store;
+  readonly #records: Records;
   readonly #providers: ReadonlyMap<string, LoginProvider>;
   readonly #publicUrl: string;
   readonly #browser: BrowserConfig;
@@ -113,7 +116,7 @@ export class BrowserLogin {
   readonly cookieName: string;
 
   constructor(options: BrowserLoginOptions) {
-    this.#store = options.store;
+    this.#records = new Records(options.store, 'session');
     this.#providers = new Map(options.providers.map((p) => [p.id, p]));
     this.#publicUrl = options.publicUrl;
     this.#browser = options.browser;
@@ -164,7 +167,7 @@ export class BrowserLogin {
     // RFC 9700 §4.7.1 / OAuth 2.0 for Browser-Based Apps §6.1.3.2: the state alone does not stop login
     // CSRF (an attacker's own finished login delivered to a victim's browser); a random value kept in this
     // browser's cookie, and only its hash in the transaction, does.
-    const binding = randomBytes(32).toString('base64url');
+    const binding = newOpaqueValue();
     const transaction: LoginTransaction = {
       v: 1,
       provider: provider.id,
@@ -179,7 +182,7 @@ export class BrowserLogin {
     };
     const location = await provider.authorizationUrl(transaction);
     if (this.#admitLogin) await this.#admitLogin(request.clientAddress ?? '');
-    await this.#guard(() => this.#store.set(storeKeys.loginTransaction(secretDigest(transaction.state)), JSON.stringify(transaction), LOGIN_TRANSACTION_TTL_MS));
+    await this.#records.put(loginTransactions, transaction.state, transaction);
     return { location, cookie: { name: this.loginCookieName(transaction.state)!, value: binding } };
   }
 
@@ -188,7 +191,7 @@ export class BrowserLogin {
    * other), or undefined when `state` is not one of ours. It carries a hash of the state, not the state.
    */
   loginCookieName(state: string | null | undefined): string | undefined {
-    if (state === null || state === undefined || !OPAQUE.test(state)) return undefined;
+    if (!isOpaqueValue(state)) return undefined;
     return `${this.cookieName}_login_${createHash('sha256').update(`login-cookie\u0000${state}`).digest('base64url').slice(0, 12)}`;
   }
 
@@ -208,8 +211,7 @@ export class BrowserLogin {
     if (state === null || state === '') {
       throw new LoginFailure('state_missing', 'The sign-in answer has no state, so it cannot be matched to a sign-in started here. Start again.');
     }
-    const raw = OPAQUE.test(state) ? await this.#guard(() => this.#store.take(storeKeys.loginTransaction(secretDigest(state)))) : undefined;
-    const transaction = raw === undefined ? undefined : (JSON.parse(raw) as LoginTransaction);
+    const transaction = isOpaqueValue(state) ? await this.#records.take(loginTransactions, state) : undefined;
     if (transaction === undefined || transaction.state !== state) {
       throw new LoginFailure('state_unknown', 'This sign-in answer does not belong to a sign-in in progress: it expired, was already used, or was started elsewhere. Start again.');
     }
@@ -260,14 +262,12 @@ export class BrowserLogin {
    * ending the session the browser had before, if any.
    */
   async createSession(identity: Identity, providerId: string, previousCookie: string | undefined): Promise<NewSession> {
-    if (previousCookie !== undefined && OPAQUE.test(previousCookie)) {
-      await this.#guard(() => this.#store.delete(storeKeys.browserSession(secretDigest(previousCookie))));
-    }
-    const cookieValue = randomBytes(32).toString('base64url');
+    if (isOpaqueValue(previousCookie)) await this.#records.delete(browserSessions, previousCookie);
+    const cookieValue = newOpaqueValue();
     const createdAt = this.#now();
     const ttlMs = this.#browser.sessionTtlSeconds * 1000;
-    const session: BrowserSession = { identity, provider: providerId, createdAt, expiresAt: createdAt + ttlMs, csrfToken: randomBytes(32).toString('base64url') };
-    await this.#guard(() => this.#store.set(storeKeys.browserSession(secretDigest(cookieValue)), JSON.stringify(session), ttlMs));
+    const session: BrowserSession = { identity, provider: providerId, createdAt, expiresAt: createdAt + ttlMs, csrfToken: newOpaqueValue() };
+    await this.#records.put(browserSessions, cookieValue, session, ttlMs);
     return { cookieValue, session };
   }
 
@@ -276,34 +276,21 @@ export class BrowserLogin {
    * revoked by a watermark since it began: the browser then sees itself signed out).
    */
   async session(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
-    if (cookieValue === undefined || !OPAQUE.test(cookieValue)) return undefined;
-    const raw = await this.#guard(() => this.#store.get(storeKeys.browserSession(secretDigest(cookieValue))));
-    if (raw === undefined) return undefined;
-    const session = JSON.parse(raw) as BrowserSession;
-    if (session.expiresAt <= this.#now()) return undefined;
-    return (await this.#guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
+    if (!isOpaqueValue(cookieValue)) return undefined;
+    const session = await this.#records.get(browserSessions, cookieValue);
+    if (session === undefined || session.expiresAt <= this.#now()) return undefined;
+    return (await this.#records.guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
   }
 
   /** Ends the session a cookie names; returns it when there was one. */
   async endSession(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
-    if (cookieValue === undefined || !OPAQUE.test(cookieValue)) return undefined;
-    const raw = await this.#guard(() => this.#store.take(storeKeys.browserSession(secretDigest(cookieValue))));
-    return raw === undefined ? undefined : (JSON.parse(raw) as BrowserSession);
+    return isOpaqueValue(cookieValue) ? this.#records.take(browserSessions, cookieValue) : undefined;
   }
 
   #require(providerId: string): LoginProvider {
     const provider = this.#providers.get(providerId);
     if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
     return provider;
-  }
-
-  async #guard<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) throw new GatewayError('ServiceUnavailable', 'The session store is unavailable.', { debug: err.message, cause: err });
-      throw err;
-    }
   }
 }
 

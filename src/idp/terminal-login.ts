@@ -9,14 +9,15 @@
  *
  * Store keys are SHA-256 of the code and of the token, so a dump of the store hands out neither.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { RevocationWatermarks } from '../credentials/revocations.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { storeKeys } from '../store/keys.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { jsonRecord, Records } from '../store/records.js';
+import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
-import { equalSecretText, secretDigest } from './secret-text.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue } from './secret-text.js';
 
 /** What `/cli/login` carries through the browser login, in the login transaction. */
 export interface TerminalRequest {
@@ -57,8 +58,11 @@ interface StoredCode {
  */
 export const TERMINAL_CODE_TTL_MS = 60_000;
 
-/** Opaque values stsgate hands out: 32 random bytes, base64url (43 characters). */
-const OPAQUE = /^[A-Za-z0-9_-]{43}$/;
+/** One-time codes, under the hash of the code; redeemed (taken) once. */
+const terminalCodes = jsonRecord<StoredCode>({ key: storeKeys.terminalCode, secretId: true, ttlMs: TERMINAL_CODE_TTL_MS });
+/** Terminal sessions, under the hash of the bearer token; they last as long as browser sessions. */
+const terminalSessions = jsonRecord<TerminalSession>({ key: storeKeys.terminalSession, secretId: true });
+
 /** RFC 7636 §4.1: a verifier is 43-128 unreserved characters; §4.2: an S256 challenge is 43 base64url characters. */
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -106,13 +110,13 @@ export function parseTerminalRequest(parameters: { redirectUri?: string; codeCha
 
 /** The one-time codes and the sessions of terminal logins. */
 export class TerminalSessions {
-  readonly #store: Store;
+  readonly #records: Records;
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #revocations: RevocationWatermarks | undefined;
 
   constructor(options: { store: Store; sessionTtlSeconds: number; now?: () => number; revocations?: RevocationWatermarks }) {
-    this.#store = options.store;
+    this.#records = new Records(options.store, 'session');
     this.#ttlMs = options.sessionTtlSeconds * 1000;
     this.#now = options.now ?? Date.now;
     this.#revocations = options.revocations;
@@ -125,9 +129,8 @@ export class TerminalSessions {
 
   /** A one-time code for a completed login, bound to the request's redirect URI and PKCE challenge; kept one minute. */
   async issueCode(identity: Identity, provider: string, request: TerminalRequest): Promise<string> {
-    const code = randomBytes(32).toString('base64url');
-    const stored: StoredCode = { v: 1, identity, provider, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge };
-    await guard(() => this.#store.set(storeKeys.terminalCode(secretDigest(code)), JSON.stringify(stored), TERMINAL_CODE_TTL_MS));
+    const code = newOpaqueValue();
+    await this.#records.put(terminalCodes, code, { v: 1, identity, provider, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge });
     return code;
   }
 
@@ -138,17 +141,16 @@ export class TerminalSessions {
    */
   async redeem(request: { code: string; codeVerifier: string; redirectUri: string }): Promise<NewTerminalSession> {
     const refused = (debug: string) => new GatewayError('invalid_grant', 'The code is invalid, expired, already used, or was issued for another verifier or redirect URI.', { debug });
-    if (!OPAQUE.test(request.code)) throw refused('malformed code');
+    if (!isOpaqueValue(request.code)) throw refused('malformed code');
     if (!VERIFIER.test(request.codeVerifier)) throw new GatewayError('invalid_request', 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1).');
-    const raw = await guard(() => this.#store.take(storeKeys.terminalCode(secretDigest(request.code))));
-    if (raw === undefined) throw refused('unknown, expired or used code');
-    const stored = JSON.parse(raw) as StoredCode;
+    const stored = await this.#records.take(terminalCodes, request.code);
+    if (stored === undefined) throw refused('unknown, expired or used code');
     if (!equalSecretText(pkceChallenge(request.codeVerifier), stored.codeChallenge)) throw refused('PKCE verifier does not match the challenge');
     if (request.redirectUri !== stored.redirectUri) throw refused('redirect_uri differs from the one the code was issued for');
-    const token = randomBytes(32).toString('base64url');
+    const token = newOpaqueValue();
     const createdAt = this.#now();
     const session: TerminalSession = { identity: stored.identity, provider: stored.provider, createdAt, expiresAt: createdAt + this.#ttlMs };
-    await guard(() => this.#store.set(storeKeys.terminalSession(secretDigest(token)), JSON.stringify(session), this.#ttlMs));
+    await this.#records.put(terminalSessions, token, session, this.#ttlMs);
     return { token, session };
   }
 
@@ -157,19 +159,15 @@ export class TerminalSessions {
    * by a watermark since it began: the command is told to log in again).
    */
   async session(token: string | undefined): Promise<TerminalSession | undefined> {
-    if (token === undefined || !OPAQUE.test(token)) return undefined;
-    const raw = await guard(() => this.#store.get(storeKeys.terminalSession(secretDigest(token))));
-    if (raw === undefined) return undefined;
-    const session = JSON.parse(raw) as TerminalSession;
-    if (session.expiresAt <= this.#now()) return undefined;
-    return (await guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
+    if (!isOpaqueValue(token)) return undefined;
+    const session = await this.#records.get(terminalSessions, token);
+    if (session === undefined || session.expiresAt <= this.#now()) return undefined;
+    return (await this.#records.guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
   }
 
   /** Ends the session a bearer token names; returns it when there was one. */
   async end(token: string | undefined): Promise<TerminalSession | undefined> {
-    if (token === undefined || !OPAQUE.test(token)) return undefined;
-    const raw = await guard(() => this.#store.take(storeKeys.terminalSession(secretDigest(token))));
-    return raw === undefined ? undefined : (JSON.parse(raw) as TerminalSession);
+    return isOpaqueValue(token) ? this.#records.take(terminalSessions, token) : undefined;
   }
 }
 
@@ -181,13 +179,4 @@ export async function isRevoked(revocations: RevocationWatermarks | undefined, s
   if (!revocations) return false;
   const { source, subject } = session.identity;
   return (await revocations.covering({ source, subject, issuedAtMs: session.createdAt })) !== undefined;
-}
-
-async function guard<T>(operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (err) {
-    if (err instanceof StoreUnavailableError) throw new GatewayError('ServiceUnavailable', 'The session store is unavailable.', { debug: err.message, cause: err });
-    throw err;
-  }
 }

@@ -5,7 +5,7 @@ export interface StoreObserver {
   observe(operation: string, seconds: number, ok: boolean): void;
 }
 
-const OPERATIONS = ['set', 'setIfAbsent', 'get', 'getMany', 'take', 'delete', 'setMany', 'increment', 'setMax', 'keysWithPrefix', 'ttl', 'ping'] as const;
+const OPERATIONS = ['set', 'get', 'getMany', 'take', 'delete', 'setMany', 'increment', 'setMax', 'keysWithPrefix', 'ttl', 'ping'] as const;
 
 /** Wraps a store so that every operation's latency and failure is observed; behaviour is unchanged. */
 export function instrumentStore(store: Store, observer: StoreObserver): Store {

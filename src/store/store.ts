@@ -10,8 +10,6 @@
 export interface Store {
   /** Stores `value` under `key` for `ttlMs` milliseconds (ttlMs >= 1), replacing any old value. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
-  /** Stores only when the key is absent; returns whether it stored. */
-  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** The value, or undefined when the key is absent or expired. */
   get(key: string): Promise<string | undefined>;
   /** Gets several keys in one round trip; the result is index-aligned with `keys`. Keys may lie in different cluster slots. */

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ProcessCredentials } from '../credentials/credential-formats.js';
 
 /** One gateway's terminal session, as `sessions.json` keeps it. */
 export interface SavedSession {
@@ -33,15 +34,6 @@ export interface SessionsFile {
   gateways: Record<string, SavedSession>;
 }
 
-/** A credential set in AWS `credential_process` shape (Version 1). */
-export interface ProcessCredentials {
-  Version: 1;
-  AccessKeyId: string;
-  SecretAccessKey: string;
-  SessionToken: string;
-  /** ISO 8601. */
-  Expiration: string;
-}
 
 export interface CredentialsFile {
   version: 1;

@@ -9,7 +9,8 @@
  * folder (0600) and reused while more than five minutes remain, so SDKs that call the process often do not
  * each mint one; nearer its expiry a new one is fetched with the terminal session (`stsgate login`).
  */
-import type { ConfigFolder, ProcessCredentials } from './config-folder.js';
+import { readCredentialProcessJson, type ProcessCredentials } from '../credentials/credential-formats.js';
+import type { ConfigFolder } from './config-folder.js';
 import { gatewayErrorText } from './gateway-url.js';
 
 /**
@@ -64,23 +65,13 @@ export async function terminalCredentials(options: TerminalCredentialsOptions): 
     throw new TerminalCredentialsError(`the session for ${gateway} has expired or was ended: run stsgate login --gateway ${gateway}`);
   }
   if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused credentials for ${role}: ${await gatewayErrorText(response)}`);
-  const credentials = processCredentials(await response.json());
+  const credentials = readCredentialProcessJson(await response.json());
   if (credentials === undefined) throw new TerminalCredentialsError(`${gateway} answered with something that is not a credential set`);
   cache.entries[key] = credentials;
   // Expired sets are dropped on the way (they are useless, and still secrets).
   for (const [name, entry] of Object.entries(cache.entries)) if (Date.parse(entry.Expiration) <= now()) delete cache.entries[name];
   await options.folder.writeCredentials(cache);
   return credentials;
-}
-
-/** Exactly the `credential_process` members (the gateway's `access_token` and role details stay out), or undefined when the answer lacks one. */
-function processCredentials(body: unknown): ProcessCredentials | undefined {
-  if (body === null || typeof body !== 'object') return undefined;
-  const { Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration } = body as Record<string, unknown>;
-  if (Version !== 1 || typeof AccessKeyId !== 'string' || typeof SecretAccessKey !== 'string' || typeof SessionToken !== 'string' || typeof Expiration !== 'string' || Number.isNaN(Date.parse(Expiration))) {
-    return undefined;
-  }
-  return { Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration };
 }
 
 /** `stsgate logout`: ends the terminal session at the gateway and forgets it and its cached credentials here. */

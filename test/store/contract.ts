@@ -120,7 +120,7 @@ export function describeStoreContract(name: string, harness: StoreContractHarnes
         'rejects TTL %s with a RangeError and writes nothing',
         async (ttlMs) => {
           await expect(store.set('k', 'v', ttlMs)).rejects.toBeInstanceOf(RangeError);
-          await expect(store.setIfAbsent('k', 'v', ttlMs)).rejects.toBeInstanceOf(RangeError);
+          await expect(store.setMax('k', 'v', ttlMs)).rejects.toBeInstanceOf(RangeError);
           await expect(store.increment('k', ttlMs)).rejects.toBeInstanceOf(RangeError);
           await expect(store.setMany([{ key: 'k', value: 'v', ttlMs }])).rejects.toBeInstanceOf(RangeError);
           expect(await raw.keys(prefix)).toEqual([]);
@@ -131,7 +131,7 @@ export function describeStoreContract(name: string, harness: StoreContractHarnes
     describe('prefix and TTL on every key', () => {
       it('stores every key under the prefix, with a TTL, whichever method wrote it', async () => {
         await store.set('a', '1', LONG_TTL);
-        await store.setIfAbsent('b', '2', LONG_TTL);
+        await store.setMax('b', '2', LONG_TTL);
         await store.setMany([
           { key: 'c:{tag}', value: '3', ttlMs: LONG_TTL },
           { key: 'd:{tag}', value: '4', ttlMs: LONG_TTL },
@@ -190,14 +190,6 @@ export function describeStoreContract(name: string, harness: StoreContractHarnes
         expect(await store.delete('del')).toBe(0);
       });
 
-      it('lets setIfAbsent write again once the old key expired', async () => {
-        expect(await store.setIfAbsent('k', 'first', clock.shortTtlMs)).toBe(true);
-        expect(await store.setIfAbsent('k', 'second', clock.shortTtlMs)).toBe(false);
-        await clock.advance(clock.shortTtlMs);
-        expect(await store.setIfAbsent('k', 'third', LONG_TTL)).toBe(true);
-        expect(await store.get('k')).toBe('third');
-      });
-
       it('keeps a key until its TTL has passed', async () => {
         await store.set('k', 'v', 3 * clock.shortTtlMs);
         await clock.advance(clock.shortTtlMs);
@@ -241,25 +233,6 @@ export function describeStoreContract(name: string, harness: StoreContractHarnes
         );
         expect(results.filter((r) => r !== undefined)).toEqual(['secret']);
         expect(await raw.keys(prefix)).toEqual([]);
-      });
-    });
-
-    describe('setIfAbsent', () => {
-      it('stores only when absent and leaves the existing value alone', async () => {
-        expect(await store.setIfAbsent('k', 'first', LONG_TTL)).toBe(true);
-        expect(await store.setIfAbsent('k', 'second', 2 * LONG_TTL)).toBe(false);
-        expect(await store.get('k')).toBe('first');
-        expect(await store.ttl('k')).toBeLessThanOrEqual(LONG_TTL);
-      });
-
-      it('lets exactly one of 50 concurrent writers win, and keeps the winner’s value', async () => {
-        const stores = await racers();
-        const results = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => stores[i % stores.length]!.setIfAbsent('race', `w${i}`, LONG_TTL)),
-        );
-        const winners = results.flatMap((won, i) => (won ? [`w${i}`] : []));
-        expect(winners).toHaveLength(1);
-        expect(await store.get('race')).toBe(winners[0]);
       });
     });
 

@@ -44,7 +44,6 @@ function open(options: { url?: string; events?: RedisStoreEvent[]; prefix?: stri
 /** Every operation, each as it would be called by a service. */
 const operations: [string, (store: Store) => Promise<unknown>][] = [
   ['set', (s) => s.set('k', SECRET_VALUE, 60_000)],
-  ['setIfAbsent', (s) => s.setIfAbsent('k2', SECRET_VALUE, 60_000)],
   ['get', (s) => s.get('k')],
   ['getMany', (s) => s.getMany(['k', 'k2'])],
   ['take', (s) => s.take('k')],

@@ -14,7 +14,8 @@ import { isIPv6 } from 'node:net';
 import type { Context, Next } from 'koa';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { storeKeys } from '../../store/keys.js';
-import { StoreUnavailableError, type Store } from '../../store/store.js';
+import { storeFailure, type StoreUse } from '../../store/records.js';
+import type { Store } from '../../store/store.js';
 
 /** Requests allowed per minute; 0 turns a limit off. */
 export interface ExchangeLimitSettings {
@@ -59,7 +60,7 @@ export class ExchangeRateLimits implements AddressCounter {
   }
 
   async #count(bucket: string, limit: number, kind: 'address' | 'subject'): Promise<void> {
-    const retryAfter = await countInWindow(this.#store, bucket, limit, WINDOW_MS, this.#now, 'The credential store is unavailable.');
+    const retryAfter = await countInWindow(this.#store, bucket, limit, WINDOW_MS, this.#now, 'credential');
     if (retryAfter !== undefined) {
       // AWS's own wording for STS throttling; OAuth answers 429 slow_down with the same Retry-After.
       throw new GatewayError('Throttling', 'Rate exceeded', { headers: { 'Retry-After': retryAfter }, debug: `${kind} limit ${limit}/min exceeded` });
@@ -135,7 +136,7 @@ export class LoginRateLimits {
   async countRequest(address: string): Promise<void> {
     const limit = this.#settings.requestsPerAddressPerMinute;
     if (limit <= 0) return;
-    const retryAfter = await countInWindow(this.#store, `login:${addressBucket(address)}`, limit, WINDOW_MS, this.#now, 'The session store is unavailable.');
+    const retryAfter = await countInWindow(this.#store, `login:${addressBucket(address)}`, limit, WINDOW_MS, this.#now, 'session');
     if (retryAfter !== undefined) {
       throw throttled(`Too many sign-in requests came from your network address. Try again ${afterWaiting(retryAfter)}.`, retryAfter, `login request limit ${limit}/min exceeded`);
     }
@@ -145,7 +146,7 @@ export class LoginRateLimits {
   async countPendingLogin(address: string): Promise<void> {
     const limit = this.#settings.pendingPerAddress;
     if (limit <= 0) return;
-    const retryAfter = await countInWindow(this.#store, `plogin:${addressBucket(address)}`, limit, PENDING_LOGIN_WINDOW_MS, this.#now, 'The session store is unavailable.');
+    const retryAfter = await countInWindow(this.#store, `plogin:${addressBucket(address)}`, limit, PENDING_LOGIN_WINDOW_MS, this.#now, 'session');
     if (retryAfter !== undefined) {
       throw throttled(`Too many sign-ins were started from your network address and not finished. Try again ${afterWaiting(retryAfter)}.`, retryAfter, `pending login cap ${limit}/10 min exceeded`);
     }
@@ -167,7 +168,7 @@ function throttled(message: string, retryAfter: string, debug: string): GatewayE
  * One increment of `bucket`'s counter in the current fixed window; the Retry-After seconds when the count
  * is over `limit`, else undefined. A store that cannot count fails the request closed (503).
  */
-async function countInWindow(store: Store, bucket: string, limit: number, windowMs: number, now: () => number, unavailable: string): Promise<string | undefined> {
+async function countInWindow(store: Store, bucket: string, limit: number, windowMs: number, now: () => number, use: StoreUse): Promise<string | undefined> {
   const at = now();
   const window = Math.floor(at / windowMs);
   const untilWindowEnd = Math.max(1, (window + 1) * windowMs - at);
@@ -175,8 +176,7 @@ async function countInWindow(store: Store, bucket: string, limit: number, window
   try {
     counted = await store.increment(storeKeys.rateLimit(bucket, window), untilWindowEnd);
   } catch (err) {
-    if (err instanceof StoreUnavailableError) throw new GatewayError('ServiceUnavailable', unavailable, { debug: `rate limit: ${err.message}`, cause: err });
-    throw err;
+    throw storeFailure(err, use, 'rate limit: ');
   }
   if (counted.value <= limit) return undefined;
   return String(Math.max(1, Math.ceil(Math.min(counted.ttlMs, untilWindowEnd) / 1000)));

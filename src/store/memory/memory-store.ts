@@ -72,14 +72,6 @@ export class MemoryStore implements Store {
     this.#write(key, value, ttlMs);
   }
 
-  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    this.#open();
-    assertValidTtl(ttlMs);
-    if (this.#read(key)) return false;
-    this.#write(key, value, ttlMs);
-    return true;
-  }
-
   async get(key: string): Promise<string | undefined> {
     this.#open();
     return this.#read(key)?.value;

@@ -141,12 +141,6 @@ export class RedisStore implements Store {
     await this.#run('set', (c) => c.set(this.#key(key), value, 'PX', ttlMs));
   }
 
-  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    assertValidTtl(ttlMs);
-    const reply = await this.#run('setIfAbsent', (c) => c.set(this.#key(key), value, 'PX', ttlMs, 'NX'));
-    return reply === 'OK';
-  }
-
   async get(key: string): Promise<string | undefined> {
     return (await this.#run('get', (c) => c.get(this.#key(key)))) ?? undefined;
   }

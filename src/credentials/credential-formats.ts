@@ -1,0 +1,118 @@
+/**
+ * Every shape a credential set is handed out in, in one module: the AWS STS `<Credentials>` XML element,
+ * AWS `credential_process` JSON, the RFC 8693 token response, the `/v1/credentials` answer, shell `export`
+ * lines and the account page's outputs. A new output, or a new member of the credential set, is a change
+ * here only. Pure (no I/O), so both the HTTP layer and the `stsgate` command import it.
+ */
+import type { CredentialSet, Role } from '../domain/types.js';
+import { xmlElement } from '../errors/serialize.js';
+
+/** A credential set in AWS `credential_process` shape (Version 1). */
+export interface ProcessCredentials {
+  Version: 1;
+  AccessKeyId: string;
+  SecretAccessKey: string;
+  SessionToken: string;
+  /** ISO 8601. */
+  Expiration: string;
+}
+
+/** The `<Credentials>` element of an STS `AssumeRole*` result (AWS STS API reference, `Credentials` data type). */
+export function awsCredentialsXml(set: CredentialSet): string {
+  return (
+    '<Credentials>' +
+    xmlElement('AccessKeyId', set.accessKeyId) +
+    xmlElement('SecretAccessKey', set.secretAccessKey) +
+    xmlElement('SessionToken', set.sessionToken) +
+    xmlElement('Expiration', awsTimestamp(set.expiresAt)) +
+    '</Credentials>'
+  );
+}
+
+/** AWS writes timestamps without milliseconds. */
+function awsTimestamp(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The AWS keys in AWS `credential_process` shape: exactly its five members. */
+export function credentialProcessJson(set: CredentialSet): ProcessCredentials {
+  return {
+    Version: 1,
+    AccessKeyId: set.accessKeyId,
+    SecretAccessKey: set.secretAccessKey,
+    SessionToken: set.sessionToken,
+    Expiration: set.expiresAt.toISOString(),
+  };
+}
+
+/**
+ * Exactly the `credential_process` members of an answer (the gateway's `access_token` and role details
+ * stay out), or undefined when the answer lacks one or has one of the wrong type.
+ */
+export function readCredentialProcessJson(body: unknown): ProcessCredentials | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const { Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration } = body as Record<string, unknown>;
+  if (Version !== 1 || typeof AccessKeyId !== 'string' || typeof SecretAccessKey !== 'string' || typeof SessionToken !== 'string' || typeof Expiration !== 'string' || Number.isNaN(Date.parse(Expiration))) {
+    return undefined;
+  }
+  return { Version, AccessKeyId, SecretAccessKey, SessionToken, Expiration };
+}
+
+/**
+ * The RFC 8693 §2.2.1 token exchange response: the access token, its type, lifetime and scope, plus the
+ * role and the AWS keys of the same set (`aws_credentials`, credential_process shape).
+ */
+export function tokenExchangeJson(set: CredentialSet, role: Pick<Role, 'name'>, issuedTokenType: string, nowMs: number = Date.now()) {
+  return {
+    access_token: set.accessToken,
+    issued_token_type: issuedTokenType,
+    token_type: 'Bearer',
+    expires_in: Math.max(0, Math.floor((set.expiresAt.getTime() - nowMs) / 1000)),
+    scope: set.session.scopes.join(' '),
+    role: role.name,
+    aws_credentials: credentialProcessJson(set),
+  };
+}
+
+/** `GET /v1/credentials`: AWS `credential_process` JSON (so the answer works as one) plus `access_token` and the role. */
+export function sessionCredentialsJson(set: CredentialSet, role: Pick<Role, 'name' | 'arn'>) {
+  return {
+    ...credentialProcessJson(set),
+    access_token: set.accessToken,
+    role: role.name,
+    role_arn: role.arn,
+    scope: set.session.scopes.join(' '),
+  };
+}
+
+/** POSIX shell `export` lines for the AWS SDKs and CLI (`AWS_*`) and for the access token. */
+export function shellExports(set: CredentialSet): string {
+  return [
+    `export AWS_ACCESS_KEY_ID=${shellQuote(set.accessKeyId)}`,
+    `export AWS_SECRET_ACCESS_KEY=${shellQuote(set.secretAccessKey)}`,
+    `export AWS_SESSION_TOKEN=${shellQuote(set.sessionToken)}`,
+    `export STSGATE_ACCESS_TOKEN=${shellQuote(set.accessToken)}`,
+  ].join('\n');
+}
+
+/** POSIX shell single quotes: everything literal; a `'` becomes `'\''`. */
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./+=:-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One output the account page shows for a credential set, with a copy button. */
+export interface PageOutput {
+  /** The element id (also what the copy button copies). */
+  id: string;
+  /** The heading; a part in backticks is shown as code. */
+  heading: string;
+  /** The copy button's label. */
+  copyLabel: string;
+  render(set: CredentialSet): string;
+}
+
+/** What the account page shows for a credential set, in order. */
+export const PAGE_OUTPUTS: readonly PageOutput[] = [
+  { id: 'shell', heading: 'Shell', copyLabel: 'Copy the export lines', render: shellExports },
+  { id: 'json', heading: 'JSON (AWS `credential_process`)', copyLabel: 'Copy the JSON', render: (set) => JSON.stringify(credentialProcessJson(set), null, 2) },
+];
