@@ -15,12 +15,13 @@
 import { createLocalJWKSet, errors, type JWTPayload } from 'jose';
 import type { IntrospectionClientConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { equalSecretText, secretDigest } from '../idp/secret-text.js';
+import { equalSecretText } from '../idp/secret-text.js';
 import { ACCEPTABLE_ALGORITHMS } from '../issuers/index.js';
 import { decodeUntrustedJwt } from '../issuers/untrusted-jwt.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
 import { storeKeys } from '../store/keys.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { secretDigest, storeFailure } from '../store/records.js';
+import type { Store } from '../store/store.js';
 
 /** RFC 7523 §2.2. */
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -154,13 +155,14 @@ export class ClientAuthenticator {
     if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) throw this.#failure(`private_key_jwt: client ${client.id}: jti missing or too long`);
     // Single use (RFC 7523 §3 item 7): remembered until the assertion could no longer be accepted anyway.
     const ttlMs = Math.max(1_000, (exp + ASSERTION_CLOCK_SKEW_SECONDS - nowSeconds) * 1_000);
-    let first: boolean;
+    // The first use creates the counter at 1 (atomic on every store); a replay finds it already there.
+    let uses: number;
     try {
-      first = await this.#store.setIfAbsent(storeKeys.clientAssertion(client.id, secretDigest(jti)), '1', ttlMs);
+      ({ value: uses } = await this.#store.increment(storeKeys.clientAssertion(client.id, secretDigest(jti)), ttlMs));
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw new GatewayError('ServiceUnavailable', 'The credential store is unavailable.', { debug: `client assertion jti: ${err.message}`, cause: err });
-      throw err;
+      throw storeFailure(err, 'credential', 'client assertion jti: ');
     }
+    const first = uses === 1;
     if (!first) throw this.#failure(`private_key_jwt: client ${client.id}: assertion replayed (jti seen before)`);
     return { id: client.id, method: 'private_key_jwt' };
   }

@@ -99,7 +99,7 @@ export class EndpointAddressLimit implements AddressCounter {
 
   async countAddress(address: string): Promise<void> {
     if (!this.limitsAddresses) return;
-    const retryAfter = await countInWindow(this.#store, `${this.#endpoint}:${addressBucket(address)}`, this.#perMinute, WINDOW_MS, this.#now, 'The credential store is unavailable.');
+    const retryAfter = await countInWindow(this.#store, `${this.#endpoint}:${addressBucket(address)}`, this.#perMinute, WINDOW_MS, this.#now, 'credential');
     if (retryAfter !== undefined) throw throttled('Rate exceeded', retryAfter, `${this.#endpoint} limit ${this.#perMinute}/min exceeded`);
   }
 }
