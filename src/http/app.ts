@@ -7,6 +7,7 @@ import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { BrowserLogin } from '../idp/index.js';
+import type { ExchangeRateLimits, LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -15,7 +16,7 @@ import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
 import { resolveClientAddress, type TrustedProxies } from './middleware/client-address.js';
 import { errorHandler } from './middleware/errors.js';
-import type { ExchangeRateLimits, LoginRateLimits } from './middleware/rate-limit.js';
+
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import { stsRoutes } from './sts.js';

@@ -3,9 +3,10 @@ import type { Context, Next } from 'koa';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import type { ExchangeRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import { protocol } from './middleware/errors.js';
-import { awaitAddressCount, countClientAddress, type ExchangeRateLimits } from './middleware/rate-limit.js';
+import { awaitAddressCount, countClientAddress } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
 
 /** RFC 8693 §2.1 grant type and §3 token type identifiers. */
