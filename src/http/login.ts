@@ -3,16 +3,17 @@ import type { Context, Next } from 'koa';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
+import { LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
 import { equalSecretText } from '../idp/secret-text.js';
 import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { credentialProcessJson } from './credential-json.js';
+import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { credentialProcessJson } from './oauth.js';
-import { ASSETS, PAGE_CSP, accountLabel, accountPage, signInPage, type PageOptions } from './pages.js';
+import { ASSETS, accountLabel, accountPage, signInPage } from './pages.js';
 
 export interface LoginRouteDependencies {
   login: BrowserLogin;
@@ -48,21 +49,6 @@ export function loginRoutes(deps: LoginRouteDependencies): Router {
   return router;
 }
 
-/** Pages show credentials and carry sessions: never cached (RFC 9111 §5.2.2.5). */
-export async function noStore(ctx: Context, next: Next): Promise<void> {
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('Pragma', 'no-cache');
-  await next();
-}
-
-/** The pages' own headers: a strict CSP, no framing (clickjacking), no opener across origins. */
-export async function pageHeaders(ctx: Context, next: Next): Promise<void> {
-  ctx.set('Content-Security-Policy', PAGE_CSP);
-  ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-  await next();
-}
-
 async function asset(ctx: Context): Promise<void> {
   const file = ctx.params.file!;
   if (!Object.hasOwn(ASSETS, file)) return;
@@ -72,27 +58,8 @@ async function asset(ctx: Context): Promise<void> {
   ctx.body = body;
 }
 
-/** One value of a query parameter; given twice is refused (which copy wins is what parameter pollution hopes to choose). */
-export function queryParam(ctx: Context, name: string): string | undefined {
-  const value = ctx.query[name];
-  if (Array.isArray(value)) throw new LoginFailure('bad_request', `The parameter ${name} was given more than once.`);
-  return value === undefined || value === '' ? undefined : value;
-}
-
 function sessionCookie(ctx: Context, deps: LoginRouteDependencies): string | undefined {
   return ctx.cookies.get(deps.login.cookieName) ?? undefined;
-}
-
-/**
- * Every cookie stsgate sets (the session, login and form cookies): opaque, HttpOnly (no script reads it),
- * SameSite=Lax (not sent on cross-site POSTs or subresource requests; sent on the provider's top-level
- * redirect back to `/callback`), Path=/, no Domain (this host only), and Secure unless the public URL is
- * plain http (development only); under https their names carry the `__Host-` prefix (`hostOnlyCookieName`),
- * which makes the browser hold them to exactly these attributes.
- */
-export function setCookie(ctx: Context, publicUrl: string, name: string, value: string, maxAgeSeconds: number): void {
-  const secure = new URL(publicUrl).protocol === 'https:';
-  ctx.append('Set-Cookie', `${name}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
 }
 
 function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: string, maxAgeSeconds: number): void {
@@ -101,13 +68,6 @@ function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: str
 
 function clearSessionCookie(ctx: Context, deps: LoginRouteDependencies): void {
   setSessionCookie(ctx, deps, '', 0);
-}
-
-/** Starts a login (browser or terminal) and sets the login cookie that binds it to this browser. */
-export async function startBoundLogin(ctx: Context, deps: { login: BrowserLogin; publicUrl: string }, providerId: string, request: { returnTo?: string; role?: string; terminal?: TerminalRequest }): Promise<URL> {
-  const started = await deps.login.start(providerId, { ...request, clientAddress: ctx.ip });
-  setCookie(ctx, deps.publicUrl, started.cookie.name, started.cookie.value, LOGIN_TRANSACTION_TTL_MS / 1000);
-  return started.location;
 }
 
 /** `GET /login/:provider?return_to=&role=`: 302 to the provider (the transaction is stored by the engine). */
@@ -196,23 +156,6 @@ function oauthText(text: string): string {
 }
 
 /**
- * Where a state-changing POST came from, by Fetch Metadata (`Sec-Fetch-Site`) and its `Origin` header
- * (RFC 6454 §7): `cross` when either names another origin, `same` when one says same-origin and none
- * says otherwise, `unknown` when neither tells (old browsers, non-browser clients). `Origin: null` tells
- * nothing: browsers send it for every POST from a page whose Referrer-Policy is no-referrer (Fetch,
- * "serializing a request origin"), as the gateway's own pages are; an opaque-origin attacker page
- * (a sandboxed frame) still says `Sec-Fetch-Site: cross-site`.
- */
-export function requestSite(ctx: Context, publicUrl: string): 'same' | 'cross' | 'unknown' {
-  const ownOrigin = new URL(publicUrl).origin;
-  const origin = ctx.get('origin');
-  const site = ctx.get('sec-fetch-site');
-  const namedOrigin = origin !== '' && origin !== 'null';
-  if ((namedOrigin && origin !== ownOrigin) || (site !== '' && site !== 'same-origin')) return 'cross';
-  return namedOrigin || site === 'same-origin' ? 'same' : 'unknown';
-}
-
-/**
  * Logout is a state change, so it must come from the gateway's own pages (cross-site request forgery):
  * a same-origin request (`requestSite`), or one that says nothing about its site and carries the form
  * token of the session being ended.
@@ -240,11 +183,6 @@ function logout(deps: LoginRouteDependencies) {
     ctx.status = 303;
     ctx.redirect('/');
   };
-}
-
-/** The options every page of this gateway is rendered with. */
-export function pageOptions(deps: { pageNotice?: string }): PageOptions {
-  return deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {};
 }
 
 /** AWS RoleSessionName from the identity ([\w+=,.@-]{2,64}): the email, login or subject, with anything else replaced. */
@@ -282,9 +220,7 @@ async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: { i
 async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): Promise<{ identity: Identity }> {
   const authorization = ctx.get('authorization');
   if (authorization !== '') {
-    // RFC 6750 §2.1: the scheme is case-insensitive; the token is one of ours (43 base64url characters) or nothing.
-    const token = /^Bearer ([A-Za-z0-9_-]{43})$/i.exec(authorization)?.[1];
-    const session = await deps.login.terminal.session(token);
+    const session = await deps.login.terminal.session(bearerToken(ctx));
     // RFC 6750 §3.1: invalid_token, with a challenge naming the scheme.
     if (!session) {
       throw new GatewayError('MissingAuthenticationToken', 'The terminal session is unknown or has expired: run stsgate login again.', {

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { SigningKeySource } from '../credentials/signing-keys.js';
-import { TOKEN_EXCHANGE_GRANT } from './oauth.js';
+import { TOKEN_EXCHANGE_GRANT } from './oauth-identifiers.js';
 
 /** Discovery (`/.well-known/openid-configuration`) and public keys (`/.well-known/jwks.json`). */
 export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySource }): Router {
