@@ -14,11 +14,12 @@ import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentia
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
+import type { Identity } from './domain/types.js';
 import { createAdminApp } from './http/admin-app.js';
 import { revocationRoutes } from './http/admin-revocations.js';
 import { createApp } from './http/app.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
-import { BrowserLogin, createLoginProviders } from './idp/index.js';
+import { BrowserLogin, createLoginProviders, LoginFlow } from './idp/index.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { ExchangeRateLimits, LoginRateLimits } from './limits/rate-limits.js';
 import { AuditLog } from './observability/audit.js';
@@ -168,6 +169,8 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     revocations,
   });
 
+  const grantedRoles = (identity: Identity) => rules.evaluate(identity).roles;
+
   let accepting = true;
   const admin = adminConfig(config);
   const audit = new AuditLog(logger, metrics);
@@ -183,7 +186,8 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     credentials,
     exchange,
     login,
-    grantedRoles: (identity) => rules.evaluate(identity).roles,
+    loginFlow: new LoginFlow({ login, grantedRoles }),
+    grantedRoles,
     audit,
     logger,
     metrics,

@@ -6,7 +6,7 @@ import type { Identity } from '../domain/types.js';
 import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { BrowserLogin } from '../idp/index.js';
+import type { BrowserLogin, LoginFlow } from '../idp/index.js';
 import type { ExchangeRateLimits, LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
@@ -40,6 +40,8 @@ export interface AppDependencies {
   exchange: TokenExchange;
   /** Browser logins and sessions. */
   login: BrowserLogin;
+  /** Finishes logins at the callback (idp/login-flow.ts). */
+  loginFlow: LoginFlow;
   /** Every role the rules grant an identity (the page's role picker). */
   grantedRoles(identity: Identity): string[];
   audit: AuditLog;

@@ -1,9 +1,10 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { TokenExchange } from '../credentials/exchange.js';
+import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
+import { LoginFailure, type BrowserLogin, type LoginFlow } from '../idp/index.js';
 import { equalSecretText } from '../idp/secret-text.js';
 import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
@@ -13,10 +14,12 @@ import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { ASSETS, accountLabel, accountPage, signInPage } from './pages.js';
+import { ASSETS, accountPage, signInPage } from './pages.js';
 
 export interface LoginRouteDependencies {
   login: BrowserLogin;
+  /** Finishes logins at the callback: rules, the no-role refusal, browser session or terminal code. */
+  loginFlow: LoginFlow;
   exchange: TokenExchange;
   /** Every role the rules grant an identity, in rule order. */
   grantedRoles(identity: Identity): string[];
@@ -87,72 +90,45 @@ function startLogin(deps: LoginRouteDependencies) {
 }
 
 /**
- * `GET /callback/:provider`: completes the login, refuses an identity no rule grants a role (no session
- * then), starts a new browser session, and sends the browser on with 303.
+ * `GET /callback/:provider`: the login flow finishes the login (idp/login-flow.ts); this renders its
+ * outcome: a new browser session's cookie, or a 303 to a terminal's loopback address, or the error page.
  */
 function completeLogin(deps: LoginRouteDependencies) {
   return async function finishLogin(ctx: Context): Promise<void> {
     const providerId = ctx.params.provider!;
-    const provider = deps.login.provider(providerId);
-    if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
+    deps.login.requireProvider(providerId);
     const started = performance.now();
-    let identity: Identity | undefined;
     const parameters = new URLSearchParams(ctx.querystring);
     // The login cookie has done its job once the callback arrives, whatever happens next.
     const loginCookie = deps.login.loginCookieName(parameters.get('state'));
     if (loginCookie !== undefined && ctx.cookies.get(loginCookie) !== undefined) setCookie(ctx, deps.publicUrl, loginCookie, '', 0);
-    try {
-      const completed = await deps.login.complete(providerId, parameters, (name) => ctx.cookies.get(name) ?? undefined);
-      identity = completed.identity;
-      const roles = deps.grantedRoles(identity);
-      if (roles.length === 0) {
-        // Which rule came close is never said: that would teach someone which claims to go and get.
-        const denied = new LoginFailure('no_role', `You signed in with ${provider.displayName} as ${accountLabel(identity)}, but this account is not allowed any role here. If you expected access, ask the gateway's administrators, naming this account.`, {
-          code: 'AccessDenied',
-        });
-        if (completed.terminal) denied.terminal = completed.terminal;
-        throw denied;
-      }
-      if (completed.terminal) {
+    const outcome = await deps.loginFlow.finish({
+      providerId,
+      parameters,
+      cookie: (name) => ctx.cookies.get(name) ?? undefined,
+      previousSessionCookie: sessionCookie(ctx, deps),
+      requestId: String(ctx.state.requestId),
+    });
+    const succeeded = outcome.kind === 'browser_session' || outcome.kind === 'terminal_code';
+    const seconds = (performance.now() - started) / 1000;
+    switch (outcome.kind) {
+      case 'browser_session':
+        setSessionCookie(ctx, deps, outcome.cookieValue, deps.login.browser.sessionTtlSeconds);
+        deps.audit.session(ctx, 'login', { provider: providerId, subject: outcome.identity.subject });
+        break;
+      case 'terminal_code':
         // A terminal login: no cookie here; the command redeems the code for its own session.
-        const code = await deps.login.terminal.issueCode(identity, providerId, completed.terminal);
-        deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: identity.subject });
-        deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'success' }, (performance.now() - started) / 1000);
-        ctx.status = 303;
-        ctx.redirect(loopbackRedirect(completed.terminal, { code }));
-        return;
-      }
-      const { cookieValue } = await deps.login.createSession(identity, providerId, sessionCookie(ctx, deps));
-      setSessionCookie(ctx, deps, cookieValue, deps.login.browser.sessionTtlSeconds);
-      deps.audit.session(ctx, 'login', { provider: providerId, subject: identity.subject });
-      deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'success' }, (performance.now() - started) / 1000);
-      const wanted = completed.role !== undefined && roles.includes(completed.role) ? `/?role=${encodeURIComponent(completed.role)}` : '/';
-      // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
-      ctx.status = 303;
-      ctx.redirect(completed.returnTo ?? wanted);
-    } catch (err) {
-      const reason = err instanceof LoginFailure ? err.reason : err instanceof GatewayError ? err.code : 'internal';
-      deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(identity ? { subject: identity.subject } : {}), reason });
-      deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'failure' }, (performance.now() - started) / 1000);
-      if (err instanceof LoginFailure && err.terminal) {
-        // RFC 6749 §4.1.2.1: the waiting command hears why, instead of waiting for an answer that never comes.
-        ctx.status = 303;
-        ctx.redirect(loopbackRedirect(err.terminal, { error: err.status >= 500 ? 'temporarily_unavailable' : 'access_denied', error_description: `${oauthText(err.message)} (request id ${String(ctx.state.requestId)})` }));
-        return;
-      }
-      throw err;
+        deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: outcome.identity.subject });
+        break;
+      default:
+        deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(outcome.identity ? { subject: outcome.identity.subject } : {}), reason: outcome.reason });
     }
+    deps.metrics.loginSeconds.observe({ provider: providerId, outcome: succeeded ? 'success' : 'failure' }, seconds);
+    if (outcome.kind === 'failed') throw outcome.error;
+    // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
+    ctx.status = 303;
+    ctx.redirect(outcome.redirectTo);
   };
-}
-
-/** The command's loopback redirect URI with the answer's parameters and its own state (RFC 6749 §4.1.2). */
-function loopbackRedirect(request: TerminalRequest, parameters: Record<string, string>): string {
-  return `${request.redirectUri}?${new URLSearchParams({ ...parameters, state: request.state }).toString()}`;
-}
-
-/** RFC 6749 §4.1.2.1: error_description is printable ASCII without `"` and `\`. */
-function oauthText(text: string): string {
-  return text.replace(/[‘’]/g, "'").replace(/[—–]/g, '-').replace(/…/g, '...').replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 500);
 }
 
 /**

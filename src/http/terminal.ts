@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { terminalConfirmationCode } from '../idp/confirmation-code.js';
@@ -19,7 +20,7 @@ import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
 import { equalSecretText } from '../idp/secret-text.js';
-import { accountLabel, continuePage, terminalConfirmPage } from './pages.js';
+import { continuePage, terminalConfirmPage } from './pages.js';
 
 export interface TerminalRouteDependencies {
   login: BrowserLogin;
