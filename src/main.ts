@@ -14,13 +14,14 @@ import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentia
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { RoleCatalog } from './domain/role-catalog.js';
+import type { Identity } from './domain/types.js';
 import { createAdminApp } from './http/admin-app.js';
 import { revocationRoutes } from './http/admin-revocations.js';
-import { createApp } from './http/app.js';
+import { createApp, type AppDependencies } from './http/app.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
-import { EndpointAddressLimit, ExchangeRateLimits, LoginRateLimits } from './http/middleware/rate-limit.js';
 import { ClientAuthenticator } from './credentials/client-authentication.js';
-import { BrowserLogin, createLoginProviders } from './idp/index.js';
+import { BrowserLogin, createLoginProviders, LoginFlow } from './idp/index.js';
+import { EndpointAddressLimit, ExchangeRateLimits, LoginRateLimits } from './limits/rate-limits.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -84,6 +85,24 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
 }
 
+/** The parts a started gateway is built from, before any port is open. */
+interface GatewayParts {
+  logger: Logger;
+  metrics: GatewayMetrics;
+  store: Store;
+  keys: SigningKeySource;
+  keysFile: SigningKeysFile | undefined;
+  revocations: RevocationWatermarks;
+  audit: AuditLog;
+  appDependencies: Omit<AppDependencies, 'accepting'>;
+}
+
+/** Whether the public port takes new requests: false from the moment a shutdown begins (readiness fails). */
+interface Accepting {
+  value: boolean;
+}
+
+/** The start in named steps: checks, store, signing keys, services (`wireServices`), servers (`startServers`). */
 async function start(config: GatewayConfig, options: GatewayOptions, opened: { close(): unknown }[]): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger();
   const shared = config.store.kind !== 'memory';
@@ -91,8 +110,17 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     // Replicas sharing a store must share keys too, or one replica's credentials fail on the next.
     throw new Error('a Redis store is shared between gateway processes: set signing.keys_file and credentials.encryption_key so that they share keys');
   }
-
   const metrics = options.metrics ?? new GatewayMetrics();
+  const store = openStore(config, logger, metrics);
+  opened.push(store);
+  const { keys, keysFile } = await loadSigningKeys(config, options, logger, opened);
+  const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile });
+  const accepting: Accepting = { value: true };
+  return startServers(config, options, parts, accepting, opened);
+}
+
+/** The store (Redis or in-memory), with its calls timed and counted in the metrics. */
+function openStore(config: GatewayConfig, logger: Logger, metrics: GatewayMetrics): Store {
   const redisEvents = (event: RedisStoreEvent) => {
     if (event.type === 'error') logger.warn({ store: event.message }, 'store connection error');
     else if (event.type !== 'closed') logger.info({ store: event.type }, 'store connection');
@@ -103,23 +131,33 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
       if (!ok) metrics.storeErrors.inc({ operation });
     },
   });
-  opened.push(store);
   if (config.store.kind === 'memory') logger.warn('using the in-memory store: it serves this one process only; configure store.redis to run several');
   logger.info({ store: store.description }, 'store');
+  return store;
+}
 
-  let keys: SigningKeySource;
-  let keysFile: SigningKeysFile | undefined;
-  if (config.signing.keysFile) {
-    keys = keysFile = await SigningKeysFile.open(config.signing.keysFile, config.signing.algorithm);
-    opened.push({ close: () => keysFile!.stop() });
-    keysFile.watch(options.keysReloadMs ?? (config.signing.reloadIntervalSeconds ?? DEFAULT_KEYS_RELOAD_SECONDS) * 1000, (outcome) => {
-      if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
-      else if (outcome.changed) logger.info({ kids: keysFile!.set.keys.map((k) => k.kid), signing: keysFile!.set.current().kid }, 'signing keys reloaded');
-    });
-  } else {
-    keys = { set: await generateSigningKeys(config.signing.algorithm) };
+/** The signing keys: the keys file, re-read for rotation, or keys generated for this process (development). */
+async function loadSigningKeys(config: GatewayConfig, options: GatewayOptions, logger: Logger, opened: { close(): unknown }[]): Promise<{ keys: SigningKeySource; keysFile: SigningKeysFile | undefined }> {
+  if (!config.signing.keysFile) {
     logger.warn('signing keys were generated at start (development only): tokens stop verifying when this process ends; set signing.keys_file');
+    return { keys: { set: await generateSigningKeys(config.signing.algorithm) }, keysFile: undefined };
   }
+  const keysFile = await SigningKeysFile.open(config.signing.keysFile, config.signing.algorithm);
+  opened.push({ close: () => keysFile.stop() });
+  keysFile.watch(options.keysReloadMs ?? (config.signing.reloadIntervalSeconds ?? DEFAULT_KEYS_RELOAD_SECONDS) * 1000, (outcome) => {
+    if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
+    else if (outcome.changed) logger.info({ kids: keysFile.set.keys.map((k) => k.kid), signing: keysFile.set.current().kid }, 'signing keys reloaded');
+  });
+  return { keys: keysFile, keysFile };
+}
+
+/** Builds the services (credentials, exchange, limits, logins) and what the HTTP layer is given. */
+function wireServices(
+  config: GatewayConfig,
+  options: GatewayOptions,
+  base: { logger: Logger; metrics: GatewayMetrics; store: Store; keys: SigningKeySource; keysFile: SigningKeysFile | undefined },
+): GatewayParts {
+  const { logger, metrics, store, keys } = base;
   let encryptionKey = config.encryptionKey;
   if (!encryptionKey) {
     encryptionKey = randomBytes(32);
@@ -128,6 +166,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
 
   const roles = new RoleCatalog(config.accountId, config.roles);
   const rules = compileRules(config);
+  const grantedRoles = (identity: Identity) => rules.evaluate(identity).roles;
   const issuers = new TrustedIssuers(config.issuers, {
     allowInsecureHttp: config.dev.allowInsecureHttp,
     onFetch: (issuer, kind, ok) => metrics.jwksFetches.inc({ issuer, kind, outcome: ok ? 'ok' : 'failed' }),
@@ -158,7 +197,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     admit: (identity) => limits.countSubject(identity),
     verifyWebIdentityToken: (token) => issuers.verifyWebIdentityToken(token),
     grant: (identity, role) => rules.grant(identity, role),
-    grantedRoles: (identity) => rules.evaluate(identity).roles,
+    grantedRoles,
   });
 
   const loginLimits = new LoginRateLimits(store, {
@@ -182,37 +221,47 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
   if (!introspectionClients.required) logger.warn('introspection.clients is empty: /oauth2/introspect answers anyone who can reach it');
   const introspectionLimits = new EndpointAddressLimit(store, { endpoint: 'introspect', perAddressPerMinute: config.limits.introspectionPerAddressPerMinute ?? 0 });
 
-  let accepting = true;
-  const admin = adminConfig(config);
   const audit = new AuditLog(logger, metrics);
-  const app = createApp({
-    publicUrl: config.publicUrl,
-    maxBodyBytes: config.limits.maxBodyBytes,
-    limits,
-    introspectionClients,
-    introspectionLimits,
-    loginLimits,
-    trustedProxies: new TrustedProxies(config.listen.trustedProxies ?? []),
-    store,
-    keys,
-    roles,
-    credentials,
-    exchange,
-    login,
-    grantedRoles: (identity) => rules.evaluate(identity).roles,
+  return {
+    ...base,
+    revocations,
     audit,
-    logger,
-    metrics,
-    accepting: () => accepting,
-    metricsOnPublicPort: admin.metricsOnPublicPort,
-    ...(options.pageNotice !== undefined ? { pageNotice: options.pageNotice } : {}),
-  });
+    appDependencies: {
+      publicUrl: config.publicUrl,
+      maxBodyBytes: config.limits.maxBodyBytes,
+      limits,
+      introspectionClients,
+      introspectionLimits,
+      loginLimits,
+      trustedProxies: new TrustedProxies(config.listen.trustedProxies ?? []),
+      store,
+      keys,
+      roles,
+      credentials,
+      exchange,
+      login,
+      loginFlow: new LoginFlow({ login, grantedRoles }),
+      grantedRoles,
+      audit,
+      logger,
+      metrics,
+      metricsOnPublicPort: adminConfig(config).metricsOnPublicPort,
+      ...(options.pageNotice !== undefined ? { pageNotice: options.pageNotice } : {}),
+    },
+  };
+}
+
+/** Opens the public port and the admin listener; the returned gateway's `close` drains them (`drain`). */
+async function startServers(config: GatewayConfig, options: GatewayOptions, parts: GatewayParts, accepting: Accepting, opened: { close(): unknown }[]): Promise<RunningGateway> {
+  const { logger, metrics, store, keys, revocations, audit } = parts;
+  const admin = adminConfig(config);
+  const app = createApp({ ...parts.appDependencies, accepting: () => accepting.value });
 
   // Responses not yet started, so that a shutdown can ask them to end their connection.
   const unanswered = new Set<ServerResponse>();
   const handle = app.callback();
   const server = boundedServer((req, res) => {
-    if (accepting) {
+    if (accepting.value) {
       unanswered.add(res);
       res.once('close', () => unanswered.delete(res));
     } else {
@@ -229,7 +278,7 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     store,
     metrics,
     logger,
-    accepting: () => accepting,
+    accepting: () => accepting.value,
     ...(admin.token !== undefined ? { token: admin.token } : {}),
     adminRoutes: [revocationRoutes({ revocations, config, audit, maxBodyBytes: config.limits.maxBodyBytes }), ...(options.adminRoutes ?? [])],
   });
@@ -249,32 +298,45 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
     keys,
     revocations,
     close() {
-      closing ??= (async () => {
-        accepting = false;
-        for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
-        const shutdown = config.shutdown ?? DEFAULT_SHUTDOWN;
-        const delay = options.shutdownDelayMs ?? shutdown.delaySeconds * 1000;
-        const grace = options.shutdownGraceMs ?? shutdown.graceSeconds * 1000;
-        if (delay > 0) {
-          logger.info({ delaySeconds: delay / 1000 }, 'shutdown: readiness fails; still serving until load balancers stop sending');
-          await new Promise((resolve) => setTimeout(resolve, delay));
-        }
-        keysFile?.stop();
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const timer = setTimeout(() => {
-          logger.warn({ graceSeconds: grace / 1000 }, 'shutdown: requests still running after the grace period are cut off');
-          server.closeAllConnections();
-        }, grace);
-        await closed;
-        clearTimeout(timer);
-        await closeNow(adminServer);
-        await store.close();
-        logger.info('stsgate stopped');
-      })();
+      closing ??= drain(config, options, { ...parts, server, adminServer, unanswered }, accepting);
       return closing;
     },
   };
+}
+
+/**
+ * The shutdown: readiness fails at once, the public port keeps serving for the shutdown delay (load
+ * balancers stop routing here), closes, lets in-flight requests finish within the grace period; then the
+ * admin listener closes (metrics stay scrapeable until the public port has drained), then the store.
+ */
+async function drain(
+  config: GatewayConfig,
+  options: GatewayOptions,
+  running: GatewayParts & { server: Server; adminServer: Server; unanswered: ReadonlySet<ServerResponse> },
+  accepting: Accepting,
+): Promise<void> {
+  const { logger, server, adminServer, store, keysFile } = running;
+  accepting.value = false;
+  for (const res of running.unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
+  const shutdown = config.shutdown ?? DEFAULT_SHUTDOWN;
+  const delay = options.shutdownDelayMs ?? shutdown.delaySeconds * 1000;
+  const grace = options.shutdownGraceMs ?? shutdown.graceSeconds * 1000;
+  if (delay > 0) {
+    logger.info({ delaySeconds: delay / 1000 }, 'shutdown: readiness fails; still serving until load balancers stop sending');
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+  keysFile?.stop();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => {
+    logger.warn({ graceSeconds: grace / 1000 }, 'shutdown: requests still running after the grace period are cut off');
+    server.closeAllConnections();
+  }, grace);
+  await closed;
+  clearTimeout(timer);
+  await closeNow(adminServer);
+  await store.close();
+  logger.info('stsgate stopped');
 }
 
 /** The `admin:` section, with its defaults for configurations built in code. */

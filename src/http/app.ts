@@ -6,7 +6,8 @@ import type { Identity } from '../domain/types.js';
 import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { BrowserLogin } from '../idp/index.js';
+import type { BrowserLogin, LoginFlow } from '../idp/index.js';
+import type { AddressCounter, ExchangeRateLimits, LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -16,7 +17,6 @@ import { loginRoutes } from './login.js';
 import { resolveClientAddress, type TrustedProxies } from './middleware/client-address.js';
 import { errorHandler } from './middleware/errors.js';
 import type { ClientAuthenticator } from '../credentials/client-authentication.js';
-import type { AddressCounter, ExchangeRateLimits, LoginRateLimits } from './middleware/rate-limit.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import { stsRoutes } from './sts.js';
@@ -43,6 +43,8 @@ export interface AppDependencies {
   exchange: TokenExchange;
   /** Browser logins and sessions. */
   login: BrowserLogin;
+  /** Finishes logins at the callback (idp/login-flow.ts). */
+  loginFlow: LoginFlow;
   /** Every role the rules grant an identity (the page's role picker). */
   grantedRoles(identity: Identity): string[];
   audit: AuditLog;

@@ -2,19 +2,24 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { sessionCredentialsJson } from '../credentials/credential-formats.js';
 import type { TokenExchange } from '../credentials/exchange.js';
+import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type TerminalRequest } from '../idp/index.js';
-import { equalSecretText, opaqueBearerToken } from '../idp/secret-text.js';
+import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type LoginFlow, type TerminalRequest } from '../idp/index.js';
+import { equalSecretText } from '../idp/secret-text.js';
+import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
-import { countLoginRequest, type LoginRateLimits } from './middleware/rate-limit.js';
+import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { ASSETS, PAGE_CSP, accountLabel, accountPage, signInPage, type PageOptions } from './pages.js';
+import { ASSETS, PAGE_CSP, accountPage, signInPage, type PageOptions } from './pages.js';
 
 export interface LoginRouteDependencies {
   login: BrowserLogin;
+  /** Finishes logins at the callback: rules, the no-role refusal, browser session or terminal code. */
+  loginFlow: LoginFlow;
   exchange: TokenExchange;
   /** Every role the rules grant an identity, in rule order. */
   grantedRoles(identity: Identity): string[];
@@ -47,21 +52,6 @@ export function loginRoutes(deps: LoginRouteDependencies): Router {
   return router;
 }
 
-/** Pages show credentials and carry sessions: never cached (RFC 9111 §5.2.2.5). */
-export async function noStore(ctx: Context, next: Next): Promise<void> {
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('Pragma', 'no-cache');
-  await next();
-}
-
-/** The pages' own headers: a strict CSP, no framing (clickjacking), no opener across origins. */
-export async function pageHeaders(ctx: Context, next: Next): Promise<void> {
-  ctx.set('Content-Security-Policy', PAGE_CSP);
-  ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-  await next();
-}
-
 async function asset(ctx: Context): Promise<void> {
   const file = ctx.params.file!;
   if (!Object.hasOwn(ASSETS, file)) return;
@@ -71,27 +61,8 @@ async function asset(ctx: Context): Promise<void> {
   ctx.body = body;
 }
 
-/** One value of a query parameter; given twice is refused (which copy wins is what parameter pollution hopes to choose). */
-export function queryParam(ctx: Context, name: string): string | undefined {
-  const value = ctx.query[name];
-  if (Array.isArray(value)) throw new LoginFailure('bad_request', `The parameter ${name} was given more than once.`);
-  return value === undefined || value === '' ? undefined : value;
-}
-
 function sessionCookie(ctx: Context, deps: LoginRouteDependencies): string | undefined {
   return ctx.cookies.get(deps.login.cookieName) ?? undefined;
-}
-
-/**
- * Every cookie stsgate sets (the session, login and form cookies): opaque, HttpOnly (no script reads it),
- * SameSite=Lax (not sent on cross-site POSTs or subresource requests; sent on the provider's top-level
- * redirect back to `/callback`), Path=/, no Domain (this host only), and Secure unless the public URL is
- * plain http (development only); under https their names carry the `__Host-` prefix (`hostOnlyCookieName`),
- * which makes the browser hold them to exactly these attributes.
- */
-export function setCookie(ctx: Context, publicUrl: string, name: string, value: string, maxAgeSeconds: number): void {
-  const secure = new URL(publicUrl).protocol === 'https:';
-  ctx.append('Set-Cookie', `${name}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
 }
 
 function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: string, maxAgeSeconds: number): void {
@@ -100,13 +71,6 @@ function setSessionCookie(ctx: Context, deps: LoginRouteDependencies, value: str
 
 function clearSessionCookie(ctx: Context, deps: LoginRouteDependencies): void {
   setSessionCookie(ctx, deps, '', 0);
-}
-
-/** Starts a login (browser or terminal) and sets the login cookie that binds it to this browser. */
-export async function startBoundLogin(ctx: Context, deps: { login: BrowserLogin; publicUrl: string }, providerId: string, request: { returnTo?: string; role?: string; terminal?: TerminalRequest }): Promise<URL> {
-  const started = await deps.login.start(providerId, { ...request, clientAddress: ctx.ip });
-  setCookie(ctx, deps.publicUrl, started.cookie.name, started.cookie.value, LOGIN_TRANSACTION_TTL_MS / 1000);
-  return started.location;
 }
 
 /** `GET /login/:provider?return_to=&role=`: 302 to the provider (the transaction is stored by the engine). */
@@ -126,89 +90,45 @@ function startLogin(deps: LoginRouteDependencies) {
 }
 
 /**
- * `GET /callback/:provider`: completes the login, refuses an identity no rule grants a role (no session
- * then), starts a new browser session, and sends the browser on with 303.
+ * `GET /callback/:provider`: the login flow finishes the login (idp/login-flow.ts); this renders its
+ * outcome: a new browser session's cookie, or a 303 to a terminal's loopback address, or the error page.
  */
 function completeLogin(deps: LoginRouteDependencies) {
   return async function finishLogin(ctx: Context): Promise<void> {
     const providerId = ctx.params.provider!;
-    const provider = deps.login.provider(providerId);
-    if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
+    deps.login.requireProvider(providerId);
     const started = performance.now();
-    let identity: Identity | undefined;
     const parameters = new URLSearchParams(ctx.querystring);
     // The login cookie has done its job once the callback arrives, whatever happens next.
     const loginCookie = deps.login.loginCookieName(parameters.get('state'));
     if (loginCookie !== undefined && ctx.cookies.get(loginCookie) !== undefined) setCookie(ctx, deps.publicUrl, loginCookie, '', 0);
-    try {
-      const completed = await deps.login.complete(providerId, parameters, (name) => ctx.cookies.get(name) ?? undefined);
-      identity = completed.identity;
-      const roles = deps.grantedRoles(identity);
-      if (roles.length === 0) {
-        // Which rule came close is never said: that would teach someone which claims to go and get.
-        const denied = new LoginFailure('no_role', `You signed in with ${provider.displayName} as ${accountLabel(identity)}, but this account is not allowed any role here. If you expected access, ask the gateway's administrators, naming this account.`, {
-          code: 'AccessDenied',
-        });
-        if (completed.terminal) denied.terminal = completed.terminal;
-        throw denied;
-      }
-      if (completed.terminal) {
+    const outcome = await deps.loginFlow.finish({
+      providerId,
+      parameters,
+      cookie: (name) => ctx.cookies.get(name) ?? undefined,
+      previousSessionCookie: sessionCookie(ctx, deps),
+      requestId: String(ctx.state.requestId),
+    });
+    const succeeded = outcome.kind === 'browser_session' || outcome.kind === 'terminal_code';
+    const seconds = (performance.now() - started) / 1000;
+    switch (outcome.kind) {
+      case 'browser_session':
+        setSessionCookie(ctx, deps, outcome.cookieValue, deps.login.browser.sessionTtlSeconds);
+        deps.audit.session(ctx, 'login', { provider: providerId, subject: outcome.identity.subject });
+        break;
+      case 'terminal_code':
         // A terminal login: no cookie here; the command redeems the code for its own session.
-        const code = await deps.login.terminal.issueCode(identity, providerId, completed.terminal);
-        deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: identity.subject });
-        deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'success' }, (performance.now() - started) / 1000);
-        ctx.status = 303;
-        ctx.redirect(loopbackRedirect(completed.terminal, { code }));
-        return;
-      }
-      const { cookieValue } = await deps.login.createSession(identity, providerId, sessionCookie(ctx, deps));
-      setSessionCookie(ctx, deps, cookieValue, deps.login.browser.sessionTtlSeconds);
-      deps.audit.session(ctx, 'login', { provider: providerId, subject: identity.subject });
-      deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'success' }, (performance.now() - started) / 1000);
-      const wanted = completed.role !== undefined && roles.includes(completed.role) ? `/?role=${encodeURIComponent(completed.role)}` : '/';
-      // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
-      ctx.status = 303;
-      ctx.redirect(completed.returnTo ?? wanted);
-    } catch (err) {
-      const reason = err instanceof LoginFailure ? err.reason : err instanceof GatewayError ? err.code : 'internal';
-      deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(identity ? { subject: identity.subject } : {}), reason });
-      deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'failure' }, (performance.now() - started) / 1000);
-      if (err instanceof LoginFailure && err.terminal) {
-        // RFC 6749 §4.1.2.1: the waiting command hears why, instead of waiting for an answer that never comes.
-        ctx.status = 303;
-        ctx.redirect(loopbackRedirect(err.terminal, { error: err.status >= 500 ? 'temporarily_unavailable' : 'access_denied', error_description: `${oauthText(err.message)} (request id ${String(ctx.state.requestId)})` }));
-        return;
-      }
-      throw err;
+        deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: outcome.identity.subject });
+        break;
+      default:
+        deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(outcome.identity ? { subject: outcome.identity.subject } : {}), reason: outcome.reason });
     }
+    deps.metrics.loginSeconds.observe({ provider: providerId, outcome: succeeded ? 'success' : 'failure' }, seconds);
+    if (outcome.kind === 'failed') throw outcome.error;
+    // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
+    ctx.status = 303;
+    ctx.redirect(outcome.redirectTo);
   };
-}
-
-/** The command's loopback redirect URI with the answer's parameters and its own state (RFC 6749 §4.1.2). */
-function loopbackRedirect(request: TerminalRequest, parameters: Record<string, string>): string {
-  return `${request.redirectUri}?${new URLSearchParams({ ...parameters, state: request.state }).toString()}`;
-}
-
-/** RFC 6749 §4.1.2.1: error_description is printable ASCII without `"` and `\`. */
-function oauthText(text: string): string {
-  return text.replace(/[‘’]/g, "'").replace(/[—–]/g, '-').replace(/…/g, '...').replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, 500);
-}
-
-/**
- * Where a state-changing POST came from, by Fetch Metadata (`Sec-Fetch-Site`) and its `Origin` header
- * (RFC 6454 §7): `cross` when either names another origin, `same` when one says same-origin and none
- * says otherwise, `unknown` when neither tells (old browsers, non-browser clients). `Origin: null` tells
- * nothing: browsers send it for every POST from a page whose Referrer-Policy is no-referrer (Fetch,
- * "serializing a request origin"), as the gateway's own pages are; an opaque-origin attacker page
- * (a sandboxed frame) still says `Sec-Fetch-Site: cross-site`.
- */
-export function requestSite(ctx: Context, publicUrl: string): 'same' | 'cross' | 'unknown' {
-  const ownOrigin = new URL(publicUrl).origin;
-  const origin = ctx.get('origin');
-  const site = ctx.get('sec-fetch-site');
-  const namedOrigin = origin !== '' && origin !== 'null';
-  if ((namedOrigin && origin !== ownOrigin) || (site !== '' && site !== 'same-origin')) return 'cross';
-  return namedOrigin || site === 'same-origin' ? 'same' : 'unknown';
 }
 
 /**
@@ -239,11 +159,6 @@ function logout(deps: LoginRouteDependencies) {
     ctx.status = 303;
     ctx.redirect('/');
   };
-}
-
-/** The options every page of this gateway is rendered with. */
-export function pageOptions(deps: { pageNotice?: string }): PageOptions {
-  return deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {};
 }
 
 /** AWS RoleSessionName from the identity ([\w+=,.@-]{2,64}): the email, login or subject, with anything else replaced. */
@@ -281,8 +196,7 @@ async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: { i
 async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): Promise<{ identity: Identity }> {
   const authorization = ctx.get('authorization');
   if (authorization !== '') {
-    const token = opaqueBearerToken(authorization);
-    const session = await deps.login.terminal.session(token);
+    const session = await deps.login.terminal.session(bearerToken(ctx));
     // RFC 6750 §3.1: invalid_token, with a challenge naming the scheme.
     if (!session) {
       throw new GatewayError('MissingAuthenticationToken', 'The terminal session is unknown or has expired: run stsgate login again.', {

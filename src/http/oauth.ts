@@ -5,18 +5,16 @@ import type { CredentialService } from '../credentials/credential-service.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
+import { noStore } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
 import type { ClientAuthenticator } from '../credentials/client-authentication.js';
-import { awaitAddressCount, countClientAddress, type AddressCounter, type ExchangeRateLimits } from './middleware/rate-limit.js';
+import type { AddressCounter, ExchangeRateLimits } from '../limits/rate-limits.js';
+import { awaitAddressCount, countClientAddress } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './oauth-identifiers.js';
 
-/** RFC 8693 §2.1 grant type and §3 token type identifiers. */
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const TOKEN_TYPE = {
-  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
-  idToken: 'urn:ietf:params:oauth:token-type:id_token',
-  jwt: 'urn:ietf:params:oauth:token-type:jwt',
-} as const;
+/** Also exported from here: clients and tests name the identifiers with the endpoint they belong to. */
+export { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE };
 
 const TOKEN_PARAMETERS = new Set([
   'grant_type', 'subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope', 'duration_seconds', 'session_name',
@@ -48,13 +46,6 @@ export function oauthRoutes(deps: OAuthRouteDependencies): Router {
   // itself, and whoever holds a token may end it (SECURITY.md, "Introspection and revocation").
   router.post('/revoke', ...form, revoke(deps));
   return router;
-}
-
-/** RFC 6749 §5.1: responses carrying tokens must not be cached. */
-async function noStore(ctx: Context, next: Next): Promise<void> {
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('Pragma', 'no-cache');
-  await next();
 }
 
 function tokenExchange(deps: OAuthRouteDependencies) {

@@ -5,6 +5,7 @@
  * Everything works without JavaScript.
  */
 import { PAGE_OUTPUTS } from '../credentials/credential-formats.js';
+import { accountLabel } from '../domain/account-label.js';
 import type { CredentialSet } from '../domain/types.js';
 import type { GatewayError } from '../errors/gateway-error.js';
 import { LoginFailure } from '../idp/login-failure.js';
@@ -267,12 +268,6 @@ export function errorPage(err: GatewayError, requestId: string, options: PageOpt
     <p class="request-id">Request id: <code>${requestId}</code></p>`,
     options,
   );
-}
-
-/** Who signed in, for the page header and the denial page: provider, subject, and email or login when known. */
-export function accountLabel(identity: Pick<PageIdentity, 'source' | 'subject' | 'claims'>): string {
-  const known = ['email', 'login', 'preferred_username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
-  return known ? `${known} (${identity.source}:${identity.subject})` : `${identity.source}:${identity.subject}`;
 }
 
 function formatClaim(value: unknown): string {

@@ -6,10 +6,11 @@ import { verifySigV4 } from '../credentials/sigv4.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import type { ExchangeRateLimits } from '../limits/rate-limits.js';
 import { STS_NAMESPACE, xmlElement } from '../errors/serialize.js';
 import { parseForm, readBody } from './middleware/request.js';
 import { protocol } from './middleware/errors.js';
-import { awaitAddressCount, countClientAddress, type ExchangeRateLimits } from './middleware/rate-limit.js';
+import { awaitAddressCount, countClientAddress } from './middleware/rate-limit.js';
 import type { AuditLog } from '../observability/audit.js';
 
 /** The one STS API version there is. */

@@ -7,17 +7,19 @@
  */
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { terminalConfirmationCode } from '../idp/confirmation-code.js';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, parseTerminalRequest, type BrowserLogin } from '../idp/index.js';
+import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
+import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
-import { countLoginRequest, type LoginRateLimits } from './middleware/rate-limit.js';
+import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './login.js';
-import { equalSecretText, isOpaqueValue, newOpaqueValue, opaqueBearerToken } from '../idp/secret-text.js';
-import { accountLabel, continuePage, terminalConfirmPage } from './pages.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../idp/secret-text.js';
+import { continuePage, terminalConfirmPage } from './pages.js';
 
 export interface TerminalRouteDependencies {
   login: BrowserLogin;
@@ -174,8 +176,7 @@ function redeemCode(deps: TerminalRouteDependencies) {
 /** `POST /cli/logout` with the session's bearer token: ends it. 204 whether or not it existed (RFC 7009 §2.2 does the same for revocation). */
 function endTerminalSession(deps: TerminalRouteDependencies) {
   return async function logout(ctx: Context): Promise<void> {
-    const token = opaqueBearerToken(ctx.get('authorization'));
-    const ended = await deps.login.terminal.end(token);
+    const ended = await deps.login.terminal.end(bearerToken(ctx));
     if (ended) deps.audit.session(ctx, 'logout', { provider: ended.provider, subject: ended.identity.subject });
     ctx.status = 204;
   };

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { ClientAuthenticator } from '../credentials/client-authentication.js';
 import { ACCEPTABLE_ALGORITHMS } from '../issuers/index.js';
-import { TOKEN_EXCHANGE_GRANT } from './oauth.js';
+import { TOKEN_EXCHANGE_GRANT } from './oauth-identifiers.js';
 
 /** Discovery (`/.well-known/openid-configuration`) and public keys (`/.well-known/jwks.json`). */
 export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySource; introspectionClients?: Pick<ClientAuthenticator, 'methods'> }): Router {

@@ -22,7 +22,7 @@ import { isRevoked, TerminalSessions, type TerminalRequest } from './terminal-lo
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 
 /** What `/login` keeps for `/callback`, under the state. */
-interface LoginTransaction {
+export interface LoginTransaction {
   v: 1;
   provider: string;
   state: string;
@@ -53,6 +53,16 @@ export interface BrowserSession {
   expiresAt: number;
   /** The logout form's token (a second CSRF defence next to the Origin check). */
   csrfToken: string;
+}
+
+/**
+ * A callback matched to its login transaction (taken from the store, for this provider, in this browser);
+ * `terminal` is set when the login was a terminal's, whose command then hears how it ended.
+ */
+export interface MatchedLogin {
+  readonly provider: LoginProvider;
+  readonly transaction: LoginTransaction;
+  readonly terminal?: TerminalRequest;
 }
 
 /** A completed login: who signed in, and where they wanted to go. */
@@ -154,7 +164,7 @@ export class BrowserLogin {
    * `parseTerminalRequest`) replaces `return_to`: the login ends at the command's loopback address.
    */
   async start(providerId: string, request: { returnTo?: string; role?: string; terminal?: TerminalRequest; clientAddress?: string }): Promise<StartedLogin> {
-    const provider = this.#require(providerId);
+    const provider = this.requireProvider(providerId);
     if (request.terminal !== undefined && request.returnTo !== undefined) throw new LoginFailure('bad_request', 'A terminal sign-in cannot also ask to return to a page.');
     let returnTo: string | undefined;
     if (request.returnTo !== undefined) {
@@ -196,14 +206,13 @@ export class BrowserLogin {
   }
 
   /**
-   * Completes a login at `/callback/:provider`: the transaction is taken (deleted) before anything else
-   * is checked, so a state works once whatever happens next. A transaction started for another provider
-   * is refused (RFC 9700 §4.4, mix-up), and so is one started in another browser (`cookie` reads this
-   * request's cookies; login CSRF, RFC 9700 §4.7). A provider error is reported only after both matched,
-   * so a forged link cannot put a made-up message on the gateway's page.
+   * The first half of a login at `/callback/:provider`: the transaction is taken (deleted) before anything
+   * else is checked, so a state works once whatever happens next. A transaction started for another
+   * provider is refused (RFC 9700 §4.4, mix-up), and so is one started in another browser (`cookie` reads
+   * this request's cookies; login CSRF, RFC 9700 §4.7). `completeMatched` does the rest.
    */
-  async complete(providerId: string, parameters: URLSearchParams, cookie: (name: string) => string | undefined): Promise<CompletedLogin> {
-    const provider = this.#require(providerId);
+  async match(providerId: string, parameters: URLSearchParams, cookie: (name: string) => string | undefined): Promise<MatchedLogin> {
+    const provider = this.requireProvider(providerId);
     for (const name of ['state', 'code', 'error', 'iss']) {
       if (parameters.getAll(name).length > 1) throw new LoginFailure('bad_request', `The sign-in answer carries ${name} more than once.`);
     }
@@ -227,16 +236,15 @@ export class BrowserLogin {
         debug: binding === undefined ? 'no login cookie' : 'login cookie does not match',
       });
     }
-    try {
-      return await this.#completeMatched(provider, parameters, transaction);
-    } catch (err) {
-      // The command waiting on its loopback port hears about the failure too (RFC 6749 §4.1.2.1).
-      if (err instanceof LoginFailure && transaction.terminal !== undefined) err.terminal ??= transaction.terminal;
-      throw err;
-    }
+    return { provider, transaction, ...(transaction.terminal !== undefined ? { terminal: transaction.terminal } : {}) };
   }
 
-  async #completeMatched(provider: LoginProvider, parameters: URLSearchParams, transaction: LoginTransaction): Promise<CompletedLogin> {
+  /**
+   * The second half: the provider's answer for a matched transaction, turned into an identity. A provider
+   * error is reported only now, after the transaction matched, so a forged link cannot put a made-up
+   * message on the gateway's page.
+   */
+  async completeMatched({ provider, transaction }: MatchedLogin, parameters: URLSearchParams): Promise<CompletedLogin> {
     const error = parameters.get('error');
     if (error !== null) {
       const description = parameters.get('error_description');
@@ -287,7 +295,8 @@ export class BrowserLogin {
     return isOpaqueValue(cookieValue) ? this.#records.take(browserSessions, cookieValue) : undefined;
   }
 
-  #require(providerId: string): LoginProvider {
+  /** The provider named in a login's path; a 404 LoginFailure when there is none. */
+  requireProvider(providerId: string): LoginProvider {
     const provider = this.#providers.get(providerId);
     if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
     return provider;

@@ -30,8 +30,9 @@ export function createLoginProviders(providers: readonly ProviderConfig[], optio
   });
 }
 
-export { BrowserLogin, LOGIN_TRANSACTION_TTL_MS, type BrowserSession, type CompletedLogin } from './browser-login.js';
+export { BrowserLogin, LOGIN_TRANSACTION_TTL_MS, type BrowserSession, type CompletedLogin, type MatchedLogin } from './browser-login.js';
 export { LoginFailure, type LoginFailureReason } from './login-failure.js';
+export { LoginFlow, type CallbackRequest, type LoginOutcome } from './login-flow.js';
 export { LoginProvider } from './login-provider.js';
 export { checkReturnTo } from './return-to.js';
 export { TerminalSessions, checkLoopbackRedirect, parseTerminalRequest, pkceChallenge, type TerminalRequest, type TerminalSession } from './terminal-login.js';

@@ -1,5 +1,4 @@
 import { GatewayError, type ErrorCode } from '../errors/gateway-error.js';
-import type { TerminalRequest } from './terminal-login.js';
 
 /** Why a browser login failed: a stable code for the audit log and tests, never shown as the only explanation. */
 export type LoginFailureReason =
@@ -26,8 +25,6 @@ export type LoginFailureReason =
  */
 export class LoginFailure extends GatewayError {
   readonly reason: LoginFailureReason;
-  /** Set when the failed login was a terminal's (`stsgate login`): the failure is also sent to its loopback address. */
-  terminal?: TerminalRequest;
 
   constructor(reason: LoginFailureReason, message: string, options: { code?: ErrorCode; status?: number; debug?: string; cause?: unknown } = {}) {
     super(options.code ?? 'invalid_request', message, {

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { TrustedProxies } from '../../src/http/middleware/client-address.js';
-import { ExchangeRateLimits, addressBucket } from '../../src/http/middleware/rate-limit.js';
+import { ExchangeRateLimits, addressBucket } from '../../src/limits/rate-limits.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { issuerFor } from '../support/gateway.js';
