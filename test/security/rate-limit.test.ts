@@ -13,7 +13,7 @@ import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { DEPLOYER_ARN, encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, securityStore, startSecurityGateway, type SecurityGateway } from './harness.js';
+import { addedKeys, DEPLOYER_ARN, encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, securityStore, startSecurityGateway, type SecurityGateway} from './harness.js';
 
 let idp: TestIssuer;
 beforeAll(async () => {
@@ -143,7 +143,7 @@ describe('per client address, shared by two replicas', () => {
     expect(oauth.headers['retry-after']).toBeDefined();
     // Refused before the token was verified or anything stored.
     expect(idp.fetches.jwks + idp.fetches.discovery).toBe(before.jwks);
-    expect(await a.storedKeys()).toBe(before.keys);
+    expect(addedKeys(before.keys, await a.storedKeys())).toEqual([]);
   });
 
   it('another address is not affected', async () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { DEPLOYER_ARN, encodeForm, expectRefused, MAIN, postOAuth, postSts, startSecurityGateway, type Expected, type RawRequest, type SecurityGateway } from './harness.js';
+import { addedKeys, DEPLOYER_ARN, encodeForm, expectRefused, MAIN, postOAuth, postSts, startSecurityGateway, type Expected, type RawRequest, type SecurityGateway} from './harness.js';
 
 let idp: TestIssuer;
 let g: SecurityGateway;
@@ -238,7 +238,7 @@ describe('bodies over the cap are refused without buffering', () => {
       clearInterval(pump);
       socket.destroy();
     }
-    expect(await g.storedKeys()).toBe(keysBefore);
+    expect(addedKeys(keysBefore, await g.storedKeys())).toEqual([]);
   });
 
   it('a declared Content-Length over the cap is refused before a single body byte is sent', async () => {
@@ -264,7 +264,7 @@ describe('request smuggling framings are refused by the HTTP parser', () => {
     await closedAt;
     expect(received()).toMatch(/^HTTP\/1\.1 400 /);
     expect(received()).not.toContain('AccessKeyId');
-    expect(await g.storedKeys()).toBe(keysBefore);
+    expect(addedKeys(keysBefore, await g.storedKeys())).toEqual([]);
   });
 });
 
