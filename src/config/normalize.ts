@@ -1,6 +1,6 @@
 /** Turns the validated file (snake_case, as written) into the `GatewayConfig` every module codes against. */
-import type { Condition, GatewayConfig, IntrospectionClientConfig, IssuerConfig, ProviderConfig, RuleConfig, StoreConfig } from './types.js';
-import { CLAIM_OPERATORS, type GatewayFile, type RawCondition } from './schema.js';
+import type { GatewayConfig, IntrospectionClientConfig, IssuerConfig, ProviderConfig, StoreConfig } from './types.js';
+import type { GatewayFile } from './schema.js';
 
 type RawStore = NonNullable<GatewayFile['store']>;
 
@@ -51,31 +51,6 @@ function normalizeIssuer(issuer: GatewayFile['issuers'][number]): IssuerConfig {
     clockSkewSeconds: issuer.clock_skew_seconds,
     ...(issuer.max_token_age_seconds !== undefined ? { maxTokenAgeSeconds: issuer.max_token_age_seconds } : {}),
   };
-}
-
-/** Converts one written condition; a condition object holds exactly one form (validated before). */
-export function normalizeCondition(raw: RawCondition): Condition {
-  if (raw.all !== undefined) return { all: raw.all.map(normalizeCondition) };
-  if (raw.any !== undefined) return { any: raw.any.map(normalizeCondition) };
-  if (raw.not !== undefined) return { not: normalizeCondition(raw.not) };
-  return claimCondition(raw)!;
-}
-
-function claimCondition(raw: RawCondition): Condition | undefined {
-  const op = CLAIM_OPERATORS.find((o) => Object.hasOwn(raw, o));
-  if (op === undefined || raw.claim === undefined) return undefined;
-  return { claim: raw.claim, op, value: raw[op], ignoreCase: raw.ignore_case ?? false };
-}
-
-/** A rule's match, flattened to ANDed conditions: the claim condition, then all's items, then any, then not. */
-function normalizeMatch(match: GatewayFile['rules'][number]['match']): RuleConfig['match'] {
-  const conditions: Condition[] = [];
-  const single = claimCondition(match);
-  if (single) conditions.push(single);
-  if (match.all) conditions.push(...match.all.map(normalizeCondition));
-  if (match.any) conditions.push({ any: match.any.map(normalizeCondition) });
-  if (match.not) conditions.push({ not: normalizeCondition(match.not) });
-  return { ...(match.source !== undefined ? { source: match.source } : {}), conditions };
 }
 
 const PROVIDER_URL_KEYS = ['base_url', 'api_url', 'graph_url'] as const;
@@ -143,7 +118,7 @@ export function normalizeConfig(file: GatewayFile): GatewayConfig {
       canAssume: [...role.can_assume],
       sessionTags: { ...role.session_tags },
     })),
-    rules: file.rules.map((rule) => ({ name: rule.name, match: normalizeMatch(rule.match), roles: [...rule.roles] })),
+    rules: file.rules,
     tests: file.tests.map((test) => ({
       ...(test.name !== undefined ? { name: test.name } : {}),
       identity: {

@@ -5,29 +5,22 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { ClaimOperator, IssuerAlgorithm, SigningAlgorithm } from './types.js';
+import type { IssuerAlgorithm, SigningAlgorithm } from './types.js';
 import { parseClaimPath } from '../rules/claim-path.js';
-import { regexProblem } from '../rules/patterns.js';
-import { closest, found, isSecretPath, suggestion } from './problems.js';
+import { ruleSchema } from '../rules/vocabulary.js';
+import { closest, custom, found, isMapping, strict, suggestion } from '../util/validation.js';
+import { isSecretPath } from './problems.js';
 import { overridableEndpoints, providerDefinitions } from '../idp/definitions.js';
 import { jwkProblem, printableMember } from '../issuers/jwk-usability.js';
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const satisfies readonly SigningAlgorithm[];
 /** Asymmetric only: a shared-secret (HS*) or `none` token could be forged by anyone holding the secret, or by anyone. */
 export const ISSUER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const satisfies readonly IssuerAlgorithm[];
-export const CLAIM_OPERATORS = ['equals', 'not_equals', 'in', 'contains', 'starts_with', 'ends_with', 'glob', 'matches', 'exists'] as const satisfies readonly ClaimOperator[];
-export const COMBINATORS = ['all', 'any', 'not'] as const;
 
 /** Session length bounds, as AWS STS allows for role sessions. */
 export const MIN_SESSION_SECONDS = 900;
 export const MAX_SESSION_SECONDS = 43_200;
 
-const CONDITION_KEYS = ['claim', ...CLAIM_OPERATORS, 'ignore_case', ...COMBINATORS];
-const MATCH_KEYS = ['source', ...CONDITION_KEYS];
-
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 const TYPE_NAMES: Record<string, string> = {
   string: 'a string',
@@ -80,32 +73,6 @@ export function configErrorMap(issue: z.core.$ZodRawIssue): string | undefined {
     default:
       return undefined;
   }
-}
-
-/**
- * A mapping whose unknown keys are problems, one per key, with a did-you-mean. Built on a loose object plus
- * a check that always runs (`when`), so unknown keys are reported together with every other problem.
- */
-function strict<T extends z.ZodRawShape>(shape: T) {
-  const allowed = Object.keys(shape);
-  return z.looseObject(shape).superRefine(
-    (value, ctx) => {
-      for (const key of Object.keys(value)) {
-        if (!allowed.includes(key)) ctx.addIssue({ code: 'custom', message: `unknown key ${JSON.stringify(key)}${suggestion(key, allowed, 'allowed keys')}`, path: [] });
-      }
-    },
-    { when: (payload) => isMapping(payload.value) },
-  );
-}
-
-/** A value checked and converted by hand, for messages zod's built-ins cannot phrase well. */
-function custom<T>(convert: (value: unknown) => { ok: T } | { problem: string }) {
-  return z.unknown().transform((value, ctx): T => {
-    const result = convert(value);
-    if ('ok' in result) return result.ok;
-    ctx.addIssue({ code: 'custom', message: result.problem });
-    return z.NEVER;
-  });
 }
 
 /** An integer in min..max. A string of digits is accepted too, so `port: ${PORT}` works after interpolation. */
@@ -188,24 +155,6 @@ const scopeSchema = custom<string>((value) =>
     ? { ok: value }
     : { problem: `${found(value)}, expected a scope token (printable ASCII without spaces, " or \\; RFC 6749 §3.3)` },
 );
-
-const claimPathSchema = custom<string>((value) => {
-  if (typeof value !== 'string') return { problem: `${found(value)}, expected a claim path such as repository or org.team` };
-  const parsed = parseClaimPath(value);
-  return 'error' in parsed ? { problem: `${found(value)}, expected a dot path of claim names (it has ${parsed.error})` } : { ok: value };
-});
-
-const MAX_PATTERN_LENGTH = 1_000;
-const regexSchema = custom<string>((value) => {
-  if (typeof value !== 'string') return { problem: `${found(value)}, expected an RE2 regular expression` };
-  if (value.length > MAX_PATTERN_LENGTH) return { problem: `found a pattern of ${value.length} characters, expected at most ${MAX_PATTERN_LENGTH}` };
-  const problem = regexProblem(value);
-  return problem === undefined ? { ok: value } : { problem: `${found(value)}, expected an RE2 regular expression (linear-time; no backreferences or lookaround): ${problem}` };
-});
-
-const jsonScalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
-  error: (issue) => `${found(issue.input)}, expected a string, number, boolean or null`,
-});
 
 const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
 
@@ -391,101 +340,6 @@ const tagSourceSchema = custom<string>((value) => {
 // Passed through untouched (not rebuilt by zod), so claims named `__proto__` stay own properties.
 const claimsSchema = custom<Record<string, unknown>>((value) => (isMapping(value) ? { ok: value } : { problem: `${found(value)}, expected a mapping of claims` }));
 
-/** A condition as written in YAML; one object may hold one claim condition or one combinator. */
-export interface RawCondition {
-  claim?: string;
-  equals?: string | number | boolean | null;
-  not_equals?: string | number | boolean | null;
-  in?: (string | number | boolean | null)[];
-  contains?: string | number | boolean | null;
-  starts_with?: string;
-  ends_with?: string;
-  glob?: string;
-  matches?: string;
-  exists?: boolean;
-  ignore_case?: boolean;
-  all?: RawCondition[];
-  any?: RawCondition[];
-  not?: RawCondition;
-}
-
-/** A rule's `match`: an optional source, and any of a claim condition, all, any, not (ANDed). */
-export interface RawMatch extends RawCondition {
-  source?: string;
-}
-
-function conditionFields() {
-  return {
-    claim: claimPathSchema.optional(),
-    equals: jsonScalar.optional(),
-    not_equals: jsonScalar.optional(),
-    in: z.array(jsonScalar).min(1).optional(),
-    contains: jsonScalar.optional(),
-    starts_with: nonEmptyString.optional(),
-    ends_with: nonEmptyString.optional(),
-    glob: z.string().optional(),
-    matches: regexSchema.optional(),
-    exists: z.boolean().optional(),
-    ignore_case: z.boolean().optional(),
-    all: z.array(z.lazy(() => conditionSchema)).min(1).optional(),
-    any: z.array(z.lazy(() => conditionSchema)).min(1).optional(),
-    not: z.lazy(() => conditionSchema).optional(),
-  };
-}
-
-function present(value: Record<string, unknown>, keys: readonly string[]): string[] {
-  return keys.filter((k) => Object.hasOwn(value, k));
-}
-
-const quoted = (keys: string[]) => keys.map((k) => JSON.stringify(k)).join(' and ');
-
-/** Shape rules for a condition object (or a rule's match), which zod's field types cannot express. */
-function checkConditionShape(value: Record<string, unknown>, ctx: z.RefinementCtx, isMatch: boolean): void {
-  const allowed = isMatch ? MATCH_KEYS : CONDITION_KEYS;
-  const operators = present(value, CLAIM_OPERATORS);
-  const combinators = present(value, COMBINATORS);
-  const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
-  const claimForm = Object.hasOwn(value, 'claim') || operators.length > 0 || Object.hasOwn(value, 'ignore_case');
-  const issue = (message: string) => ctx.addIssue({ code: 'custom', path: [], message });
-
-  for (const key of unknown) {
-    const guess = closest(key, allowed);
-    const isOperatorGuess = guess !== undefined && (CLAIM_OPERATORS as readonly string[]).includes(guess);
-    if (guess !== undefined) issue(`unknown ${isOperatorGuess ? 'operator' : 'key'} ${JSON.stringify(key)}; did you mean ${JSON.stringify(guess)}?`);
-    else if (claimForm) issue(`unknown operator ${JSON.stringify(key)}; operators: ${CLAIM_OPERATORS.join(', ')}`);
-    else issue(`unknown key ${JSON.stringify(key)}; allowed keys: ${allowed.join(', ')}`);
-  }
-
-  if (!isMatch) {
-    if (combinators.length > 1) issue(`found ${quoted(combinators)} together, expected one combinator per condition (nest them under all)`);
-    else if (combinators.length === 1 && claimForm) issue(`found ${JSON.stringify(combinators[0])} next to a claim condition, expected one per condition (put both under all)`);
-  }
-
-  if (claimForm) {
-    if (!Object.hasOwn(value, 'claim')) {
-      issue(`missing claim, expected claim: <dot.path> next to ${operators.length > 0 ? JSON.stringify(operators[0]) : 'the operator'}`);
-    } else if (operators.length === 0 && unknown.length === 0) {
-      issue(`found claim ${JSON.stringify(value.claim)} without an operator, expected one of ${CLAIM_OPERATORS.join(', ')}`);
-    }
-    if (operators.length > 1) issue(`found operators ${quoted(operators)}, expected exactly one per condition (combine conditions with all)`);
-    if (value.ignore_case === true && operators.includes('matches')) {
-      issue(`found ignore_case with matches, expected the pattern to accept both cases itself (e.g. [Aa]); ignore_case folds plain strings only`);
-    }
-    if (value.ignore_case === true && operators.includes('exists')) issue(`found ignore_case with exists, expected it only with operators that compare strings`);
-  } else if (combinators.length === 0 && unknown.length === 0) {
-    if (!isMatch) issue(`found an empty condition, expected { claim: <dot.path>, <operator>: <value> } or all, any, not`);
-    else if (!Object.hasOwn(value, 'source')) issue(`found an empty match, expected a source and/or conditions`);
-  }
-}
-
-const conditionSchema: z.ZodType<RawCondition> = z
-  .looseObject(conditionFields())
-  .superRefine((value, ctx) => checkConditionShape(value, ctx, false), { when: (payload) => isMapping(payload.value) }) as unknown as z.ZodType<RawCondition>;
-
-const matchSchema: z.ZodType<RawMatch> = z
-  .looseObject({ source: nonEmptyString.optional(), ...conditionFields() })
-  .superRefine((value, ctx) => checkConditionShape(value, ctx, true), { when: (payload) => isMapping(payload.value) }) as unknown as z.ZodType<RawMatch>;
-
 const ALL_PROVIDER_URL_KEYS = [...new Set([...providerDefinitions().values()].flatMap((def) => Object.keys(def.urls)))];
 
 /**
@@ -622,8 +476,6 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     can_assume: z.array(nonEmptyString).default([]),
     session_tags: z.record(nonEmptyString, tagSourceSchema).default({}),
   });
-
-  const ruleSchema = strict({ name: nonEmptyString, match: matchSchema, roles: z.array(nonEmptyString).min(1) });
 
   const testSchema = strict({
     name: nonEmptyString.optional(),

@@ -52,41 +52,9 @@ export interface RoleConfig {
   sessionTags: Record<string, string>;
 }
 
-/**
- * One condition on an identity. `claim` is a dot path into `claims` only (`sub` is a claim); the identity's
- * source is matched by `RuleConfig.match.source`, so a token cannot pose as a source through a claim.
- */
-export type Condition =
-  | { all: Condition[] }
-  | { any: Condition[] }
-  | { not: Condition }
-  | ClaimCondition;
+import type { RuleConfig } from '../rules/vocabulary.js';
 
-export type ClaimOperator =
-  | 'equals'
-  | 'not_equals'
-  | 'in'
-  | 'contains'
-  | 'starts_with'
-  | 'ends_with'
-  | 'glob'
-  | 'matches'
-  | 'exists';
-
-export interface ClaimCondition {
-  claim: string;
-  op: ClaimOperator;
-  /** string | number | boolean | null for most ops; an array for `in`; a boolean for `exists`. */
-  value: unknown;
-  ignoreCase: boolean;
-}
-
-export interface RuleConfig {
-  name: string;
-  /** `source` restricts the rule to one provider or issuer id; conditions are ANDed (`all`). */
-  match: { source?: string; conditions: Condition[] };
-  roles: string[];
-}
+export type { ClaimCondition, ClaimOperator, Condition, RuleConfig } from '../rules/vocabulary.js';
 
 export interface ConfigTestCase {
   /** Optional label shown by `stsgate check-config`. */
