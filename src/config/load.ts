@@ -10,6 +10,7 @@ import { checkConsistency } from './consistency.js';
 import { interpolateTree, resolveSecretFiles } from './interpolate.js';
 import { ConfigError, ProblemList, found } from './problems.js';
 import { checkSafety } from './safety.js';
+import { isMapping } from '../util/validation.js';
 import { configErrorMap, gatewaySchema } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
@@ -19,10 +20,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Aliases a document may expand; bounds "billion laughs" documents. */
 const MAX_ALIAS_COUNT = 100;
-
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** Parses YAML into plain data, reporting syntax errors, duplicate keys and unknown tags as problems. */
 function parseYaml(text: string, problems: ProblemList): unknown {
