@@ -1,15 +1,16 @@
 /**
  * Loading the gateway file: YAML → `${VAR}` interpolation → `<name>_file` secrets → zod validation and
- * consistency checks → `GatewayConfig`. Every problem is collected and thrown at once as a `ConfigError`.
+ * consistency checks, whose transforms give the `GatewayConfig`. Every problem is collected and thrown at once as a `ConfigError`.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
+import { providerDefinitions } from '../idp/definitions.js';
 import { checkConsistency } from './consistency.js';
 import { interpolateTree, resolveSecretFiles } from './interpolate.js';
-import { normalizeConfig } from './normalize.js';
 import { ConfigError, ProblemList, found } from './problems.js';
 import { checkSafety } from './safety.js';
+import { isMapping } from '../util/validation.js';
 import { configErrorMap, gatewaySchema } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
@@ -19,10 +20,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Aliases a document may expand; bounds "billion laughs" documents. */
 const MAX_ALIAS_COUNT = 100;
-
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** Parses YAML into plain data, reporting syntax errors, duplicate keys and unknown tags as problems. */
 function parseYaml(text: string, problems: ProblemList): unknown {
@@ -89,7 +86,8 @@ export function parseConfig(text: string, env: Env = process.env, baseDir: strin
   // Plain-http acceptance depends on this flag, so it is read (strictly: only `true`) before validation.
   const dev = tree.dev;
   const allowInsecureHttp = isMapping(dev) && dev.allow_insecure_http === true;
-  const result = gatewaySchema({ allowInsecureHttp }).safeParse(tree, { error: configErrorMap });
+  // The provider definitions (providers/*.yaml) are read here, once, not when the schema module is imported.
+  const result = gatewaySchema({ allowInsecureHttp, providers: providerDefinitions() }).safeParse(tree, { error: configErrorMap });
   if (!result.success) {
     for (const issue of result.error.issues) {
       // A secret given as `<name>_file` that could not be read is reported once, at `<name>_file`, not again as missing.
@@ -101,7 +99,7 @@ export function parseConfig(text: string, env: Env = process.env, baseDir: strin
   if (!result.success || !problems.empty) throw new ConfigError(problems.items, source);
 
   // A well-formed, consistent file can still be dangerous (a rule any GitHub repository can satisfy).
-  const config = normalizeConfig(result.data);
+  const config: GatewayConfig = result.data;
   checkSafety(config, problems);
   if (!problems.empty) throw new ConfigError(problems.items, source);
   return config;

@@ -1,33 +1,29 @@
 /**
  * The zod schema of the gateway file (snake_case, as written), and the error map that turns zod issues
  * into `path: what was found, what is allowed`. Unknown keys are problems everywhere, with did-you-mean.
+ * Its transforms produce the runtime configuration (camelCase, defaults applied) and `types.ts` infers
+ * every config type from it: this file is the one place a setting is declared.
  * Cross-references between sections (role names, source ids) are checked in `consistency.ts`.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { ClaimOperator, IssuerAlgorithm, SigningAlgorithm } from './types.js';
 import { parseClaimPath } from '../rules/claim-path.js';
-import { regexProblem } from '../rules/patterns.js';
-import { closest, found, isSecretPath, suggestion } from './problems.js';
-import { overridableEndpoints, providerDefinitions } from '../idp/definitions.js';
+import { ruleSchema } from '../rules/vocabulary.js';
+import { closest, custom, found, isMapping, strict, suggestion } from '../util/validation.js';
+import { isSecretPath } from './problems.js';
+import { overridableEndpoints, type ProviderDefinition } from '../idp/definitions.js';
 import { jwkProblem, printableMember } from '../issuers/jwk-usability.js';
 
-export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const satisfies readonly SigningAlgorithm[];
+export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 /** Asymmetric only: a shared-secret (HS*) or `none` token could be forged by anyone holding the secret, or by anyone. */
-export const ISSUER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const satisfies readonly IssuerAlgorithm[];
-export const CLAIM_OPERATORS = ['equals', 'not_equals', 'in', 'contains', 'starts_with', 'ends_with', 'glob', 'matches', 'exists'] as const satisfies readonly ClaimOperator[];
-export const COMBINATORS = ['all', 'any', 'not'] as const;
+export const ISSUER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type IssuerAlgorithm = (typeof ISSUER_ALGORITHMS)[number];
 
 /** Session length bounds, as AWS STS allows for role sessions. */
 export const MIN_SESSION_SECONDS = 900;
 export const MAX_SESSION_SECONDS = 43_200;
 
-const CONDITION_KEYS = ['claim', ...CLAIM_OPERATORS, 'ignore_case', ...COMBINATORS];
-const MATCH_KEYS = ['source', ...CONDITION_KEYS];
-
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 const TYPE_NAMES: Record<string, string> = {
   string: 'a string',
@@ -82,29 +78,24 @@ export function configErrorMap(issue: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
-/**
- * A mapping whose unknown keys are problems, one per key, with a did-you-mean. Built on a loose object plus
- * a check that always runs (`when`), so unknown keys are reported together with every other problem.
- */
-function strict<T extends z.ZodRawShape>(shape: T) {
-  const allowed = Object.keys(shape);
-  return z.looseObject(shape).superRefine(
-    (value, ctx) => {
-      for (const key of Object.keys(value)) {
-        if (!allowed.includes(key)) ctx.addIssue({ code: 'custom', message: `unknown key ${JSON.stringify(key)}${suggestion(key, allowed, 'allowed keys')}`, path: [] });
-      }
-    },
-    { when: (payload) => isMapping(payload.value) },
-  );
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+/** An object type with its snake_case keys in camelCase (optional keys stay optional). */
+type CamelKeys<T> = { [K in keyof T as K extends string ? CamelCase<K> : never]: T[K] };
+
+function camelCase(key: string): string {
+  return key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
-/** A value checked and converted by hand, for messages zod's built-ins cannot phrase well. */
-function custom<T>(convert: (value: unknown) => { ok: T } | { problem: string }) {
-  return z.unknown().transform((value, ctx): T => {
-    const result = convert(value);
-    if ('ok' in result) return result.ok;
-    ctx.addIssue({ code: 'custom', message: result.problem });
-    return z.NEVER;
+/**
+ * A `strict` mapping whose output is its declared keys in camelCase (`max_session_seconds` ->
+ * `maxSessionSeconds`), absent optional keys left out: a section whose runtime shape is a plain rename.
+ */
+function section<T extends z.ZodRawShape>(shape: T) {
+  const keys = Object.keys(shape);
+  return strict(shape).transform((value) => {
+    const out: Record<string, unknown> = {};
+    for (const key of keys) if (value[key] !== undefined) out[camelCase(key)] = value[key];
+    return out as CamelKeys<z.output<z.ZodObject<T>>>;
   });
 }
 
@@ -189,24 +180,6 @@ const scopeSchema = custom<string>((value) =>
     : { problem: `${found(value)}, expected a scope token (printable ASCII without spaces, " or \\; RFC 6749 §3.3)` },
 );
 
-const claimPathSchema = custom<string>((value) => {
-  if (typeof value !== 'string') return { problem: `${found(value)}, expected a claim path such as repository or org.team` };
-  const parsed = parseClaimPath(value);
-  return 'error' in parsed ? { problem: `${found(value)}, expected a dot path of claim names (it has ${parsed.error})` } : { ok: value };
-});
-
-const MAX_PATTERN_LENGTH = 1_000;
-const regexSchema = custom<string>((value) => {
-  if (typeof value !== 'string') return { problem: `${found(value)}, expected an RE2 regular expression` };
-  if (value.length > MAX_PATTERN_LENGTH) return { problem: `found a pattern of ${value.length} characters, expected at most ${MAX_PATTERN_LENGTH}` };
-  const problem = regexProblem(value);
-  return problem === undefined ? { ok: value } : { problem: `${found(value)}, expected an RE2 regular expression (linear-time; no backreferences or lookaround): ${problem}` };
-});
-
-const jsonScalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
-  error: (issue) => `${found(issue.input)}, expected a string, number, boolean or null`,
-});
-
 const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
 
 function isLoopback(hostname: string): boolean {
@@ -270,19 +243,19 @@ const encryptionKeySchema = custom<Buffer>((value) => {
   return { ok: key };
 });
 
-const hostPortSchema = strict({ host: nonEmptyString, port: integer(1, 65_535) });
+const hostPortSchema = section({ host: nonEmptyString, port: integer(1, 65_535) });
 const prefixSchema = z.string().max(64).default('stsgate:');
 
 const redisSchema = strict({
   url: redisUrlSchema.optional(),
-  sentinel: strict({
+  sentinel: section({
     sentinels: z.array(hostPortSchema).min(1),
     name: nonEmptyString,
     password: z.string().optional(),
     sentinel_password: z.string().optional(),
     db: integer(0, 255).optional(),
   }).optional(),
-  cluster: strict({ nodes: z.array(hostPortSchema).min(1), password: z.string().optional() }).optional(),
+  cluster: section({ nodes: z.array(hostPortSchema).min(1), password: z.string().optional() }).optional(),
   prefix: prefixSchema,
   command_timeout_ms: integer(1, 60_000).default(1_000),
   tls: z.boolean().optional(),
@@ -297,7 +270,12 @@ const redisSchema = strict({
     }
   },
   { when: (payload) => isMapping(payload.value) },
-);
+).transform((redis) => {
+  const common = { prefix: redis.prefix, commandTimeoutMs: redis.command_timeout_ms };
+  if (redis.sentinel) return { kind: 'sentinel' as const, ...redis.sentinel, tls: redis.tls ?? false, ...common };
+  if (redis.cluster) return { kind: 'cluster' as const, ...redis.cluster, tls: redis.tls ?? false, ...common };
+  return { kind: 'standalone' as const, url: redis.url!, ...common };
+});
 
 const storeSchema = strict({
   memory: strict({ prefix: prefixSchema }).optional(),
@@ -308,7 +286,10 @@ const storeSchema = strict({
     if (kinds.length !== 1) ctx.addIssue({ code: 'custom', path: [], message: `found ${kinds.length === 0 ? 'neither' : 'both'} memory and redis, expected exactly one (or omit store for memory)` });
   },
   { when: (payload) => isMapping(payload.value) },
-);
+)
+  .optional()
+  // No store section: the in-memory store (one process only).
+  .transform((store) => store?.redis ?? { kind: 'memory' as const, prefix: store?.memory?.prefix ?? 'stsgate:' });
 
 const issuerAlgorithmSchema = custom<IssuerAlgorithm>((value) => {
   if (typeof value === 'string' && (ISSUER_ALGORITHMS as readonly string[]).includes(value)) return { ok: value as IssuerAlgorithm };
@@ -369,9 +350,14 @@ const introspectionClientSchema = strict({
     }
   },
   { when: (payload) => isMapping(payload.value) },
+).transform(
+  // A resource server allowed to call `/oauth2/introspect`, and how it authenticates (RFC 7662 §2.1):
+  // a shared secret (RFC 6749 §2.3.1) or a JWT signed with its own key (RFC 7523 §2.2).
+  ({ id, auth, secret, jwks }) =>
+    auth === 'private_key_jwt' ? { id, auth, jwks: { keys: jwks!.keys.map((k) => ({ ...k })) } } : { id, auth, secret: secret! },
 );
 
-const introspectionSchema = strict({
+const introspectionSchema = section({
   clients: z.array(introspectionClientSchema).default([]).superRefine((clients, ctx) => {
     const seen = new Set<string>();
     clients.forEach((client, index) => {
@@ -391,112 +377,16 @@ const tagSourceSchema = custom<string>((value) => {
 // Passed through untouched (not rebuilt by zod), so claims named `__proto__` stay own properties.
 const claimsSchema = custom<Record<string, unknown>>((value) => (isMapping(value) ? { ok: value } : { problem: `${found(value)}, expected a mapping of claims` }));
 
-/** A condition as written in YAML; one object may hold one claim condition or one combinator. */
-export interface RawCondition {
-  claim?: string;
-  equals?: string | number | boolean | null;
-  not_equals?: string | number | boolean | null;
-  in?: (string | number | boolean | null)[];
-  contains?: string | number | boolean | null;
-  starts_with?: string;
-  ends_with?: string;
-  glob?: string;
-  matches?: string;
-  exists?: boolean;
-  ignore_case?: boolean;
-  all?: RawCondition[];
-  any?: RawCondition[];
-  not?: RawCondition;
-}
-
-/** A rule's `match`: an optional source, and any of a claim condition, all, any, not (ANDed). */
-export interface RawMatch extends RawCondition {
-  source?: string;
-}
-
-function conditionFields() {
-  return {
-    claim: claimPathSchema.optional(),
-    equals: jsonScalar.optional(),
-    not_equals: jsonScalar.optional(),
-    in: z.array(jsonScalar).min(1).optional(),
-    contains: jsonScalar.optional(),
-    starts_with: nonEmptyString.optional(),
-    ends_with: nonEmptyString.optional(),
-    glob: z.string().optional(),
-    matches: regexSchema.optional(),
-    exists: z.boolean().optional(),
-    ignore_case: z.boolean().optional(),
-    all: z.array(z.lazy(() => conditionSchema)).min(1).optional(),
-    any: z.array(z.lazy(() => conditionSchema)).min(1).optional(),
-    not: z.lazy(() => conditionSchema).optional(),
-  };
-}
-
-function present(value: Record<string, unknown>, keys: readonly string[]): string[] {
-  return keys.filter((k) => Object.hasOwn(value, k));
-}
-
-const quoted = (keys: string[]) => keys.map((k) => JSON.stringify(k)).join(' and ');
-
-/** Shape rules for a condition object (or a rule's match), which zod's field types cannot express. */
-function checkConditionShape(value: Record<string, unknown>, ctx: z.RefinementCtx, isMatch: boolean): void {
-  const allowed = isMatch ? MATCH_KEYS : CONDITION_KEYS;
-  const operators = present(value, CLAIM_OPERATORS);
-  const combinators = present(value, COMBINATORS);
-  const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
-  const claimForm = Object.hasOwn(value, 'claim') || operators.length > 0 || Object.hasOwn(value, 'ignore_case');
-  const issue = (message: string) => ctx.addIssue({ code: 'custom', path: [], message });
-
-  for (const key of unknown) {
-    const guess = closest(key, allowed);
-    const isOperatorGuess = guess !== undefined && (CLAIM_OPERATORS as readonly string[]).includes(guess);
-    if (guess !== undefined) issue(`unknown ${isOperatorGuess ? 'operator' : 'key'} ${JSON.stringify(key)}; did you mean ${JSON.stringify(guess)}?`);
-    else if (claimForm) issue(`unknown operator ${JSON.stringify(key)}; operators: ${CLAIM_OPERATORS.join(', ')}`);
-    else issue(`unknown key ${JSON.stringify(key)}; allowed keys: ${allowed.join(', ')}`);
-  }
-
-  if (!isMatch) {
-    if (combinators.length > 1) issue(`found ${quoted(combinators)} together, expected one combinator per condition (nest them under all)`);
-    else if (combinators.length === 1 && claimForm) issue(`found ${JSON.stringify(combinators[0])} next to a claim condition, expected one per condition (put both under all)`);
-  }
-
-  if (claimForm) {
-    if (!Object.hasOwn(value, 'claim')) {
-      issue(`missing claim, expected claim: <dot.path> next to ${operators.length > 0 ? JSON.stringify(operators[0]) : 'the operator'}`);
-    } else if (operators.length === 0 && unknown.length === 0) {
-      issue(`found claim ${JSON.stringify(value.claim)} without an operator, expected one of ${CLAIM_OPERATORS.join(', ')}`);
-    }
-    if (operators.length > 1) issue(`found operators ${quoted(operators)}, expected exactly one per condition (combine conditions with all)`);
-    if (value.ignore_case === true && operators.includes('matches')) {
-      issue(`found ignore_case with matches, expected the pattern to accept both cases itself (e.g. [Aa]); ignore_case folds plain strings only`);
-    }
-    if (value.ignore_case === true && operators.includes('exists')) issue(`found ignore_case with exists, expected it only with operators that compare strings`);
-  } else if (combinators.length === 0 && unknown.length === 0) {
-    if (!isMatch) issue(`found an empty condition, expected { claim: <dot.path>, <operator>: <value> } or all, any, not`);
-    else if (!Object.hasOwn(value, 'source')) issue(`found an empty match, expected a source and/or conditions`);
-  }
-}
-
-const conditionSchema: z.ZodType<RawCondition> = z
-  .looseObject(conditionFields())
-  .superRefine((value, ctx) => checkConditionShape(value, ctx, false), { when: (payload) => isMapping(payload.value) }) as unknown as z.ZodType<RawCondition>;
-
-const matchSchema: z.ZodType<RawMatch> = z
-  .looseObject({ source: nonEmptyString.optional(), ...conditionFields() })
-  .superRefine((value, ctx) => checkConditionShape(value, ctx, true), { when: (payload) => isMapping(payload.value) }) as unknown as z.ZodType<RawMatch>;
-
-const ALL_PROVIDER_URL_KEYS = [...new Set([...providerDefinitions().values()].flatMap((def) => Object.keys(def.urls)))];
-
 /**
  * A browser-login provider: a definition from `providers/` (`use`) and this instance's client, scopes and
  * overrides. Which overrides apply depends on the definition: `issuer` for oidc kinds, the definition's
  * named base URLs (`base_url`, `api_url`, `graph_url`), and any of its endpoints by name.
  */
-function providerSchema(allowInsecureHttp: boolean) {
-  const definitions = providerDefinitions();
+function providerSchema(allowInsecureHttp: boolean, definitions: ReadonlyMap<string, ProviderDefinition>) {
   const uses = [...definitions.keys()];
-  const urlKeys = Object.fromEntries(ALL_PROVIDER_URL_KEYS.map((key) => [key, httpsUrl('endpoint', allowInsecureHttp).optional()]));
+  // The one list of URL keys: every named base URL some definition declares.
+  const allUrlKeys = [...new Set([...definitions.values()].flatMap((def) => Object.keys(def.urls)))];
+  const urlKeys = Object.fromEntries(allUrlKeys.map((key) => [key, httpsUrl('endpoint', allowInsecureHttp).optional()]));
   return strict({
     id: idSchema,
     use: custom<string>((value) =>
@@ -525,7 +415,7 @@ function providerSchema(allowInsecureHttp: boolean) {
         ctx.addIssue({ code: 'custom', path: ['issuer'], message: `found an issuer, expected none: use: ${def.name} is OAuth 2 without discovery (override its base URLs or endpoints instead)` });
       }
       const ownUrls = Object.keys(def.urls);
-      for (const key of ALL_PROVIDER_URL_KEYS) {
+      for (const key of allUrlKeys) {
         if (value[key as keyof typeof value] !== undefined && !ownUrls.includes(key)) {
           ctx.addIssue({ code: 'custom', path: [key], message: `found ${key}, expected ${ownUrls.length > 0 ? `only ${ownUrls.join(', ')}` : 'no base URL'} for use: ${def.name}${def.kind === 'oidc' ? ' (set issuer instead)' : ''}` });
         }
@@ -536,7 +426,23 @@ function providerSchema(allowInsecureHttp: boolean) {
       }
     },
     { when: (payload) => isMapping(payload.value) },
-  );
+  ).transform((provider) => ({
+    /** Appears in `/login/<id>`, `/callback/<id>` and as the identity's `source`. */
+    id: provider.id,
+    /** The definition's name (`providers/<use>.yaml`). */
+    use: provider.use,
+    clientId: provider.client_id,
+    clientSecret: provider.client_secret,
+    /** Replaces the definition's default scopes when given. */
+    ...(provider.scopes !== undefined ? { scopes: provider.scopes } : {}),
+    /** oidc kinds: the issuer to discover (replaces the definition's default). */
+    ...(provider.issuer !== undefined ? { issuer: provider.issuer } : {}),
+    /** Overrides of the definition's named base URLs (`base_url`, `api_url`, `graph_url`). */
+    urls: Object.fromEntries(allUrlKeys.flatMap((key) => (typeof provider[key] === 'string' ? [[key, provider[key] as string]] : []))) as Record<string, string>,
+    /** Overrides of single endpoints by name (`authorization`, `token`, `userinfo`, `user`...). */
+    endpoints: { ...provider.endpoints } as Record<string, string>,
+    ...(provider.display_name !== undefined ? { displayName: provider.display_name } : {}),
+  }));
 }
 
 /** RFC 6265 §4.1.1: a cookie name is an HTTP token. */
@@ -582,8 +488,11 @@ const trustedProxiesSchema = custom<unknown>((value) =>
     : { ok: value },
 ).pipe(z.array(trustedProxySchema).max(256));
 
-/** Builds the schema; plain-http acceptance depends on `dev.allow_insecure_http`, read before validation. */
-export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
+/**
+ * Builds the schema; plain-http acceptance depends on `dev.allow_insecure_http`, read before validation,
+ * and `use:` names one of `providers`, the definitions the loader read (`providerDefinitions()`).
+ */
+export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: ReadonlyMap<string, ProviderDefinition> }) {
   const { allowInsecureHttp } = options;
   const issuerSchema = strict({
     id: idSchema,
@@ -612,9 +521,27 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
       }
     },
     { when: (payload) => isMapping(payload.value) },
-  );
+  ).transform((issuer) => {
+    // Where keys come from: discovery (`<issuer>/.well-known/openid-configuration`), a JWKS URL, or inline.
+    const keys =
+      issuer.jwks_uri !== undefined
+        ? { kind: 'jwks_uri' as const, uri: issuer.jwks_uri }
+        : issuer.keys !== undefined
+          ? { kind: 'inline' as const, jwks: { keys: issuer.keys.keys.map((k) => ({ ...k }) as Record<string, unknown>) } }
+          : { kind: 'discovery' as const };
+    return {
+      id: issuer.id,
+      /** Compared exactly with the token's `iss`. */
+      issuer: issuer.issuer,
+      audiences: issuer.audiences,
+      keys: keys as { kind: 'discovery' } | { kind: 'jwks_uri'; uri: string } | { kind: 'inline'; jwks: { keys: Record<string, unknown>[] } },
+      algorithms: [...new Set(issuer.algorithms)],
+      clockSkewSeconds: issuer.clock_skew_seconds,
+      ...(issuer.max_token_age_seconds !== undefined ? { maxTokenAgeSeconds: issuer.max_token_age_seconds } : {}),
+    };
+  });
 
-  const roleSchema = strict({
+  const roleSchema = section({
     name: roleNameSchema,
     scopes: z.array(scopeSchema).default([]),
     audiences: z.array(nonEmptyString).default([]),
@@ -623,11 +550,10 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     session_tags: z.record(nonEmptyString, tagSourceSchema).default({}),
   });
 
-  const ruleSchema = strict({ name: nonEmptyString, match: matchSchema, roles: z.array(nonEmptyString).min(1) });
-
-  const testSchema = strict({
+  // A `tests:` case: `stsgate check-config` evaluates the identity and compares the roles granted.
+  const testSchema = section({
     name: nonEmptyString.optional(),
-    identity: strict({ source: nonEmptyString, subject: z.string().optional(), claims: claimsSchema.default({}) }),
+    identity: section({ source: nonEmptyString, subject: z.string().optional(), claims: claimsSchema.default({}) }),
     expect_roles: z.array(nonEmptyString),
   });
 
@@ -635,15 +561,15 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     public_url: httpsUrl('public_url', allowInsecureHttp),
     // trusted_proxies: X-Forwarded-For is believed only from a connection of one of these, and only as far
     // as the entries these proxies appended (src/http/middleware/client-address.ts).
-    listen: strict({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080), trusted_proxies: trustedProxiesSchema.default([]) }).prefault({}),
+    listen: section({ host: nonEmptyString.default('0.0.0.0'), port: integer(1, 65_535).default(8_080), trusted_proxies: trustedProxiesSchema.default([]) }).prefault({}),
     // The operators' listener: /metrics, probes and the admin API, on a port the public never reaches.
-    admin: strict({
-      listen: strict({ host: nonEmptyString.optional(), port: integer(1, 65_535).default(DEFAULT_ADMIN_PORT) }).prefault({}),
+    admin: section({
+      listen: section({ host: nonEmptyString.optional(), port: integer(1, 65_535).default(DEFAULT_ADMIN_PORT) }).prefault({}),
       metrics_on_public_port: z.boolean().default(false),
       token: adminTokenSchema.optional(),
     }).prefault({}),
-    store: storeSchema.optional(),
-    signing: strict({
+    store: storeSchema,
+    signing: section({
       algorithm: z.enum(SIGNING_ALGORITHMS).default('ES256'),
       keys_file: nonEmptyString.optional(),
       // How soon a rotation written to the keys file is seen; `keys rotate --publish-ahead` must exceed it.
@@ -654,17 +580,18 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
         ? { ok: value }
         : { problem: `${found(value)}, expected a string of 12 digits${typeof value === 'number' ? ' (quote it in YAML)' : ''}` },
     ),
-    providers: z.array(providerSchema(allowInsecureHttp)).default([]),
-    browser: strict({
+    providers: z.array(providerSchema(allowInsecureHttp, options.providers)).default([]),
+    // The browser login session, and the origins besides the gateway's own that `return_to` may lead to.
+    browser: section({
       session_ttl_seconds: integer(300, 7 * 86_400).default(28_800),
-      allowed_return_origins: z.array(originSchema(allowInsecureHttp)).default([]),
+      allowed_return_origins: z.array(originSchema(allowInsecureHttp)).default([]).transform((origins) => [...new Set(origins)]),
       cookie_name: custom<string>((value) =>
         typeof value === 'string' && COOKIE_NAME.test(value) ? { ok: value } : { problem: `${found(value)}, expected a cookie name (1-64 letters, digits or !#$%&'*+-.^_\`|~; RFC 6265)` },
       ).default('stsgate_session'),
     }).prefault({}),
-    dev: strict({ allow_insecure_http: z.boolean().default(false) }).prefault({}),
-    credentials: strict({ encryption_key: encryptionKeySchema.optional(), cache_min_remaining_fraction: fraction().default(0.5) }).prefault({}),
-    limits: strict({
+    dev: section({ allow_insecure_http: z.boolean().default(false) }).prefault({}),
+    credentials: section({ encryption_key: encryptionKeySchema.optional(), cache_min_remaining_fraction: fraction().default(0.5) }).prefault({}),
+    limits: section({
       max_body_bytes: integer(1_024, 64 * 1_024 * 1_024).default(65_536),
       // Per minute, counted in the store across replicas; 0 turns a limit off. The defaults leave room for a
       // CI matrix of a few hundred jobs sharing one subject, and for NAT in front of many clients.
@@ -681,7 +608,7 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
     introspection: introspectionSchema.prefault({}),
     workers: workersSchema.default(1),
     // delay: /readyz fails but the port still serves, so load balancers stop routing here before it closes.
-    shutdown: strict({
+    shutdown: section({
       delay_seconds: integer(0, 300).default(DEFAULT_SHUTDOWN.delaySeconds),
       grace_seconds: integer(0, 3_600).default(DEFAULT_SHUTDOWN.graceSeconds),
     }).prefault({}),
@@ -696,11 +623,22 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean }) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'listen', 'port'], message: `found ${value.admin.listen.port}, the port of listen, expected another port (the admin listener is separate so that the public never reaches it)` });
     }
     // RFC 6265bis §4.1.3: a __Secure- or __Host- cookie must be Secure, which a plain-http gateway cannot set.
-    if (/^__(Secure|Host)-/i.test(value.browser.cookie_name) && value.public_url.startsWith('http:')) {
-      ctx.addIssue({ code: 'custom', path: ['browser', 'cookie_name'], message: `found ${JSON.stringify(value.browser.cookie_name)} with a plain-http public_url, expected a name without the __Secure-/__Host- prefix (such cookies need https)` });
+    if (/^__(Secure|Host)-/i.test(value.browser.cookieName) && value.public_url.startsWith('http:')) {
+      ctx.addIssue({ code: 'custom', path: ['browser', 'cookie_name'], message: `found ${JSON.stringify(value.browser.cookieName)} with a plain-http public_url, expected a name without the __Secure-/__Host- prefix (such cookies need https)` });
     }
-  });
+  }).transform(({ public_url, listen, admin, credentials, account_id, ...rest }) => ({
+    // Stripped so that `<public_url>/callback/<id>` never has a double slash.
+    publicUrl: public_url.replace(/\/+$/, ''),
+    listen,
+    // The admin listener binds listen.host unless it names its own.
+    admin: { ...admin, listen: { host: admin.listen.host ?? listen.host, port: admin.listen.port } },
+    /** 32-byte key for encrypting secrets at rest; generated at start when absent (dev only). */
+    ...(credentials.encryptionKey !== undefined ? { encryptionKey: credentials.encryptionKey } : {}),
+    accountId: account_id,
+    cache: { minRemainingFraction: credentials.cacheMinRemainingFraction },
+    ...rest,
+  }));
 }
 
-/** The validated (still snake_case) gateway file. */
-export type GatewayFile = z.output<ReturnType<typeof gatewaySchema>>;
+/** The configuration as loaded: what the schema's transforms produce from a valid file. */
+export type LoadedConfig = z.output<ReturnType<typeof gatewaySchema>>;

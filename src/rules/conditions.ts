@@ -10,9 +10,9 @@
  *   Any other type simply does not match.
  * - `ignore_case` folds strings on both sides with `foldCase`; non-string values still compare strictly.
  */
-import type { ClaimCondition, ClaimOperator, Condition } from '../config/types.js';
 import { MISSING, parseClaimPath, resolveClaim } from './claim-path.js';
-import { compileGlob, compileRegex, foldCase, type StringMatcher } from './patterns.js';
+import { OPERATOR_DEFINITIONS, type ClaimOperator } from './operators.js';
+import type { ClaimCondition, Condition } from './vocabulary.js';
 
 /** What a claim path resolved to, for explanations. */
 export type FoundValue =
@@ -100,72 +100,11 @@ function compileClaimCondition(condition: ClaimCondition): CompiledCondition {
   };
 }
 
-type Predicate = (value: unknown) => boolean;
-
-function isScalar(value: unknown): value is string | number | boolean | null {
-  return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
-}
-
-/** Strict scalar equality, folding only when both sides are strings and ignore_case is set. */
-function scalarEquals(ignoreCase: boolean, expected: unknown): Predicate {
-  if (ignoreCase && typeof expected === 'string') {
-    const folded = foldCase(expected);
-    return (value) => typeof value === 'string' && foldCase(value) === folded;
-  }
-  return (value) => value === expected;
-}
-
-function stringPredicate(expected: unknown, op: string, build: (pattern: string) => StringMatcher, ignoreCase: boolean): Predicate {
-  if (typeof expected !== 'string') throw new Error(`${op} needs a string value`);
-  const matcher = build(ignoreCase ? foldCase(expected) : expected);
-  return ignoreCase
-    ? (value) => typeof value === 'string' && matcher(foldCase(value))
-    : (value) => typeof value === 'string' && matcher(value);
-}
-
-function compilePredicate(condition: ClaimCondition): Predicate {
-  const { op, value: expected, ignoreCase } = condition;
-  switch (op) {
-    case 'exists': {
-      if (typeof expected !== 'boolean') throw new Error('exists needs a boolean value');
-      return (value) => (value !== MISSING) === expected;
-    }
-    case 'equals': {
-      if (!isScalar(expected)) throw new Error('equals needs a string, number, boolean or null');
-      return scalarEquals(ignoreCase, expected);
-    }
-    case 'not_equals': {
-      if (!isScalar(expected)) throw new Error('not_equals needs a string, number, boolean or null');
-      const equals = scalarEquals(ignoreCase, expected);
-      return (value) => value !== MISSING && !equals(value);
-    }
-    case 'in': {
-      if (!Array.isArray(expected) || !expected.every(isScalar)) throw new Error('in needs a list of scalars');
-      const members = expected.map((e) => scalarEquals(ignoreCase, e));
-      return (value) => value !== MISSING && members.some((m) => m(value));
-    }
-    case 'contains': {
-      if (!isScalar(expected)) throw new Error('contains needs a string, number, boolean or null');
-      const equals = scalarEquals(ignoreCase, expected);
-      return (value) => Array.isArray(value) && value.some((element) => equals(element));
-    }
-    case 'starts_with':
-      return stringPredicate(expected, op, (p) => (v) => v.startsWith(p), ignoreCase);
-    case 'ends_with':
-      return stringPredicate(expected, op, (p) => (v) => v.endsWith(p), ignoreCase);
-    case 'glob':
-      return stringPredicate(expected, op, compileGlob, ignoreCase);
-    case 'matches': {
-      // Folding a regex's source would corrupt escapes such as \D or \S, and RE2's own case folding
-      // treats U+212A KELVIN SIGN as "k"; config validation refuses ignore_case here for both reasons.
-      if (ignoreCase) throw new Error('ignore_case is not supported with matches');
-      return stringPredicate(expected, op, compileRegex, false);
-    }
-    default: {
-      const unknownOp: never = op;
-      throw new Error(`unknown operator ${String(unknownOp)}`);
-    }
-  }
+/** The operator's predicate, from its entry in operators.ts; throws on a value validation would refuse. */
+function compilePredicate(condition: ClaimCondition) {
+  // Own keys only: an operator named `toString` or `__proto__` is unknown, not inherited.
+  if (!Object.hasOwn(OPERATOR_DEFINITIONS, condition.op)) throw new Error(`unknown operator ${String(condition.op)}`);
+  return OPERATOR_DEFINITIONS[condition.op].predicate(condition.value, condition.ignoreCase);
 }
 
 /** Describes a resolved claim value for explanations. */

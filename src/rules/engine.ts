@@ -9,7 +9,7 @@
  * of the indexed keys, and every condition of a rule is ANDed.
  */
 import type { Identity } from '../domain/types.js';
-import type { ClaimCondition, Condition, RoleConfig, RuleConfig } from '../config/types.js';
+import type { ClaimCondition, Condition, RuleConfig } from './vocabulary.js';
 import { parseClaimPath, resolveClaim } from './claim-path.js';
 import { compileCondition, type CompiledCondition, type ConditionOutcome } from './conditions.js';
 import { foldCase } from './patterns.js';
@@ -159,7 +159,7 @@ function mergeAscending(lists: number[][]): number[] {
 }
 
 /** Compiles ordered rules once; throws when a rule names an unknown role or holds a malformed condition. */
-export function compileRules(config: { rules: readonly RuleConfig[]; roles: readonly Pick<RoleConfig, 'name'>[] }): RuleEngine {
+export function compileRules(config: { rules: readonly RuleConfig[]; roles: readonly { name: string }[] }): RuleEngine {
   const roleNames = new Set(config.roles.map((r) => r.name));
   const rules: CompiledRule[] = config.rules.map((rule, index) => {
     for (const role of rule.roles) {

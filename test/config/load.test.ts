@@ -1,11 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { configErrorMap, gatewaySchema } from '../../src/config/schema.js';
 import type { GatewayConfig } from '../../src/config/types.js';
+import { PROVIDERS_DIR, providerDefinitions } from '../../src/idp/definitions.js';
 
 type Tree = Record<string, unknown>;
 
@@ -667,5 +669,34 @@ describe('introspection.clients', () => {
     ['a number', 50, 50],
   ])('limits.introspection_per_address_per_minute: %s', (_name, written, expected) => {
     expect(parse(with_((t) => (t.limits = { introspection_per_address_per_minute: written }))).limits.introspectionPerAddressPerMinute).toBe(expected);
+  });
+});
+
+describe('provider definitions are passed to the schema, not read when it is imported', () => {
+  // A definition of our own, with a base URL key no packaged definition has: the schema allows exactly the
+  // URL keys of the definitions it is given, and the runtime config carries them in `urls`.
+  const definitionsDir = mkdtempSync(join(tmpdir(), 'stsgate-providers-'));
+  afterAll(() => rmSync(definitionsDir, { recursive: true, force: true }));
+  const github = readFileSync(join(PROVIDERS_DIR, 'github.yaml'), 'utf8');
+  writeFileSync(join(definitionsDir, 'acme.yaml'), github.replace('name: github', 'name: acme').replace('  api_url: https://api.github.com\n', '  api_url: https://api.github.com\n  uploads_url: https://uploads.github.com\n'));
+  const provider = { id: 'acme', use: 'acme', client_id: 'abc', client_secret: 'def', uploads_url: 'https://uploads.ghe.example.com' };
+
+  function parseWith(definitions: ReturnType<typeof providerDefinitions>) {
+    const tree = with_((t) => (t.providers = [provider]));
+    return gatewaySchema({ allowInsecureHttp: false, providers: definitions }).safeParse(tree, { error: configErrorMap });
+  }
+
+  it('accepts a URL key its definition declares and puts it in urls', () => {
+    const result = parseWith(providerDefinitions(definitionsDir));
+    expect(result.error?.issues).toBeUndefined();
+    expect(result.data?.providers[0]).toEqual({ id: 'acme', use: 'acme', clientId: 'abc', clientSecret: 'def', urls: { uploads_url: 'https://uploads.ghe.example.com' }, endpoints: {} });
+  });
+
+  it('refuses the same key and use with the packaged definitions, which have neither', () => {
+    const result = parseWith(providerDefinitions());
+    expect(result.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+      'providers.0.use: found "acme", expected one of facebook, github, google, oidc (a definition in providers/)',
+      'providers.0: unknown key "uploads_url"; allowed keys: id, use, client_id, client_secret, scopes, issuer, base_url, graph_url, api_url, endpoints, display_name',
+    ]);
   });
 });
