@@ -17,7 +17,7 @@ import { GatewayError } from '../../src/errors/gateway-error.js';
 import { ExchangeRateLimits } from '../../src/http/middleware/rate-limit.js';
 import { compileRules } from '../../src/rules/index.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
-import { ACCOUNT_ID } from '../support/gateway.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const role = (name: string, overrides: Partial<RoleConfig> = {}): RoleConfig => ({ name, scopes: [], audiences: [], maxSessionSeconds: 3600, canAssume: [], sessionTags: {}, ...overrides });
 

@@ -14,9 +14,9 @@ import { GatewayError, type ErrorCode } from '../../src/errors/gateway-error.js'
 import { discoveryUrlFor, TrustedIssuers, type TrustedIssuersOptions } from '../../src/issuers/index.js';
 import { remoteUrlProblem } from '../../src/issuers/key-sources.js';
 import { TEST_AUDIENCE, TestIssuer, type TestIssuerFailure } from '../support/test-issuer.js';
+import { sleep } from '../support/common.js';
 
 const FETCH_TIMEOUT_MS = 300;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type KeysKind = 'discovery' | 'jwks_uri' | 'inline';
 
