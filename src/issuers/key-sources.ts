@@ -28,6 +28,8 @@ export interface RemoteKeyLimits {
   fetchFailureBackoffMs: number;
   /** Told of every discovery and JWKS fetch and whether it succeeded (metrics). */
   onFetch?: (kind: 'discovery' | 'jwks', ok: boolean) => void;
+  /** Clock for cache ages, cooldowns and failure backoffs, epoch milliseconds. Default Date.now (tests pass their own). */
+  now?: () => number;
 }
 
 /**
@@ -102,25 +104,34 @@ export class InlineKeySource implements KeySource {
 }
 
 /**
- * A JWKS at a URL, cached by jose's remote set: fetched on first use and when older than
- * `cacheMaxAgeMs`; a token whose `kid` is unknown triggers at most one refetch per `cooldownMs`, and
- * concurrent fetches are shared (jose keeps one in-flight request).
+ * A JWKS at a URL: fetched on first use and when older than `cacheMaxAgeMs`; a token whose `kid` is
+ * unknown triggers at most one refetch per `cooldownMs`, and concurrent fetches are shared (jose's remote
+ * set keeps one in-flight request). jose fetches, parses and picks the key; the timing is kept here, on
+ * the injected clock, with the same rules as jose's own (its cache age and cooldown are turned off).
  */
 export class RemoteKeySource implements KeySource {
   readonly uri: string;
   readonly #set: RemoteJWKSet;
   readonly #backoffMs: number;
+  readonly #cacheMaxAgeMs: number;
+  readonly #cooldownMs: number;
+  readonly #now: () => number;
+  /** When the key set in use was fetched (undefined: none yet). */
+  #fetchedAt: number | undefined;
   /** Until when fetching is not retried after a failure, and that failure. */
   #failed: { until: number; reason: string } | undefined;
 
   constructor(uri: string, limits: RemoteKeyLimits) {
     this.uri = uri;
     this.#backoffMs = limits.fetchFailureBackoffMs;
+    this.#cacheMaxAgeMs = limits.cacheMaxAgeMs;
+    this.#cooldownMs = limits.cooldownMs;
+    this.#now = limits.now ?? Date.now;
     const boundedFetch: FetchImplementation = async (url, init) => {
       // Without this, an IdP that is down is asked again by every request naming its issuer (no valid
       // token needed: keys are looked up before the signature is checked), at whatever rate clients send.
       const failed = this.#failed;
-      if (failed && Date.now() < failed.until) throw new KeySourceError(`not fetched again within ${this.#backoffMs} ms of a failure (${failed.reason})`);
+      if (failed && this.#now() < failed.until) throw new KeySourceError(`not fetched again within ${this.#backoffMs} ms of a failure (${failed.reason})`);
       let body: Uint8Array;
       try {
         body = await fetchIdpBody(url, { signal: init.signal, headers: init.headers, maxBytes: limits.maxResponseBytes });
@@ -133,8 +144,9 @@ export class RemoteKeySource implements KeySource {
     };
     this.#set = createRemoteJWKSet(new URL(uri), {
       timeoutDuration: limits.fetchTimeoutMs,
-      cooldownDuration: limits.cooldownMs,
-      cacheMaxAge: limits.cacheMaxAgeMs,
+      // Never stale and never cooling down by jose's own clock: #lookup decides when to reload.
+      cooldownDuration: Infinity,
+      cacheMaxAge: Infinity,
       headers: { 'user-agent': IDP_USER_AGENT, accept: 'application/jwk-set+json, application/json' },
       [customFetch]: boundedFetch,
     });
@@ -142,15 +154,40 @@ export class RemoteKeySource implements KeySource {
 
   async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     try {
-      const key = await resolveFrom(this.#set, header, token);
+      const key = await resolveFrom((h, t) => this.#lookup(h, t), header, token);
       this.#failed = undefined;
       return key;
     } catch (err) {
-      if (err instanceof KeySourceError && !(this.#failed && Date.now() < this.#failed.until)) {
-        this.#failed = { until: Date.now() + this.#backoffMs, reason: err.message.slice(0, 200) };
+      if (err instanceof KeySourceError && !(this.#failed && this.#now() < this.#failed.until)) {
+        this.#failed = { until: this.#now() + this.#backoffMs, reason: err.message.slice(0, 200) };
       }
       throw err;
     }
+  }
+
+  /** jose's remote-set rules on our clock: reload when there is no set or it is older than the cache age; an unknown kid reloads once the cooldown has passed. */
+  async #lookup(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    if (!this.#freshFor(this.#cacheMaxAgeMs)) await this.#reload();
+    try {
+      return await this.#set(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey && !this.#freshFor(this.#cooldownMs)) {
+        await this.#reload();
+        return this.#set(header, token);
+      }
+      throw err;
+    }
+  }
+
+  /** Whether the key set in use was fetched less than `durationMs` ago. */
+  #freshFor(durationMs: number): boolean {
+    return this.#fetchedAt !== undefined && this.#now() < this.#fetchedAt + durationMs;
+  }
+
+  /** Fetches the set again (sharing a fetch already in flight) and notes when it arrived. */
+  async #reload(): Promise<void> {
+    await this.#set.reload();
+    this.#fetchedAt = this.#now();
   }
 }
 
@@ -176,10 +213,12 @@ export class DiscoveryKeySource implements KeySource {
   /** With no document yet: until when discovery is not retried after a failure, and that failure. */
   #failed: { until: number; error: unknown } | undefined;
   #keys: RemoteKeySource | undefined;
+  readonly #now: () => number;
 
   constructor(issuer: string, limits: RemoteKeyLimits) {
     this.issuer = issuer;
     this.#limits = limits;
+    this.#now = limits.now ?? Date.now;
     this.discoveryUrl = discoveryUrlFor(issuer);
   }
 
@@ -191,7 +230,7 @@ export class DiscoveryKeySource implements KeySource {
 
   async #currentMetadata(): Promise<DiscoveredMetadata> {
     const cached = this.#metadata;
-    const now = Date.now();
+    const now = this.#now();
     if (cached && now - cached.fetchedAt < this.#limits.cacheMaxAgeMs) return cached;
     if (cached && now < this.#nextRefreshAt) return cached;
     // With no document to fall back on, a failure is answered again for a short while rather than
@@ -207,9 +246,9 @@ export class DiscoveryKeySource implements KeySource {
       this.#failed = undefined;
       return fresh;
     } catch (err) {
-      if (!(this.#failed && Date.now() < this.#failed.until)) this.#failed = { until: Date.now() + this.#limits.fetchFailureBackoffMs, error: err };
+      if (!(this.#failed && this.#now() < this.#failed.until)) this.#failed = { until: this.#now() + this.#limits.fetchFailureBackoffMs, error: err };
       if (!cached) throw err;
-      this.#nextRefreshAt = Date.now() + this.#limits.cooldownMs;
+      this.#nextRefreshAt = this.#now() + this.#limits.cooldownMs;
       return cached;
     }
   }
@@ -237,7 +276,7 @@ export class DiscoveryKeySource implements KeySource {
     if (typeof jwksUri !== 'string') throw new KeySourceError(`discovery document at ${this.discoveryUrl} has no jwks_uri`);
     const problem = remoteUrlProblem(jwksUri, this.#limits.allowInsecureHttp);
     if (problem) throw new KeySourceError(`discovery document at ${this.discoveryUrl}: jwks_uri ${problem}`);
-    return { jwksUri, fetchedAt: Date.now() };
+    return { jwksUri, fetchedAt: this.#now() };
   }
 }
 

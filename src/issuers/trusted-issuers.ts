@@ -30,8 +30,10 @@ export interface TrustedIssuersOptions {
   maxResponseBytes?: number;
   /** After a failed discovery or JWKS fetch, how long further fetches fail at once instead of asking again. Default 1000. */
   fetchFailureBackoffMs?: number;
-  /** Clock for token times, epoch milliseconds (tests). Key caches follow the real clock. */
+  /** Clock for token times, epoch milliseconds (tests). Key caches follow `keysNow`. */
   now?: () => number;
+  /** Clock for the key caches (cache age, unknown-kid cooldown, failure backoff), epoch milliseconds (tests). Default Date.now. */
+  keysNow?: () => number;
   /** Told of every discovery and JWKS fetch, by issuer id (metrics). */
   onFetch?: (issuerId: string, kind: 'discovery' | 'jwks', ok: boolean) => void;
 }
@@ -73,6 +75,7 @@ export class TrustedIssuers {
       cacheMaxAgeMs: nonNegative(options.cacheMaxAgeMs, DEFAULTS.cacheMaxAgeMs, 'cacheMaxAgeMs'),
       maxResponseBytes: positiveInteger(options.maxResponseBytes, DEFAULTS.maxResponseBytes, 'maxResponseBytes'),
       fetchFailureBackoffMs: nonNegative(options.fetchFailureBackoffMs, DEFAULTS.fetchFailureBackoffMs, 'fetchFailureBackoffMs'),
+      ...(options.keysNow ? { now: options.keysNow } : {}),
     };
     this.#maxTokenLength = positiveInteger(options.maxTokenLength, DEFAULTS.maxTokenLength, 'maxTokenLength');
     this.#now = options.now ?? Date.now;
