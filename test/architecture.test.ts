@@ -107,6 +107,8 @@ describe('the checker flags a planted wrong import', () => {
       'errors/gateway-error.ts': "import type { Identity } from '../domain/types.js';\nexport class GatewayError extends Error { identity?: Identity }\n",
       'domain/types.ts': 'export interface Identity { subject: string }\n',
       'rules/engine.ts': "import type { Identity } from '../domain/types.js';\nexport const grant = (identity: Identity) => identity.subject;\n",
+      // A type-only arrow the table allows (observability may read a service's result type).
+      'observability/audit.ts': "import type { issue } from '../credentials/issue.js';\nexport type Issued = ReturnType<typeof issue>;\n",
     };
     for (const [path, text] of Object.entries({ ...base, ...files })) {
       mkdirSync(dirname(join(root, path)), { recursive: true });
@@ -125,11 +127,13 @@ describe('the checker flags a planted wrong import', () => {
     ['a type-only named import up the layers', { 'errors/up.ts': "import { type Identity } from '../domain/types.js';\nimport { type Store } from '../store/store.js';\nexport type T = Identity | Store;\n" }, 'layer: errors/up.ts -> store/store.ts'],
     ['an inline import() type', { 'errors/inline.ts': "export type S = import('../store/store.js').Store;\n" }, 'layer: errors/inline.ts -> store/store.ts'],
     ['a re-export', { 'domain/reexport.ts': "export * from '../credentials/issue.js';\n" }, 'layer: domain/reexport.ts -> credentials/issue.ts'],
+    ['a type-only re-export up the layers', { 'errors/types.ts': "export { type Store } from '../store/store.js';\n" }, 'layer: errors/types.ts -> store/store.ts'],
     ['a named re-export', { 'rules/reexport.ts': "export { issue } from '../credentials/issue.js';\n" }, 'layer: rules/reexport.ts -> credentials/issue.ts'],
     ['a side-effect import', { 'rules/side.ts': "import '../credentials/issue.js';\n" }, 'layer: rules/side.ts -> credentials/issue.ts'],
     ['a dynamic import', { 'rules/lazy.ts': "export const load = () => import('../credentials/issue.js');\n" }, 'layer: rules/lazy.ts -> credentials/issue.ts'],
     ['a dynamic import of a computed name', { 'credentials/lazy.ts': "const name = './issue.js';\nexport const load = () => import(name);\n" }, 'unresolved import: credentials/lazy.ts -> <computed dynamic import>'],
     ['a multi-line import', { 'rules/multi.ts': "import {\n  app,\n} from\n  '../http/app.js';\nexport { app };\n" }, 'layer: rules/multi.ts -> http/app.ts'],
+    ['a value import where only types may cross', { 'observability/audit.ts': "import { issue } from '../credentials/issue.js';\nexport const issued = issue;\n" }, 'layer: observability/audit.ts -> credentials/issue.ts'],
     ['a service importing http/', { 'credentials/http.ts': "import { app } from '../http/app.js';\nexport { app };\n" }, 'layer: credentials/http.ts -> http/app.ts'],
     ['a route importing a concrete store adapter', { 'http/store.ts': "import { MemoryStore } from '../store/memory/memory-store.js';\nexport { MemoryStore };\n" }, 'concrete adapter: http/store.ts -> store/memory/memory-store.ts'],
     ['a service importing a concrete store adapter', { 'credentials/store.ts': "export const load = () => import('../store/memory/memory-store.js');\n" }, 'concrete adapter: credentials/store.ts -> store/memory/memory-store.ts'],

@@ -82,7 +82,9 @@ export function importsOf(srcDir: string, file: string): ImportEdge[] {
             clause.namedBindings.elements.every((element) => element.isTypeOnly)));
       add(node.moduleSpecifier.text, typeOnly, false);
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      add(node.moduleSpecifier.text, node.isTypeOnly, false);
+      const clause = node.exportClause;
+      const typeOnly = node.isTypeOnly || (clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((element) => element.isTypeOnly));
+      add(node.moduleSpecifier.text, typeOnly, false);
     } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
       add(node.moduleReference.expression.text, node.isTypeOnly, false);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
