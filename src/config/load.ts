@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { providerDefinitions } from '../idp/definitions.js';
+import { providerDefinitions } from './provider-definitions.js';
 import { checkConsistency } from './consistency.js';
 import { interpolateTree, resolveSecretFiles } from './interpolate.js';
 import { ConfigError, ProblemList, found } from './problems.js';

@@ -11,8 +11,8 @@ import { parseClaimPath } from '../rules/claim-path.js';
 import { ruleSchema } from '../rules/vocabulary.js';
 import { closest, custom, found, isMapping, strict, suggestion } from '../util/validation.js';
 import { isSecretPath } from './problems.js';
-import { overridableEndpoints, type ProviderDefinition } from '../idp/definitions.js';
-import { jwkProblem, printableMember } from '../issuers/jwk-usability.js';
+import { overridableEndpoints, type ProviderDefinition } from './provider-definitions.js';
+import { jwkProblem, printableMember } from '../jwt/jwk-usability.js';
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];

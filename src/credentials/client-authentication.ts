@@ -15,7 +15,7 @@
 import { createLocalJWKSet, errors, type JWTPayload } from 'jose';
 import type { IntrospectionClientConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { equalSecretText } from '../idp/secret-text.js';
+import { equalSecretText } from '../util/secret-text.js';
 import { ACCEPTABLE_ALGORITHMS } from '../issuers/index.js';
 import { decodeUntrustedJwt } from '../issuers/untrusted-jwt.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';

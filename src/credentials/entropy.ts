@@ -2,9 +2,9 @@ import { randomBytes, randomFillSync } from 'node:crypto';
 
 /**
  * Random bytes from the CSPRNG, drawn from a pooled buffer: one `randomFillSync` per 4 KiB instead of one
- * `randomBytes` call per identifier. Each call costs about 5 µs here whatever its size (bench: five calls of
- * 10-30 bytes 26-32 µs, one call of 80 bytes 6 µs), and an issuance needs five (session id, token id,
- * secret access key, two AES-GCM IVs). The source is the same as `crypto.randomBytes`; Node pools the
+ * `randomBytes` call per identifier. A call costs about the same whatever its size, and an issuance needs
+ * five (session id, token id, secret access key, two AES-GCM IVs); the measurement is in bench/README.md
+ * ("What changed"). The source is the same as `crypto.randomBytes`; Node pools the
  * entropy of `crypto.randomUUID` the same way. Every byte is handed out once, as a copy the caller owns.
  */
 const POOL_BYTES = 4096;

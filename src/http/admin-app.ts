@@ -8,7 +8,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { GatewayError } from '../errors/gateway-error.js';
-import { equalSecretText } from '../idp/secret-text.js';
+import { equalSecretText } from '../util/secret-text.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { notFound, securityHeaders } from './app.js';

@@ -6,7 +6,7 @@ import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type LoginFlow, type TerminalRequest } from '../idp/index.js';
-import { equalSecretText } from '../idp/secret-text.js';
+import { equalSecretText } from '../util/secret-text.js';
 import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';

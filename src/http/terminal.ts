@@ -18,7 +18,7 @@ import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../idp/secret-text.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
 import { continuePage, terminalConfirmPage } from './pages.js';
 
 export interface TerminalRouteDependencies {

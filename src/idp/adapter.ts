@@ -1,5 +1,5 @@
 import type { Configuration, TokenEndpointResponse } from 'openid-client';
-import type { ProviderDefinition } from './definitions.js';
+import type { ProviderDefinition } from '../config/provider-definitions.js';
 import type { ProviderApi } from './provider-api.js';
 
 /** What an adapter gets once the authorization code has been exchanged (and, for oidc kinds, the ID token verified). */

@@ -13,7 +13,7 @@ import { storeKeys } from '../store/keys.js';
 import { jsonRecord, Records, secretDigest } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
-import { equalSecretText, isOpaqueValue, newOpaqueValue } from './secret-text.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
 import type { LoginProvider } from './login-provider.js';
 import { checkReturnTo } from './return-to.js';
 import { isRevoked, TerminalSessions, type TerminalRequest } from './terminal-login.js';

@@ -7,7 +7,7 @@ import type { ProviderAdapter } from './adapter.js';
 import { facebookAdapter } from './adapters/facebook.js';
 import { githubAdapter } from './adapters/github.js';
 import { oidcAdapter } from './adapters/oidc.js';
-import { providerDefinitions, type AdapterName } from './definitions.js';
+import { providerDefinitions, type AdapterName } from '../config/provider-definitions.js';
 import { LoginProvider } from './login-provider.js';
 
 /** Adapters by the name definitions use in `adapter:`. */

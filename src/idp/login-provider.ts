@@ -23,7 +23,7 @@ import {
 import type { ProviderConfig } from '../config/types.js';
 import type { Identity } from '../domain/types.js';
 import type { ProviderAdapter } from './adapter.js';
-import { OIDC_ENDPOINTS, expandTemplate, type ProviderDefinition } from './definitions.js';
+import { OIDC_ENDPOINTS, expandTemplate, type ProviderDefinition } from '../config/provider-definitions.js';
 import { LoginFailure, providerFailed, providerUnreachable } from './login-failure.js';
 import { ProviderApi } from './provider-api.js';
 

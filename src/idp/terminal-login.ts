@@ -17,7 +17,7 @@ import { storeKeys } from '../store/keys.js';
 import { jsonRecord, Records } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
-import { equalSecretText, isOpaqueValue, newOpaqueValue } from './secret-text.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
 
 /** What `/cli/login` carries through the browser login, in the login transaction. */
 export interface TerminalRequest {

@@ -8,7 +8,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type CryptoKey, type FetchImplementation, type FlattenedJWSInput, type JWSHeaderParameters, type RemoteJWKSet } from 'jose';
 
 import { fetchIdpBody, fetchIdpJsonObject, IDP_USER_AGENT } from './idp-fetch.js';
-import { partitionJwks, type DroppedJwk } from './jwk-usability.js';
+import { partitionJwks, type DroppedJwk } from '../jwt/jwk-usability.js';
 
 /** Resolves the one key that may verify a token, given its protected header. */
 export interface KeySource {
@@ -29,6 +29,8 @@ export interface RemoteKeyLimits {
   fetchFailureBackoffMs: number;
   /** Told of every discovery and JWKS fetch and whether it succeeded (metrics). */
   onFetch?: (kind: 'discovery' | 'jwks', ok: boolean) => void;
+  /** Clock for cache ages, cooldowns and failure backoffs, epoch milliseconds. Default Date.now (tests pass their own). */
+  now?: () => number;
 }
 
 /** Which keys of a loaded JWKS a source keeps (see jwk-usability.ts), and whom it tells about the others. */
@@ -138,14 +140,20 @@ export class InlineKeySource implements KeySource {
 const NO_DROPPED_KEYS: ReadonlyMap<string, string> = new Map();
 
 /**
- * A JWKS at a URL, cached by jose's remote set: fetched on first use and when older than
- * `cacheMaxAgeMs`; a token whose `kid` is unknown triggers at most one refetch per `cooldownMs`, and
- * concurrent fetches are shared (jose keeps one in-flight request).
+ * A JWKS at a URL: fetched on first use and when older than `cacheMaxAgeMs`; a token whose `kid` is
+ * unknown triggers at most one refetch per `cooldownMs`, and concurrent fetches are shared (jose's remote
+ * set keeps one in-flight request). jose fetches, parses and picks the key; the timing is kept here, on
+ * the injected clock, with the same rules as jose's own (its cache age and cooldown are turned off).
  */
 export class RemoteKeySource implements KeySource {
   readonly uri: string;
   readonly #set: RemoteJWKSet;
   readonly #backoffMs: number;
+  readonly #cacheMaxAgeMs: number;
+  readonly #cooldownMs: number;
+  readonly #now: () => number;
+  /** When the key set in use was fetched (undefined: none yet). */
+  #fetchedAt: number | undefined;
   /** Until when fetching is not retried after a failure, and that failure. */
   #failed: { until: number; reason: string } | undefined;
   /** Keys with a kid that the last loaded set held but that were dropped, and why. */
@@ -154,11 +162,14 @@ export class RemoteKeySource implements KeySource {
   constructor(uri: string, limits: RemoteKeyLimits, policy: JwksPolicy) {
     this.uri = uri;
     this.#backoffMs = limits.fetchFailureBackoffMs;
+    this.#cacheMaxAgeMs = limits.cacheMaxAgeMs;
+    this.#cooldownMs = limits.cooldownMs;
+    this.#now = limits.now ?? Date.now;
     const boundedFetch: FetchImplementation = async (url, init) => {
       // Without this, an IdP that is down is asked again by every request naming its issuer (no valid
       // token needed: keys are looked up before the signature is checked), at whatever rate clients send.
       const failed = this.#failed;
-      if (failed && Date.now() < failed.until) throw new KeySourceError(`not fetched again within ${this.#backoffMs} ms of a failure (${failed.reason})`);
+      if (failed && this.#now() < failed.until) throw new KeySourceError(`not fetched again within ${this.#backoffMs} ms of a failure (${failed.reason})`);
       let body: Uint8Array;
       try {
         body = await fetchIdpBody(url, { signal: init.signal, headers: init.headers, maxBytes: limits.maxResponseBytes });
@@ -174,8 +185,9 @@ export class RemoteKeySource implements KeySource {
     };
     this.#set = createRemoteJWKSet(new URL(uri), {
       timeoutDuration: limits.fetchTimeoutMs,
-      cooldownDuration: limits.cooldownMs,
-      cacheMaxAge: limits.cacheMaxAgeMs,
+      // Never stale and never cooling down by jose's own clock: #lookup decides when to reload.
+      cooldownDuration: Infinity,
+      cacheMaxAge: Infinity,
       headers: { 'user-agent': IDP_USER_AGENT, accept: 'application/jwk-set+json, application/json' },
       [customFetch]: boundedFetch,
     });
@@ -183,15 +195,40 @@ export class RemoteKeySource implements KeySource {
 
   async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     try {
-      const key = await resolveFrom(this.#set, header, token, () => this.#dropped);
+      const key = await resolveFrom((h, t) => this.#lookup(h, t), header, token, () => this.#dropped);
       this.#failed = undefined;
       return key;
     } catch (err) {
-      if (err instanceof KeySourceError && !(this.#failed && Date.now() < this.#failed.until)) {
-        this.#failed = { until: Date.now() + this.#backoffMs, reason: err.message.slice(0, 200) };
+      if (err instanceof KeySourceError && !(this.#failed && this.#now() < this.#failed.until)) {
+        this.#failed = { until: this.#now() + this.#backoffMs, reason: err.message.slice(0, 200) };
       }
       throw err;
     }
+  }
+
+  /** jose's remote-set rules on our clock: reload when there is no set or it is older than the cache age; an unknown kid reloads once the cooldown has passed. */
+  async #lookup(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    if (!this.#freshFor(this.#cacheMaxAgeMs)) await this.#reload();
+    try {
+      return await this.#set(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey && !this.#freshFor(this.#cooldownMs)) {
+        await this.#reload();
+        return this.#set(header, token);
+      }
+      throw err;
+    }
+  }
+
+  /** Whether the key set in use was fetched less than `durationMs` ago. */
+  #freshFor(durationMs: number): boolean {
+    return this.#fetchedAt !== undefined && this.#now() < this.#fetchedAt + durationMs;
+  }
+
+  /** Fetches the set again (sharing a fetch already in flight) and notes when it arrived. */
+  async #reload(): Promise<void> {
+    await this.#set.reload();
+    this.#fetchedAt = this.#now();
   }
 }
 
@@ -218,11 +255,13 @@ export class DiscoveryKeySource implements KeySource {
   /** With no document yet: until when discovery is not retried after a failure, and that failure. */
   #failed: { until: number; error: unknown } | undefined;
   #keys: RemoteKeySource | undefined;
+  readonly #now: () => number;
 
   constructor(issuer: string, limits: RemoteKeyLimits, policy: JwksPolicy) {
     this.issuer = issuer;
     this.#limits = limits;
     this.#policy = policy;
+    this.#now = limits.now ?? Date.now;
     this.discoveryUrl = discoveryUrlFor(issuer);
   }
 
@@ -234,7 +273,7 @@ export class DiscoveryKeySource implements KeySource {
 
   async #currentMetadata(): Promise<DiscoveredMetadata> {
     const cached = this.#metadata;
-    const now = Date.now();
+    const now = this.#now();
     if (cached && now - cached.fetchedAt < this.#limits.cacheMaxAgeMs) return cached;
     if (cached && now < this.#nextRefreshAt) return cached;
     // With no document to fall back on, a failure is answered again for a short while rather than
@@ -250,9 +289,9 @@ export class DiscoveryKeySource implements KeySource {
       this.#failed = undefined;
       return fresh;
     } catch (err) {
-      if (!(this.#failed && Date.now() < this.#failed.until)) this.#failed = { until: Date.now() + this.#limits.fetchFailureBackoffMs, error: err };
+      if (!(this.#failed && this.#now() < this.#failed.until)) this.#failed = { until: this.#now() + this.#limits.fetchFailureBackoffMs, error: err };
       if (!cached) throw err;
-      this.#nextRefreshAt = Date.now() + this.#limits.cooldownMs;
+      this.#nextRefreshAt = this.#now() + this.#limits.cooldownMs;
       return cached;
     }
   }
@@ -280,7 +319,7 @@ export class DiscoveryKeySource implements KeySource {
     if (typeof jwksUri !== 'string') throw new KeySourceError(`discovery document at ${this.discoveryUrl} has no jwks_uri`);
     const problem = remoteUrlProblem(jwksUri, this.#limits.allowInsecureHttp);
     if (problem) throw new KeySourceError(`discovery document at ${this.discoveryUrl}: jwks_uri ${problem}`);
-    return { jwksUri, fetchedAt: Date.now() };
+    return { jwksUri, fetchedAt: this.#now() };
   }
 }
 

@@ -9,7 +9,7 @@ import type { IssuerAlgorithm, IssuerConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
 import { RecentlyUsed } from '../util/recently-used.js';
-import type { DroppedJwk } from './jwk-usability.js';
+import type { DroppedJwk } from '../jwt/jwk-usability.js';
 import { DiscoveryKeySource, InlineKeySource, RemoteKeySource, remoteUrlProblem, type JwksPolicy, type KeySource, type RemoteKeyLimits } from './key-sources.js';
 import { issuedInFutureMessage, verificationFailure } from './verification-errors.js';
 

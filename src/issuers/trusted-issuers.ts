@@ -10,7 +10,7 @@
 import type { IssuerConfig } from '../config/types.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { DroppedJwk } from './jwk-usability.js';
+import type { DroppedJwk } from '../jwt/jwk-usability.js';
 import type { RemoteKeyLimits } from './key-sources.js';
 import { TrustedIssuer } from './trusted-issuer.js';
 import { decodeUntrustedJwt } from './untrusted-jwt.js';
@@ -31,8 +31,10 @@ export interface TrustedIssuersOptions {
   maxResponseBytes?: number;
   /** After a failed discovery or JWKS fetch, how long further fetches fail at once instead of asking again. Default 1000. */
   fetchFailureBackoffMs?: number;
-  /** Clock for token times, epoch milliseconds (tests). Key caches follow the real clock. */
+  /** Clock for token times, epoch milliseconds (tests). Key caches follow `keysNow`. */
   now?: () => number;
+  /** Clock for the key caches (cache age, unknown-kid cooldown, failure backoff), epoch milliseconds (tests). Default Date.now. */
+  keysNow?: () => number;
   /** Told of every discovery and JWKS fetch, by issuer id (metrics). */
   onFetch?: (issuerId: string, kind: 'discovery' | 'jwks', ok: boolean) => void;
   /** Told once of each unusable key found in an issuer's fetched JWKS, which is dropped (logs, metrics). */
@@ -76,6 +78,7 @@ export class TrustedIssuers {
       cacheMaxAgeMs: nonNegative(options.cacheMaxAgeMs, DEFAULTS.cacheMaxAgeMs, 'cacheMaxAgeMs'),
       maxResponseBytes: positiveInteger(options.maxResponseBytes, DEFAULTS.maxResponseBytes, 'maxResponseBytes'),
       fetchFailureBackoffMs: nonNegative(options.fetchFailureBackoffMs, DEFAULTS.fetchFailureBackoffMs, 'fetchFailureBackoffMs'),
+      ...(options.keysNow ? { now: options.keysNow } : {}),
     };
     this.#maxTokenLength = positiveInteger(options.maxTokenLength, DEFAULTS.maxTokenLength, 'maxTokenLength');
     this.#now = options.now ?? Date.now;

@@ -18,8 +18,8 @@ export const CENSOR = '[redacted]';
 /**
  * A copy of `object` whose nested objects have their REDACTED_FIELDS censored; `object` itself when
  * nothing needs it (the common case: no allocation). Never mutates its input. Same semantics as pino's
- * `redact: { paths: ['*.<name>', ...] }`, which cost about 30 µs per log line (two lines per request) in
- * bench/PROFILE.md: the wildcard paths made it walk and re-serialize every object.
+ * `redact: { paths: ['*.<name>', ...] }`, which was among the costliest items per request (two log lines
+ * each; bench/README.md, "What changed"): the wildcard paths made it walk and re-serialize every object.
  */
 export function censorNested<T extends object>(object: T): T {
   let out: Record<string, unknown> | undefined;

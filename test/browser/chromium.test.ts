@@ -15,8 +15,9 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-process.js';
-import { ACCOUNT_ID, redisStoreConfig } from '../support/gateway.js';
+import { redisStoreConfig } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);

@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, useIssuerAndGateway } from '../support/gateway.js';
+import { useIssuerAndGateway } from '../support/gateway.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const AWS = '/usr/bin/aws';
 const run = promisify(execFile);

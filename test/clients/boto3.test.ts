@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, useIssuerAndGateway } from '../support/gateway.js';
+import { useIssuerAndGateway } from '../support/gateway.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(import.meta.dirname, 'boto3_roundtrip.py');

@@ -7,7 +7,8 @@ import { stringify } from 'yaml';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
 import { configErrorMap, gatewaySchema } from '../../src/config/schema.js';
 import type { GatewayConfig } from '../../src/config/types.js';
-import { PROVIDERS_DIR, providerDefinitions } from '../../src/idp/definitions.js';
+import { PROVIDERS_DIR, providerDefinitions } from '../../src/config/provider-definitions.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 type Tree = Record<string, unknown>;
 
@@ -17,7 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function base(): Tree {
   return {
     public_url: 'https://sts.example.com',
-    account_id: '123456789012',
+    account_id: ACCOUNT_ID,
     issuers: [{ id: 'gha', issuer: 'https://token.actions.githubusercontent.com', audiences: ['sts.example.com'] }],
     roles: [{ name: 'deployer' }, { name: 'reader' }],
     rules: [{ name: 'r0', match: { source: 'gha', claim: 'repository', equals: 'acme/app' }, roles: ['deployer'] }],
@@ -64,7 +65,7 @@ describe('a valid configuration', () => {
       admin: { listen: { host: '0.0.0.0', port: 9090 }, metricsOnPublicPort: false },
       store: { kind: 'memory', prefix: 'stsgate:' },
       signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
-      accountId: '123456789012',
+      accountId: ACCOUNT_ID,
       dev: { allowInsecureHttp: false },
       limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 },
       introspection: { clients: [] },

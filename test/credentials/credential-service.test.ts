@@ -9,8 +9,9 @@ import { RoleCatalog } from '../../src/domain/role-catalog.js';
 import type { CredentialRequest } from '../../src/domain/types.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { storeKeys } from '../../src/store/keys.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
-const roles = new RoleCatalog('123456789012', [
+const roles = new RoleCatalog(ACCOUNT_ID, [
   { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: { repo: 'claims.repository', who: 'subject', bad: 'claims.obj' } },
 ]);
 const role = roles.byName('deployer')!;
@@ -25,7 +26,7 @@ beforeEach(async () => {
   clock = Date.UTC(2026, 10, 26, 12, 0, 0);
   store = new MemoryStore({ prefix: 't:', now: () => clock });
   keys ??= await generateSigningKeys('ES256');
-  service = new CredentialService({ store, keys: { set: keys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: '123456789012', cacheMinRemainingFraction: 0.5, now: () => clock });
+  service = new CredentialService({ store, keys: { set: keys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: ACCOUNT_ID, cacheMinRemainingFraction: 0.5, now: () => clock });
 });
 
 const request = (overrides: Partial<CredentialRequest> = {}): CredentialRequest => ({ identity, role, durationSeconds: 3600, sessionName: 'ci', ...overrides });
@@ -44,7 +45,7 @@ describe('CredentialService', () => {
 
   it.each(['ES256', 'EdDSA', 'RS256'] as const)('%s: its access token verifies with jose against the published JWKS, header and claims in the shape jose wrote them', async (alg) => {
     const algKeys = await generateSigningKeys(alg);
-    const signer = new CredentialService({ store, keys: { set: algKeys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: '123456789012', cacheMinRemainingFraction: 0.5, now: () => clock });
+    const signer = new CredentialService({ store, keys: { set: algKeys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: ACCOUNT_ID, cacheMinRemainingFraction: 0.5, now: () => clock });
     const set = await signer.issue(request());
     const { payload, protectedHeader } = await jwtVerify(set.accessToken, createLocalJWKSet(algKeys.jwks(clock)), {
       issuer: 'https://sts.example.com',

@@ -15,6 +15,7 @@ import { GatewayError } from '../../src/errors/gateway-error.js';
 import { isRevoked } from '../../src/idp/terminal-login.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { storeKeys } from '../../src/store/keys.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const MAX_LIFETIME_S = 3600;
 const SKEW_MS = 60_000;
@@ -153,12 +154,12 @@ describe('revocation requests', () => {
 describe('enforcement', () => {
   let keys: SigningKeySet;
   let service: CredentialService;
-  const roles = new RoleCatalog('123456789012', [{ name: 'deployer', scopes: ['deploy:write'], audiences: ['api.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} }]);
+  const roles = new RoleCatalog(ACCOUNT_ID, [{ name: 'deployer', scopes: ['deploy:write'], audiences: ['api.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} }]);
   const request: CredentialRequest = { identity: { source: 'ci', subject: 'repo:acme/app', claims: {} }, role: roles.byName('deployer')!, durationSeconds: 3600, sessionName: 'ci' };
 
   beforeEach(async () => {
     keys ??= await generateSigningKeys('ES256');
-    service = new CredentialService({ store, keys: { set: keys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: '123456789012', cacheMinRemainingFraction: 0.5, now: () => clock, revocations });
+    service = new CredentialService({ store, keys: { set: keys }, box: new SecretBox(randomBytes(32)), issuer: 'https://sts.example.com', accountId: ACCOUNT_ID, cacheMinRemainingFraction: 0.5, now: () => clock, revocations });
   });
 
   it('a covered session: findSession says ExpiredToken, the access token is invalid_grant, the cache issues a fresh set that works', async () => {

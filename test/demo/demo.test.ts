@@ -13,8 +13,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { SAMPLE_USERS } from '../../src/demo/sample-users.js';
 import { TestBrowser } from '../support/browser.js';
 import { runCli, runCliToEnd, type CliProcess } from '../support/cli-process.js';
-import { freePort } from '../support/oauth-double.js';
 import { submitAtDevelopmentIdp } from '../support/oidc-provider.js';
+import { freePort } from '../support/common.js';
 
 const DEMO_CONFIG = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 

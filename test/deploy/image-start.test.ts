@@ -18,6 +18,7 @@ import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execForm, finalStage, readDockerfile, REPO_ROOT } from './dockerfile.js';
+import { freePort, sleep } from '../support/common.js';
 
 const runtime = finalStage(readDockerfile());
 /** The image's USER (uid:gid). */
@@ -28,17 +29,6 @@ const asRoot = process.getuid?.() === 0;
 
 let root: string;
 let app: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Every file under a folder with its size and mtime, to see whether the process wrote anything there. */
 function snapshot(dir: string): Map<string, string> {
@@ -66,7 +56,7 @@ async function waitFor200(url: string, deadline: number): Promise<Response> {
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`${url}: ${last}`);
 }

@@ -13,9 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { capturedLogs, issuerFor, postForm, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { capturedLogs, issuerFor, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { parsePrometheusText, sumOf } from '../support/prometheus.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 
 const TOKEN = randomBytes(32).toString('base64url');
 
@@ -204,7 +205,7 @@ describe('shutdown', () => {
 describe('admin: configuration', () => {
   const dir = mkdtempSync(join(tmpdir(), 'stsgate-admin-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const base = { public_url: 'https://sts.example.com', account_id: '123456789012', listen: { host: '127.0.0.1', port: 8080 } };
+  const base = { public_url: 'https://sts.example.com', account_id: ACCOUNT_ID, listen: { host: '127.0.0.1', port: 8080 } };
   const parse = (admin: unknown) => parseConfig(stringify({ ...base, ...(admin === undefined ? {} : { admin }) }), {}, dir);
   const problems = (admin: unknown): string[] => {
     try {

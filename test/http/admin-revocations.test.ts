@@ -25,6 +25,7 @@ import type { Store } from '../../src/store/store.js';
 import { runCliToEnd } from '../support/cli-process.js';
 import { REDIS_URL, redisStoreConfig } from '../support/gateway.js';
 import { makeTempDir } from '../support/gateway-process.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const config = { roles: [{ name: 'deployer', maxSessionSeconds: 3600 }], providers: [{ id: 'google' }], issuers: [{ id: 'ci' }] } as unknown as Pick<GatewayConfig, 'roles' | 'providers' | 'issuers'>;
 
@@ -133,7 +134,7 @@ describe('stsgate revoke usage errors', () => {
       store: { redis: { url: REDIS_URL, prefix } },
       signing: { algorithm: 'ES256', keys_file: join(dir, 'keys.json') },
       credentials: { encryption_key: randomBytes(32).toString('base64') },
-      account_id: '123456789012',
+      account_id: ACCOUNT_ID,
       dev: { allow_insecure_http: true },
       issuers: [{ id: 'ci', issuer: 'http://127.0.0.1:1', audiences: ['sts'] }],
       roles: [{ name: 'deployer', scopes: ['x'], audiences: ['y'], max_session_seconds: 3600 }],

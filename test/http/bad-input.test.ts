@@ -6,8 +6,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { ACCOUNT_ID, awsErrorCode, issuerFor, postForm, REDIS_URL, redisStoreConfig, standardRules, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { awsErrorCode, issuerFor, REDIS_URL, redisStoreConfig, standardRules, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 
 const ROLE_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/deployer`;
 const MAIN = { repository: 'acme/app', ref: 'refs/heads/main' };

@@ -12,8 +12,9 @@ import type { RoleConfig } from '../../src/config/types.js';
 import { MAX_CHAIN_DEPTH } from '../../src/credentials/exchange.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import { storeKeys } from '../../src/store/keys.js';
-import { ACCOUNT_ID, gatewayServicesAt, issuerFor, postForm, redisStoreConfig, standardRoles, standardRules, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { gatewayServicesAt, issuerFor, redisStoreConfig, standardRoles, standardRules, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { TEST_SUBJECT, TestIssuer } from '../support/test-issuer.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 
 const arn = (role: string) => `arn:aws:iam::${ACCOUNT_ID}:role/${role}`;
 const MAIN = { repository: 'acme/app', ref: 'refs/heads/main' };

@@ -1,9 +1,10 @@
 /** `/metrics` parses as Prometheus text, with the named series present and moving. */
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, issuerFor, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { issuerFor, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { parsePrometheusText, sumOf, type Sample } from '../support/prometheus.js';
 import { TestIssuer } from '../support/test-issuer.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 describe('/metrics', () => {
   let issuer: TestIssuer;

@@ -2,7 +2,8 @@
 import { decodeJwt, decodeProtectedHeader, createRemoteJWKSet, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { postForm, useIssuerAndGateway } from '../support/gateway.js';
+import { useIssuerAndGateway } from '../support/gateway.js';
+import { postForm } from '../support/common.js';
 
 const MAIN = { repository: 'acme/app', ref: 'refs/heads/main' };
 

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, GetCallerIdentityCommand, STSClient, STSServiceException } from '@aws-sdk/client-sts';
 import { fromTokenFile } from '@aws-sdk/credential-providers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, issuerFor, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { issuerFor, redisStoreConfig, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const DEPLOYER_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/deployer`;
 const READER_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/reader`;

@@ -2,7 +2,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { jwkProblem, type JwkDropReason } from '../../src/issuers/index.js';
-import { partitionJwks } from '../../src/issuers/jwk-usability.js';
+import { partitionJwks } from '../../src/jwt/jwk-usability.js';
 
 const jwkOf = (type: 'rsa' | 'ec' | 'ed25519' | 'ed448', options: Record<string, unknown> = {}) =>
   generateKeyPairSync(type as 'rsa', options as { modulusLength: number }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;

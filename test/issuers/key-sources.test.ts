@@ -16,7 +16,12 @@ import { remoteUrlProblem } from '../../src/issuers/key-sources.js';
 import { TEST_AUDIENCE, TestIssuer, type TestIssuerFailure } from '../support/test-issuer.js';
 
 const FETCH_TIMEOUT_MS = 300;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The key caches' clock (cache age, unknown-kid cooldown, failure backoff): tests move it instead of waiting. */
+let clock = Date.now();
+function advance(ms: number): void {
+  clock += ms;
+}
 
 type KeysKind = 'discovery' | 'jwks_uri' | 'inline';
 
@@ -43,6 +48,7 @@ function verifierFor(idp: TestIssuer, keys: KeysKind, options: Partial<TrustedIs
     fetchTimeoutMs: FETCH_TIMEOUT_MS,
     cooldownMs: 60_000,
     maxResponseBytes: 64 * 1024,
+    keysNow: () => clock,
     ...options,
   });
 }
@@ -233,7 +239,7 @@ describe('identity provider failures', () => {
     // Inside the backoff the IdP is not asked again, even though it is back.
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('IDPCommunicationError');
     expect(idp.fetches.discovery + idp.fetches.jwks).toBe(fetches);
-    await sleep(250);
+    advance(250);
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('ok');
   });
 
@@ -266,7 +272,7 @@ describe('identity provider failures', () => {
     const verifier = verifierFor(idp, 'discovery', { cacheMaxAgeMs: 150, cooldownMs: 100 });
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('ok');
     idp.fail('discovery', { kind: 'status', status: 500 });
-    await sleep(200);
+    advance(200);
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('ok');
     expect(idp.fetches.discovery).toBe(2);
     // Within the retry delay the failed refresh is not repeated.
@@ -278,7 +284,7 @@ describe('identity provider failures', () => {
     const verifier = verifierFor(idp, 'jwks_uri', { cacheMaxAgeMs: 150, cooldownMs: 100 });
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('ok');
     idp.fail('jwks', { kind: 'status', status: 500 });
-    await sleep(200);
+    advance(200);
     expect(await codeOf(verifier.verifyWebIdentityToken(await idp.mint()))).toBe('IDPCommunicationError');
   });
 });
@@ -292,12 +298,11 @@ describe('refetching on unknown kid', () => {
     { name: 'warm cache after the cooldown, 50 concurrent unknown kids', warm: true, waitMs: COOLDOWN_MS + 50, concurrent: true, jwksFetches: 2 },
     { name: 'warm cache after the cooldown, 50 unknown kids one after another', warm: true, waitMs: COOLDOWN_MS + 50, concurrent: false, jwksFetches: 2 },
   ])('$name → $jwksFetches JWKS fetch(es)', async ({ warm, waitMs, concurrent, jwksFetches }) => {
-    // Minted first, so signing time does not eat into the cooldown.
     const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => idp.mint({}, { header: { kid: `unknown-${i}` } })));
     const valid = await idp.mint();
     const verifier = verifierFor(idp, 'jwks_uri', { cooldownMs: COOLDOWN_MS });
     if (warm) expect(await codeOf(verifier.verifyWebIdentityToken(valid))).toBe('ok');
-    await sleep(waitMs);
+    advance(waitMs);
     const attempt = (token: string) => verifier.verifyWebIdentityToken(token).then(() => undefined, (err: unknown) => err as GatewayError);
     const errors = concurrent ? await Promise.all(tokens.map(attempt)) : await tokens.reduce<Promise<(GatewayError | undefined)[]>>(async (acc, token) => [...(await acc), await attempt(token)], Promise.resolve([]));
     for (const error of errors) {
@@ -312,7 +317,7 @@ describe('refetching on unknown kid', () => {
       const first = await rotating.mint({}, { alg: 'ES256' });
       const verifier = verifierFor(rotating, 'discovery', { cooldownMs: COOLDOWN_MS });
       expect(await codeOf(verifier.verifyWebIdentityToken(first))).toBe('ok');
-      // ES256 keys are generated in about a millisecond, well inside the cooldown.
+      // The key caches' clock stands still until advanced: still inside the cooldown.
       const fresh = await rotating.rotate('ES256');
       const rotatedToken = await rotating.mint({}, { kid: fresh.kid });
 
@@ -320,7 +325,7 @@ describe('refetching on unknown kid', () => {
       expect(await codeOf(verifier.verifyWebIdentityToken(rotatedToken))).toBe('InvalidIdentityToken');
       expect(rotating.fetches.jwks).toBe(1);
 
-      await sleep(COOLDOWN_MS + 50);
+      advance(COOLDOWN_MS + 50);
       expect(await codeOf(verifier.verifyWebIdentityToken(rotatedToken))).toBe('ok');
       expect(await codeOf(verifier.verifyWebIdentityToken(await rotating.mint({}, { kid: 'es-1' })))).toBe('ok');
       expect(rotating.fetches).toEqual({ discovery: 1, jwks: 2, other: 0 });

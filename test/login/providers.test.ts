@@ -9,9 +9,10 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { describe, expect, it } from 'vitest';
 import { TestBrowser, parseSetCookie } from '../support/browser.js';
 import { loginAs, providerConfig, startLogin, type LoginDouble } from '../support/browser-login.js';
-import { ACCOUNT_ID, redisStoreConfig, startTestGateway } from '../support/gateway.js';
+import { redisStoreConfig, startTestGateway } from '../support/gateway.js';
 import { OidcDouble } from '../support/oidc-double.js';
 import { useLoginEnvironment } from '../support/login-environment.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const setup = useLoginEnvironment();
 

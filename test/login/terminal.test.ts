@@ -12,8 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { checkLoopbackRedirect } from '../../src/idp/index.js';
 import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin, readTerminalConfirmation } from '../support/browser-login.js';
-import { ACCOUNT_ID, postForm } from '../support/gateway.js';
 import { useLoginEnvironment } from '../support/login-environment.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 
 const setup = useLoginEnvironment();
 

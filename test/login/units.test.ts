@@ -3,7 +3,7 @@
  * `html` template's escaping and GitHub's Link header.
  */
 import { describe, expect, it } from 'vitest';
-import { expandTemplate, overridableEndpoints, providerDefinitions } from '../../src/idp/definitions.js';
+import { expandTemplate, overridableEndpoints, providerDefinitions } from '../../src/config/provider-definitions.js';
 import { buildClaims } from '../../src/idp/login-provider.js';
 import { nextLink } from '../../src/idp/provider-api.js';
 import { checkReturnTo } from '../../src/idp/return-to.js';

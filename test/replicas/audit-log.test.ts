@@ -6,7 +6,8 @@
 import { decodeJwt } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/gateway.js';
-import { ACCOUNT_ID, expectNoSecretsInOutput, postForm, startGatewayProcess, testPrefix, useProcessTestSetup, writeGatewayConfig, type GatewayProcess } from '../support/gateway-process.js';
+import { expectNoSecretsInOutput, startGatewayProcess, testPrefix, useProcessTestSetup, writeGatewayConfig, type GatewayProcess } from '../support/gateway-process.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 
 const MAIN_RULE = 'main branch of acme/app may deploy';
 
@@ -36,15 +37,16 @@ describe('audit log of a gateway process', () => {
       WebIdentityToken: token,
       ...extra,
     });
+    const resText = await res.text();
     for (const name of ['SecretAccessKey', 'SessionToken']) {
-      const value = new RegExp(`<${name}>([^<]+)</${name}>`).exec(res.text)?.[1];
+      const value = new RegExp(`<${name}>([^<]+)</${name}>`).exec(resText)?.[1];
       if (value) ledger.add(name, value);
     }
-    const requestId = /<RequestId>([^<]+)<\/RequestId>/.exec(res.text)?.[1];
+    const requestId = /<RequestId>([^<]+)<\/RequestId>/.exec(resText)?.[1];
     // The id in the body is the one in both headers: whichever a client logs leads to the audit line.
     expect(res.headers.get('x-amzn-requestid')).toBe(requestId);
     expect(res.headers.get('x-request-id')).toBe(requestId);
-    return { ...res, requestId: requestId! };
+    return { status: res.status, text: resText, requestId: requestId! };
   }
 
   const auditLine = async (requestId: string) => (await gateway.waitForLogs((line) => line.log === 'audit' && line.requestId === requestId))[0]!;
@@ -78,8 +80,9 @@ describe('audit log of a gateway process', () => {
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
       audience: 'deployer',
     });
-    expect(res.status, res.text).toBe(200);
-    const body = JSON.parse(res.text) as { access_token: string; expires_in: number; aws_credentials: { SecretAccessKey: string; SessionToken: string } };
+    const resText = await res.text();
+    expect(res.status, resText).toBe(200);
+    const body = JSON.parse(resText) as { access_token: string; expires_in: number; aws_credentials: { SecretAccessKey: string; SessionToken: string } };
     for (const secret of [body.access_token, body.aws_credentials.SecretAccessKey, body.aws_credentials.SessionToken]) ledger.add('issued credentials', secret);
     const line = await auditLine(res.headers.get('x-request-id')!);
     expect(line).toMatchObject({ event: 'issued', action: 'TokenExchange', source: 'ci', subject: sub, role: 'deployer', rule: MAIN_RULE, durationSeconds: 3600, client: '127.0.0.1' });

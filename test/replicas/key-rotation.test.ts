@@ -16,15 +16,14 @@ import { REDIS_URL } from '../support/gateway.js';
 import {
   allOutput,
   expectNoSecretsInOutput,
-  postForm,
   runStsgate,
-  sleep,
   startGatewayProcess,
   testPrefix,
   useProcessTestSetup,
   writeGatewayConfig,
   type GatewayProcess,
 } from '../support/gateway-process.js';
+import { sleep, postForm } from '../support/common.js';
 
 const PUBLISH_AHEAD_SECONDS = 4;
 const RELOAD_SECONDS = 1;
@@ -83,7 +82,8 @@ describe('signing key rotation under traffic', () => {
         record.jwks = `${(err as Error).name}: ${(err as Error).message}`;
       }
       const res = await postForm(`${gateways[verifier].url}/oauth2/introspect`, { token: record.token });
-      if (res.status !== 200 || (JSON.parse(res.text) as { active: boolean }).active !== true) record.introspection = `${res.status} ${res.text}`;
+      const resText = await res.text();
+      if (res.status !== 200 || (JSON.parse(resText) as { active: boolean }).active !== true) record.introspection = `${res.status} ${resText}`;
     };
 
     const load = async () => {
@@ -99,8 +99,9 @@ describe('signing key rotation under traffic', () => {
           subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
           audience: 'reader',
         });
-        expect(res.status, `${res.text} ${gateways[by].problems().slice(-3).join(' ')}`).toBe(200);
-        const body = JSON.parse(res.text) as { access_token: string; aws_credentials: { SecretAccessKey: string; SessionToken: string } };
+        const resText = await res.text();
+        expect(res.status, `${resText} ${gateways[by].problems().slice(-3).join(' ')}`).toBe(200);
+        const body = JSON.parse(resText) as { access_token: string; aws_credentials: { SecretAccessKey: string; SessionToken: string } };
         ledger.add('access token', body.access_token);
         ledger.add('SecretAccessKey', body.aws_credentials.SecretAccessKey);
         ledger.add('SessionToken', body.aws_credentials.SessionToken);

@@ -6,17 +6,16 @@ import { AssumeRoleWithWebIdentityCommand, GetCallerIdentityCommand, STSClient, 
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ACCOUNT_ID,
   allOutput,
   expectNoSecretsInOutput,
   killAllGatewayProcesses,
-  postForm,
   startGatewayProcess,
   useProcessTestSetup,
   writeGatewayConfig,
   type GatewayProcess,
   type StoreYaml,
 } from '../support/gateway-process.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 
 /** A store the suite runs on, and how to take it down. */
 export interface ReplicaStore {
@@ -84,8 +83,9 @@ export function describeReplicas(topology: string, startStore: () => Promise<Rep
         subject_token_type: JWT_TOKEN_TYPE,
         audience: 'deployer',
       });
-      expect(res.status, res.text).toBe(200);
-      const body = JSON.parse(res.text) as { access_token: string; aws_credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } };
+      const resText = await res.text();
+      expect(res.status, resText).toBe(200);
+      const body = JSON.parse(resText) as { access_token: string; aws_credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } };
       ledger.add('access token', body.access_token);
       ledger.add('SecretAccessKey', body.aws_credentials.SecretAccessKey);
       ledger.add('SessionToken', body.aws_credentials.SessionToken);
@@ -94,8 +94,9 @@ export function describeReplicas(topology: string, startStore: () => Promise<Rep
 
     async function introspect(gateway: GatewayProcess, token: string): Promise<{ active: boolean; sid?: string }> {
       const res = await postForm(`${gateway.url}/oauth2/introspect`, { token });
+      const resText = await res.text();
       expect(res.status).toBe(200);
-      return JSON.parse(res.text) as { active: boolean; sid?: string };
+      return JSON.parse(resText) as { active: boolean; sid?: string };
     }
 
     async function callerIdentityError(gateway: GatewayProcess, credentials: Credentials): Promise<string> {

@@ -7,9 +7,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { confirmTerminalLogin, loginAs } from '../support/browser-login.js';
 import { TestBrowser } from '../support/browser.js';
-import { postForm, redisStoreConfig, type TestGateway } from '../support/gateway.js';
+import { redisStoreConfig, type TestGateway } from '../support/gateway.js';
 import { useLoginReplicas, type LoginEnvironment, type LoginStoreTopology } from '../support/login-environment.js';
 import { startRedisCluster } from '../support/redis-servers.js';
+import { postForm } from '../support/common.js';
 
 const topologies: [string, LoginStoreTopology][] = [
   ['standalone Redis', async () => ({ store: redisStoreConfig(), stop: async () => {} })],

@@ -14,15 +14,14 @@ import {
   allOutput,
   expectNoSecretsInOutput,
   killAllGatewayProcesses,
-  postForm,
   runStsgate,
-  sleep,
   startGatewayProcess,
   useProcessTestSetup,
   writeGatewayConfig,
   type GatewayProcess,
 } from '../support/gateway-process.js';
 import type { ReplicaStore } from './replica-suite.js';
+import { sleep, postForm } from '../support/common.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
@@ -80,8 +79,9 @@ export function describeRevocations(topology: string, startStore: () => Promise<
         audience: options.audience ?? 'deployer',
         session_name: options.sessionName ?? 'revocations',
       });
-      expect(res.status, res.text).toBe(200);
-      const body = JSON.parse(res.text) as IssuedSet;
+      const resText = await res.text();
+      expect(res.status, resText).toBe(200);
+      const body = JSON.parse(resText) as IssuedSet;
       ledger.add('access token', body.access_token);
       ledger.add('SecretAccessKey', body.aws_credentials.SecretAccessKey);
       ledger.add('SessionToken', body.aws_credentials.SessionToken);
@@ -102,21 +102,23 @@ export function describeRevocations(topology: string, startStore: () => Promise<
 
     async function introspect(gateway: GatewayProcess, set: IssuedSet): Promise<boolean> {
       const res = await postForm(`${gateway.url}/oauth2/introspect`, { token: set.access_token });
+      const resText = await res.text();
       expect(res.status).toBe(200);
-      return (JSON.parse(res.text) as { active: boolean }).active;
+      return (JSON.parse(resText) as { active: boolean }).active;
     }
 
     /** RFC 8693 with the set's own access token (narrowing): the status and error code. */
     async function exchangeAccessToken(gateway: GatewayProcess, set: IssuedSet): Promise<string> {
       const res = await postForm(`${gateway.url}/oauth2/token`, { grant_type: TOKEN_EXCHANGE, subject_token: set.access_token, subject_token_type: ACCESS_TOKEN_TYPE, scope: 'logs:read' });
+      const resText = await res.text();
       if (res.status === 200) {
-        const body = JSON.parse(res.text) as IssuedSet;
+        const body = JSON.parse(resText) as IssuedSet;
         ledger.add('access token', body.access_token);
         ledger.add('SecretAccessKey', body.aws_credentials.SecretAccessKey);
         ledger.add('SessionToken', body.aws_credentials.SessionToken);
         return 'ok';
       }
-      return `${res.status} ${(JSON.parse(res.text) as { error: string }).error}`;
+      return `${res.status} ${(JSON.parse(resText) as { error: string }).error}`;
     }
 
     /** What both replicas answer for a set: SigV4 GetCallerIdentity, introspection, RFC 8693 with its access token. */

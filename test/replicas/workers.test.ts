@@ -10,10 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { REDIS_URL } from '../support/gateway.js';
 import {
-  ACCOUNT_ID,
   allOutput,
   expectNoSecretsInOutput,
-  postForm,
   readyz,
   getText,
   runStsgate,
@@ -23,6 +21,7 @@ import {
   writeGatewayConfig,
 } from '../support/gateway-process.js';
 import { parsePrometheusText, sumOf } from '../support/prometheus.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 
 describe('workers', () => {
   const setup = useProcessTestSetup('workers');
@@ -58,8 +57,9 @@ describe('workers', () => {
         subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
         audience: 'deployer',
       });
-      expect(res.status, res.text).toBe(200);
-      const body = JSON.parse(res.text) as { access_token: string; aws_credentials: { SecretAccessKey: string; SessionToken: string } };
+      const resText = await res.text();
+      expect(res.status, resText).toBe(200);
+      const body = JSON.parse(resText) as { access_token: string; aws_credentials: { SecretAccessKey: string; SessionToken: string } };
       for (const secret of [body.access_token, body.aws_credentials.SecretAccessKey, body.aws_credentials.SessionToken]) ledger.add('issued credentials', secret);
       const requestId = res.headers.get('x-request-id');
       const [line] = await gateway.waitForLogs((l) => l.event === 'issued' && l.requestId === requestId);

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin, startLogin } from '../support/browser-login.js';
 import { callbackFor, expectBrowserRefused, loginCookieName, opaque, SESSION_COOKIE, startBrowserSecurityEnvironment, withParams, type BrowserSecurityEnvironment, expectNoOpaqueValuesLogged } from './browser-harness.js';
+import { sleep } from '../support/common.js';
 
 let g: BrowserSecurityEnvironment;
 beforeAll(async () => {
@@ -137,7 +138,7 @@ describe('replays (RFC 9700 §4.5)', () => {
     const { createHash } = await import('node:crypto');
     const key = `${g.prefix}login:${createHash('sha256').update(back.searchParams.get('state')!).digest('base64url')}`;
     expect(await g.redis.pexpire(key, 1)).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(5);
     await expectBrowserRefused(g, 400, () => browser.get(back), { reason: 'state_unknown' });
   });
 

@@ -12,6 +12,7 @@ import { loginAs, startLogin } from '../support/browser-login.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { startRedis, type RedisServer } from '../support/redis-servers.js';
 import { expectPageHeaders, SESSION_COOKIE } from './browser-harness.js';
+import { sleep } from '../support/common.js';
 
 let redis: RedisServer;
 let env: LoginEnvironment;
@@ -48,7 +49,7 @@ async function untilLoginsWork(withinMs: number): Promise<void> {
     await response.body?.cancel();
     if (response.status === 302) return;
     if (Date.now() > deadline) throw new Error(`logins still fail after ${withinMs} ms (HTTP ${response.status})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

@@ -14,6 +14,7 @@ import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin, readTerminalConfirmation, startLogin } from '../support/browser-login.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { expectBrowserRefused, opaque, startBrowserSecurityEnvironment, type BrowserSecurityEnvironment, expectNoOpaqueValuesLogged } from './browser-harness.js';
+import { ACCOUNT_ID, sleep } from '../support/common.js';
 
 const PENDING = 4;
 const REQUESTS = 12;
@@ -56,7 +57,7 @@ function terminalLink(base: string): URL {
 async function awayFromWindowEdge(): Promise<void> {
   for (const windowMs of [60_000, 600_000]) {
     const left = windowMs - (Date.now() % windowMs);
-    if (left < 5_000) await new Promise((resolve) => setTimeout(resolve, left + 50));
+    if (left < 5_000) await sleep(left + 50);
   }
 }
 
@@ -174,7 +175,7 @@ describe('login requests per client address per minute', () => {
 
 describe('configuration', () => {
   it('defaults to 60 login requests a minute and 20 pending logins per address; 0 turns either off', () => {
-    const base = { public_url: 'https://sts.example.com', account_id: '123456789012' };
+    const base = { public_url: 'https://sts.example.com', account_id: ACCOUNT_ID };
     expect(parseConfig(JSON.stringify(base), {}).limits).toMatchObject({ loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20 });
     expect(parseConfig(JSON.stringify({ ...base, limits: { login_per_address_per_minute: 0, pending_logins_per_address: 0 } }), {}).limits).toMatchObject({ loginPerAddressPerMinute: 0, pendingLoginsPerAddress: 0 });
     expect(() => parseConfig(JSON.stringify({ ...base, limits: { pending_logins_per_address: -1 } }), {})).toThrow(/limits\.pending_logins_per_address: found -1, expected an integer in 0\.\.1000000/);

@@ -13,6 +13,7 @@ import { startTestGateway } from '../support/gateway.js';
 import { OidcDouble } from '../support/oidc-double.js';
 import { callbackFor, expectBrowserRefused, expectPageHeaders, opaque, SESSION_COOKIE, startBrowserSecurityEnvironment, type BrowserSecurityEnvironment, expectNoOpaqueValuesLogged } from './browser-harness.js';
 import { securityStore } from './harness.js';
+import { sleep } from '../support/common.js';
 
 let g: BrowserSecurityEnvironment;
 beforeAll(async () => {
@@ -195,7 +196,7 @@ describe('/v1/credentials', () => {
     ['an expired session (its TTL ran out in the store)', async () => {
       const { cookie } = await signIn();
       await g.redis.pexpire(sessionKey(cookie), 1);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
       return withCookie(cookie);
     }],
     ['an expired session (its own expiry passed while the record lingers)', async () => {

@@ -11,8 +11,8 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin, readTerminalConfirmation } from '../support/browser-login.js';
-import { postForm } from '../support/gateway.js';
 import { expectBrowserRefused, opaque, startBrowserSecurityEnvironment, type BrowserSecurityEnvironment, expectNoOpaqueValuesLogged } from './browser-harness.js';
+import { sleep, postForm } from '../support/common.js';
 
 let g: BrowserSecurityEnvironment;
 beforeAll(async () => {
@@ -177,7 +177,7 @@ describe('the one-time code at /cli/token', () => {
     const key = `${g.prefix}tcode:${createHash('sha256').update(code).digest('base64url')}`;
     expect(await g.redis.pttl(key)).toBeLessThanOrEqual(60_000);
     expect(await g.redis.pexpire(key, 1)).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(5);
     await expectBrowserRefused(g, 400, () => redeem(request, code), refused());
   });
 

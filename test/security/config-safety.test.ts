@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { checkConfigCommand } from '../../src/commands/check-config.js';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 type Tree = Record<string, unknown>;
 
@@ -25,7 +26,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function file(issuerUrl: string, ...matches: Tree[]): Tree {
   return {
     public_url: 'https://sts.example.com',
-    account_id: '123456789012',
+    account_id: ACCOUNT_ID,
     issuers: [{ id: 'src', issuer: issuerUrl, audiences: ['sts.example.com'] }],
     roles: [{ name: 'deployer' }, { name: 'reader' }],
     rules: matches.map((match, i) => ({ name: `r${i}`, match, roles: ['deployer'] })),

@@ -14,9 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CHAIN_DEPTH } from '../../src/credentials/exchange.js';
 import type { CredentialSet } from '../../src/domain/types.js';
 import { TOKEN_TYPE } from '../../src/http/oauth.js';
-import { ACCOUNT_ID, gatewayServicesAt, issuerFor } from '../support/gateway.js';
+import { gatewayServicesAt, issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { b64, DEPLOYER_ARN, encodeForm, expectRefused, MAIN, postOAuth, postRaw, postSts, startSecurityGateway, type Expected, type SecurityGateway } from './harness.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const READER_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/reader`;
 

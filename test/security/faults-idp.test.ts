@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issuerFor, standardRules } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { expectProtocolError, MAIN, oauthFor, postOAuth, postSts, startSecurityGateway, type SecurityGateway } from './harness.js';
+import { sleep } from '../support/common.js';
 
 const FETCH_TIMEOUT_MS = 3_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const names = ['healthy', 'discovery-hangs', 'jwks-hangs', 'too-slow', 'slow-enough', 'down'] as const;
 type Name = (typeof names)[number];

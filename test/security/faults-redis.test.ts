@@ -13,9 +13,9 @@ import { issuerFor } from '../support/gateway.js';
 import { startRedis, type RedisServer } from '../support/redis-servers.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { encodeForm, expectProtocolError, keysFrom, MAIN, postOAuth, postRaw, postSts, signedStsPost, startSecurityGateway, type SecurityGateway } from './harness.js';
+import { sleep } from '../support/common.js';
 
 const COMMAND_TIMEOUT_MS = 250;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let idp: TestIssuer;
 const cleanup: (() => Promise<void>)[] = [];

@@ -9,7 +9,8 @@ import type { CryptoKey } from 'jose';
 import { expect } from 'vitest';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import type { StoreConfig } from '../../src/config/types.js';
-import { ACCOUNT_ID, awsErrorCode, REDIS_URL, redisStoreConfig, startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
+import { awsErrorCode, REDIS_URL, redisStoreConfig, startTestGateway, type TestGateway, type TestGatewayOptions } from '../support/gateway.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 export const DEPLOYER_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/deployer`;
 export const MAIN = { repository: 'acme/app', ref: 'refs/heads/main' } as const;

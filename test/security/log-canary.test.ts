@@ -8,10 +8,11 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_TYPE } from '../../src/http/oauth.js';
-import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
+import { issuerFor } from '../support/gateway.js';
 import { startRedis, type RedisServer } from '../support/redis-servers.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { encodeForm, keysFrom, MAIN, postOAuth, postRaw, postSts, signedStsPost, signRaw, startSecurityGateway, tamper, type AwsKeys, type SecurityGateway } from './harness.js';
+import { ACCOUNT_ID, sleep } from '../support/common.js';
 
 const PASSWORD = `canary-redis-password-${Math.random().toString(36).slice(2)}`;
 let idp: TestIssuer;
@@ -128,7 +129,7 @@ describe('secrets never reach logs, error bodies or metric labels', () => {
     await record(await postSts(g.url, { WebIdentityToken: validOAuth, RoleSessionName: 'outage' }));
     await record(await postOAuth(g.url, { subject_token: validOAuth, session_name: 'outage' }));
     await redis.start();
-    for (const until = Date.now() + 6_000; (await fetch(`${g.url}/readyz`)).status !== 200 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    for (const until = Date.now() + 6_000; (await fetch(`${g.url}/readyz`)).status !== 200 && Date.now() < until; ) await sleep(50);
     expect((await fetch(`${g.url}/readyz`)).status).toBe(200);
   });
 

@@ -5,10 +5,11 @@
  * protocols and ends with the usual hostile-input check (exact error, nothing issued or stored).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
+import { issuerFor } from '../support/gateway.js';
 import { scrapeMetrics, type Sample } from '../support/prometheus.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { expectRefused, MAIN, oauthFor, postOAuth, postSts, startSecurityGateway, type Expected, type SecurityGateway } from './harness.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 /** Requests per subject and minute: enough for the warm-up, few enough to reach quickly. */
 const SUBJECT_LIMIT = 3;

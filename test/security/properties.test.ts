@@ -13,10 +13,11 @@ import type { ClaimOperator, Condition, RuleConfig } from '../../src/config/type
 import { ERROR_CODES, GatewayError } from '../../src/errors/gateway-error.js';
 import { TrustedIssuers } from '../../src/issuers/index.js';
 import { compileRules } from '../../src/rules/index.js';
-import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
+import { issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { awsErrorCode } from '../support/gateway.js';
 import { b64, MAIN, signRaw, startSecurityGateway, type SecurityGateway } from './harness.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 const RUNS = Number(process.env.STSGATE_PROPERTY_RUNS ?? 300);
 

@@ -8,9 +8,10 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
+import { issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { addedKeys, DEPLOYER_ARN, encodeForm, expectRefused, MAIN, postOAuth, postSts, startSecurityGateway, type Expected, type RawRequest, type SecurityGateway} from './harness.js';
+import { addedKeys, DEPLOYER_ARN, encodeForm, expectRefused, MAIN, postOAuth, postSts, startSecurityGateway, type Expected, type RawRequest, type SecurityGateway } from './harness.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 let idp: TestIssuer;
 let g: SecurityGateway;

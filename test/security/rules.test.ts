@@ -7,9 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimOperator, Condition, RoleConfig, RuleConfig } from '../../src/config/types.js';
-import { ACCOUNT_ID, issuerFor } from '../support/gateway.js';
+import { issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
 import { expectRefused, oauthFor, postOAuth, postSts, signRaw, startSecurityGateway, type SecurityGateway } from './harness.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 let ci: TestIssuer;
 let other: TestIssuer;

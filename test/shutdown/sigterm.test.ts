@@ -8,18 +8,17 @@ import { Agent, request } from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../support/gateway.js';
 import {
-  ACCOUNT_ID,
   acceptQueueLength,
   allOutput,
   expectNoSecretsInOutput,
   readyz,
-  sleep,
   startGatewayProcess,
   testPrefix,
   useProcessTestSetup,
   writeGatewayConfig,
   type GatewayProcess,
 } from '../support/gateway-process.js';
+import { ACCOUNT_ID, sleep } from '../support/common.js';
 
 const DELAY_SECONDS = 1;
 const GRACE_SECONDS = 5;

@@ -6,6 +6,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError, type Store } from '../../src/store/store.js';
+import { sleep } from '../support/common.js';
 
 /** How a suite makes time pass for a store. */
 export interface ClockControl {
@@ -34,7 +35,7 @@ export function manualClock(start = Date.UTC(2030, 0, 1)): ClockControl & { now:
 export function realClock(shortTtlMs = 150): ClockControl {
   return {
     // A little extra so the server's millisecond expiry has surely passed.
-    advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms + 20)),
+    advance: (ms) => sleep(ms + 20),
     shortTtlMs,
   };
 }

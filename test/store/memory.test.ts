@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { describeStoreContract, manualClock } from './contract.js';
+import { sleep } from '../support/common.js';
 
 const clock = manualClock();
 const stores: { prefix: string; store: MemoryStore }[] = [];
@@ -48,7 +49,7 @@ describe('MemoryStore', () => {
     const store = new MemoryStore({ now: own.now, sweepIntervalMs: 5 });
     await store.set('k', 'v', 1_000);
     await own.advance(1_000);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await sleep(30);
     expect(store.size).toBe(0);
     await store.close();
   });

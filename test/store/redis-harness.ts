@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import type { RawView } from './contract.js';
+import { sleep } from '../support/common.js';
 
 /** A prefix no other run or person uses, so a shared Redis (127.0.0.1:6379) is touched only under it. */
 export function uniquePrefix(): string {
@@ -51,7 +52,7 @@ export async function eventually(check: () => Promise<unknown>, timeoutMs = 5_00
       return;
     } catch (error) {
       if (Date.now() > until) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
   }
 }

@@ -11,7 +11,7 @@
  */
 import type { ProviderConfig } from '../../src/config/types.js';
 import type { TestBrowser } from './browser.js';
-import { freePort } from './oauth-double.js';
+import { freePort } from './common.js';
 
 /** Anything that can play the person at a provider: the oidc-provider stand-in and the OAuth doubles. */
 export interface LoginDouble {

@@ -7,7 +7,7 @@
  *   provider config: { use: 'facebook', urls: { base_url: facebook.url, graph_url: facebook.url } }
  */
 import { createHmac } from 'node:crypto';
-import { providerDefinitions } from '../../src/idp/definitions.js';
+import { providerDefinitions } from '../../src/config/provider-definitions.js';
 import { json, OAuthCodeDouble, type DoubleRequest, type DoubleResponse } from './oauth-double.js';
 
 export interface FacebookUser {

@@ -22,10 +22,10 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { stringify } from 'yaml';
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
 import { TEST_AUDIENCE, TestIssuer } from './test-issuer.js';
+import { ACCOUNT_ID, freePort, sleep } from './common.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(REPO_ROOT, 'src', 'cli.ts');
-export const ACCOUNT_ID = '123456789012';
 
 const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
@@ -429,54 +429,6 @@ export function getText(url: string, headers: Record<string, string> = {}): Prom
     req.on('error', reject);
     req.end();
   });
-}
-
-/**
- * POSTs a form on a new connection (as separate clients would: with `workers`, the primary hands out
- * connections, not requests), returning status, headers and body text.
- */
-export function postForm(url: string, form: Record<string, string>): Promise<{ status: number; headers: Headers; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') headers.set(name, value);
-        resolve({ status: res.statusCode!, headers, text });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(new URLSearchParams(form).toString());
-  });
-}
-
-const handedOut = new Set<number>();
-
-/**
- * A loopback port nobody listens on, from 12000-19999: clear of the ephemeral range and of the ranges the
- * Redis helpers use (20000-29999 and their cluster bus ports).
- */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 12_000 + Math.floor(Math.random() * 8_000);
-    if (handedOut.has(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (!free) continue;
-    handedOut.add(port);
-    return port;
-  }
-  throw new Error('no free loopback port found');
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function collectLines(stream: NodeJS.ReadableStream, into: string[]): void {

@@ -19,8 +19,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import { compileRules } from '../../src/rules/index.js';
 import { afterAll, beforeAll } from 'vitest';
 import { TEST_AUDIENCE, TestIssuer } from './test-issuer.js';
+import { ACCOUNT_ID } from './common.js';
 
-export const ACCOUNT_ID = '123456789012';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Every log line a test gateway wrote (JSON strings), shared across gateways of a test file. */
@@ -121,15 +121,6 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const logger = createLogger({ level: 'debug', destination });
   const gateway = await startGateway(config, { logger, port: options.port ?? 0, shutdownGraceMs: 2000, ...(options.config?.admin ? {} : { adminPort: 0 }), ...(options.adminRoutes ? { adminRoutes: options.adminRoutes } : {}) });
   return { ...gateway, config, close: gateway.close, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
-
-/** POSTs a form to the gateway. */
-export async function postForm(url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(form).toString(),
-  });
 }
 
 /** Reads `<Code>` from an AWS ErrorResponse. */

@@ -24,9 +24,9 @@ import { providerConfig, reservePublicUrl } from './browser-login.js';
 import { FacebookDouble } from './facebook-double.js';
 import { REDIS_URL, redisStoreConfig, startTestGateway, standardRoles, type TestGateway } from './gateway.js';
 import { GitHubDouble } from './github-double.js';
-import { freePort } from './oauth-double.js';
 import { OidcDouble } from './oidc-double.js';
 import { OidcTestProvider } from './oidc-provider.js';
+import { freePort } from './common.js';
 
 export interface LoginEnvironment {
   gateway: TestGateway;

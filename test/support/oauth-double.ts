@@ -62,14 +62,6 @@ export async function listenLoopback(handler: (req: IncomingMessage, res: Server
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** A free loopback port (listen on 0, read it, close): for a gateway whose public_url must be known before start. */
-export async function freePort(): Promise<number> {
-  const { server } = await listenLoopback(() => undefined);
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);

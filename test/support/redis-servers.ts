@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, sleep } from './common.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const REDIS_CLI = '/usr/bin/redis-cli';
@@ -60,7 +61,7 @@ export interface StartRedisOptions {
 
 /** Starts a standalone redis-server on a free loopback port. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = await redisPort();
   const dir = makeDir('redis');
   const extra = [
     ...(options.password ? ['--requirepass', options.password] : []),
@@ -111,7 +112,7 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
   const dir = makeDir('redis-cluster');
   const ports: number[] = [];
   // The cluster bus listens on port + 10000, so both must be free.
-  for (let i = 0; i < masters; i++) ports.push(await freePort({ withClusterBus: true, avoid: ports }));
+  for (let i = 0; i < masters; i++) ports.push(await redisPort({ withClusterBus: true, avoid: ports }));
   const nodeArgs = (port: number) => [
     '--cluster-enabled', 'yes',
     // Kept in the temp dir across stopNode/startNode, so a restarted node knows its id, epoch and slots.
@@ -178,7 +179,7 @@ export interface RedisSentinelHandle {
 export async function startRedisSentinel(options: { password?: string } = {}): Promise<RedisSentinelHandle> {
   const master = await startRedis(options.password ? { password: options.password } : {});
   const name = `master${Math.floor(Math.random() * 1e6)}`;
-  const port = await freePort();
+  const port = await redisPort();
   const dir = makeDir('redis-sentinel');
   const config = join(dir, 'sentinel.conf');
   // Sentinel rewrites its config file, so it gets its own in the temp dir.
@@ -291,7 +292,7 @@ async function waitFor(
     }
     if (await check().catch(() => false)) return;
     if (Date.now() > until) throw new Error(`${what} not ready after ${timeoutMs} ms:\n${readLog(logfile)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
 }
 
@@ -304,30 +305,12 @@ function readLog(logfile: string | undefined): string {
   }
 }
 
-const handedOut = new Set<number>();
-
 /**
  * A port nobody listens on, from 20000-29999: below Linux's ephemeral range (where outgoing connections take
- * their local ports), with the cluster bus port (+10000) below it too.
+ * their local ports), with the cluster bus port (+10000) below it too, and clear of the gateways' ports.
  */
-async function freePort(options: { withClusterBus?: boolean; avoid?: number[] } = {}): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    if (handedOut.has(port) || options.avoid?.includes(port)) continue;
-    if (!(await canBind(port))) continue;
-    if (options.withClusterBus && !(await canBind(port + 10_000))) continue;
-    handedOut.add(port);
-    return port;
-  }
-  throw new Error('no free loopback port found');
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
+function redisPort(options: { withClusterBus?: boolean; avoid?: number[] } = {}): Promise<number> {
+  return freePort({ from: 20_000, count: 10_000, ...options });
 }
 
 function makeDir(kind: string): string {

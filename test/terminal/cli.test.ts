@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin } from '../support/browser-login.js';
 import { cliCommandLine, runCli, runCliToEnd } from '../support/cli-process.js';
-import { ACCOUNT_ID, redisStoreConfig } from '../support/gateway.js';
+import { redisStoreConfig } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { ACCOUNT_ID } from '../support/common.js';
 
 let env: LoginEnvironment;
 const home = mkdtempSync(join(tmpdir(), 'stsgate-cli-'));

@@ -6,7 +6,7 @@
 import type { Context, Next } from 'koa';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type TerminalRequest } from '../../idp/index.js';
 import { PAGE_CSP, type PageOptions } from '../pages.js';
-import { opaqueBearerToken } from '../../idp/secret-text.js';
+import { opaqueBearerToken } from '../../util/secret-text.js';
 
 /**
  * Pages show credentials and carry sessions, and token responses carry tokens: never cached

@@ -475,8 +475,8 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
     retryStrategy: backoff,
     keepAlive: 10_000,
     // Commands issued in the same event-loop turn (by one request, or by the many requests in flight under
-    // load) go out in one write and come back in one read: each socket write to Redis cost about 15 µs of
-    // gateway CPU, more than a request's whole rule evaluation (bench/PROFILE.md).
+    // load) go out in one write and come back in one read: each socket write to Redis costs more gateway
+    // CPU than a request's whole rule evaluation (bench/PROFILE.md, bench/README.md "What changed").
     enableAutoPipelining: true,
     // A primary that became a replica (a failover behind one DNS name, or one Sentinel has not announced
     // yet) answers READONLY: reconnect to find the new primary rather than fail every write until restart.
