@@ -47,12 +47,18 @@ export class SigningKeySet {
     this.version = version;
   }
 
-  /** The key that signs new tokens at `now` (ms): the newest whose `nbf` has passed. */
-  current(now = Date.now()): SigningKey {
+  /**
+   * The key that signs new tokens at `now` (ms): the newest whose `nbf` has passed, among the keys of
+   * `alg` when it is given (a keys file may hold keys of several algorithms: each target is signed with
+   * the one its relying party accepts, and each algorithm rotates on its own).
+   */
+  current(now = Date.now(), alg?: SigningAlgorithm): SigningKey {
     const seconds = now / 1000;
-    const usable = this.keys.filter((k) => (k.notBefore ?? 0) <= seconds && (k.expires ?? Infinity) > seconds);
+    const usable = this.keys.filter((k) => (alg === undefined || k.alg === alg) && (k.notBefore ?? 0) <= seconds && (k.expires ?? Infinity) > seconds);
     const key = usable.at(-1);
-    if (!key) throw new Error('no signing key is usable now: every key is either not yet valid (nbf) or expired (exp)');
+    if (!key) {
+      throw new Error(`no ${alg === undefined ? '' : `${alg} `}signing key is usable now: ${alg !== undefined && !this.keys.some((k) => k.alg === alg) ? `the keys file holds no ${alg} key` : 'every key is either not yet valid (nbf) or expired (exp)'}`);
+    }
     return key;
   }
 
