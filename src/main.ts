@@ -13,6 +13,7 @@ import { TokenExchange } from './credentials/exchange.js';
 import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentials/revocations.js';
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
+import { TargetTokens } from './credentials/target-tokens.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import type { Identity } from './domain/types.js';
 import { createAdminApp } from './http/admin-app.js';
@@ -140,10 +141,19 @@ function openStore(config: GatewayConfig, logger: Logger, metrics: GatewayMetric
 async function loadSigningKeys(config: GatewayConfig, options: GatewayOptions, logger: Logger, opened: { close(): unknown }[]): Promise<{ keys: SigningKeySource; keysFile: SigningKeysFile | undefined }> {
   if (!config.signing.keysFile) {
     logger.warn('signing keys were generated at start (development only): tokens stop verifying when this process ends; set signing.keys_file');
-    return { keys: { set: await generateSigningKeys(config.signing.algorithm) }, keysFile: undefined };
+    // One key per algorithm a target signs with; the access token's algorithm last, so that it is the
+    // newest key (what signs when no algorithm is named).
+    const algorithms = [...new Set([...(config.targets ?? []).map((target) => target.algorithm), config.signing.algorithm].reverse())].reverse();
+    return { keys: { set: await generateSigningKeys(algorithms) }, keysFile: undefined };
   }
   const keysFile = await SigningKeysFile.open(config.signing.keysFile, config.signing.algorithm);
   opened.push({ close: () => keysFile.stop() });
+  // Every target's algorithm needs a key now: fail at start, not at the first token a cloud asks for.
+  for (const target of config.targets ?? []) {
+    if (!keysFile.set.keys.some((key) => key.alg === target.algorithm)) {
+      throw new Error(`${config.signing.keysFile}: no ${target.algorithm} key, which target ${target.name} signs with (add one: stsgate keys generate --alg ${target.algorithm})`);
+    }
+  }
   keysFile.watch(options.keysReloadMs ?? (config.signing.reloadIntervalSeconds ?? DEFAULT_KEYS_RELOAD_SECONDS) * 1000, (outcome) => {
     if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
     else if (outcome.changed) logger.info({ kids: keysFile.set.keys.map((k) => k.kid), signing: keysFile.set.current().kid }, 'signing keys reloaded');
@@ -191,9 +201,11 @@ function wireServices(
     perAddressPerMinute: config.limits.exchangePerAddressPerMinute ?? 0,
     perSubjectPerMinute: config.limits.exchangePerSubjectPerMinute ?? 0,
   });
+  const targets = new TargetTokens({ keys, issuer: config.publicUrl, targets: config.targets ?? [] });
   const exchange = new TokenExchange({
     roles,
     credentials,
+    targets,
     admit: (identity) => limits.countSubject(identity),
     verifyWebIdentityToken: (token) => issuers.verifyWebIdentityToken(token),
     grant: (identity, role) => rules.grant(identity, role),
@@ -242,6 +254,7 @@ function wireServices(
       login,
       loginFlow: new LoginFlow({ login, grantedRoles }),
       grantedRoles,
+      targets,
       audit,
       logger,
       metrics,

@@ -49,6 +49,7 @@ export function checkConsistency(tree: Tree, problems: ProblemList): void {
   list(tree.roles).forEach((role, i) => {
     list(field(role, 'can_assume')).forEach((target, j) => checkReference(target, roles, ['roles', i, 'can_assume', j], 'role', problems));
   });
+  checkTargets(tree, roles, problems);
 
   const ruleNames = new Map<string, string>();
   list(tree.rules).forEach((rule, i) => {
@@ -63,6 +64,39 @@ export function checkConsistency(tree: Tree, problems: ProblemList): void {
   });
 
   checkWorkers(tree, problems);
+}
+
+/**
+ * Targets: unique names, none named like a role (RFC 8693's `audience` names either), every role's
+ * `targets` defined, and no target audience that is also a role's: an stsgate access token carries its
+ * role's audiences, so it would pass where only a target token should. A trusted issuer that is stsgate
+ * itself would take its own target tokens back as subject tokens, so that is refused too.
+ */
+function checkTargets(tree: Tree, roles: readonly string[] | undefined, problems: ProblemList): void {
+  const names = new Map<string, string>();
+  list(tree.targets).forEach((target, i) => {
+    checkUnique(names, field(target, 'name'), ['targets', i, 'name'], 'target name', problems, 'unique target names');
+    const name = field(target, 'name');
+    if (typeof name === 'string' && roles?.includes(name)) problems.add(['targets', i, 'name'], `found ${JSON.stringify(name)}, also a role's name, expected a name no role has (an RFC 8693 audience names a role or a target)`);
+  });
+  const known = Array.isArray(tree.targets) || tree.targets === undefined ? [...names.keys()] : undefined;
+  const roleAudiences = new Map<string, string>();
+  list(tree.roles).forEach((role, i) => {
+    list(field(role, 'targets')).forEach((target, j) => checkReference(target, known, ['roles', i, 'targets', j], 'target', problems));
+    list(field(role, 'audiences')).forEach((audience, j) => typeof audience === 'string' && roleAudiences.set(audience, formatPath(['roles', i, 'audiences', j])));
+  });
+  list(tree.targets).forEach((target, i) => {
+    const audience = field(target, 'audience');
+    const clash = typeof audience === 'string' ? roleAudiences.get(audience) : undefined;
+    if (clash !== undefined) problems.add(['targets', i, 'audience'], `found ${JSON.stringify(audience)}, also an audience of stsgate's access tokens (${clash}), expected an audience only target tokens carry`);
+  });
+  const publicUrl = typeof tree.public_url === 'string' ? tree.public_url.replace(/\/+$/, '') : undefined;
+  list(tree.issuers).forEach((issuer, i) => {
+    const url = field(issuer, 'issuer');
+    if (publicUrl !== undefined && typeof url === 'string' && url.replace(/\/+$/, '') === publicUrl) {
+      problems.add(['issuers', i, 'issuer'], `found stsgate's own public_url, expected another issuer (stsgate would accept its own target tokens as subject tokens)`);
+    }
+  });
 }
 
 /**

@@ -13,6 +13,23 @@ import { closest, custom, found, isMapping, strict, suggestion } from '../util/v
 import { isSecretPath } from './problems.js';
 import { overridableEndpoints, type ProviderDefinition } from './provider-definitions.js';
 import { jwkProblem, printableMember } from '../jwt/jwk-usability.js';
+import {
+  AWS_DEFAULT_AUDIENCE,
+  GCP_AUDIENCE_PREFIX,
+  KIND_CONTRACT,
+  RESERVED_TARGET_CLAIMS,
+  TARGET_KINDS,
+  awsSourceIdentityProblem,
+  awsTagSetProblem,
+  awsTagValueProblem,
+  kubernetesNameProblem,
+  literalValue,
+  parseTemplate,
+  subjectProblem,
+  type Template,
+  type TargetKind,
+  type TargetSpec,
+} from '../rules/target-claims.js';
 
 export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
@@ -374,6 +391,141 @@ const tagSourceSchema = custom<string>((value) => {
   return { problem: `${found(value)}, expected source, subject or claims.<dot.path>` };
 });
 
+/** A template (`repo:{claims.repository}`), parsed now so that a malformed one is a config problem with its path. */
+const templateSchema = custom<Template>((value) => {
+  if (typeof value !== 'string' || value === '') return { problem: `${found(value)}, expected a template such as "repo:{claims.repository}" (text with {subject}, {source}, {role} or {claims.<path>})` };
+  const parsed = parseTemplate(value);
+  return 'error' in parsed ? { problem: `found ${JSON.stringify(value)}, which is not a template: ${parsed.error}` } : { ok: parsed };
+});
+
+const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** Target names travel in URLs (`/v1/targets/<name>/token`) and as RFC 8693 `audience` values. */
+const targetNameSchema = custom<string>((value) =>
+  typeof value === 'string' && TARGET_NAME.test(value) ? { ok: value } : { problem: `${found(value)}, expected 1-64 lowercase letters, digits, "_" or "-", starting with a letter or digit` },
+);
+
+/** A GCP workload identity pool provider's resource name. */
+const GCP_PROVIDER = /^projects\/[0-9]{1,20}\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/;
+
+/**
+ * One target: a relying party that trusts stsgate as an OIDC issuer, and the token it gets. Every limit
+ * its cloud documents is checked here on what is literal (rules/target-claims.ts: the same functions
+ * check the rendered values at mint time), each with the path of the setting that breaks it.
+ */
+const targetSchema = strict({
+  name: targetNameSchema,
+  kind: z.enum(TARGET_KINDS),
+  audience: nonEmptyString.optional(),
+  subject: templateSchema.optional(),
+  lifetime_seconds: integer(1, 1_000_000).optional(),
+  algorithm: z.enum(SIGNING_ALGORITHMS).optional(),
+  claims: z.record(nonEmptyString, templateSchema).default({}),
+  aws: strict({
+    principal_tags: z.record(z.string(), templateSchema).default({}),
+    transitive_tag_keys: z.array(z.string()).default([]),
+    source_identity: templateSchema.optional(),
+  }).optional(),
+  gcp: strict({
+    provider: custom<string>((value) =>
+      typeof value === 'string' && GCP_PROVIDER.test(value)
+        ? { ok: value }
+        : { problem: `${found(value)}, expected projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>` },
+    ).optional(),
+  }).optional(),
+  kubernetes: strict({
+    username: templateSchema.optional(),
+    groups: z.array(templateSchema).max(100).default([]),
+    groups_from: tagSourceSchema.optional(),
+  }).optional(),
+}).superRefine(
+  (target, ctx) => {
+    const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const contract = KIND_CONTRACT[target.kind];
+    for (const section of ['aws', 'gcp', 'kubernetes'] as const) {
+      if (target[section] !== undefined && target.kind !== section) problem([section], `found a ${section} section on a ${target.kind} target, expected it only with kind: ${section}`);
+    }
+    if (target.algorithm !== undefined && !contract.algorithms.includes(target.algorithm)) {
+      problem(['algorithm'], `found ${target.algorithm}, expected one of ${contract.algorithms.join(', ')} (what a ${target.kind} target's verifier accepts)`);
+    }
+    const { min, max } = contract.lifetime;
+    if (target.lifetime_seconds !== undefined && (target.lifetime_seconds < min || target.lifetime_seconds > max)) {
+      problem(['lifetime_seconds'], `found ${target.lifetime_seconds}, expected ${min}..${max} for a ${target.kind} target${target.kind === 'gcp' ? ' (GCP refuses tokens that live 48 hours or more)' : ''}`);
+    }
+    if (contract.fixedAudience !== undefined && target.audience !== undefined && target.audience !== contract.fixedAudience) {
+      problem(['audience'], `found ${JSON.stringify(target.audience)}, expected ${contract.fixedAudience} (the only audience ${target.kind} accepts)`);
+    }
+    const needsAudience = ['vault', 'kubernetes', 'jwt'].includes(target.kind) || (target.kind === 'gcp' && target.gcp?.provider === undefined);
+    if (target.audience === undefined && needsAudience) {
+      problem(['audience'], `missing, expected the audience the ${target.kind} side checks${target.kind === 'gcp' ? ' (or gcp.provider, whose resource name is the default audience)' : ''}`);
+    }
+    const sub = target.subject === undefined ? undefined : literalValue(target.subject);
+    const subProblem = sub === undefined ? undefined : subjectProblem(target.kind, sub);
+    if (subProblem) problem(['subject'], `found ${JSON.stringify(sub!.slice(0, 60))}: ${subProblem}`);
+    for (const name of Object.keys(target.claims)) {
+      if (RESERVED_TARGET_CLAIMS.has(name)) problem(['claims', name], `found the claim name ${JSON.stringify(name)}, which stsgate sets itself, expected another name`);
+    }
+    if (target.aws) checkAwsTarget(target.aws, problem);
+    if (target.kubernetes?.username) {
+      const username = literalValue(target.kubernetes.username);
+      const usernameProblem = username === undefined ? undefined : kubernetesNameProblem('username', username);
+      if (usernameProblem) problem(['kubernetes', 'username'], usernameProblem);
+    }
+  },
+  { when: (payload) => isMapping(payload.value) },
+);
+
+/** A target's AWS section: tag counts, keys and transitive keys, and what literal values and source_identity break. */
+function checkAwsTarget(aws: { principal_tags: Record<string, Template>; transitive_tag_keys: string[]; source_identity?: Template | undefined }, problem: (path: (string | number)[], message: string) => void): void {
+  const setProblem = awsTagSetProblem(Object.keys(aws.principal_tags), aws.transitive_tag_keys);
+  if (setProblem) problem(['aws', 'principal_tags'], setProblem);
+  for (const [key, template] of Object.entries(aws.principal_tags)) {
+    const value = literalValue(template);
+    const valueProblem = value === undefined ? undefined : awsTagValueProblem(key, value);
+    if (valueProblem) problem(['aws', 'principal_tags', key], valueProblem);
+  }
+  const sourceIdentity = aws.source_identity === undefined ? undefined : literalValue(aws.source_identity);
+  const sourceProblem = sourceIdentity === undefined ? undefined : awsSourceIdentityProblem(sourceIdentity);
+  if (sourceProblem) problem(['aws', 'source_identity'], sourceProblem);
+}
+
+/** The subject when a target names none: the identity's source and subject, as stsgate's own `sub`. */
+const DEFAULT_TARGET_SUBJECT = parseTemplate('{source}:{subject}') as Template;
+
+/** A target as the runtime uses it: defaults of its kind applied, the algorithm resolved against `signing.algorithm`. */
+function targetSpec(target: z.output<typeof targetSchema>, signingAlgorithm: SigningAlgorithm): TargetSpec {
+  const kind: TargetKind = target.kind;
+  const contract = KIND_CONTRACT[kind];
+  const audience =
+    target.audience ??
+    contract.fixedAudience ??
+    (kind === 'aws' ? AWS_DEFAULT_AUDIENCE : kind === 'gcp' && target.gcp?.provider !== undefined ? `${GCP_AUDIENCE_PREFIX}${target.gcp.provider}` : '');
+  const groupsFrom = target.kubernetes?.groups_from;
+  return {
+    name: target.name,
+    kind,
+    audience,
+    subject: target.subject ?? DEFAULT_TARGET_SUBJECT,
+    lifetimeSeconds: target.lifetime_seconds ?? contract.lifetime.default,
+    // The gateway's algorithm when this kind's verifier takes it, else the first one it takes (Azure: RS256).
+    algorithm: target.algorithm ?? (contract.algorithms.includes(signingAlgorithm) ? signingAlgorithm : contract.algorithms[0]!),
+    claims: target.claims,
+    ...(target.aws
+      ? { aws: { principalTags: target.aws.principal_tags, transitiveTagKeys: target.aws.transitive_tag_keys, ...(target.aws.source_identity ? { sourceIdentity: target.aws.source_identity } : {}) } }
+      : {}),
+    ...(target.kubernetes
+      ? {
+          kubernetes: {
+            ...(target.kubernetes.username ? { username: target.kubernetes.username } : {}),
+            groups: target.kubernetes.groups,
+            ...(groupsFrom !== undefined && groupsFrom.startsWith('claims.')
+              ? { groupsFrom: { path: groupsFrom.slice('claims.'.length), segments: (parseClaimPath(groupsFrom.slice('claims.'.length)) as { segments: string[] }).segments } }
+              : {}),
+          },
+        }
+      : {}),
+  };
+}
+
 // Passed through untouched (not rebuilt by zod), so claims named `__proto__` stay own properties.
 const claimsSchema = custom<Record<string, unknown>>((value) => (isMapping(value) ? { ok: value } : { problem: `${found(value)}, expected a mapping of claims` }));
 
@@ -548,6 +700,8 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
     max_session_seconds: integer(MIN_SESSION_SECONDS, MAX_SESSION_SECONDS).default(3_600),
     can_assume: z.array(nonEmptyString).default([]),
     session_tags: z.record(nonEmptyString, tagSourceSchema).default({}),
+    // The targets (relying parties trusting stsgate as an issuer) this role's holders may get a token for.
+    targets: z.array(nonEmptyString).default([]),
   });
 
   // A `tests:` case: `stsgate check-config` evaluates the identity and compares the roles granted.
@@ -613,6 +767,7 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
       grace_seconds: integer(0, 3_600).default(DEFAULT_SHUTDOWN.graceSeconds),
     }).prefault({}),
     issuers: z.array(issuerSchema).default([]),
+    targets: z.array(targetSchema).max(1_000).default([]),
     roles: z.array(roleSchema).default([]),
     rules: z.array(ruleSchema).default([]),
     tests: z.array(testSchema).default([]),
@@ -626,7 +781,7 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
     if (/^__(Secure|Host)-/i.test(value.browser.cookieName) && value.public_url.startsWith('http:')) {
       ctx.addIssue({ code: 'custom', path: ['browser', 'cookie_name'], message: `found ${JSON.stringify(value.browser.cookieName)} with a plain-http public_url, expected a name without the __Secure-/__Host- prefix (such cookies need https)` });
     }
-  }).transform(({ public_url, listen, admin, credentials, account_id, ...rest }) => ({
+  }).transform(({ public_url, listen, admin, credentials, account_id, targets, ...rest }) => ({
     // Stripped so that `<public_url>/callback/<id>` never has a double slash.
     publicUrl: public_url.replace(/\/+$/, ''),
     listen,
@@ -636,6 +791,7 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
     ...(credentials.encryptionKey !== undefined ? { encryptionKey: credentials.encryptionKey } : {}),
     accountId: account_id,
     cache: { minRemainingFraction: credentials.cacheMinRemainingFraction },
+    targets: targets.map((target) => targetSpec(target, rest.signing.algorithm)),
     ...rest,
   }));
 }

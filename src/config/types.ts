@@ -13,8 +13,10 @@ export type StoreConfig = LoadedConfig['store'];
 export type RedisStoreConfig = Exclude<StoreConfig, { kind: 'memory' }>;
 /** One trusted issuer of `issuers:`. */
 export type IssuerConfig = LoadedConfig['issuers'][number];
-/** One role of `roles:`. */
-export type RoleConfig = LoadedConfig['roles'][number];
+/** One target of `targets:`: a relying party that trusts stsgate as its OIDC issuer. */
+export type TargetConfig = LoadedConfig['targets'][number];
+/** One role of `roles:` (`targets` optional for roles built in code: none). */
+export type RoleConfig = Omit<LoadedConfig['roles'][number], 'targets'> & Partial<Pick<LoadedConfig['roles'][number], 'targets'>>;
 /** One case of `tests:`, run by `stsgate check-config`. */
 export type ConfigTestCase = LoadedConfig['tests'][number];
 /** One configured browser-login provider: a definition from `providers/` (`use`) plus this instance's settings. */
@@ -34,11 +36,13 @@ type Limits = LoadedConfig['limits'];
 /**
  * The runtime configuration: what the loader returns (`LoadedConfig`), with the parts the loader always
  * sets optional for configurations built in code (tests, embedding), where they take their defaults:
- * no trusted proxies, the admin listener on `listen.host`:9090 without admin API, the exchange, login and
+ * no targets (and roles listing none), no trusted proxies, the admin listener on `listen.host`:9090 without admin API, the exchange, login and
  * introspection limits off, one worker, the default shutdown and keys reload, DEFAULT_BROWSER_CONFIG, and
  * an open introspection endpoint.
  */
-export type GatewayConfig = Omit<LoadedConfig, 'listen' | 'admin' | 'signing' | 'limits' | 'workers' | 'shutdown' | 'browser' | 'introspection'> & {
+export type GatewayConfig = Omit<LoadedConfig, 'listen' | 'admin' | 'signing' | 'limits' | 'workers' | 'shutdown' | 'browser' | 'introspection' | 'roles' | 'targets'> & {
+  roles: RoleConfig[];
+  targets?: LoadedConfig['targets'];
   listen: Omit<LoadedConfig['listen'], 'trustedProxies'> & Partial<Pick<LoadedConfig['listen'], 'trustedProxies'>>;
   admin?: AdminConfig;
   signing: Omit<LoadedConfig['signing'], 'reloadIntervalSeconds'> & Partial<Pick<LoadedConfig['signing'], 'reloadIntervalSeconds'>>;

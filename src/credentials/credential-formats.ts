@@ -6,6 +6,7 @@
  */
 import type { CredentialSet, Role } from '../domain/types.js';
 import { xmlElement } from '../errors/serialize.js';
+import type { TargetToken } from './target-tokens.js';
 
 /** A credential set in AWS `credential_process` shape (Version 1). */
 export interface ProcessCredentials {
@@ -71,6 +72,28 @@ export function tokenExchangeJson(set: CredentialSet, role: Pick<Role, 'name'>, 
     scope: set.session.scopes.join(' '),
     role: role.name,
     aws_credentials: credentialProcessJson(set),
+  };
+}
+
+/** RFC 8693 §2.2.1 for a target token: not an access token for stsgate, so `token_type` is `N_A`. */
+export function targetTokenExchangeJson(minted: TargetToken, issuedTokenType: string, nowMs: number = Date.now()) {
+  return {
+    access_token: minted.token,
+    issued_token_type: issuedTokenType,
+    token_type: 'N_A',
+    expires_in: Math.max(0, Math.floor((minted.expiresAt.getTime() - nowMs) / 1000)),
+  };
+}
+
+/** `GET /v1/targets/<name>/token`: the token for one target and when it ends. */
+export function targetTokenJson(minted: TargetToken, nowMs: number = Date.now()) {
+  return {
+    target: minted.target.name,
+    kind: minted.target.kind,
+    token: minted.token,
+    token_type: 'N_A',
+    expires_at: minted.expiresAt.toISOString(),
+    expires_in: Math.max(0, Math.floor((minted.expiresAt.getTime() - nowMs) / 1000)),
   };
 }
 

@@ -1,7 +1,9 @@
 import type { CredentialSet, Identity, Role } from '../domain/types.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
+import type { TargetSpec } from '../rules/target-claims.js';
 import { rootIdentityOf, type CredentialService, type LiveSession, type OpenSession } from './credential-service.js';
+import type { TargetToken, TargetTokens } from './target-tokens.js';
 
 /** AWS's bounds on DurationSeconds. */
 export const MIN_SESSION_SECONDS = 900;
@@ -33,6 +35,8 @@ export interface ExchangeDependencies {
    * (GatewayError) over it. Absent: no limit.
    */
   admit?(identity: Pick<Identity, 'source' | 'subject'>): Promise<void>;
+  /** The configured targets and their mint; absent: no targets. */
+  targets?: TargetTokens;
 }
 
 export interface ExchangeRequest {
@@ -189,7 +193,6 @@ export class TokenExchange {
    */
   #checkChain(caller: LiveSession, requested: string | undefined): Role {
     const path: readonly OpenSession[] = [...caller.ancestors, caller];
-    const root = path[0]!;
     const target = requested === undefined ? this.#deps.roles.byName(caller.info.role) : this.#deps.roles.resolve(requested);
     const refuse = (debug: string, oauthCode: 'invalid_grant' | 'invalid_target') =>
       new GatewayError('AccessDenied', `User: ${caller.info.roleArn}/${caller.info.sessionName} is not authorized to perform: sts:AssumeRole`, {
@@ -198,20 +201,83 @@ export class TokenExchange {
         ...(target ? { context: { role: target.name } } : {}),
       });
     if (path.length > MAX_CHAIN_DEPTH) throw refuse(`the chain is already ${path.length - 1} hops deep (at most ${MAX_CHAIN_DEPTH})`, 'invalid_grant');
-    const rootIdentity = rootIdentityOf(caller);
-    if (!rootIdentity || !this.#deps.roles.byName(root.info.role) || !this.#deps.grant(rootIdentity, root.info.role)) {
-      throw refuse(`no rule grants the root identity role ${root.info.role} any more`, 'invalid_grant');
-    }
-    for (let hop = 1; hop < path.length; hop++) {
-      const from = path[hop - 1]!.info.role;
-      const to = path[hop]!.info.role;
-      if (!this.#deps.roles.byName(from)?.canAssume.includes(to)) throw refuse(`role ${from} may no longer assume ${to} (hop ${hop} of the chain)`, 'invalid_grant');
-    }
+    const lapsed = this.#lapsedGrant(caller);
+    if (lapsed !== undefined) throw refuse(lapsed, 'invalid_grant');
     if (!target) throw refuse('unknown role', 'invalid_target');
     if (!this.#deps.roles.byName(caller.info.role)?.canAssume.includes(target.name)) {
       throw refuse(`role ${caller.info.role} may not assume ${target.name}${target.name === caller.info.role ? ' (itself: not in its can_assume)' : ''}`, 'invalid_target');
     }
     return target;
+  }
+
+  /**
+   * Why a session's grant has lapsed under today's configuration, or undefined while it holds: the rules
+   * still grant the root identity the root role, and each hop on the path is still in `can_assume`.
+   */
+  #lapsedGrant(session: LiveSession): string | undefined {
+    const path: readonly OpenSession[] = [...session.ancestors, session];
+    const root = path[0]!;
+    const rootIdentity = rootIdentityOf(session);
+    if (!rootIdentity || !this.#deps.roles.byName(root.info.role) || !this.#deps.grant(rootIdentity, root.info.role)) {
+      return `no rule grants the root identity role ${root.info.role} any more`;
+    }
+    for (let hop = 1; hop < path.length; hop++) {
+      const from = path[hop - 1]!.info.role;
+      const to = path[hop]!.info.role;
+      if (!this.#deps.roles.byName(from)?.canAssume.includes(to)) return `role ${from} may no longer assume ${to} (hop ${hop} of the chain)`;
+    }
+    return undefined;
+  }
+
+  /** The targets the rules let `identity` get a token for, each with the first granted role (rule order) that lists it. */
+  grantedTargets(identity: Identity): { target: TargetSpec; role: Role }[] {
+    const targets = this.#deps.targets;
+    if (!targets) return [];
+    const found = new Map<string, { target: TargetSpec; role: Role }>();
+    for (const name of this.#deps.grantedRoles(identity)) {
+      const role = this.#deps.roles.byName(name);
+      for (const targetName of role?.targets ?? []) {
+        const target = targets.byName(targetName);
+        if (role && target && !found.has(targetName)) found.set(targetName, { target, role });
+      }
+    }
+    return [...found.values()];
+  }
+
+  /** A target token for a verified identity (a browser or terminal session, whose end is `notAfter`). */
+  async targetForIdentity(identity: Identity, targetName: string, notAfter?: number): Promise<TargetToken> {
+    const context = { source: identity.source, subject: identity.subject };
+    const admitted = this.#admit(context, identity);
+    const granted = await admittedFirst(admitted, () => this.grantedTargets(identity).find((entry) => entry.target.name === targetName));
+    await admitted;
+    if (!granted) throw targetRefused(targetName, context, 'no granted role lists this target (or it does not exist)');
+    return withContext({ ...context, role: granted.role.name, granted: true }, () => this.#deps.targets!.mint(granted.target, identity, granted.role, notAfter));
+  }
+
+  /** RFC 8693 with a trusted issuer's JWT as the subject token and a target as the audience. */
+  async targetForWebIdentity(token: string, targetName: string): Promise<TargetToken> {
+    const verified = await this.#deps.verifyWebIdentityToken(token);
+    return this.targetForIdentity(verified.identity, targetName);
+  }
+
+  /**
+   * RFC 8693 with an stsgate access token as the subject token: the session's role must list the target,
+   * the session's grant must hold under today's configuration (as for a chain step), the templates are
+   * filled from the root identity's claims, and the token ends no later than any session on the path.
+   */
+  async targetForSession(session: LiveSession, targetName: string): Promise<TargetToken> {
+    const context = { source: session.info.source, subject: session.info.subject };
+    await this.#admit(context, session.info);
+    const role = this.#deps.roles.byName(session.info.role);
+    const target = this.#deps.targets?.byName(targetName);
+    if (!role || !target || !role.targets.includes(targetName)) throw targetRefused(targetName, context, `role ${session.info.role} does not list this target (or it does not exist)`);
+    const lapsed = this.#lapsedGrant(session);
+    const identity = rootIdentityOf(session);
+    if (lapsed !== undefined || !identity) {
+      throw new GatewayError('AccessDenied', `Not authorized to get a token for target ${targetName}.`, { debug: lapsed ?? 'no root identity', oauthCode: 'invalid_grant', context });
+    }
+    const notAfter = Math.min(...[...session.ancestors, session].map((open) => open.info.exp));
+    return withContext({ ...context, role: role.name, granted: true }, () => this.#deps.targets!.mint(target, identity, role, notAfter));
   }
 
   /** DurationSeconds: default one hour (capped by the role), 900..the role's maximum, else ValidationError as AWS words it. */
@@ -244,6 +310,11 @@ export class TokenExchange {
     }
     return out;
   }
+}
+
+/** The one refusal for a target that is not granted and one that does not exist, so probing names learns nothing. */
+function targetRefused(targetName: string, context: DecisionContext, debug: string): GatewayError {
+  return new GatewayError('AccessDenied', `Not authorized to get a token for target ${JSON.stringify(targetName.slice(0, 64))}.`, { debug, oauthCode: 'invalid_target', context });
 }
 
 /**

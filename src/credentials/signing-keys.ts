@@ -145,9 +145,13 @@ export async function loadSigningKeys(file: string, defaultAlg: SigningAlgorithm
   return importSigningKeys(parsed, defaultAlg, createHash('sha256').update(text).digest('hex'));
 }
 
-/** Generates a one-key set in memory (development only: tokens die with the process). */
-export async function generateSigningKeys(alg: SigningAlgorithm): Promise<SigningKeySet> {
-  return importSigningKeys({ keys: [await generateSigningJwk(alg)] }, alg);
+/**
+ * Generates a set in memory with one key per algorithm, in the order given (development only: tokens die
+ * with the process). The last is the newest: it signs when no algorithm is named.
+ */
+export async function generateSigningKeys(algorithms: SigningAlgorithm | readonly SigningAlgorithm[]): Promise<SigningKeySet> {
+  const list = typeof algorithms === 'string' ? [algorithms] : algorithms;
+  return importSigningKeys({ keys: await Promise.all(list.map((alg) => generateSigningJwk(alg))) }, list.at(-1)!);
 }
 
 /** What `rotateKeysFile` needs to know to schedule the change safely. */

@@ -9,6 +9,8 @@ export interface RoleDefinition {
   maxSessionSeconds: number;
   canAssume: readonly string[];
   sessionTags: Readonly<Record<string, string>>;
+  /** Absent: none. */
+  targets?: readonly string[];
 }
 
 const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)$/;
@@ -21,7 +23,7 @@ export class RoleCatalog {
   constructor(accountId: string, roles: readonly RoleDefinition[]) {
     this.accountId = accountId;
     for (const role of roles) {
-      this.#byName.set(role.name, { ...role, arn: `arn:aws:iam::${accountId}:role/${role.name}`, id: roleId(accountId, role.name) });
+      this.#byName.set(role.name, { ...role, targets: role.targets ?? [], arn: `arn:aws:iam::${accountId}:role/${role.name}`, id: roleId(accountId, role.name) });
     }
   }
 

@@ -25,6 +25,8 @@ export interface Role {
   readonly canAssume: readonly string[];
   /** Tag name -> dot path into the identity (`claims.repository`, `subject`, `source`). */
   readonly sessionTags: Readonly<Record<string, string>>;
+  /** The targets (relying parties that trust stsgate as an issuer) this role may get a token for. */
+  readonly targets: readonly string[];
 }
 
 /** What was asked for: one role, optionally narrowed. */

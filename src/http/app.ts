@@ -19,6 +19,7 @@ import { errorHandler } from './middleware/errors.js';
 import type { ClientAuthenticator } from '../credentials/client-authentication.js';
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
+import type { TargetTokens } from '../credentials/target-tokens.js';
 import { stsRoutes } from './sts.js';
 import { terminalRoutes } from './terminal.js';
 import { wellKnownRoutes } from './wellknown.js';
@@ -55,6 +56,8 @@ export interface AppDependencies {
   metricsOnPublicPort?: boolean;
   /** A warning on top of every page (`stsgate demo`). */
   pageNotice?: string;
+  /** The configured targets (relying parties trusting stsgate as an issuer); absent: none. */
+  targets?: TargetTokens;
 }
 
 /** Builds the Koa application: middleware in order, then the routes of every group. */

@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { sessionCredentialsJson } from '../credentials/credential-formats.js';
+import { sessionCredentialsJson, targetTokenJson } from '../credentials/credential-formats.js';
 import type { TokenExchange } from '../credentials/exchange.js';
+import type { TargetTokens } from '../credentials/target-tokens.js';
 import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -31,6 +32,8 @@ export interface LoginRouteDependencies {
   loginLimits?: LoginRateLimits;
   /** A warning on top of every page (`stsgate demo`). */
   pageNotice?: string;
+  /** The configured targets; absent: none. */
+  targets?: Pick<TargetTokens, 'byName'>;
 }
 
 /** The action named in AccessDenied for browser-session credentials. */
@@ -49,6 +52,8 @@ export function loginRoutes(deps: LoginRouteDependencies): Router {
   router.get('/callback/:provider', ...page, countLoginRequest(deps.loginLimits), completeLogin(deps));
   router.post('/logout', ...page, readBody(deps.maxBodyBytes), parseForm, sameSiteOnly(deps), logout(deps));
   router.get('/v1/credentials', protocol('json'), noStore, browserCredentials(deps));
+  router.get('/v1/targets', protocol('json'), noStore, grantedTargets(deps));
+  router.get('/v1/targets/:name/token', protocol('json'), noStore, browserTargetToken(deps));
   return router;
 }
 
@@ -193,7 +198,7 @@ async function issueFor(ctx: Context, deps: LoginRouteDependencies, session: { i
  * The session `/v1/credentials` is for: a terminal session's bearer token (RFC 6750 §2.1) when there is an
  * Authorization header (then never the cookie: one request, one credential), else the browser session cookie.
  */
-async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): Promise<{ identity: Identity }> {
+async function credentialsSession(ctx: Context, deps: LoginRouteDependencies): Promise<{ identity: Identity; expiresAt: number }> {
   const authorization = ctx.get('authorization');
   if (authorization !== '') {
     const session = await deps.login.terminal.session(bearerToken(ctx));
@@ -242,6 +247,32 @@ function browserCredentials(deps: LoginRouteDependencies) {
       ...(scope !== undefined ? { scopes: scope.split(' ').filter((s) => s !== '') } : {}),
     });
     ctx.body = sessionCredentialsJson(result.credentials, result.role);
+  };
+}
+
+/** `GET /v1/targets`: the targets this session's identity may get a token for (the rules and the roles' `targets`). */
+function grantedTargets(deps: LoginRouteDependencies) {
+  return async function listTargets(ctx: Context): Promise<void> {
+    ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
+    const session = await credentialsSession(ctx, deps);
+    ctx.body = { targets: deps.exchange.grantedTargets(session.identity).map(({ target }) => ({ name: target.name, kind: target.kind, audience: target.audience })) };
+  };
+}
+
+/**
+ * `GET /v1/targets/:name/token` with the session cookie or a terminal session's bearer token: a token for
+ * one target, through the same rules as every exchange, ending no later than the session.
+ */
+function browserTargetToken(deps: LoginRouteDependencies) {
+  return async function targetToken(ctx: Context): Promise<void> {
+    ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
+    const session = await credentialsSession(ctx, deps);
+    if (Object.keys(ctx.query).length > 0) throw new GatewayError('ValidationError', 'This endpoint takes no parameters: the target\'s configuration sets the token.');
+    const name = ctx.params.name!;
+    const minted = await deps.audit.targetDecision(ctx, name, deps.targets?.byName(name), () =>
+      deps.exchange.targetForIdentity(session.identity, name, Math.floor(session.expiresAt / 1000)),
+    );
+    ctx.body = targetTokenJson(minted);
   };
 }
 

@@ -1,8 +1,9 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { tokenExchangeJson } from '../credentials/credential-formats.js';
+import { targetTokenExchangeJson, tokenExchangeJson } from '../credentials/credential-formats.js';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
+import type { TargetTokens } from '../credentials/target-tokens.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuditLog } from '../observability/audit.js';
 import { noStore } from './middleware/browser.js';
@@ -32,6 +33,8 @@ export interface OAuthRouteDependencies {
   introspectionClients?: ClientAuthenticator;
   /** Per-address limit on `/oauth2/introspect`; absent: none. */
   introspectionLimits?: AddressCounter;
+  /** The configured targets (an `audience` naming one asks for its token); absent: none. */
+  targets?: Pick<TargetTokens, 'byName'>;
 }
 
 /** `POST /oauth2/token` (RFC 8693), `/oauth2/introspect` (RFC 7662), `/oauth2/revoke` (RFC 7009). */
@@ -68,12 +71,19 @@ function tokenExchange(deps: OAuthRouteDependencies) {
     if (!subjectTokenType) throw new GatewayError('invalid_request', 'subject_token_type is required.');
     if (subjectToken.length > 20000) throw new GatewayError('invalid_request', 'subject_token is too long.');
     const requested = form.get('requested_token_type');
-    if (requested !== undefined && requested !== TOKEN_TYPE.accessToken && requested !== TOKEN_TYPE.jwt) {
-      throw new GatewayError('invalid_request', `requested_token_type must be ${TOKEN_TYPE.accessToken} or ${TOKEN_TYPE.jwt}.`);
+    if (requested !== undefined && requested !== TOKEN_TYPE.accessToken && requested !== TOKEN_TYPE.jwt && requested !== TOKEN_TYPE.idToken) {
+      throw new GatewayError('invalid_request', `requested_token_type must be ${TOKEN_TYPE.accessToken}, ${TOKEN_TYPE.jwt} or ${TOKEN_TYPE.idToken}.`);
+    }
+    const audience = form.get('audience');
+    // A target's token: asked for as an ID token, or as a JWT whose audience names a target (a role named
+    // so keeps today's meaning: stsgate's access token as a JWT). Names of roles and targets never clash.
+    if (requested === TOKEN_TYPE.idToken || (requested === TOKEN_TYPE.jwt && audience !== undefined && deps.targets?.byName(audience))) {
+      await targetTokenExchange(ctx, deps, { subjectToken, subjectTokenType, requested, audience, form });
+      return;
     }
     const scope = form.get('scope');
     const scopes = scope === undefined ? undefined : scope.split(' ').filter((s) => s !== '');
-    const role = form.get('audience');
+    const role = audience;
     const durationSeconds = parseDuration(form.get('duration_seconds'));
     const sessionName = parseSessionName(form.get('session_name'));
 
@@ -102,6 +112,33 @@ function tokenExchange(deps: OAuthRouteDependencies) {
     }
     ctx.body = tokenExchangeJson(result.credentials, result.role, requested ?? TOKEN_TYPE.accessToken);
   };
+}
+
+/**
+ * RFC 8693 for a target: `audience` names the target, the subject token is any token stsgate accepts.
+ * The rules decide as for any exchange (exchange.ts); an unknown target and one not granted are the same
+ * invalid_target. Scope, duration and session name belong to stsgate's own sessions: refused here.
+ */
+async function targetTokenExchange(
+  ctx: Context,
+  deps: OAuthRouteDependencies,
+  request: { subjectToken: string; subjectTokenType: string; requested: string; audience: string | undefined; form: Map<string, string> },
+): Promise<void> {
+  const { subjectToken, subjectTokenType, requested, audience, form } = request;
+  if (audience === undefined) throw new GatewayError('invalid_target', 'audience is required: name the target the token is for.');
+  for (const name of ['scope', 'duration_seconds', 'session_name']) {
+    if (form.has(name)) throw new GatewayError('invalid_request', `${name} does not apply to a target token (its target's configuration sets its claims and lifetime).`);
+  }
+  const known = deps.targets?.byName(audience);
+  const minted = await deps.audit.targetDecision(ctx, audience, known, async () => {
+    if (subjectTokenType === TOKEN_TYPE.idToken || subjectTokenType === TOKEN_TYPE.jwt) return deps.exchange.targetForWebIdentity(subjectToken, audience);
+    if (subjectTokenType === TOKEN_TYPE.accessToken) {
+      const { session } = await deps.credentials.verifyAccessToken(subjectToken);
+      return deps.exchange.targetForSession(session, audience);
+    }
+    throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
+  });
+  ctx.body = targetTokenExchangeJson(minted, requested);
 }
 
 /** With clients configured, the request's client must authenticate (401 invalid_client otherwise). */

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { ExchangeResult } from '../credentials/exchange.js';
+import type { TargetToken } from '../credentials/target-tokens.js';
 import type { Watermark } from '../credentials/revocations.js';
 import { toGatewayError } from '../errors/gateway-error.js';
 import type { Logger } from './logger.js';
@@ -61,6 +62,51 @@ export class AuditLog {
       });
       this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
       this.#metrics?.exchangeSeconds.observe({ action, outcome: 'denied' }, seconds);
+      throw thrown;
+    }
+  }
+
+  /**
+   * Runs a target-token decision and records its outcome (one line, granted or refused; never the token).
+   * `knownTarget` says whether the name asked for is configured: only then may a metric label carry it.
+   */
+  async targetDecision(ctx: Context, targetName: string, knownTarget: { kind: string } | undefined, decide: () => Promise<TargetToken>): Promise<TargetToken> {
+    const started = performance.now();
+    const label = knownTarget === undefined ? { target: 'unknown', kind: 'unknown' } : { target: targetName, kind: knownTarget.kind };
+    try {
+      const minted = await decide();
+      this.#logger.info({
+        event: 'issued',
+        action: 'TargetToken',
+        requestId: ctx.state.requestId,
+        source: minted.identity.source,
+        subject: minted.identity.subject,
+        role: minted.role.name,
+        target: minted.target.name,
+        kind: minted.target.kind,
+        durationSeconds: Math.round((minted.expiresAt.getTime() - minted.issuedAt.getTime()) / 1000),
+        client: ctx.ip,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      });
+      this.#metrics?.targetTokens.inc({ ...label, outcome: 'issued' });
+      return minted;
+    } catch (thrown) {
+      const err = toGatewayError(thrown);
+      this.#logger.info({
+        event: 'denied',
+        action: 'TargetToken',
+        requestId: ctx.state.requestId,
+        code: err.code,
+        reason: err.debug ?? err.publicMessage,
+        source: err.context.source,
+        subject: err.context.subject,
+        role: err.context.role,
+        target: targetName.slice(0, 64),
+        client: ctx.ip,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      });
+      this.#metrics?.targetTokens.inc({ ...label, outcome: err.code });
+      this.#metrics?.denied.inc({ action: 'TargetToken', source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
       throw thrown;
     }
   }

@@ -28,6 +28,7 @@ export class GatewayMetrics {
   readonly storeSeconds = new Histogram({ name: 'stsgate_store_operation_duration_seconds', help: 'Store operation latency.', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1], registers: [this.registry] });
   readonly jwksFetches = new Counter({ name: 'stsgate_jwks_fetches_total', help: 'Discovery and JWKS fetches from trusted issuers, by issuer and outcome.', labelNames: ['issuer', 'kind', 'outcome'], registers: [this.registry] });
   readonly jwksKeysDropped = new Counter({ name: 'stsgate_jwks_keys_dropped_total', help: 'Unusable keys found in trusted issuers\' JWKS and never tried (each key counted once), by issuer and reason.', labelNames: ['issuer', 'reason'], registers: [this.registry] });
+  readonly targetTokens = new Counter({ name: 'stsgate_target_tokens_total', help: 'Target tokens asked for, by target (configured names only, else unknown), kind and outcome (issued or the refusal code).', labelNames: ['target', 'kind', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'stsgate_http_requests_total', help: 'HTTP requests, by route group and status class.', labelNames: ['route', 'status'], registers: [this.registry] });
 
   #exposition: () => Promise<string> = () => this.registry.metrics();

@@ -83,9 +83,10 @@ describe('a valid configuration', () => {
         },
       ],
       roles: [
-        { name: 'deployer', scopes: [], audiences: [], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
-        { name: 'reader', scopes: [], audiences: [], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
+        { name: 'deployer', scopes: [], audiences: [], maxSessionSeconds: 3600, canAssume: [], sessionTags: {}, targets: [] },
+        { name: 'reader', scopes: [], audiences: [], maxSessionSeconds: 3600, canAssume: [], sessionTags: {}, targets: [] },
       ],
+      targets: [],
       rules: [{ name: 'r0', match: { source: 'gha', conditions: [{ claim: 'repository', op: 'equals', value: 'acme/app', ignoreCase: false }] }, roles: ['deployer'] }],
       tests: [],
       providers: [],
@@ -136,6 +137,7 @@ describe('a valid configuration', () => {
       maxSessionSeconds: 43200,
       canAssume: ['reader'],
       sessionTags: { repo: 'claims.repository', who: 'subject', from: 'source' },
+      targets: [],
     });
     expect(config.providers).toEqual([
       {
@@ -234,7 +236,7 @@ describe('problems', () => {
   it.each<[string, (t: Tree) => void, string]>([
     // structure and types
     ['unknown top-level key', (t) => (t.isuers = []), '(top level): unknown key "isuers"; did you mean "issuers"?'],
-    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, roles, rules, tests'],
+    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, targets, roles, rules, tests'],
     ['unknown nested key', (t) => (issuer(t).audience = ['x']), 'issuers[0]: unknown key "audience"; did you mean "audiences"?'],
     ['unknown rule key', (t) => (rule(t).mtach = {}), 'rules[0]: unknown key "mtach"; did you mean "match"?'],
     ['missing public_url', (t) => delete t.public_url, 'public_url: missing, expected an https:// URL'],
@@ -436,7 +438,7 @@ describe('problems', () => {
       'account_id: found "1", expected a string of 12 digits',
       'roles[0].max_session_seconds: found 10, expected an integer in 900..43200',
       'rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?',
-      '(top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, roles, rules, tests',
+      '(top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, targets, roles, rules, tests',
       'rules[0].roles[0]: unknown role "nope"; known roles: deployer, reader',
       'rules[0].match.source: unknown source "gh"; did you mean "gha"?',
     ]);
