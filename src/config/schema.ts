@@ -458,7 +458,7 @@ const targetSchema = strict({
     if (target.audience === undefined && needsAudience) {
       problem(['audience'], `missing, expected the audience the ${target.kind} side checks${target.kind === 'gcp' ? ' (or gcp.provider, whose resource name is the default audience)' : ''}`);
     }
-    const sub = target.subject === undefined ? undefined : literalValue(target.subject);
+    const sub = literalOf(target.subject);
     const subProblem = sub === undefined ? undefined : subjectProblem(target.kind, sub);
     if (subProblem) problem(['subject'], `found ${JSON.stringify(sub!.slice(0, 60))}: ${subProblem}`);
     for (const name of Object.keys(target.claims)) {
@@ -466,7 +466,7 @@ const targetSchema = strict({
     }
     if (target.aws) checkAwsTarget(target.aws, problem);
     if (target.kubernetes?.username) {
-      const username = literalValue(target.kubernetes.username);
+      const username = literalOf(target.kubernetes.username);
       const usernameProblem = username === undefined ? undefined : kubernetesNameProblem('username', username);
       if (usernameProblem) problem(['kubernetes', 'username'], usernameProblem);
     }
@@ -479,13 +479,21 @@ function checkAwsTarget(aws: { principal_tags: Record<string, Template>; transit
   const setProblem = awsTagSetProblem(Object.keys(aws.principal_tags), aws.transitive_tag_keys);
   if (setProblem) problem(['aws', 'principal_tags'], setProblem);
   for (const [key, template] of Object.entries(aws.principal_tags)) {
-    const value = literalValue(template);
+    const value = literalOf(template);
     const valueProblem = value === undefined ? undefined : awsTagValueProblem(key, value);
     if (valueProblem) problem(['aws', 'principal_tags', key], valueProblem);
   }
-  const sourceIdentity = aws.source_identity === undefined ? undefined : literalValue(aws.source_identity);
+  const sourceIdentity = literalOf(aws.source_identity);
   const sourceProblem = sourceIdentity === undefined ? undefined : awsSourceIdentityProblem(sourceIdentity);
   if (sourceProblem) problem(['aws', 'source_identity'], sourceProblem);
+}
+
+/**
+ * The literal value of a template that parsed, or undefined (placeholders, or a template whose own
+ * problem is already reported: refinements run on the partly parsed section too).
+ */
+function literalOf(template: Template | undefined): string | undefined {
+  return template !== undefined && Array.isArray((template as Partial<Template>).parts) ? literalValue(template) : undefined;
 }
 
 /** The subject when a target names none: the identity's source and subject, as stsgate's own `sub`. */
