@@ -156,7 +156,7 @@ async function loadSigningKeys(config: GatewayConfig, options: GatewayOptions, l
   }
   keysFile.watch(options.keysReloadMs ?? (config.signing.reloadIntervalSeconds ?? DEFAULT_KEYS_RELOAD_SECONDS) * 1000, (outcome) => {
     if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
-    else if (outcome.changed) logger.info({ kids: keysFile.set.keys.map((k) => k.kid), signing: keysFile.set.current().kid }, 'signing keys reloaded');
+    else if (outcome.changed) logger.info({ kids: keysFile.set.keys.map((k) => k.kid), signing: keysFile.set.current(Date.now(), config.signing.algorithm).kid }, 'signing keys reloaded');
   });
   return { keys: keysFile, keysFile };
 }
@@ -192,6 +192,7 @@ function wireServices(
     keys,
     box: new SecretBox(encryptionKey),
     issuer: config.publicUrl,
+    algorithm: config.signing.algorithm,
     accountId: config.accountId,
     cacheMinRemainingFraction: config.cache.minRemainingFraction,
     onCacheLookup: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
@@ -298,7 +299,7 @@ async function startServers(config: GatewayConfig, options: GatewayOptions, part
   const adminHandle = adminApp.callback();
   const adminServer = boundedServer((req, res) => void adminHandle(req, res));
   const adminUrl = await listen(adminServer, options.adminPort ?? admin.listen.port, admin.listen.host);
-  const signing = keys.set.current();
+  const signing = keys.set.current(Date.now(), config.signing.algorithm);
   logger.info({ url, adminUrl, adminApi: admin.token !== undefined, publicUrl: config.publicUrl, kid: signing.kid, alg: signing.alg }, 'stsgate listening');
 
   let closing: Promise<void> | undefined;

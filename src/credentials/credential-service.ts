@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import type { RevocationWatermarks, Watermark } from './revocations.js';
 import { accessKeyIdFor, isSessionId, newSecretAccessKey, newSessionId, newTokenId } from './identifiers.js';
 import type { SecretBox } from './secret-box.js';
+import type { SigningAlgorithm } from '../config/types.js';
 import type { SigningKeySource } from './signing-keys.js';
 
 /** The JWT `typ` of stsgate access tokens (RFC 9068 §2.1; explicit typing per RFC 8725 §3.11). */
@@ -24,6 +25,11 @@ export interface CredentialServiceOptions {
   box: SecretBox;
   /** The gateway's public URL: the `iss` of every token. */
   issuer: string;
+  /**
+   * The access token's algorithm (`signing.algorithm`): the keys file may hold keys of several (targets
+   * sign with theirs); absent: the newest key of any algorithm.
+   */
+  algorithm?: SigningAlgorithm;
   accountId: string;
   /** A cached set is reused while at least this fraction of its lifetime remains (design.md: 0.5). */
   cacheMinRemainingFraction: number;
@@ -93,6 +99,7 @@ export class CredentialService {
   readonly #keys: SigningKeySource;
   readonly #box: SecretBox;
   readonly #issuer: string;
+  readonly #algorithm: SigningAlgorithm | undefined;
   readonly #accountId: string;
   readonly #minRemaining: number;
   readonly #now: () => number;
@@ -106,6 +113,7 @@ export class CredentialService {
     this.#keys = options.keys;
     this.#box = options.box;
     this.#issuer = options.issuer;
+    this.#algorithm = options.algorithm;
     this.#accountId = options.accountId;
     this.#minRemaining = options.cacheMinRemainingFraction;
     this.#now = options.now ?? Date.now;
@@ -196,7 +204,7 @@ export class CredentialService {
       ...(parentSessionId === undefined ? {} : { parentSessionId, ancestorSessionIds }),
       chainDepth: ancestorSessionIds.length,
     };
-    const key = this.#keys.set.current(nowMs);
+    const key = this.#keys.set.current(nowMs, this.#algorithm);
     // Header and claims in the order jose's SignJWT wrote them (test/jwt/compact-jwt.test.ts compares
     // the two byte for byte); node:crypto signs (see src/jwt/compact-jwt.ts for why).
     const accessToken = key.signer.sign(

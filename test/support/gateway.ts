@@ -8,7 +8,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { GatewayConfig, IssuerConfig, RoleConfig, RuleConfig, StoreConfig } from '../../src/config/types.js';
+import type { GatewayConfig, IssuerConfig, RoleConfig, RuleConfig, SigningAlgorithm, StoreConfig } from '../../src/config/types.js';
 import { CredentialService } from '../../src/credentials/credential-service.js';
 import { TokenExchange } from '../../src/credentials/exchange.js';
 import { SecretBox } from '../../src/credentials/secret-box.js';
@@ -82,13 +82,16 @@ export interface TestGatewayOptions {
   port?: number;
   /** Admin API route groups mounted behind `config.admin.token` (tests of the admin listener). */
   adminRoutes?: Router[];
+  /** The algorithms of the keys file, one key each (default ES256); the access token signs with `signing.algorithm`. */
+  keyAlgorithms?: SigningAlgorithm[];
 }
 
 /** Starts a gateway on 127.0.0.1 with a free port. */
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'stsgate-test-'));
   const keysFile = join(dir, 'keys.json');
-  await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
+  const keys = await Promise.all((options.keyAlgorithms ?? ['ES256']).map((alg) => generateSigningJwk(alg)));
+  await writeFile(keysFile, JSON.stringify({ keys }), { mode: 0o600 });
   const config: GatewayConfig = {
     publicUrl: 'http://127.0.0.1:8080',
     listen: { host: '127.0.0.1', port: 0 },

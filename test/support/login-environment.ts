@@ -19,7 +19,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import type { BrowserConfig, GatewayConfig, ProviderConfig, RuleConfig, StoreConfig } from '../../src/config/types.js';
+import type { BrowserConfig, GatewayConfig, ProviderConfig, RuleConfig, SigningAlgorithm, StoreConfig } from '../../src/config/types.js';
 import { providerConfig, reservePublicUrl } from './browser-login.js';
 import { FacebookDouble } from './facebook-double.js';
 import { REDIS_URL, redisStoreConfig, startTestGateway, standardRoles, type TestGateway } from './gateway.js';
@@ -57,7 +57,9 @@ export function loginRules(): RuleConfig[] {
  * Starts the providers, then the gateway (its public URL is reserved first: the providers register its
  * redirect URIs). `gateway` overrides more of the gateway's configuration (`limits`, `listen`...).
  */
-export async function startLoginEnvironment(options: { store?: StoreConfig; browser?: Partial<BrowserConfig>; port?: number; gateway?: Partial<GatewayConfig> } = {}): Promise<LoginEnvironment> {
+export async function startLoginEnvironment(
+  options: { store?: StoreConfig; browser?: Partial<BrowserConfig>; port?: number; gateway?: Partial<GatewayConfig>; keyAlgorithms?: SigningAlgorithm[] } = {},
+): Promise<LoginEnvironment> {
   const { port, publicUrl } = options.port !== undefined ? { port: options.port, publicUrl: `http://127.0.0.1:${options.port}` } : await reservePublicUrl();
   const client = (id: string) => ({ clientId: `${id}-client`, clientSecret: `${id}-secret`, redirectUri: `${publicUrl}/callback/${id}` });
 
@@ -124,6 +126,7 @@ export async function startLoginEnvironment(options: { store?: StoreConfig; brow
     roles: standardRoles(),
     rules: loginRules(),
     ...(options.store ? { store: options.store } : {}),
+    ...(options.keyAlgorithms ? { keyAlgorithms: options.keyAlgorithms } : {}),
     config: {
       publicUrl,
       providers,
