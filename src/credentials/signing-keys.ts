@@ -86,6 +86,12 @@ export class SigningKeySet {
   }
 }
 
+/**
+ * The most keys a keys file (and so the published JWKS) may hold: AWS IAM refuses an OIDC provider whose
+ * JWKS has more than 100 keys, and every verifier fetching it pays for each one.
+ */
+export const MAX_PUBLISHED_KEYS = 100;
+
 const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
 /** Members of the keys file that are stsgate's own and never published. */
 const SCHEDULE_MEMBERS = new Set(['nbf', 'exp']);
@@ -103,6 +109,7 @@ export async function generateSigningJwk(alg: SigningAlgorithm): Promise<JWK> {
 export async function importSigningKeys(jwks: unknown, defaultAlg: SigningAlgorithm, version = ''): Promise<SigningKeySet> {
   const list = (jwks as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(list) || list.length === 0) throw new Error('the signing keys file must be a JWKS: {"keys": [ ...private JWKs ]}');
+  if (list.length > MAX_PUBLISHED_KEYS) throw new Error(`the signing keys file holds ${list.length} keys, at most ${MAX_PUBLISHED_KEYS} (AWS refuses a JWKS with more): drop retired keys`);
   const keys: SigningKey[] = [];
   const kids = new Set<string>();
   for (const [i, raw] of list.entries()) {
@@ -164,18 +171,26 @@ export interface RotationSchedule {
 }
 
 /**
- * Computes the next keys file: adds `newKey` signing from now + publishAhead, and retires the keys it
- * replaces once every token they could have signed has expired. Keys already past `exp` are dropped.
+ * Computes the next keys file: adds `newKey` signing from now + publishAhead, and retires the keys of its
+ * algorithm that it replaces once every token they could have signed has expired (keys of other
+ * algorithms keep signing: each algorithm rotates on its own). Keys already past `exp` are dropped. A
+ * result over MAX_PUBLISHED_KEYS is refused before anything is written.
  */
 export function rotateKeysFile(file: { keys: (JWK & { nbf?: number; exp?: number })[] }, newKey: JWK, schedule: RotationSchedule): { keys: (JWK & { nbf?: number; exp?: number })[] } {
   // Rounded up: the new key must not sign sooner than publishAhead asks.
   const now = Math.ceil((schedule.now ?? Date.now()) / 1000);
   const signsFrom = now + schedule.publishAheadSeconds;
   const retireAt = signsFrom + schedule.maxTokenLifetimeSeconds;
+  // A key without `alg` signs with the configured default: it is retired by any rotation (as before keys of several algorithms).
+  const replaced = (k: JWK) => k.alg === undefined || k.alg === newKey.alg;
   const kept = file.keys
     .filter((k) => k.exp === undefined || k.exp > now)
-    .map((k) => (k.exp === undefined || k.exp > retireAt ? { ...k, exp: retireAt } : k));
-  return { keys: [...kept, { ...newKey, nbf: signsFrom }] };
+    .map((k) => (replaced(k) && (k.exp === undefined || k.exp > retireAt) ? { ...k, exp: retireAt } : k));
+  const next = { keys: [...kept, { ...newKey, nbf: signsFrom }] };
+  if (next.keys.length > MAX_PUBLISHED_KEYS) {
+    throw new Error(`the rotated keys file would hold ${next.keys.length} keys, at most ${MAX_PUBLISHED_KEYS} (AWS refuses a JWKS with more): wait until retired keys expire, or remove some`);
+  }
+  return next;
 }
 
 /** Where the current key set comes from: fixed (generated), or a file polled for changes. */

@@ -20,6 +20,7 @@ import type { ClientAuthenticator } from '../credentials/client-authentication.j
 import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
+import type { DiscoveryOptions } from '../credentials/discovery.js';
 import { stsRoutes } from './sts.js';
 import { terminalRoutes } from './terminal.js';
 import { wellKnownRoutes } from './wellknown.js';
@@ -58,6 +59,8 @@ export interface AppDependencies {
   pageNotice?: string;
   /** The configured targets (relying parties trusting stsgate as an issuer); absent: none. */
   targets?: TargetTokens;
+  /** What discovery lists besides the access token's claims: targets' claims, session tags, roles' scopes. */
+  discovery?: Pick<DiscoveryOptions, 'claimsSupported' | 'scopesSupported'>;
 }
 
 /** Builds the Koa application: middleware in order, then the routes of every group. */

@@ -12,7 +12,7 @@ import type { ClientAuthenticator } from '../credentials/client-authentication.j
 import type { AddressCounter, ExchangeRateLimits } from '../limits/rate-limits.js';
 import { awaitAddressCount, countClientAddress } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './oauth-identifiers.js';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../domain/oauth-identifiers.js';
 
 /** Also exported from here: clients and tests name the identifiers with the endpoint they belong to. */
 export { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE };

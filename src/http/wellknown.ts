@@ -1,44 +1,37 @@
 import Router from '@koa/router';
-import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { ClientAuthenticator } from '../credentials/client-authentication.js';
-import { ACCEPTABLE_ALGORITHMS } from '../issuers/index.js';
-import { TOKEN_EXCHANGE_GRANT } from './oauth-identifiers.js';
+import { discoveryDocument, publishedJwks, type DiscoveryOptions } from '../credentials/discovery.js';
+import type { SigningKeySource } from '../credentials/signing-keys.js';
 
 /** Discovery (`/.well-known/openid-configuration`) and public keys (`/.well-known/jwks.json`). */
-export function wellKnownRoutes(deps: { publicUrl: string; keys: SigningKeySource; introspectionClients?: Pick<ClientAuthenticator, 'methods'> }): Router {
+export function wellKnownRoutes(deps: {
+  publicUrl: string;
+  keys: SigningKeySource;
+  introspectionClients?: Pick<ClientAuthenticator, 'methods'>;
+  /** Claim names and scopes tokens may carry besides the access token's (targets' claims, roles' scopes). */
+  discovery?: Pick<DiscoveryOptions, 'claimsSupported' | 'scopesSupported'>;
+}): Router {
   const router = new Router({ prefix: '/.well-known' });
-  const base = deps.publicUrl.replace(/\/+$/, '');
-  // RFC 8414 §2: the methods configured clients use; `none` while the endpoint is open.
-  const introspectionMethods: string[] = deps.introspectionClients?.methods ?? [];
-  // Prepared once: the discovery document does not change while the process runs.
-  const discovery = {
-    issuer: deps.publicUrl,
-    jwks_uri: `${base}/.well-known/jwks.json`,
-    token_endpoint: `${base}/oauth2/token`,
-    introspection_endpoint: `${base}/oauth2/introspect`,
-    revocation_endpoint: `${base}/oauth2/revoke`,
-    grant_types_supported: [TOKEN_EXCHANGE_GRANT],
-    token_endpoint_auth_methods_supported: ['none'],
-    introspection_endpoint_auth_methods_supported: introspectionMethods.length > 0 ? introspectionMethods : ['none'],
-    ...(introspectionMethods.includes('private_key_jwt') ? { introspection_endpoint_auth_signing_alg_values_supported: [...ACCEPTABLE_ALGORITHMS] } : {}),
-    revocation_endpoint_auth_methods_supported: ['none'],
-    access_token_signing_alg_values_supported: deps.keys.set.algorithms,
-    subject_types_supported: ['public'],
+  const options: DiscoveryOptions = { publicUrl: deps.publicUrl, introspectionMethods: deps.introspectionClients?.methods ?? [], ...deps.discovery };
+  // Both documents follow the keys file (a rotation may add a key or an algorithm); serialized again
+  // only when the published list changes.
+  let published = { at: '', discovery: '', jwks: '' };
+  const current = () => {
+    const jwks = publishedJwks(deps.keys.set);
+    const at = jwks.keys.map((k) => `${k.kid}:${k.alg}`).join(',');
+    if (published.at !== at) published = { at, discovery: JSON.stringify(discoveryDocument(options, deps.keys.set)), jwks: JSON.stringify(jwks) };
+    return published;
   };
-  // The JWKS follows the keys file (rotation); serialized again only when the published list changes.
-  let jwks = { at: '', body: '' };
   router.get('/openid-configuration', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=300');
-    ctx.body = discovery;
+    ctx.type = 'application/json';
+    ctx.body = current().discovery;
   });
   router.get('/jwks.json', (ctx) => {
     // Short enough that a key published ahead of a rotation reaches verifiers before it signs.
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.type = 'application/jwk-set+json';
-    const published = deps.keys.set.jwks();
-    const at = published.keys.map((k) => k.kid).join(',');
-    if (jwks.at !== at) jwks = { at, body: JSON.stringify(published) };
-    ctx.body = jwks.body;
+    ctx.body = current().jwks;
   });
   return router;
 }

@@ -17,6 +17,33 @@ describe('signing keys', () => {
     await expect(importSigningKeys(jwks, 'ES256')).rejects.toThrow(message);
   });
 
+  it('a keys file of several algorithms: each rotates on its own, each signs its own tokens', async () => {
+    const es = await generateSigningJwk('ES256');
+    const rs = await generateSigningJwk('RS256');
+    const freshRs = await generateSigningJwk('RS256');
+    const next = rotateKeysFile({ keys: [es, rs] }, freshRs, { publishAheadSeconds: 600, maxTokenLifetimeSeconds: 3_600, now: T * 1000 });
+    // The ES256 key is untouched (no exp); the RS256 key retires after the new one has signed for the longest token.
+    expect(next.keys.map((k) => [k.kid, k.exp, k.nbf])).toEqual([
+      [es.kid, undefined, undefined],
+      [rs.kid, T + 600 + 3_600, undefined],
+      [freshRs.kid, undefined, T + 600],
+    ]);
+    const set = await importSigningKeys(next, 'ES256');
+    expect(set.current(T * 1000, 'ES256').kid).toBe(es.kid);
+    expect(set.current(T * 1000, 'RS256').kid).toBe(rs.kid);
+    expect(set.current((T + 600) * 1000, 'RS256').kid).toBe(freshRs.kid);
+    expect(set.current((T + 600) * 1000, 'ES256').kid).toBe(es.kid);
+    expect(() => set.current(T * 1000, 'EdDSA')).toThrow('the keys file holds no EdDSA key');
+  });
+
+  it('at most 100 keys: refused at load, and by a rotation before anything is written', async () => {
+    const key = await generateSigningJwk('ES256');
+    const keys = Array.from({ length: 100 }, (_, i) => ({ ...key, kid: `k${i}` }));
+    await expect(importSigningKeys({ keys }, 'ES256')).resolves.toBeDefined();
+    await expect(importSigningKeys({ keys: [...keys, { ...key, kid: 'k100' }] }, 'ES256')).rejects.toThrow('the signing keys file holds 101 keys, at most 100 (AWS refuses a JWKS with more)');
+    expect(() => rotateKeysFile({ keys }, { ...key, kid: 'new' }, { publishAheadSeconds: 600, maxTokenLifetimeSeconds: 3_600, now: T * 1000 })).toThrow('would hold 101 keys, at most 100');
+  });
+
   it('publishes only public halves, without the schedule members', async () => {
     const set = await importSigningKeys({ keys: [{ ...(await generateSigningJwk('ES256')), nbf: T, exp: T + 100 }] }, 'ES256');
     const [published] = set.jwks(T * 1000).keys;
@@ -27,7 +54,7 @@ describe('signing keys', () => {
 
   it('a rotation publishes the new key first, switches signing at nbf, and retires the old key after the longest token', async () => {
     const old = await generateSigningJwk('ES256');
-    const fresh = await generateSigningJwk('EdDSA');
+    const fresh = await generateSigningJwk('ES256');
     const next = rotateKeysFile({ keys: [old] }, fresh, { publishAheadSeconds: 600, maxTokenLifetimeSeconds: 43_260, now: T * 1000 });
     const set = await importSigningKeys(next, 'ES256');
     const at = (seconds: number) => ({ signing: set.current(seconds * 1000).kid, published: set.jwks(seconds * 1000).keys.map((k) => k.kid) });

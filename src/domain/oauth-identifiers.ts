@@ -1,4 +1,4 @@
-/** The OAuth identifiers the routes share (the token endpoint and discovery), so neither borrows from the other. */
+/** The OAuth identifiers the token endpoint and discovery share (plain constants). */
 
 /** RFC 8693 §2.1 grant type and §3 token type identifiers. */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
