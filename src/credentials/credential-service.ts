@@ -3,6 +3,7 @@ import { errors as joseErrors, type JWTPayload } from 'jose';
 import type { Claims, CredentialRequest, CredentialSet, Identity, SessionInfo } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
+import { parseClaimPath, resolveClaim } from '../rules/claim-path.js';
 import { storeKeys } from '../store/keys.js';
 import { RecentlyUsed } from '../util/recently-used.js';
 import { guardStore } from '../store/records.js';
@@ -461,24 +462,25 @@ function narrow(allowed: readonly string[], requested: readonly string[] | undef
   return allowed.filter((v) => wanted.has(v));
 }
 
-/** Session tag values from the identity: `claims.<path>`, `subject` or `source`; only scalar values are copied. */
+/**
+ * Session tag values from the identity: `claims.<claim path>` (with `\.` for a dot inside a claim name,
+ * as rules write it), `subject` or `source`; only scalar values are copied.
+ */
 function resolveSessionTags(spec: Readonly<Record<string, string>>, identity: Identity): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const [name, path] of Object.entries(spec)) {
     if (RESERVED_CLAIMS.has(name)) continue;
-    const value = resolvePath(identity, path);
+    const value = resolveTagSource(identity, path);
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') tags[name] = String(value);
   }
   return tags;
 }
 
-function resolvePath(identity: Identity, path: string): unknown {
-  let current: unknown = identity;
-  for (const segment of path.split('.')) {
-    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, segment)) return undefined;
-    current = (current as Record<string, unknown>)[segment];
-  }
-  return current;
+function resolveTagSource(identity: Identity, path: string): unknown {
+  if (path === 'subject' || path === 'source') return identity[path];
+  if (!path.startsWith('claims.')) return undefined;
+  const parsed = parseClaimPath(path.slice('claims.'.length));
+  return 'error' in parsed ? undefined : resolveClaim(identity.claims, parsed.segments);
 }
 
 function toCredentialSet(open: OpenSession, cached: boolean): CredentialSet {
