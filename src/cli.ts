@@ -23,6 +23,10 @@ const USAGE = `usage:
   stsgate demo [--port 8080]
   stsgate login --gateway URL [--provider P] [--role R] [--no-browser]
   stsgate credentials --role R [--gateway URL]
+  stsgate token --target NAME [--gateway URL]
+  stsgate kube-token --target NAME [--gateway URL]
+  stsgate kubeconfig --target NAME [--gateway URL] [--server URL] [--certificate-authority FILE] [--insecure-skip-tls-verify] [--kubeconfig FILE] [--context NAME]
+  stsgate oidc export --config FILE --out DIR
   stsgate logout [--gateway URL]`;
 
 const write = (line: string) => process.stdout.write(`${line}\n`);
@@ -49,6 +53,13 @@ async function main(argv: string[]): Promise<number> {
       'issued-before': { type: 'string' },
       reason: { type: 'string' },
       'no-browser': { type: 'boolean' },
+      target: { type: 'string' },
+      server: { type: 'string' },
+      'certificate-authority': { type: 'string' },
+      'insecure-skip-tls-verify': { type: 'boolean' },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -101,6 +112,29 @@ async function main(argv: string[]): Promise<number> {
     case 'credentials': {
       const { credentialsCommand } = await import('./terminal/commands.js');
       return credentialsCommand({ ...(values.gateway !== undefined ? { gateway: values.gateway } : {}), ...(values.role !== undefined ? { role: values.role } : {}) }, write);
+    }
+    case 'token':
+    case 'kube-token': {
+      const { kubeTokenCommand, tokenCommand } = await import('./terminal/commands.js');
+      const options = { target: requireOption(values.target, '--target'), ...(values.gateway !== undefined ? { gateway: values.gateway } : {}) };
+      return command === 'token' ? tokenCommand(options, write) : kubeTokenCommand(options, write);
+    }
+    case 'kubeconfig': {
+      const { kubeconfigCommand } = await import('./terminal/commands.js');
+      return kubeconfigCommand({
+        target: requireOption(values.target, '--target'),
+        ...(values.gateway !== undefined ? { gateway: values.gateway } : {}),
+        ...(values.server !== undefined ? { server: values.server } : {}),
+        ...(values['certificate-authority'] !== undefined ? { certificateAuthority: values['certificate-authority'] } : {}),
+        ...(values['insecure-skip-tls-verify'] ? { insecureSkipTlsVerify: true } : {}),
+        ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+        ...(values.context !== undefined ? { context: values.context } : {}),
+      });
+    }
+    case 'oidc': {
+      if (sub !== 'export') break;
+      const { oidcExportCommand } = await import('./commands/oidc-export.js');
+      return oidcExportCommand(requireOption(values.config, '--config'), requireOption(values.out, '--out'), write);
     }
     case 'logout': {
       const { logoutCommand } = await import('./terminal/commands.js');

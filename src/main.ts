@@ -14,7 +14,7 @@ import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentia
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { TargetTokens } from './credentials/target-tokens.js';
-import { targetClaimNames } from './rules/target-claims.js';
+import { discoveryClaims } from './credentials/discovery.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import type { Identity } from './domain/types.js';
 import { createAdminApp } from './http/admin-app.js';
@@ -264,14 +264,6 @@ function wireServices(
       metricsOnPublicPort: adminConfig(config).metricsOnPublicPort,
       ...(options.pageNotice !== undefined ? { pageNotice: options.pageNotice } : {}),
     },
-  };
-}
-
-/** What discovery lists besides the access token's own claims: targets' claims, session tag names, roles' scopes. */
-function discoveryClaims(config: GatewayConfig): { claimsSupported: string[]; scopesSupported: string[] } {
-  return {
-    claimsSupported: [...new Set([...targetClaimNames(config.targets ?? []), ...config.roles.flatMap((role) => Object.keys(role.sessionTags))])],
-    scopesSupported: [...new Set(config.roles.flatMap((role) => role.scopes))],
   };
 }
 

@@ -10,6 +10,8 @@
 import type { JWK } from 'jose';
 import { TOKEN_EXCHANGE_GRANT } from '../domain/oauth-identifiers.js';
 import { ACCEPTABLE_ALGORITHMS } from '../issuers/index.js';
+import type { GatewayConfig } from '../config/types.js';
+import { targetClaimNames } from '../rules/target-claims.js';
 import type { SigningKeySet } from './signing-keys.js';
 
 /** The claims stsgate's access token carries (design.md, "Credential set"). */
@@ -54,4 +56,12 @@ export function discoveryDocument(options: DiscoveryOptions, keys: SigningKeySet
 /** The public JWKS at `now`: every key not past its `exp`, public members only. */
 export function publishedJwks(keys: SigningKeySet, now = Date.now()): { keys: JWK[] } {
   return keys.jwks(now);
+}
+
+/** What discovery lists besides the access token's own claims: targets' claims, session tag names, roles' scopes. */
+export function discoveryClaims(config: Pick<GatewayConfig, 'targets' | 'roles'>): Required<Pick<DiscoveryOptions, 'claimsSupported' | 'scopesSupported'>> {
+  return {
+    claimsSupported: [...new Set([...targetClaimNames(config.targets ?? []), ...config.roles.flatMap((role) => Object.keys(role.sessionTags))])],
+    scopesSupported: [...new Set(config.roles.flatMap((role) => role.scopes))],
+  };
 }

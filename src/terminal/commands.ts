@@ -6,6 +6,8 @@ import { ConfigFolder, configFolder } from './config-folder.js';
 import { TerminalCredentialsError, terminalCredentials, terminalLogout } from './credentials.js';
 import { gatewayOrigin } from './gateway-url.js';
 import { terminalLogin } from './login.js';
+import { defaultKubeconfigPath, execCredential, writeKubeconfig, type KubeconfigOptions } from './kube.js';
+import { terminalTargetToken } from './target-token.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -45,4 +47,57 @@ export async function logoutCommand(options: { gateway?: string }): Promise<numb
   const gateway = await terminalLogout({ ...(options.gateway !== undefined ? { gateway: gatewayOrigin(options.gateway) } : {}), folder: new ConfigFolder(configFolder()) });
   say(gateway === undefined ? 'Not signed in to any gateway.' : `Signed out of ${gateway}.`);
   return 0;
+}
+
+/** Runs `fn`; a TerminalCredentialsError is printed on stderr and exits 1. */
+async function reported(fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof TerminalCredentialsError) {
+      say(`stsgate: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function targetTokenFor(options: { gateway?: string; target: string }) {
+  return terminalTargetToken({
+    ...(options.gateway !== undefined ? { gateway: gatewayOrigin(options.gateway) } : {}),
+    target: options.target,
+    folder: new ConfigFolder(configFolder()),
+  });
+}
+
+/** `stsgate token --target NAME [--gateway URL]`: the raw target token on stdout. */
+export function tokenCommand(options: { gateway?: string; target: string }, write: (line: string) => void): Promise<number> {
+  return reported(async () => {
+    write((await targetTokenFor(options)).token);
+    return 0;
+  });
+}
+
+/** `stsgate kube-token --target NAME [--gateway URL]`: an ExecCredential for kubectl on stdout. */
+export function kubeTokenCommand(options: { gateway?: string; target: string }, write: (line: string) => void): Promise<number> {
+  return reported(async () => {
+    const { token, expiresAt } = await targetTokenFor(options);
+    write(JSON.stringify(execCredential(token, expiresAt, process.env.KUBERNETES_EXEC_INFO)));
+    return 0;
+  });
+}
+
+/** `stsgate kubeconfig --target NAME [--gateway URL] [--server URL] ...`: merges an exec user (and cluster, context) into a kubeconfig. */
+export async function kubeconfigCommand(options: Omit<KubeconfigOptions, 'command' | 'gateway'> & { gateway?: string; kubeconfig?: string }): Promise<number> {
+  return reported(async () => {
+    const sessions = await new ConfigFolder(configFolder()).readSessions();
+    const gateway = options.gateway !== undefined ? gatewayOrigin(options.gateway) : sessions.default_gateway;
+    if (gateway === undefined) throw new TerminalCredentialsError('--gateway is required (or sign in with stsgate login --gateway URL first)');
+    const file = options.kubeconfig ?? defaultKubeconfigPath();
+    // The command that runs this stsgate again: node, its loader flags (tsx in development), the script.
+    const command = [process.execPath, ...process.execArgv, process.argv[1]!];
+    const { context } = await writeKubeconfig(file, { ...options, gateway, command });
+    say(`Wrote context ${context} to ${file}: kubectl --context ${context} runs stsgate kube-token --target ${options.target}.`);
+    return 0;
+  });
 }

@@ -4,6 +4,7 @@
  *
  *   sessions.json     the terminal session token per gateway, and which gateway was used last
  *   credentials.json  cached credential sets per gateway and role (for `credential_process`)
+ *   targets.json      cached target tokens per gateway and target (`stsgate token`, `stsgate kube-token`)
  *
  * Both hold secrets: the folder is 0700 and the files 0600, written whole to a temporary file and renamed,
  * so a concurrent reader (two AWS SDK processes running `credential_process` at once) sees the old file or
@@ -39,6 +40,21 @@ export interface CredentialsFile {
   version: 1;
   /** Keyed by `<gateway> <role>`. */
   entries: Record<string, ProcessCredentials>;
+}
+
+/** One cached target token (`stsgate token --target`, `stsgate kube-token`). */
+export interface CachedTargetToken {
+  token: string;
+  /** ISO 8601. */
+  issued_at: string;
+  /** ISO 8601. */
+  expires_at: string;
+}
+
+export interface TargetTokensFile {
+  version: 1;
+  /** Keyed by `<gateway> <target>`. */
+  entries: Record<string, CachedTargetToken>;
 }
 
 /** The folder: `$XDG_CONFIG_HOME/stsgate` when that is an absolute path (XDG says relative ones are ignored), else `~/.config/stsgate`. */
@@ -86,6 +102,22 @@ export class ConfigFolder {
   /** Replaces `credentials.json` (0600). */
   async writeCredentials(credentials: CredentialsFile): Promise<void> {
     await this.#write(this.credentialsFile, credentials);
+  }
+
+  /** `targets.json`: cached target tokens per gateway and target. */
+  get targetsFile(): string {
+    return join(this.path, 'targets.json');
+  }
+
+  /** The cached target tokens (empty when none were cached yet). */
+  async readTargetTokens(): Promise<TargetTokensFile> {
+    const data = await this.#read(this.targetsFile);
+    return isRecord(data) && data.version === 1 && isRecord(data.entries) ? (data as unknown as TargetTokensFile) : { version: 1, entries: {} };
+  }
+
+  /** Replaces `targets.json` (0600). */
+  async writeTargetTokens(tokens: TargetTokensFile): Promise<void> {
+    await this.#write(this.targetsFile, tokens);
   }
 
   /** Creates the folder 0700, or tightens an existing one to 0700 (it holds session tokens). */
