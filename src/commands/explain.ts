@@ -1,9 +1,13 @@
-/** `stsgate explain`: which rules match an identity, and for those that do not, which conditions failed and why. */
+/**
+ * `stsgate explain`: which rules match an identity, and for those that do not, which conditions failed
+ * and why; then which targets it may get and the exact claims each token would carry.
+ */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { Identity } from '../domain/types.js';
 import { describeValue } from '../config/problems.js';
 import { compileRules, formatExplanation } from '../rules/index.js';
+import { explainTargets } from '../rules/target-claims.js';
 import { loadConfigOrReport } from './check-config.js';
 
 const IDENTITY_KEYS = ['source', 'subject', 'claims'];
@@ -57,6 +61,9 @@ export async function explainCommand(configFile: string, identityFile: string, w
   const { identity } = read;
   const sources = [...config.issuers.map((i) => i.id), ...config.providers.map((p) => String(p.id))];
   if (!sources.includes(identity.source)) write(`note: source ${JSON.stringify(identity.source)} is not a configured issuer or provider (${sources.join(', ') || 'none'})`);
-  for (const line of formatExplanation(compileRules(config).explain(identity)).split('\n')) write(line);
+  const explanation = compileRules(config).explain(identity);
+  for (const line of formatExplanation(explanation).split('\n')) write(line);
+  const roles = explanation.roles.flatMap((name) => config.roles.filter((role) => role.name === name)).map((role) => ({ name: role.name, targets: role.targets ?? [] }));
+  for (const line of explainTargets(config.targets ?? [], roles, identity, config.publicUrl)) write(line);
   return 0;
 }

@@ -330,3 +330,33 @@ export function targetClaimNames(targets: readonly TargetSpec[]): string[] {
   }
   return [...names];
 }
+
+/**
+ * `stsgate explain`: which targets an identity may get (through which granted role), and for each the
+ * exact claims its token would carry (iss, iat, nbf, exp and jti are added at mint time), or the limit
+ * the identity's values break. Answers "Not authorized to perform sts:AssumeRoleWithWebIdentity" before
+ * the cloud is involved: the cloud's trust policy must match these `sub`, `aud` and tags.
+ */
+export function explainTargets(targets: readonly TargetSpec[], grantedRoles: readonly { name: string; targets: readonly string[] }[], identity: Identity, publicUrl: string): string[] {
+  if (targets.length === 0) return [];
+  const lines = ['targets:'];
+  const granted = new Map<string, string>();
+  for (const role of grantedRoles) for (const name of role.targets) if (!granted.has(name)) granted.set(name, role.name);
+  for (const target of targets) {
+    const role = granted.get(target.name);
+    if (role === undefined) continue;
+    const header = `  ${target.name} (${target.kind}, ${target.algorithm}, via role ${role}, lives ${target.lifetimeSeconds} s at most)`;
+    try {
+      const claims = { iss: publicUrl, ...targetClaims(target, { identity, role }) };
+      lines.push(`${header}: a token would carry`);
+      for (const line of JSON.stringify(claims, null, 2).split('\n')) lines.push(`    ${line}`);
+    } catch (err) {
+      if (!(err instanceof TargetProblem)) throw err;
+      lines.push(`${header}: REFUSED, ${err.message}`);
+    }
+  }
+  const others = targets.filter((target) => !granted.has(target.name)).map((target) => target.name);
+  if (granted.size === 0) lines.push('  none: no granted role lists a target');
+  if (others.length > 0) lines.push(`  not granted: ${others.join(', ')}`);
+  return lines;
+}

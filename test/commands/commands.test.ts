@@ -185,6 +185,39 @@ describe('explain', () => {
     expect(lines[1]).toMatch(/expected JSON or YAML$/);
   });
 
+  it('shows the targets an identity may get and the exact claims each token would carry, or the limit it breaks', async () => {
+    const withTargets = file(
+      'targets.yaml',
+      CONFIG.replace('  - { name: reader }', '  - { name: reader, targets: [aws-prod, kube] }') +
+        `targets:
+  - name: aws-prod
+    kind: aws
+    subject: "repo:{claims.repository}:ref:{claims.ref}"
+    aws: { principal_tags: { repo: "{claims.repository}", actor: "{claims.actor}" } }
+  - { name: kube, kind: kubernetes, audience: kubernetes, kubernetes: { username: "{claims.login}" } }
+  - { name: vault, kind: vault, audience: vault }
+`,
+    );
+    const identity = file('workload.json', JSON.stringify({ source: 'gha', subject: 's', claims: { repository: 'acme/app', ref: 'refs/heads/dev', actor: 'octo;cat' } }));
+    let { lines } = await run((w) => explainCommand(withTargets, identity, w));
+    const targets = lines.slice(lines.indexOf('targets:'));
+    expect(targets).toEqual([
+      'targets:',
+      '  aws-prod (aws, ES256, via role reader, lives 900 s at most): REFUSED, target aws-prod: tag actor has a character AWS refuses (letters, digits, spaces and _ . : / = + - @ only)',
+      '  kube (kubernetes, ES256, via role reader, lives 900 s at most): REFUSED, target kube: kubernetes.username: {claims.login} is missing for this identity',
+      '  not granted: vault',
+    ]);
+    const good = file('good.json', JSON.stringify({ source: 'gha', subject: 's', claims: { repository: 'acme/app', ref: 'refs/heads/dev', actor: 'octocat', login: 'octocat' } }));
+    ({ lines } = await run((w) => explainCommand(withTargets, good, w)));
+    const claims = lines.slice(lines.indexOf('  aws-prod (aws, ES256, via role reader, lives 900 s at most): a token would carry') + 1, lines.findIndex((l) => l.startsWith('  kube')));
+    expect(JSON.parse(claims.join('\n'))).toEqual({
+      iss: 'https://sts.example.com',
+      sub: 'repo:acme/app:ref:refs/heads/dev',
+      aud: 'sts.amazonaws.com',
+      'https://aws.amazon.com/tags': { principal_tags: { repo: ['acme/app'], actor: ['octocat'] } },
+    });
+  });
+
   it('reports config problems and exits 1', async () => {
     const bad = file('bad-config.yaml', CONFIG.replace('equals: acme/app', 'equal: acme/app'));
     const identity = file('id2.json', '{ "source": "gha" }');
