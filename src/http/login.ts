@@ -286,7 +286,10 @@ function fromOwnPage(ctx: Context, publicUrl: string): boolean {
   return ctx.get('sec-fetch-site') === 'same-origin' && requestSite(ctx, publicUrl) === 'same';
 }
 
-/** `GET /`: sign-in buttons; or, signed in, the identity, its roles and (with `?role=`) credentials for one. */
+/**
+ * `GET /`: sign-in buttons; or, signed in, the identity, its roles and targets, and (with `?role=`)
+ * credentials for one role or (with `?target=`) a token for one target.
+ */
 function startPage(deps: LoginRouteDependencies) {
   return async function renderStartPage(ctx: Context): Promise<void> {
     const cookie = sessionCookie(ctx, deps);
@@ -306,11 +309,24 @@ function startPage(deps: LoginRouteDependencies) {
     const identity = session.identity;
     const provider = deps.login.provider(session.provider);
     const roles = deps.grantedRoles(identity);
+    const targets = deps.exchange.grantedTargets(identity).map(({ target }) => ({ name: target.name, kind: target.kind, audience: target.audience }));
     const view = {
       identity: { source: identity.source, subject: identity.subject, claims: identity.claims, providerName: provider?.displayName ?? session.provider },
       csrfToken: session.csrfToken,
       roles,
+      targets,
     };
+    const target = queryParam(ctx, 'target');
+    if (role === undefined && target !== undefined) {
+      // As for credentials: a token only when asked for on this page.
+      if (!fromOwnPage(ctx, deps.publicUrl)) {
+        ctx.body = accountPage({ ...view, ...(targets.some((t) => t.name === target) ? { pendingTarget: target } : {}) }, pageOptions(deps));
+        return;
+      }
+      const minted = await deps.audit.targetDecision(ctx, target, deps.targets?.byName(target), () => deps.exchange.targetForIdentity(identity, target, Math.floor(session.expiresAt / 1000)));
+      ctx.body = accountPage({ ...view, targetToken: { target: minted.target.name, token: minted.token, expiresAt: minted.expiresAt } }, pageOptions(deps));
+      return;
+    }
     if (role === undefined) {
       ctx.body = accountPage(view, pageOptions(deps));
       return;

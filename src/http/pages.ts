@@ -167,7 +167,24 @@ export function terminalConfirmPage(view: TerminalConfirmation, options: PageOpt
  * `pendingRole`: a role asked for by a request that did not come from this page; it is chosen in the
  * picker, and the page says to press the button.
  */
-export function accountPage(view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; pendingRole?: string; credentials?: PageCredentials }, options: PageOptions = {}): string {
+/** A target the account may get a token for, as the page lists it. */
+export interface PageTarget {
+  name: string;
+  kind: string;
+  audience: string;
+}
+
+/** A target token the page shows (asked for on the page itself). */
+export interface PageTargetToken {
+  target: string;
+  token: string;
+  expiresAt: Date;
+}
+
+export function accountPage(
+  view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; pendingRole?: string; credentials?: PageCredentials; targets?: readonly PageTarget[]; pendingTarget?: string; targetToken?: PageTargetToken },
+  options: PageOptions = {},
+): string {
   const { identity, roles, credentials } = view;
   const label = accountLabel(identity);
   const claimRows = SHOWN_CLAIMS.filter((name) => identity.claims[name] !== undefined).map(
@@ -202,9 +219,37 @@ export function accountPage(view: { identity: PageIdentity; csrfToken: string; r
       <h2 id="roles-heading">Roles</h2>
       ${picker}
     </section>
-    ${credentials ? credentialsSection(credentials) : ''}`,
+    ${credentials ? credentialsSection(credentials) : ''}
+    ${view.targets && view.targets.length > 0 ? targetsSection(view.targets, view.pendingTarget ?? view.targetToken?.target) : ''}
+    ${view.targetToken ? targetTokenSection(view.targetToken) : ''}`,
     { ...options, signedIn: { label, csrfToken: view.csrfToken } },
   );
+}
+
+/** The targets (relying parties trusting the gateway as an issuer) this account may get a token for. */
+function targetsSection(targets: readonly PageTarget[], selected: string | undefined): Html {
+  return html`<section aria-labelledby="targets-heading">
+      <h2 id="targets-heading">Targets</h2>
+      <form method="get" action="/" class="roles">
+        <fieldset>
+          <legend>Get a token for</legend>
+          ${targets.map(
+            (target, i) => html`<div class="choice"><input type="radio" name="target" id="target-${i}" value="${target.name}"${selected === target.name ? html` checked` : ''} required><label for="target-${i}">${target.name} <small>(${target.kind}, audience <code>${target.audience}</code>)</small></label></div>`,
+          )}
+        </fieldset>
+        <button type="submit">Show token</button>
+      </form>
+    </section>`;
+}
+
+function targetTokenSection(t: PageTargetToken): Html {
+  return html`<section aria-labelledby="target-token-heading" class="credentials">
+      <h2 id="target-token-heading">Token for ${t.target}</h2>
+      <p>Valid until <time datetime="${t.expiresAt.toISOString()}">${t.expiresAt.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat it like a password.</p>
+      <pre id="target-token" tabindex="0" aria-labelledby="target-token-heading"><code>${t.token}</code></pre>
+      <button type="button" class="copy" data-copy="target-token" hidden>Copy token</button>
+      <p class="status" role="status" aria-live="polite" id="copy-status"></p>
+    </section>`;
 }
 
 function credentialsSection(c: PageCredentials): Html {

@@ -246,6 +246,27 @@ describe('target tokens for browser and terminal sessions', () => {
     expect(JSON.stringify(await aws.json())).toContain('target aws-prod: subject: {claims.repository_id} is missing');
   });
 
+  it('the page lists the targets and shows a token only when asked for on the page itself', async () => {
+    const browser = new TestBrowser();
+    await loginAs(browser, env.gateway.url, 'github', env.github, 'dave'); // reader only: kube
+    const page = await (await browser.get(`${env.gateway.url}/`)).text();
+    expect(page).toContain('<h2 id="targets-heading">Targets</h2>');
+    expect(page).toContain('value="kube"');
+    expect(page).not.toContain('value="vault"');
+    const minted = () => env.gateway.logs().filter((line) => line.action === 'TargetToken' && line.event === 'issued').length;
+    const before = minted();
+    // A link from elsewhere (no Fetch Metadata saying same-origin): the choice is preselected, nothing minted.
+    const linked = await (await browser.get(`${env.gateway.url}/?target=kube`)).text();
+    expect(linked).toContain('value="kube" checked');
+    expect(linked).not.toContain('id="target-token"');
+    expect(minted()).toBe(before);
+    const shown = await (await browser.get(`${env.gateway.url}/?target=kube`, { 'sec-fetch-site': 'same-origin' })).text();
+    expect(minted()).toBe(before + 1);
+    const token = /<pre id="target-token"[^>]*><code>([^<]+)<\/code>/.exec(shown)?.[1];
+    const { payload } = await jwtVerify(token!, createRemoteJWKSet(new URL(`${env.gateway.url}/.well-known/jwks.json`)), { audience: 'kubernetes', issuer: env.publicUrl });
+    expect(payload.username).toBe('gh:dave');
+  });
+
   it('refuses without a session (401), and a target not granted or unknown alike (403)', async () => {
     const anonymous = await fetch(`${env.gateway.url}/v1/targets/kube/token`);
     expect(anonymous.status).toBe(401);
