@@ -36,6 +36,7 @@ import { measureRules, RULE_SET_SIZES } from './rules.js';
 import {
   BENCH_AUDIENCE,
   BENCH_ROLE_ARN,
+  BENCH_TARGET,
   FLOOR_SETTINGS_ENV,
   GATEWAY_SETTINGS_ENV,
   PEER_CLIENT,
@@ -89,7 +90,7 @@ const KIND_ORDER: ServerKind[] = ['baseline', 'floor', 'gateway', 'peer'];
 const FLOORS = { fresh: 'floor-fresh', 'cache-hit': 'floor-cache-hit' } as const;
 
 /** The cases whose every request takes a new token from the pool (fresh issuance, gateway and floor). */
-const FRESH_CASES: ReadonlySet<string> = new Set(['fresh', 'rfc8693', FLOORS.fresh]);
+const FRESH_CASES: ReadonlySet<string> = new Set(['fresh', 'rfc8693', 'target', FLOORS.fresh]);
 const freshTokens = (spec: CaseSpec) => FRESH_CASES.has(spec.id);
 
 /** The most tokens minted alongside warm-ups: above what the floor's fresh case takes in its process (about 135,000 at 9,700 req/s). */
@@ -502,6 +503,20 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
       server: 'gateway',
       shape: { method: 'POST', path: '/oauth2/token', headers: { 'content-type': FORM }, nextBody: () => exchange(pool.take()) },
       expect: (status, body) => status === 200 && body.includes('"access_token"'),
+    },
+    {
+      // Issue 12: minting a target token costs no more than a fresh issuance (compare with rfc8693).
+      id: 'target',
+      title: 'RFC 8693 for an aws target token (jwt subject token, fresh)',
+      server: 'gateway',
+      shape: {
+        method: 'POST',
+        path: '/oauth2/token',
+        headers: { 'content-type': FORM },
+        nextBody: () =>
+          new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: pool.take(), subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', requested_token_type: 'urn:ietf:params:oauth:token-type:id_token', audience: BENCH_TARGET }).toString(),
+      },
+      expect: (status, body) => status === 200 && body.includes('"token_type":"N_A"'),
     },
     {
       id: 'introspect',

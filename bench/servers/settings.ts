@@ -5,6 +5,7 @@
  */
 import type { JsonWebKey } from 'node:crypto';
 import type { GatewayConfig } from '../../src/config/types.js';
+import { parseTemplate, type Template, type TargetSpec } from '../../src/rules/target-claims.js';
 
 /** The oidc-provider client the benchmark authenticates as (client_secret_basic). */
 export const PEER_CLIENT = { id: 'bench', secret: 'bench-secret-bench-secret-bench-secret' } as const;
@@ -46,6 +47,37 @@ export const BENCH_ROLE_ARN = `arn:aws:iam::${BENCH_ACCOUNT_ID}:role/deployer`;
  * found by discovery, roles with session tags), with plain http allowed only because everything is on
  * loopback.
  */
+/** The target the `target` case asks for. */
+export const BENCH_TARGET = 'aws-prod';
+
+/**
+ * Ten targets on the deployer role (issue 12: ten targets on a role must not slow the exchange): the aws
+ * target the `target` case mints, with tags from the workload's claims, and nine generic ones.
+ */
+function benchTargets(): TargetSpec[] {
+  const template = (text: string) => parseTemplate(text) as Template;
+  const aws: TargetSpec = {
+    name: BENCH_TARGET,
+    kind: 'aws',
+    audience: 'sts.amazonaws.com',
+    subject: template('repo:{claims.repository}:ref:{claims.ref}'),
+    lifetimeSeconds: 900,
+    algorithm: 'ES256',
+    claims: {},
+    aws: { principalTags: { repo: template('{claims.repository}'), actor: template('{claims.actor}') }, transitiveTagKeys: ['repo'], sourceIdentity: template('{claims.actor}') },
+  };
+  const others = Array.from({ length: 9 }, (_, i): TargetSpec => ({
+    name: `partner-${i}`,
+    kind: 'jwt',
+    audience: `https://partner-${i}.example.com`,
+    subject: template('{source}:{subject}'),
+    lifetimeSeconds: 900,
+    algorithm: 'ES256',
+    claims: { repository: template('{claims.repository}') },
+  }));
+  return [aws, ...others];
+}
+
 export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfig {
   return {
     publicUrl: 'https://sts.example.com',
@@ -70,7 +102,7 @@ export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfi
       },
     ],
     roles: [
-      { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' } },
+      { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' }, targets: benchTargets().map((target) => target.name) },
       { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
     ],
     rules: [
@@ -91,6 +123,7 @@ export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfi
         roles: ['reader'],
       },
     ],
+    targets: benchTargets(),
     tests: [],
     providers: [],
   };

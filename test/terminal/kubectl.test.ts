@@ -157,6 +157,16 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     expect((await kubectl()).code).toBe(0);
     expect(minted()).toBe(before);
     expect(statSync(join(home, 'config', 'stsgate', 'targets.json')).mode & 0o777).toBe(0o600);
+    // `stsgate token` prints the same cached token, raw, and nothing else on stdout.
+    const printed = await runCliToEnd(['token', '--target', 'kube'], person);
+    expect(printed.code).toBe(0);
+    const cached = JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, { token: string }> };
+    expect(printed.stdout.trim()).toBe(cached.entries[`${env.gateway.url} kube`]!.token);
+    expect(minted()).toBe(before);
+    // A target this account may not get: exit 1, the gateway's reason on stderr, nothing on stdout.
+    const refused = await runCliToEnd(['token', '--target', 'vault'], person);
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toContain('refused a token for target vault');
   }, 120_000);
 
   it('fails once the token has expired (the API server\'s clock past exp)', async () => {
