@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { ExchangeResult } from '../credentials/exchange.js';
 import type { TargetToken } from '../credentials/target-tokens.js';
 import type { Watermark } from '../credentials/revocations.js';
-import { toGatewayError } from '../errors/gateway-error.js';
+import { toGatewayError, type GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from './logger.js';
 import { deniedRoleLabel, type GatewayMetrics } from './metrics.js';
 
@@ -47,20 +47,7 @@ export class AuditLog {
       return result;
     } catch (thrown) {
       const seconds = (performance.now() - started) / 1000;
-      const err = toGatewayError(thrown);
-      this.#logger.info({
-        event: 'denied',
-        action,
-        requestId: ctx.state.requestId,
-        code: err.code,
-        reason: err.debug ?? err.publicMessage,
-        source: err.context.source,
-        subject: err.context.subject,
-        role: err.context.role,
-        client: ctx.ip,
-        ms: Math.round(seconds * 10_000) / 10,
-      });
-      this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
+      this.#denied(ctx, action, toGatewayError(thrown), seconds);
       this.#metrics?.exchangeSeconds.observe({ action, outcome: 'denied' }, seconds);
       throw thrown;
     }
@@ -92,23 +79,28 @@ export class AuditLog {
       return minted;
     } catch (thrown) {
       const err = toGatewayError(thrown);
-      this.#logger.info({
-        event: 'denied',
-        action: 'TargetToken',
-        requestId: ctx.state.requestId,
-        code: err.code,
-        reason: err.debug ?? err.publicMessage,
-        source: err.context.source,
-        subject: err.context.subject,
-        role: err.context.role,
-        target: targetName.slice(0, 64),
-        client: ctx.ip,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-      });
+      this.#denied(ctx, 'TargetToken', err, (performance.now() - started) / 1000, { target: targetName.slice(0, 64) });
       this.#metrics?.targetTokens.inc({ ...label, outcome: err.code });
-      this.#metrics?.denied.inc({ action: 'TargetToken', source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
       throw thrown;
     }
+  }
+
+  /** The audit line and the denial metric of a refused issuing request. */
+  #denied(ctx: Context, action: string, err: GatewayError, seconds: number, extra: Record<string, unknown> = {}): void {
+    this.#logger.info({
+      event: 'denied',
+      action,
+      requestId: ctx.state.requestId,
+      code: err.code,
+      reason: err.debug ?? err.publicMessage,
+      source: err.context.source,
+      subject: err.context.subject,
+      role: err.context.role,
+      ...extra,
+      client: ctx.ip,
+      ms: Math.round(seconds * 10_000) / 10,
+    });
+    this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
   }
 
   /** Records a revocation. */

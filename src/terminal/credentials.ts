@@ -10,7 +10,7 @@
  * each mint one; nearer its expiry a new one is fetched with the terminal session (`stsgate login`).
  */
 import { readCredentialProcessJson, type ProcessCredentials } from '../credentials/credential-formats.js';
-import type { ConfigFolder } from './config-folder.js';
+import type { ConfigFolder, SessionsFile } from './config-folder.js';
 import { gatewayErrorText } from './gateway-url.js';
 
 /**
@@ -46,24 +46,9 @@ export async function terminalCredentials(options: TerminalCredentialsOptions): 
   const cached = cache.entries[key];
   if (cached !== undefined && Date.parse(cached.Expiration) - now() > REFRESH_MARGIN_MS) return cached;
 
-  if (session === undefined) throw new TerminalCredentialsError(`not signed in to ${gateway}: run stsgate login --gateway ${gateway}`);
-  if (Date.parse(session.expires_at) <= now()) throw new TerminalCredentialsError(`the session for ${gateway} has expired: run stsgate login --gateway ${gateway}`);
-
   const url = new URL('/v1/credentials', gateway);
   url.searchParams.set('role', role);
-  let response: Response;
-  try {
-    // RFC 6750 §2.1: the session token as a bearer token.
-    response = await fetch(url, { headers: { authorization: `Bearer ${session.session_token}`, accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
-  } catch (err) {
-    throw new TerminalCredentialsError(`${gateway} could not be reached: ${(err as Error).message}`);
-  }
-  if (response.status === 401) {
-    // Ended or expired at the gateway: forget it, so the next run says "not signed in" straight away.
-    delete sessions.gateways[gateway];
-    await options.folder.writeSessions(sessions);
-    throw new TerminalCredentialsError(`the session for ${gateway} has expired or was ended: run stsgate login --gateway ${gateway}`);
-  }
+  const response = await sessionRequest({ gateway, url, sessions, folder: options.folder, now });
   if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused credentials for ${role}: ${await gatewayErrorText(response)}`);
   const credentials = readCredentialProcessJson(await response.json());
   if (credentials === undefined) throw new TerminalCredentialsError(`${gateway} answered with something that is not a credential set`);
@@ -72,6 +57,30 @@ export async function terminalCredentials(options: TerminalCredentialsOptions): 
   for (const [name, entry] of Object.entries(cache.entries)) if (Date.parse(entry.Expiration) <= now()) delete cache.entries[name];
   await options.folder.writeCredentials(cache);
   return credentials;
+}
+
+/**
+ * GET `url` with the terminal session of `gateway` as a bearer token (RFC 6750 §2.1). A session unknown
+ * here, expired, or refused by the gateway (401: ended or expired there) is a TerminalCredentialsError; a
+ * refused one is forgotten, so the next run says "not signed in" straight away.
+ */
+export async function sessionRequest(request: { gateway: string; url: URL; sessions: SessionsFile; folder: ConfigFolder; now: () => number }): Promise<Response> {
+  const { gateway, sessions } = request;
+  const session = sessions.gateways[gateway];
+  if (session === undefined) throw new TerminalCredentialsError(`not signed in to ${gateway}: run stsgate login --gateway ${gateway}`);
+  if (Date.parse(session.expires_at) <= request.now()) throw new TerminalCredentialsError(`the session for ${gateway} has expired: run stsgate login --gateway ${gateway}`);
+  let response: Response;
+  try {
+    response = await fetch(request.url, { headers: { authorization: `Bearer ${session.session_token}`, accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+  } catch (err) {
+    throw new TerminalCredentialsError(`${gateway} could not be reached: ${(err as Error).message}`);
+  }
+  if (response.status === 401) {
+    delete sessions.gateways[gateway];
+    await request.folder.writeSessions(sessions);
+    throw new TerminalCredentialsError(`the session for ${gateway} has expired or was ended: run stsgate login --gateway ${gateway}`);
+  }
+  return response;
 }
 
 /** `stsgate logout`: ends the terminal session at the gateway and forgets it and its cached credentials here. */

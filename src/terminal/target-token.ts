@@ -5,7 +5,7 @@
  * so a kubectl that runs the exec plugin on every command does not mint one each time.
  */
 import type { ConfigFolder } from './config-folder.js';
-import { TerminalCredentialsError } from './credentials.js';
+import { sessionRequest, TerminalCredentialsError } from './credentials.js';
 import { gatewayErrorText } from './gateway-url.js';
 
 export interface TargetTokenOptions {
@@ -36,23 +36,8 @@ export async function terminalTargetToken(options: TargetTokenOptions): Promise<
     if (now() < issued + (expires - issued) / 2) return { token: cached.token, expiresAt: new Date(expires) };
   }
 
-  const session = sessions.gateways[gateway];
-  if (session === undefined) throw new TerminalCredentialsError(`not signed in to ${gateway}: run stsgate login --gateway ${gateway}`);
-  if (Date.parse(session.expires_at) <= now()) throw new TerminalCredentialsError(`the session for ${gateway} has expired: run stsgate login --gateway ${gateway}`);
-  let response: Response;
-  try {
-    response = await fetch(new URL(`/v1/targets/${encodeURIComponent(options.target)}/token`, gateway), {
-      headers: { authorization: `Bearer ${session.session_token}`, accept: 'application/json' },
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
-    throw new TerminalCredentialsError(`${gateway} could not be reached: ${(err as Error).message}`);
-  }
-  if (response.status === 401) {
-    delete sessions.gateways[gateway];
-    await options.folder.writeSessions(sessions);
-    throw new TerminalCredentialsError(`the session for ${gateway} has expired or was ended: run stsgate login --gateway ${gateway}`);
-  }
+  const url = new URL(`/v1/targets/${encodeURIComponent(options.target)}/token`, gateway);
+  const response = await sessionRequest({ gateway, url, sessions, folder: options.folder, now });
   if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused a token for target ${options.target}: ${await gatewayErrorText(response)}`);
   const body = (await response.json()) as { token?: unknown; expires_at?: unknown };
   const expiresAt = typeof body.expires_at === 'string' ? Date.parse(body.expires_at) : Number.NaN;
