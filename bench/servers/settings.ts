@@ -103,7 +103,8 @@ export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfi
     ],
     roles: [
       { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' }, targets: benchTargets().map((target) => target.name) },
-      { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: {} },
+      // The same session tags as deployer, so that `fresh-no-targets` differs from `fresh` only by the targets.
+      { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' } },
     ],
     rules: [
       {
