@@ -6,7 +6,7 @@
  *   credentials.json  cached credential sets per gateway and role (for `credential_process`)
  *   targets.json      cached target tokens per gateway and target (`stsgate token`, `stsgate kube-token`)
  *
- * Both hold secrets: the folder is 0700 and the files 0600, written whole to a temporary file and renamed,
+ * All three hold secrets: the folder is 0700 and the files 0600, written whole to a temporary file and renamed,
  * so a concurrent reader (two AWS SDK processes running `credential_process` at once) sees the old file or
  * the new one, never half of one.
  */
@@ -118,6 +118,20 @@ export class ConfigFolder {
   /** Replaces `targets.json` (0600). */
   async writeTargetTokens(tokens: TargetTokensFile): Promise<void> {
     await this.#write(this.targetsFile, tokens);
+  }
+
+  /**
+   * Forgets the credential sets and target tokens cached for `gateway`: at logout, and at a login (the new
+   * session may be another account's, and a cached token of the earlier one must never be handed out again).
+   */
+  async forgetCachedTokens(gateway: string): Promise<void> {
+    const ofGateway = (key: string) => key.startsWith(`${gateway} `);
+    const credentials = await this.readCredentials();
+    for (const key of Object.keys(credentials.entries).filter(ofGateway)) delete credentials.entries[key];
+    await this.writeCredentials(credentials);
+    const targets = await this.readTargetTokens();
+    for (const key of Object.keys(targets.entries).filter(ofGateway)) delete targets.entries[key];
+    await this.writeTargetTokens(targets);
   }
 
   /** Creates the folder 0700, or tightens an existing one to 0700 (it holds session tokens). */

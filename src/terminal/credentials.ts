@@ -99,12 +99,7 @@ export async function terminalLogout(options: { gateway?: string; folder: Config
   delete sessions.gateways[gateway];
   if (sessions.default_gateway === gateway) delete sessions.default_gateway;
   await options.folder.writeSessions(sessions);
-  const cache = await options.folder.readCredentials();
-  for (const key of Object.keys(cache.entries)) if (key.startsWith(`${gateway} `)) delete cache.entries[key];
-  await options.folder.writeCredentials(cache);
   // Target tokens too (`stsgate token`, `stsgate kube-token`): after a logout nothing of the session is used.
-  const targets = await options.folder.readTargetTokens();
-  for (const key of Object.keys(targets.entries)) if (key.startsWith(`${gateway} `)) delete targets.entries[key];
-  await options.folder.writeTargetTokens(targets);
+  await options.folder.forgetCachedTokens(gateway);
   return gateway;
 }

@@ -89,10 +89,8 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
     sessions.gateways[options.gateway] = saved;
     sessions.default_gateway = options.gateway;
     await options.folder.writeSessions(sessions);
-    // Credentials cached for an earlier session may belong to another account: never hand them out again.
-    const cache = await options.folder.readCredentials();
-    for (const key of Object.keys(cache.entries)) if (key.startsWith(`${options.gateway} `)) delete cache.entries[key];
-    await options.folder.writeCredentials(cache);
+    // Credentials and target tokens cached for an earlier session may be another account's: never hand them out again.
+    await options.folder.forgetCachedTokens(options.gateway);
 
     options.say(`Signed in to ${options.gateway} as ${session.account}. Roles: ${session.roles.join(', ') || '(none)'}.`);
     options.say(`Session saved in ${options.folder.sessionsFile} until ${saved.expires_at}.`);

@@ -131,13 +131,13 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     }
   }
 
-  async function login(user: string): Promise<number> {
-    const cli = runCli(['login', '--gateway', env.gateway.url, '--provider', 'google', '--no-browser'], person);
+  async function login(user: string, provider: 'google' | 'okta' = 'google'): Promise<number> {
+    const cli = runCli(['login', '--gateway', env.gateway.url, '--provider', provider, '--no-browser'], person);
     const [address] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+/, 'stderr');
     const [, shown] = await cli.waitFor(/confirm the code ([A-Z2-7]{4}-[A-Z2-7]{4})/, 'stderr');
     const browser = new TestBrowser();
     const authorization = await confirmTerminalLogin(browser, address, { code: shown! });
-    const callback = await browser.get(await env.google.signIn(browser, authorization, user));
+    const callback = await browser.get(await env[provider].signIn(browser, authorization, user));
     await browser.get(new URL(callback.headers.get('location')!));
     return cli.exited;
   }
@@ -185,4 +185,18 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('not signed in');
   }, 60_000);
+
+  it('a login as another account forgets the earlier account\'s cached target tokens', async () => {
+    const cachedTokens = () => Object.keys((JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, unknown> }).entries);
+    expect(await login('alice')).toBe(0);
+    expect((await kubectl()).code).toBe(0);
+    expect(cachedTokens()).toEqual([`${env.gateway.url} kube`]);
+    // carol (okta, role admin) may not get the kube target: kubectl must not go on as alice with her cached token.
+    expect(await login('carol', 'okta')).toBe(0);
+    expect(cachedTokens()).toEqual([]);
+    const result = await kubectl();
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('refused a token for target kube');
+    expect(seen.at(-1)).toEqual({ username: 'alice@acme.com', groups: ['acme.com'] });
+  }, 120_000);
 });
