@@ -6,7 +6,7 @@ import { ConfigFolder, configFolder } from './config-folder.js';
 import { TerminalCredentialsError, terminalCredentials, terminalLogout } from './credentials.js';
 import { gatewayOrigin } from './gateway-url.js';
 import { terminalLogin } from './login.js';
-import { defaultKubeconfigPath, execCredential, writeKubeconfig, type KubeconfigOptions } from './kube.js';
+import { checkClusterOptions, defaultKubeconfigPath, execCredential, KubeconfigError, writeKubeconfig, type KubeconfigOptions } from './kube.js';
 import { terminalTargetToken } from './target-token.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -24,8 +24,8 @@ export async function loginCommand(options: { gateway: string; provider?: string
 }
 
 /** `stsgate credentials [--role R] [--gateway URL]`: `credential_process` JSON on stdout. */
-export async function credentialsCommand(options: { gateway?: string; role?: string }, write: (line: string) => void): Promise<number> {
-  try {
+export function credentialsCommand(options: { gateway?: string; role?: string }, write: (line: string) => void): Promise<number> {
+  return reported(async () => {
     const credentials = await terminalCredentials({
       ...(options.gateway !== undefined ? { gateway: gatewayOrigin(options.gateway) } : {}),
       ...(options.role !== undefined ? { role: options.role } : {}),
@@ -33,13 +33,7 @@ export async function credentialsCommand(options: { gateway?: string; role?: str
     });
     write(JSON.stringify(credentials));
     return 0;
-  } catch (err) {
-    if (err instanceof TerminalCredentialsError) {
-      say(`stsgate: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
+  });
 }
 
 /** `stsgate logout [--gateway URL]`: ends the terminal session and forgets it. */
@@ -49,12 +43,12 @@ export async function logoutCommand(options: { gateway?: string }): Promise<numb
   return 0;
 }
 
-/** Runs `fn`; a TerminalCredentialsError is printed on stderr and exits 1. */
+/** Runs `fn`; a TerminalCredentialsError or KubeconfigError is printed on stderr and exits 1. */
 async function reported(fn: () => Promise<number>): Promise<number> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof TerminalCredentialsError) {
+    if (err instanceof TerminalCredentialsError || err instanceof KubeconfigError) {
       say(`stsgate: ${err.message}`);
       return 1;
     }
@@ -96,7 +90,7 @@ export async function kubeconfigCommand(options: Omit<KubeconfigOptions, 'comman
     const file = options.kubeconfig ?? defaultKubeconfigPath();
     // The command that runs this stsgate again: node, its loader flags (tsx in development), the script.
     const command = [process.execPath, ...process.execArgv, process.argv[1]!];
-    const { context } = await writeKubeconfig(file, { ...options, gateway, command });
+    const { context } = await writeKubeconfig(file, { ...(await checkClusterOptions(options)), gateway, command });
     say(`Wrote context ${context} to ${file}: kubectl --context ${context} runs stsgate kube-token --target ${options.target}.`);
     return 0;
   });

@@ -7,7 +7,7 @@
  * Skipped, with the reason printed, where kubectl or openssl is missing.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
-import { execApiVersion, execCredential, writeKubeconfig } from '../../src/terminal/kube.js';
+import { checkClusterOptions, execApiVersion, execCredential, writeKubeconfig } from '../../src/terminal/kube.js';
 import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin } from '../support/browser-login.js';
 import { REPO_ROOT, runCli, runCliToEnd } from '../support/cli-process.js';
@@ -46,8 +46,7 @@ describe('ExecCredential and kubeconfig', () => {
   it('merges its user, cluster and context into an existing kubeconfig, keeping every other entry; 0600', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stsgate-kubeconfig-'));
     const file = join(dir, 'config');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(file, 'apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: { server: "https://other.example" }\nusers:\n- name: other\n  user: { token: keep-me }\ncontexts:\n- name: other\n  context: { cluster: other, user: other }\ncurrent-context: other\npreferences: {}\n');
+    writeFileSync(file, '# kept: a comment of the person\napiVersion: v1\nkind: Config\nclusters:\n- name: other # the other cluster\n  cluster: { server: "https://other.example" }\nusers:\n- name: other\n  user: { token: keep-me }\ncontexts:\n- name: other\n  context: { cluster: other, user: other }\ncurrent-context: other\npreferences: {}\n');
     await writeKubeconfig(file, { target: 'kube', gateway: 'https://sts.example.com', command: ['/usr/bin/stsgate'], server: 'https://k8s.example:6443', certificateAuthority: '/ca.pem' });
     await writeKubeconfig(file, { target: 'kube', gateway: 'https://sts.example.com', command: ['/usr/bin/stsgate'], server: 'https://k8s.example:6443', certificateAuthority: '/ca.pem' });
     const config = parse(readFileSync(file, 'utf8'));
@@ -66,8 +65,44 @@ describe('ExecCredential and kubeconfig', () => {
       { name: 'stsgate-kube', cluster: { server: 'https://k8s.example:6443', 'certificate-authority': '/ca.pem' } },
     ]);
     expect(config.contexts.map((c: { name: string }) => c.name)).toEqual(['other', 'stsgate-kube']);
+    expect(readFileSync(file, 'utf8')).toMatch(/^# kept: a comment of the person\n[^]*- name: other # the other cluster\n/);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it.each([
+    ['a YAML list', '- a\n- b\n', /is not a kubeconfig/],
+    ['users as a mapping', 'apiVersion: v1\nkind: Config\nusers: { other: {} }\n', /users is not a list/],
+    ['broken YAML', 'users: [\n', /is not valid YAML/],
+  ])('refuses a kubeconfig it does not understand (%s) and leaves it as it was', async (_name, text, message) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stsgate-kubeconfig-'));
+    const file = join(dir, 'config');
+    writeFileSync(file, text);
+    await expect(writeKubeconfig(file, { target: 'kube', gateway: 'https://sts.example.com', command: ['/usr/bin/stsgate'] })).rejects.toThrow(message);
+    expect(readFileSync(file, 'utf8')).toBe(text);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('checks the cluster options as kubectl will use them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stsgate-kubeconfig-'));
+    writeFileSync(join(dir, 'ca.pem'), 'a CA');
+    const server = 'https://k8s.example:6443';
+    // A relative CA path becomes absolute: kubectl would resolve it against the kubeconfig's folder instead.
+    expect(await checkClusterOptions({ server, certificateAuthority: 'ca.pem' }, dir)).toEqual({ server, certificateAuthority: join(dir, 'ca.pem') });
+    expect(await checkClusterOptions({ server, insecureSkipTlsVerify: true }, dir)).toEqual({ server, insecureSkipTlsVerify: true });
+    expect(await checkClusterOptions({}, dir)).toEqual({});
+    await expect(checkClusterOptions({ server: 'http://k8s.example:8080' }, dir)).rejects.toThrow('--server must be an https:// URL');
+    await expect(checkClusterOptions({ server: 'k8s.example' }, dir)).rejects.toThrow('--server must be an https:// URL');
+    await expect(checkClusterOptions({ server, certificateAuthority: 'ca.pem', insecureSkipTlsVerify: true }, dir)).rejects.toThrow('exclude each other');
+    await expect(checkClusterOptions({ server, certificateAuthority: 'missing.pem' }, dir)).rejects.toThrow(`--certificate-authority ${join(dir, 'missing.pem')} cannot be read`);
+    await expect(checkClusterOptions({ certificateAuthority: 'ca.pem' }, dir)).rejects.toThrow('give its --server too');
+    // The command says so on stderr, exits 1 and writes nothing.
+    const file = join(dir, 'kubeconfig');
+    const refused = await runCliToEnd(['kubeconfig', '--target', 'kube', '--gateway', 'https://sts.example.com', '--server', 'http://k8s.example', '--kubeconfig', file], { HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') });
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toContain('stsgate: --server must be an https:// URL');
+    expect(existsSync(file)).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
 });
 
 describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () => {
