@@ -4,18 +4,21 @@
  * Redis. It clicks through the start page, oidc-provider's login page (standing in for Google), the role
  * picker and the credentials view, checks the keys with the AWS SDK, the copy button, and the basics of
  * accessibility (labels, button names, keyboard focus order), and saves a screenshot of the credentials
- * view to test-artifacts/credentials.png. Then `stsgate login` once with Chromium as the person's browser,
- * confirming on the gateway's page the code the command printed.
+ * view to test-artifacts/credentials.png; gets a target token from the Targets section and verifies it
+ * with the JWKS. Then `stsgate login` once with Chromium as the person's browser, confirming on the
+ * gateway's page the code the command printed.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-process.js';
-import { redisStoreConfig } from '../support/gateway.js';
+import { parseConfig } from '../../src/config/load.js';
+import { redisStoreConfig, standardRoles } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { ACCOUNT_ID } from '../support/common.js';
 
@@ -50,7 +53,13 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
   let page: Page;
 
   beforeAll(async () => {
-    env = await startLoginEnvironment({ store: redisStoreConfig() });
+    // One target (a Kubernetes API server trusting the gateway) on the reader role, for the page's Targets section.
+    const targets = parseConfig(
+      'public_url: https://sts.example.com\naccount_id: "123456789012"\ntargets:\n  - name: kube\n    kind: kubernetes\n    audience: kubernetes\n    kubernetes: { username: "{claims.email}" }\n',
+      {},
+      process.cwd(),
+    ).targets!;
+    env = await startLoginEnvironment({ store: redisStoreConfig(), gateway: { roles: standardRoles().map((role) => (role.name === 'reader' ? { ...role, targets: ['kube'] } : role)), targets } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       // No sandbox (containers run as root), and nothing that reaches out to the network on its own.
@@ -176,6 +185,23 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     await page.getByRole('button', { name: 'Show credentials' }).click();
     await page.getByRole('heading', { level: 1, name: 'Credentials for reader' }).waitFor({ timeout: 5_000 });
     expect(await page.locator('#shell').textContent()).toMatch(/^export AWS_ACCESS_KEY_ID=ASIA[A-Z2-7]{16}\n/);
+  });
+
+  it('lists the targets and shows a token for one when Show token is pressed; the copy button copies it', async () => {
+    await page.goto(`${env.gateway.url}/`);
+    await expect(page.getByRole('heading', { level: 2, name: 'Targets' }).isVisible()).resolves.toBe(true);
+    await page.getByLabel('kube (kubernetes').check();
+    await page.getByRole('button', { name: 'Show token' }).click();
+    await page.waitForURL(`${env.gateway.url}/?target=kube`);
+    await page.getByRole('heading', { level: 2, name: 'Token for kube' }).waitFor({ timeout: 5_000 });
+    const token = (await page.locator('#target-token').textContent())!.trim();
+    const { payload, protectedHeader } = await jwtVerify(token, createRemoteJWKSet(new URL(`${env.gateway.url}/.well-known/jwks.json`)), { issuer: env.publicUrl, audience: 'kubernetes' });
+    expect(protectedHeader.typ).toBe('JWT');
+    expect(payload.username).toBe('alice@acme.com');
+    expect(await unnamed()).toEqual([]);
+    await page.getByRole('button', { name: 'Copy token' }).click();
+    await page.locator('#copy-status', { hasText: /./ }).waitFor({ timeout: 5_000 });
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(token);
   });
 
   it('signs out with the Sign out button (the form POST from the page is accepted): the session ends', async () => {
