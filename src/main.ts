@@ -14,6 +14,7 @@ import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentia
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { TargetTokens } from './credentials/target-tokens.js';
+import { AwsBroker } from './credentials/aws-broker.js';
 import { discoveryClaims } from './credentials/discovery.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import type { Identity } from './domain/types.js';
@@ -188,10 +189,11 @@ function wireServices(
     },
   });
   const revocations = new RevocationWatermarks({ store, maxLifetimeSeconds: longestCoveredLifetimeSeconds(config) });
+  const box = new SecretBox(encryptionKey);
   const credentials = new CredentialService({
     store,
     keys,
-    box: new SecretBox(encryptionKey),
+    box,
     issuer: config.publicUrl,
     algorithm: config.signing.algorithm,
     accountId: config.accountId,
@@ -204,10 +206,12 @@ function wireServices(
     perSubjectPerMinute: config.limits.exchangePerSubjectPerMinute ?? 0,
   });
   const targets = new TargetTokens({ keys, issuer: config.publicUrl, targets: config.targets ?? [] });
+  const broker = new AwsBroker({ store, box, targets, revocations });
   const exchange = new TokenExchange({
     roles,
     credentials,
     targets,
+    broker,
     admit: (identity) => limits.countSubject(identity),
     verifyWebIdentityToken: (token) => issuers.verifyWebIdentityToken(token),
     grant: (identity, role) => rules.grant(identity, role),

@@ -412,7 +412,34 @@ const GCP_PROVIDER = /^projects\/[0-9]{1,20}\/locations\/global\/workloadIdentit
  * its cloud documents is checked here on what is literal (rules/target-claims.ts: the same functions
  * check the rendered values at mint time), each with the path of the setting that breaks it.
  */
-const targetSchema = strict({
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:role\/[\w+=,.@\/-]{1,512}$/;
+const POLICY_ARN = /^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy\/[\w+=,.@\/-]{1,512}$/;
+
+/** An aws target's broker: where its token is traded for real AWS credentials (AssumeRoleWithWebIdentity). */
+function brokerSchema(allowInsecureHttp: boolean) {
+  return strict({
+    role_arn: custom<string>((value) => (typeof value === 'string' && ROLE_ARN.test(value) ? { ok: value } : { problem: `${found(value)}, expected a role ARN such as arn:aws:iam::123456789012:role/deploy` })),
+    region: custom<string>((value) => (typeof value === 'string' && /^[a-z]{2}(-[a-z]+)+-[0-9]$/.test(value) ? { ok: value } : { problem: `${found(value)}, expected an AWS region such as eu-west-1` })).default('us-east-1'),
+    endpoint: httpsUrl('endpoint', allowInsecureHttp).optional(),
+    session_name: templateSchema.optional(),
+    duration_seconds: integer(900, 43_200).default(3_600),
+    // AWS: a session policy of at most 2,048 characters (packed), up to 10 managed policy ARNs.
+    policy: custom<string>((value) => {
+      const text = typeof value === 'string' ? value : isMapping(value) ? JSON.stringify(value) : undefined;
+      if (text === undefined) return { problem: `${found(value)}, expected an IAM policy (a mapping or its JSON text)` };
+      try {
+        if (!isMapping(JSON.parse(text))) throw new Error('not an object');
+      } catch {
+        return { problem: 'found text that is not a JSON object, expected an IAM policy document' };
+      }
+      return text.length <= 2_048 ? { ok: text } : { problem: `found a policy of ${text.length} characters, AWS allows at most 2048` };
+    }).optional(),
+    policy_arns: z.array(custom<string>((value) => (typeof value === 'string' && POLICY_ARN.test(value) ? { ok: value } : { problem: `${found(value)}, expected a managed policy ARN` }))).max(10).default([]),
+  });
+}
+
+function targetSchema(allowInsecureHttp: boolean) {
+  return strict({
   name: targetNameSchema,
   kind: z.enum(TARGET_KINDS),
   audience: nonEmptyString.optional(),
@@ -437,6 +464,7 @@ const targetSchema = strict({
     groups: z.array(templateSchema).max(100).default([]),
     groups_from: tagSourceSchema.optional(),
   }).optional(),
+  broker: brokerSchema(allowInsecureHttp).optional(),
 }).superRefine(
   (target, ctx) => {
     const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -464,6 +492,7 @@ const targetSchema = strict({
     for (const name of Object.keys(target.claims)) {
       if (RESERVED_TARGET_CLAIMS.has(name)) problem(['claims', name], `found the claim name ${JSON.stringify(name)}, which stsgate sets itself, expected another name`);
     }
+    if (target.broker !== undefined && target.kind !== 'aws') problem(['broker'], `found a broker on a ${target.kind} target, expected it only on aws targets (GCP and Azure brokering is not built yet)`);
     if (target.aws) checkAwsTarget(target.aws, problem);
     if (target.kubernetes?.username) {
       const username = literalOf(target.kubernetes.username);
@@ -472,7 +501,8 @@ const targetSchema = strict({
     }
   },
   { when: (payload) => isMapping(payload.value) },
-);
+  );
+}
 
 /** A target's AWS section: tag counts, keys and transitive keys, and what literal values and source_identity break. */
 function checkAwsTarget(aws: { principal_tags: Record<string, Template>; transitive_tag_keys: string[]; source_identity?: Template | undefined }, problem: (path: (string | number)[], message: string) => void): void {
@@ -500,7 +530,10 @@ function literalOf(template: Template | undefined): string | undefined {
 const DEFAULT_TARGET_SUBJECT = parseTemplate('{source}:{subject}') as Template;
 
 /** A target as the runtime uses it: defaults of its kind applied, the algorithm resolved against `signing.algorithm`. */
-function targetSpec(target: z.output<typeof targetSchema>, signingAlgorithm: SigningAlgorithm): TargetSpec {
+/** RoleSessionName when a broker names none: the subject, which AWS shows in CloudTrail. */
+const DEFAULT_SESSION_NAME = parseTemplate('{subject}') as Template;
+
+function targetSpec(target: z.output<ReturnType<typeof targetSchema>>, signingAlgorithm: SigningAlgorithm): TargetSpec {
   const kind: TargetKind = target.kind;
   const contract = KIND_CONTRACT[kind];
   const audience =
@@ -528,6 +561,19 @@ function targetSpec(target: z.output<typeof targetSchema>, signingAlgorithm: Sig
             ...(groupsFrom !== undefined && groupsFrom.startsWith('claims.')
               ? { groupsFrom: { path: groupsFrom.slice('claims.'.length), segments: (parseClaimPath(groupsFrom.slice('claims.'.length)) as { segments: string[] }).segments } }
               : {}),
+          },
+        }
+      : {}),
+    ...(target.broker
+      ? {
+          broker: {
+            roleArn: target.broker.role_arn,
+            region: target.broker.region,
+            ...(target.broker.endpoint !== undefined ? { endpoint: target.broker.endpoint } : {}),
+            sessionName: target.broker.session_name ?? DEFAULT_SESSION_NAME,
+            durationSeconds: target.broker.duration_seconds,
+            ...(target.broker.policy !== undefined ? { policy: target.broker.policy } : {}),
+            policyArns: target.broker.policy_arns,
           },
         }
       : {}),
@@ -775,7 +821,7 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
       grace_seconds: integer(0, 3_600).default(DEFAULT_SHUTDOWN.graceSeconds),
     }).prefault({}),
     issuers: z.array(issuerSchema).default([]),
-    targets: z.array(targetSchema).max(1_000).default([]),
+    targets: z.array(targetSchema(allowInsecureHttp)).max(1_000).default([]),
     roles: z.array(roleSchema).default([]),
     rules: z.array(ruleSchema).default([]),
     tests: z.array(testSchema).default([]),

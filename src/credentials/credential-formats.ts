@@ -18,8 +18,11 @@ export interface ProcessCredentials {
   Expiration: string;
 }
 
+/** AWS keys as every output takes them: stsgate's own credential set, or a broker's real AWS credentials. */
+type AwsKeys = Pick<CredentialSet, 'accessKeyId' | 'secretAccessKey' | 'sessionToken' | 'expiresAt'>;
+
 /** The `<Credentials>` element of an STS `AssumeRole*` result (AWS STS API reference, `Credentials` data type). */
-export function awsCredentialsXml(set: CredentialSet): string {
+export function awsCredentialsXml(set: AwsKeys): string {
   return (
     '<Credentials>' +
     xmlElement('AccessKeyId', set.accessKeyId) +
@@ -36,7 +39,7 @@ function awsTimestamp(date: Date): string {
 }
 
 /** The AWS keys in AWS `credential_process` shape: exactly its five members. */
-export function credentialProcessJson(set: CredentialSet): ProcessCredentials {
+export function credentialProcessJson(set: AwsKeys): ProcessCredentials {
   return {
     Version: 1,
     AccessKeyId: set.accessKeyId,
@@ -82,6 +85,21 @@ export function targetTokenExchangeJson(minted: TargetToken, issuedTokenType: st
     issued_token_type: issuedTokenType,
     token_type: 'N_A',
     expires_in: Math.max(0, Math.floor((minted.expiresAt.getTime() - nowMs) / 1000)),
+  };
+}
+
+/**
+ * RFC 8693 §2.2.1 for a broker target: the real AWS credentials as `aws_credentials` (credential_process
+ * shape), and their session token as the issued token (not an access token for stsgate: `N_A`).
+ */
+export function brokeredExchangeJson(credentials: AwsKeys, target: string, nowMs: number = Date.now()) {
+  return {
+    access_token: credentials.sessionToken,
+    issued_token_type: 'urn:ietf:params:aws:token-type:session-token',
+    token_type: 'N_A',
+    expires_in: Math.max(0, Math.floor((credentials.expiresAt.getTime() - nowMs) / 1000)),
+    target,
+    aws_credentials: credentialProcessJson(credentials),
   };
 }
 

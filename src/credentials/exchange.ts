@@ -4,6 +4,7 @@ import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
 import type { TargetSpec } from '../rules/target-claims.js';
 import { rootIdentityOf, type CredentialService, type LiveSession, type OpenSession } from './credential-service.js';
 import type { TargetToken, TargetTokens } from './target-tokens.js';
+import type { AwsBroker, BrokeredCredentials } from './aws-broker.js';
 
 /** AWS's bounds on DurationSeconds. */
 export const MIN_SESSION_SECONDS = 900;
@@ -37,6 +38,20 @@ export interface ExchangeDependencies {
   admit?(identity: Pick<Identity, 'source' | 'subject'>): Promise<void>;
   /** The configured targets and their mint; absent: no targets. */
   targets?: TargetTokens;
+  /** Trades aws targets' tokens for real AWS credentials (targets with a `broker`); absent: none. */
+  broker?: Pick<AwsBroker, 'credentials'>;
+}
+
+/** Real cloud credentials a broker target fetched, with what the audit log needs. */
+export interface BrokeredResult {
+  credentials: BrokeredCredentials;
+  target: TargetSpec;
+  role: Role;
+  identity: Identity;
+  issuedAt: Date;
+  expiresAt: Date;
+  cached: boolean;
+  upstreamRequestId?: string;
 }
 
 export interface ExchangeRequest {
@@ -280,6 +295,40 @@ export class TokenExchange {
     return withContext({ ...context, role: role.name, granted: true }, () => this.#deps.targets!.mint(target, identity, role, notAfter));
   }
 
+  /**
+   * Real AWS credentials through a broker target, for a verified identity (a workload's token, a browser
+   * or terminal session ending at `notAfter`): the same grant as a target token (a granted role lists
+   * the target), then the broker. A target without a broker is refused like one not granted.
+   */
+  async brokerForIdentity(identity: Identity, targetName: string, options: { notAfter?: number; durationSeconds?: number } = {}): Promise<BrokeredResult> {
+    const context = { source: identity.source, subject: identity.subject };
+    const admitted = this.#admit(context, identity);
+    const granted = await admittedFirst(admitted, () => this.grantedTargets(identity).find((entry) => entry.target.name === targetName && entry.target.broker !== undefined));
+    await admitted;
+    if (!granted || !this.#deps.broker) throw targetRefused(targetName, context, 'no granted role lists this broker target (or it does not exist)');
+    return withContext({ ...context, role: granted.role.name, granted: true }, async () => {
+      const credentials = await this.#deps.broker!.credentials(granted.target, identity, granted.role, options);
+      return brokered(credentials, granted.target, granted.role, identity);
+    });
+  }
+
+  /** `AssumeRoleWithWebIdentity` whose RoleArn is a broker target's AWS role: the first granted target with that role ARN. */
+  async brokerForWebIdentity(token: string, roleArn: string, durationSeconds?: number): Promise<BrokeredResult> {
+    const verified = await this.#deps.verifyWebIdentityToken(token);
+    const target = this.grantedTargets(verified.identity).find((entry) => entry.target.broker?.roleArn === roleArn)?.target;
+    return this.brokerForIdentity(verified.identity, target?.name ?? roleArn, durationSeconds === undefined ? {} : { durationSeconds });
+  }
+
+  /** Verifies a trusted issuer's JWT (throws the refusal) and returns its identity. */
+  async verifyWebIdentity(token: string): Promise<Identity> {
+    return (await this.#deps.verifyWebIdentityToken(token)).identity;
+  }
+
+  /** Whether some broker target trades for this AWS role (the STS API then brokers instead of issuing stsgate's own keys). */
+  isBrokeredRoleArn(roleArn: string): boolean {
+    return this.#deps.broker !== undefined && (this.#deps.targets?.brokerRoleArns.has(roleArn) ?? false);
+  }
+
   /** DurationSeconds: default one hour (capped by the role), 900..the role's maximum, else ValidationError as AWS words it. */
   #duration(requested: number | undefined, max: number): number {
     if (requested === undefined) return Math.min(DEFAULT_SESSION_SECONDS, max);
@@ -310,6 +359,19 @@ export class TokenExchange {
     }
     return out;
   }
+}
+
+function brokered(credentials: BrokeredCredentials, target: TargetSpec, role: Role, identity: Identity): BrokeredResult {
+  return {
+    credentials,
+    target,
+    role,
+    identity,
+    issuedAt: credentials.issuedAt,
+    expiresAt: credentials.expiresAt,
+    cached: credentials.cached,
+    ...(credentials.upstreamRequestId !== undefined ? { upstreamRequestId: credentials.upstreamRequestId } : {}),
+  };
 }
 
 /** The one refusal for a target that is not granted and one that does not exist, so probing names learns nothing. */

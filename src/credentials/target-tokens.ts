@@ -46,8 +46,12 @@ export class TargetTokens {
     this.#keys = options.keys;
     this.#issuer = options.issuer;
     this.#byName = new Map(options.targets.map((target) => [target.name, target]));
+    this.brokerRoleArns = new Set(options.targets.flatMap((target) => (target.broker ? [target.broker.roleArn] : [])));
     this.#now = options.now ?? Date.now;
   }
+
+  /** The AWS role ARNs broker targets trade for. */
+  readonly brokerRoleArns: ReadonlySet<string>;
 
   byName(name: string): TargetSpec | undefined {
     return this.#byName.get(name);

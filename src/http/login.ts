@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { sessionCredentialsJson, targetTokenJson } from '../credentials/credential-formats.js';
+import { credentialProcessJson, sessionCredentialsJson, targetTokenJson } from '../credentials/credential-formats.js';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
 import { accountLabel } from '../domain/account-label.js';
@@ -235,8 +235,23 @@ function browserCredentials(deps: LoginRouteDependencies) {
     ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
     const session = await credentialsSession(ctx, deps);
     for (const name of Object.keys(ctx.query)) {
-      if (!['role', 'duration_seconds', 'scope'].includes(name)) throw new GatewayError('ValidationError', `Unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);
+      if (!['role', 'duration_seconds', 'scope', 'target'].includes(name)) throw new GatewayError('ValidationError', `Unknown parameter ${JSON.stringify(name.slice(0, 64))}.`);
       if (Array.isArray(ctx.query[name])) throw new GatewayError('ValidationError', `The parameter ${name} was given more than once.`);
+    }
+    const target = ctx.query.target as string | undefined;
+    if (target !== undefined) {
+      // A broker target: the cloud's own credentials, in the same credential_process shape.
+      if (ctx.query.role !== undefined || ctx.query.scope !== undefined) throw new GatewayError('ValidationError', 'target takes no role or scope: the target\'s configuration sets them.');
+      const durationSeconds = parseDuration(ctx.query.duration_seconds as string | undefined);
+      const result = await deps.audit.targetDecision(
+        ctx,
+        target,
+        deps.targets?.byName(target),
+        () => deps.exchange.brokerForIdentity(session.identity, target, { notAfter: Math.floor(session.expiresAt / 1000), ...(durationSeconds !== undefined ? { durationSeconds } : {}) }),
+        'BrokeredCredentials',
+      );
+      ctx.body = { ...credentialProcessJson(result.credentials), target: result.target.name, role: result.role.name };
+      return;
     }
     const role = ctx.query.role as string | undefined;
     const scope = ctx.query.scope as string | undefined;

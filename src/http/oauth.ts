@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { targetTokenExchangeJson, tokenExchangeJson } from '../credentials/credential-formats.js';
+import { brokeredExchangeJson, targetTokenExchangeJson, tokenExchangeJson } from '../credentials/credential-formats.js';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
@@ -81,6 +81,12 @@ function tokenExchange(deps: OAuthRouteDependencies) {
       await targetTokenExchange(ctx, deps, { subjectToken, subjectTokenType, requested, audience, form });
       return;
     }
+    // A broker target as the audience, asked for an access token: the cloud's own credentials.
+    const brokerTarget = audience === undefined ? undefined : deps.targets?.byName(audience);
+    if (brokerTarget?.broker !== undefined && (requested === undefined || requested === TOKEN_TYPE.accessToken)) {
+      await brokeredExchange(ctx, deps, { subjectToken, subjectTokenType, target: brokerTarget.name, form });
+      return;
+    }
     const scope = form.get('scope');
     const scopes = scope === undefined ? undefined : scope.split(' ').filter((s) => s !== '');
     const role = audience;
@@ -139,6 +145,29 @@ async function targetTokenExchange(
     throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
   });
   ctx.body = targetTokenExchangeJson(minted, requested);
+}
+
+/** RFC 8693 with a broker target as the audience: real AWS credentials (a trusted issuer's JWT as the subject). */
+async function brokeredExchange(ctx: Context, deps: OAuthRouteDependencies, request: { subjectToken: string; subjectTokenType: string; target: string; form: Map<string, string> }): Promise<void> {
+  const { subjectToken, subjectTokenType, target, form } = request;
+  for (const name of ['scope', 'session_name']) {
+    if (form.has(name)) throw new GatewayError('invalid_request', `${name} does not apply to a broker target (its configuration sets the session).`);
+  }
+  const durationSeconds = parseDuration(form.get('duration_seconds'));
+  const result = await deps.audit.targetDecision(
+    ctx,
+    target,
+    deps.targets?.byName(target),
+    async () => {
+      if (subjectTokenType !== TOKEN_TYPE.idToken && subjectTokenType !== TOKEN_TYPE.jwt) {
+        throw new GatewayError('invalid_request', 'A broker target takes a trusted issuer\'s JWT as the subject token (id_token or jwt token type); stsgate access tokens are not brokered yet.');
+      }
+      const verified = await deps.exchange.verifyWebIdentity(subjectToken);
+      return deps.exchange.brokerForIdentity(verified, target, durationSeconds === undefined ? {} : { durationSeconds });
+    },
+    'BrokeredCredentials',
+  );
+  ctx.body = brokeredExchangeJson(result.credentials, target);
 }
 
 /** With clients configured, the request's client must authenticate (401 invalid_client otherwise). */

@@ -90,6 +90,7 @@ async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>
   const sessionName = requireSessionName(form);
   const token = requireParam(form, 'WebIdentityToken', 'webIdentityToken', 4, 20000, { echo: false });
   const durationSeconds = optionalDuration(form);
+  if (deps.exchange.isBrokeredRoleArn(roleArn)) return brokeredWebIdentity(ctx, deps, { roleArn, token, durationSeconds });
   const result = await deps.audit.decision(ctx, 'AssumeRoleWithWebIdentity', () =>
     deps.exchange.exchangeWebIdentity(token, { role: roleArn, sessionName, ...(durationSeconds === undefined ? {} : { durationSeconds }) }),
   );
@@ -102,6 +103,27 @@ async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>
       (result.audience === undefined ? '' : xmlElement('Audience', result.audience)) +
       assumedRoleUser(result, deps) +
       awsCredentialsXml(result.credentials) +
+      xmlElement('Provider', issuer),
+  );
+}
+
+/**
+ * `AssumeRoleWithWebIdentity` whose RoleArn is a broker target's real AWS role: the rules decide as for
+ * any target, then stsgate's broker asks AWS, and the answer carries AWS's own credentials. A workload
+ * whose SDK has `AWS_ENDPOINT_URL_STS` pointed at stsgate thus gets real keys, with stsgate's rules and
+ * tags in between. (The caller's RoleSessionName is not passed on: the broker's session_name template
+ * names the session, so that AWS's CloudTrail shows what stsgate vouches for.)
+ */
+async function brokeredWebIdentity(ctx: Context, deps: StsRouteDependencies, request: { roleArn: string; token: string; durationSeconds: number | undefined }): Promise<void> {
+  const result = await deps.audit.targetDecision(ctx, request.roleArn, undefined, () => deps.exchange.brokerForWebIdentity(request.token, request.roleArn, request.durationSeconds), 'BrokeredCredentials');
+  const { credentials, identity } = result;
+  const issuer = typeof identity.claims.iss === 'string' ? identity.claims.iss : identity.source;
+  respond(
+    ctx,
+    'AssumeRoleWithWebIdentity',
+    xmlElement('SubjectFromWebIdentityToken', identity.subject) +
+      (credentials.assumedRoleArn !== undefined ? `<AssumedRoleUser>${xmlElement('Arn', credentials.assumedRoleArn)}${xmlElement('AssumedRoleId', credentials.assumedRoleId ?? '')}</AssumedRoleUser>` : '') +
+      awsCredentialsXml(credentials) +
       xmlElement('Provider', issuer),
   );
 }

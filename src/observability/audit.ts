@@ -6,6 +6,9 @@ import { toGatewayError, type GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from './logger.js';
 import { deniedRoleLabel, type GatewayMetrics } from './metrics.js';
 
+/** What a target decision hands out: a target token, or a broker's real cloud credentials. */
+export type TargetOutcome = Pick<TargetToken, 'identity' | 'role' | 'target' | 'issuedAt' | 'expiresAt'> & { cached?: boolean; upstreamRequestId?: string };
+
 /**
  * The audit log: one structured line per decision (issued, denied, revoked, login, logout), and the
  * matching metrics. It names who, what and why, never a token, secret, code or cookie value.
@@ -57,14 +60,14 @@ export class AuditLog {
    * Runs a target-token decision and records its outcome (one line, granted or refused; never the token).
    * `knownTarget` says whether the name asked for is configured: only then may a metric label carry it.
    */
-  async targetDecision(ctx: Context, targetName: string, knownTarget: { kind: string } | undefined, decide: () => Promise<TargetToken>): Promise<TargetToken> {
+  async targetDecision<T extends TargetOutcome>(ctx: Context, targetName: string, knownTarget: { kind: string } | undefined, decide: () => Promise<T>, action: 'TargetToken' | 'BrokeredCredentials' = 'TargetToken'): Promise<T> {
     const started = performance.now();
     const label = knownTarget === undefined ? { target: 'unknown', kind: 'unknown' } : { target: targetName, kind: knownTarget.kind };
     try {
       const minted = await decide();
       this.#logger.info({
         event: 'issued',
-        action: 'TargetToken',
+        action,
         requestId: ctx.state.requestId,
         source: minted.identity.source,
         subject: minted.identity.subject,
@@ -72,6 +75,8 @@ export class AuditLog {
         target: minted.target.name,
         kind: minted.target.kind,
         durationSeconds: Math.round((minted.expiresAt.getTime() - minted.issuedAt.getTime()) / 1000),
+        ...(minted.cached === undefined ? {} : { cached: minted.cached }),
+        ...(minted.upstreamRequestId === undefined ? {} : { upstreamRequestId: minted.upstreamRequestId }),
         client: ctx.ip,
         ms: Math.round((performance.now() - started) * 10) / 10,
       });
@@ -79,7 +84,7 @@ export class AuditLog {
       return minted;
     } catch (thrown) {
       const err = toGatewayError(thrown);
-      this.#denied(ctx, 'TargetToken', err, (performance.now() - started) / 1000, { target: targetName.slice(0, 64) });
+      this.#denied(ctx, action, err, (performance.now() - started) / 1000, { target: targetName.slice(0, 64) });
       this.#metrics?.targetTokens.inc({ ...label, outcome: err.code });
       throw thrown;
     }

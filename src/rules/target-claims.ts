@@ -186,7 +186,27 @@ export interface TargetSpec {
     /** A claim path whose value is a string or a list of strings. */
     readonly groupsFrom?: { readonly path: string; readonly segments: readonly string[] };
   };
+  /** stsgate trades the target token for the cloud's own credentials (an `aws` target: AssumeRoleWithWebIdentity). */
+  readonly broker?: AwsBrokerSpec;
 }
+
+/** Where and how an `aws` target's token is traded for real AWS credentials. */
+export interface AwsBrokerSpec {
+  readonly roleArn: string;
+  readonly region: string;
+  /** The STS endpoint (a regional or private endpoint); absent: the SDK's for the region. */
+  readonly endpoint?: string;
+  /** RoleSessionName (rendered, then checked against AWS's 2..64 of [\w+=,.@-]). */
+  readonly sessionName: Template;
+  /** The longest session asked of AWS; never more than the role's max_session_seconds. */
+  readonly durationSeconds: number;
+  /** A session policy every request gets (JSON text), and managed policy ARNs. */
+  readonly policy?: string;
+  readonly policyArns: readonly string[];
+}
+
+/** AWS RoleSessionName: 2..64 characters of [\w+=,.@-]. */
+export const AWS_ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 
 /** The length of `value` as the cloud counts it. */
 function measure(value: string, unit: 'characters' | 'bytes'): number {

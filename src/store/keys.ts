@@ -11,6 +11,8 @@ export const storeKeys = {
   session: (sessionId: string) => `sess:{${sessionId}}`,
   /** Cache of the current credential set for (identity, role, scope, audience). */
   credentialCache: (cacheKey: string) => `cache:${cacheKey}`,
+  /** Cache of real cloud credentials a broker target fetched for (identity, role, target, request); sealed. */
+  brokered: (cacheKey: string) => `brk:${cacheKey}`,
   /** A browser login transaction (state), single use. */
   loginTransaction: (state: string) => `login:${state}`,
   /** A browser session behind the cookie. */

@@ -20,12 +20,13 @@ import { parseConfig } from '../../src/config/load.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import { ACCOUNT_ID, freePort, postForm } from '../support/common.js';
 import { issuerFor, standardRoles, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { makeTempDir, sharedKeys, startGatewayProcess, type GatewayProcess } from '../support/gateway-process.js';
+import type { GatewayProcess } from '../support/gateway-process.js';
+import { STAND_IN_ROLE_ARN, startAwsStandIn, type AwsStandIn } from '../support/aws-stand-in.js';
 import { TestIssuer } from '../support/test-issuer.js';
 
 const AWS = '/usr/bin/aws';
 const run = promisify(execFile);
-const B_ROLE = `arn:aws:iam::${ACCOUNT_ID}:role/prod-deployer`;
+const B_ROLE = STAND_IN_ROLE_ARN;
 /** A GitHub Actions job of acme/app on main: stable numeric ids, as the README recommends for `sub`. */
 const JOB = { repository: 'acme/app', repository_id: 4242, repository_owner_id: 77, ref: 'refs/heads/main', actor: 'octocat', workflow: 'deploy' };
 
@@ -33,6 +34,7 @@ describe('an aws target token opens a second stsgate playing AWS STS', () => {
   let workload: TestIssuer;
   let a: TestGateway;
   let b: GatewayProcess;
+  let standIn: AwsStandIn;
   let dir: string;
 
   beforeAll(async () => {
@@ -68,39 +70,9 @@ describe('an aws target token opens a second stsgate playing AWS STS', () => {
 
     // B: AWS's side. It trusts A by discovery for the audience AWS uses, and its rule is the trust policy:
     // the exact `sub` of acme/app's main branch, and the repo session tag.
-    dir = makeTempDir('cloud');
-    const keys = await sharedKeys(dir);
-    const bPort = await freePort();
-    const file = join(dir, 'aws.yaml');
-    await writeFile(
-      file,
-      stringify({
-        public_url: `http://127.0.0.1:${bPort}`,
-        listen: { host: '127.0.0.1', port: bPort },
-        admin: { listen: { port: await freePort() } },
-        signing: { algorithm: 'ES256', keys_file: keys.keysFile },
-        credentials: { encryption_key: keys.encryptionKey },
-        account_id: ACCOUNT_ID,
-        dev: { allow_insecure_http: true },
-        issuers: [{ id: 'stsgate-a', issuer: publicUrl, audiences: ['sts.amazonaws.com'] }],
-        roles: [{ name: 'prod-deployer', scopes: ['deploy'], audiences: ['aws.example.com'], session_tags: { repo: 'claims.https://aws\\.amazon\\.com/tags.principal_tags.repo.0' } }],
-        rules: [
-          {
-            name: 'acme/app main, as an IAM trust policy would say it',
-            match: {
-              source: 'stsgate-a',
-              all: [
-                { claim: 'sub', equals: 'repo:4242:ref:refs/heads/main' },
-                { claim: 'https://aws\\.amazon\\.com/tags.principal_tags.repo', contains: 'acme/app' },
-              ],
-            },
-            roles: ['prod-deployer'],
-          },
-        ],
-      }),
-      { mode: 0o600 },
-    );
-    b = await startGatewayProcess({ file, port: bPort, adminPort: 0 });
+    standIn = await startAwsStandIn(publicUrl);
+    b = standIn.process;
+    dir = standIn.dir;
   }, 60_000);
 
   afterAll(async () => {
