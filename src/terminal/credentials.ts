@@ -10,7 +10,7 @@
  * each mint one; nearer its expiry a new one is fetched with the terminal session (`stsgate login`).
  */
 import { readCredentialProcessJson, type ProcessCredentials } from '../credentials/credential-formats.js';
-import type { ConfigFolder, SessionsFile } from './config-folder.js';
+import type { ConfigFolder, SavedSession, SessionsFile } from './config-folder.js';
 import { gatewayErrorText } from './gateway-url.js';
 
 /**
@@ -59,16 +59,22 @@ export async function terminalCredentials(options: TerminalCredentialsOptions): 
   return credentials;
 }
 
+/** The saved terminal session of `gateway`, or a TerminalCredentialsError when there is none or it has expired. */
+export function liveSession(gateway: string, sessions: SessionsFile, now: () => number): SavedSession {
+  const session = sessions.gateways[gateway];
+  if (session === undefined) throw new TerminalCredentialsError(`not signed in to ${gateway}: run stsgate login --gateway ${gateway}`);
+  if (Date.parse(session.expires_at) <= now()) throw new TerminalCredentialsError(`the session for ${gateway} has expired: run stsgate login --gateway ${gateway}`);
+  return session;
+}
+
 /**
  * GET `url` with the terminal session of `gateway` as a bearer token (RFC 6750 §2.1). A session unknown
  * here, expired, or refused by the gateway (401: ended or expired there) is a TerminalCredentialsError; a
- * refused one is forgotten, so the next run says "not signed in" straight away.
+ * refused one is forgotten with the tokens cached for it, so the next run says "not signed in" straight away.
  */
 export async function sessionRequest(request: { gateway: string; url: URL; sessions: SessionsFile; folder: ConfigFolder; now: () => number }): Promise<Response> {
   const { gateway, sessions } = request;
-  const session = sessions.gateways[gateway];
-  if (session === undefined) throw new TerminalCredentialsError(`not signed in to ${gateway}: run stsgate login --gateway ${gateway}`);
-  if (Date.parse(session.expires_at) <= request.now()) throw new TerminalCredentialsError(`the session for ${gateway} has expired: run stsgate login --gateway ${gateway}`);
+  const session = liveSession(gateway, sessions, request.now);
   let response: Response;
   try {
     response = await fetch(request.url, { headers: { authorization: `Bearer ${session.session_token}`, accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
@@ -78,6 +84,7 @@ export async function sessionRequest(request: { gateway: string; url: URL; sessi
   if (response.status === 401) {
     delete sessions.gateways[gateway];
     await request.folder.writeSessions(sessions);
+    await request.folder.forgetCachedTokens(gateway);
     throw new TerminalCredentialsError(`the session for ${gateway} has expired or was ended: run stsgate login --gateway ${gateway}`);
   }
   return response;

@@ -5,8 +5,11 @@
  * so a kubectl that runs the exec plugin on every command does not mint one each time.
  */
 import type { ConfigFolder } from './config-folder.js';
-import { sessionRequest, TerminalCredentialsError } from './credentials.js';
+import { liveSession, sessionRequest, TerminalCredentialsError } from './credentials.js';
 import { gatewayErrorText } from './gateway-url.js';
+
+/** A compact JWS (three base64url parts): what is printed and cached must be a token, nothing else. */
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 
 export interface TargetTokenOptions {
   /** The gateway's origin; default: the gateway of the last login. */
@@ -28,6 +31,8 @@ export async function terminalTargetToken(options: TargetTokenOptions): Promise<
   const sessions = await options.folder.readSessions();
   const gateway = options.gateway ?? sessions.default_gateway;
   if (gateway === undefined) throw new TerminalCredentialsError('not signed in to any gateway: run stsgate login --gateway URL first');
+  // A cached token is handed out only while this terminal is signed in (a session forgotten after a 401 ends it too).
+  liveSession(gateway, sessions, now);
   const key = `${gateway} ${options.target}`;
   const cache = await options.folder.readTargetTokens();
   const cached = cache.entries[key];
@@ -41,7 +46,7 @@ export async function terminalTargetToken(options: TargetTokenOptions): Promise<
   if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused a token for target ${options.target}: ${await gatewayErrorText(response)}`);
   const body = (await response.json()) as { token?: unknown; expires_at?: unknown };
   const expiresAt = typeof body.expires_at === 'string' ? Date.parse(body.expires_at) : Number.NaN;
-  if (typeof body.token !== 'string' || !Number.isFinite(expiresAt)) throw new TerminalCredentialsError(`${gateway} answered with something that is not a target token`);
+  if (typeof body.token !== 'string' || !JWT_SHAPE.test(body.token) || !Number.isFinite(expiresAt) || expiresAt <= now()) throw new TerminalCredentialsError(`${gateway} answered with something that is not a target token`);
   cache.entries[key] = { token: body.token, issued_at: new Date(now()).toISOString(), expires_at: new Date(expiresAt).toISOString() };
   // Expired tokens are dropped on the way (useless, and still bearer tokens).
   for (const [name, entry] of Object.entries(cache.entries)) if (Date.parse(entry.expires_at) <= now()) delete cache.entries[name];

@@ -166,6 +166,9 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     }
   }
 
+  /** Target tokens the gateway has issued so far (its audit lines). */
+  const minted = () => env.gateway.logs().filter((line) => line.action === 'TargetToken' && line.event === 'issued').length;
+
   async function login(user: string, provider: 'google' | 'okta' = 'google'): Promise<number> {
     const cli = runCli(['login', '--gateway', env.gateway.url, '--provider', provider, '--no-browser'], person);
     const [address] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+/, 'stderr');
@@ -187,7 +190,6 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     expect(JSON.parse(result.stdout)).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     expect(seen.at(-1)).toEqual({ username: 'alice@acme.com', groups: ['acme.com'] });
     // A second run answers from the cached token (no second mint at the gateway).
-    const minted = () => env.gateway.logs().filter((line) => line.action === 'TargetToken' && line.event === 'issued').length;
     const before = minted();
     expect((await kubectl()).code).toBe(0);
     expect(minted()).toBe(before);
@@ -212,6 +214,20 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     expect(result.stderr).toMatch(/Unauthorized|must be logged in/);
   }, 60_000);
 
+  it('asks the gateway for a new token once half the cached one\'s lifetime has passed', async () => {
+    const file = join(home, 'config', 'stsgate', 'targets.json');
+    const cache = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, { token: string; issued_at: string; expires_at: string }> };
+    const entry = cache.entries[`${env.gateway.url} kube`]!;
+    // Moved back so that the middle of its life was two seconds ago: issued + (expires - issued) / 2 = now - 2 s.
+    entry.issued_at = new Date(2 * (Date.now() - 2_000) - Date.parse(entry.expires_at)).toISOString();
+    writeFileSync(file, JSON.stringify(cache), { mode: 0o600 });
+    const before = minted();
+    expect((await kubectl()).code).toBe(0);
+    expect(minted()).toBe(before + 1);
+    const renewed = (JSON.parse(readFileSync(file, 'utf8')) as typeof cache).entries[`${env.gateway.url} kube`]!;
+    expect(renewed.token).not.toBe(entry.token);
+  }, 60_000);
+
   it('fails after stsgate logout: the session and its cached target tokens are gone', async () => {
     expect((await runCliToEnd(['logout', '--gateway', env.gateway.url], person)).code).toBe(0);
     const targets = JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, unknown> };
@@ -233,5 +249,20 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('refused a token for target kube');
     expect(seen.at(-1)).toEqual({ username: 'alice@acme.com', groups: ['acme.com'] });
+  }, 120_000);
+
+  it('once the gateway has ended the session (a 401 to any command), the cached target token is no longer handed out', async () => {
+    expect(await login('alice')).toBe(0);
+    expect((await kubectl()).code).toBe(0);
+    const sessions = JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'sessions.json'), 'utf8')) as { gateways: Record<string, { session_token: string }> };
+    const ended = await fetch(`${env.gateway.url}/cli/logout`, { method: 'POST', headers: { authorization: `Bearer ${sessions.gateways[env.gateway.url]!.session_token}` } });
+    expect(ended.status).toBe(204);
+    const credentials = await runCliToEnd(['credentials', '--role', 'reader'], person);
+    expect(credentials.stderr).toContain('has expired or was ended');
+    const targets = JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, unknown> };
+    expect(targets.entries).toEqual({});
+    const result = await kubectl();
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('not signed in');
   }, 120_000);
 });
