@@ -166,6 +166,18 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     }
   }
 
+  type CachedTokens = { entries: Record<string, { token: string; issued_at: string; expires_at: string }> };
+  const targetsFile = join(home, 'config', 'stsgate', 'targets.json');
+  /** The target tokens cached in the person's config folder (`targets.json`). */
+  const cachedTokens = () => (JSON.parse(readFileSync(targetsFile, 'utf8')) as CachedTokens).entries;
+
+  /** kubectl fails, with `message` from the exec plugin on stderr. */
+  async function expectKubectlRefused(message: string): Promise<void> {
+    const result = await kubectl();
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  }
+
   /** Target tokens the gateway has issued so far (its audit lines). */
   const minted = () => env.gateway.logs().filter((line) => line.action === 'TargetToken' && line.event === 'issued').length;
 
@@ -193,12 +205,11 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     const before = minted();
     expect((await kubectl()).code).toBe(0);
     expect(minted()).toBe(before);
-    expect(statSync(join(home, 'config', 'stsgate', 'targets.json')).mode & 0o777).toBe(0o600);
+    expect(statSync(targetsFile).mode & 0o777).toBe(0o600);
     // `stsgate token` prints the same cached token, raw, and nothing else on stdout.
     const printed = await runCliToEnd(['token', '--target', 'kube'], person);
     expect(printed.code).toBe(0);
-    const cached = JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, { token: string }> };
-    expect(printed.stdout.trim()).toBe(cached.entries[`${env.gateway.url} kube`]!.token);
+    expect(printed.stdout.trim()).toBe(cachedTokens()[`${env.gateway.url} kube`]!.token);
     expect(minted()).toBe(before);
     // A target this account may not get: exit 1, the gateway's reason on stderr, nothing on stdout.
     const refused = await runCliToEnd(['token', '--target', 'vault'], person);
@@ -215,39 +226,31 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
   }, 60_000);
 
   it('asks the gateway for a new token once half the cached one\'s lifetime has passed', async () => {
-    const file = join(home, 'config', 'stsgate', 'targets.json');
-    const cache = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, { token: string; issued_at: string; expires_at: string }> };
-    const entry = cache.entries[`${env.gateway.url} kube`]!;
+    const entries = cachedTokens();
+    const entry = entries[`${env.gateway.url} kube`]!;
     // Moved back so that the middle of its life was two seconds ago: issued + (expires - issued) / 2 = now - 2 s.
     entry.issued_at = new Date(2 * (Date.now() - 2_000) - Date.parse(entry.expires_at)).toISOString();
-    writeFileSync(file, JSON.stringify(cache), { mode: 0o600 });
+    writeFileSync(targetsFile, JSON.stringify({ version: 1, entries }), { mode: 0o600 });
     const before = minted();
     expect((await kubectl()).code).toBe(0);
     expect(minted()).toBe(before + 1);
-    const renewed = (JSON.parse(readFileSync(file, 'utf8')) as typeof cache).entries[`${env.gateway.url} kube`]!;
-    expect(renewed.token).not.toBe(entry.token);
+    expect(cachedTokens()[`${env.gateway.url} kube`]!.token).not.toBe(entry.token);
   }, 60_000);
 
   it('fails after stsgate logout: the session and its cached target tokens are gone', async () => {
     expect((await runCliToEnd(['logout', '--gateway', env.gateway.url], person)).code).toBe(0);
-    const targets = JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, unknown> };
-    expect(targets.entries).toEqual({});
-    const result = await kubectl();
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('not signed in');
+    expect(cachedTokens()).toEqual({});
+    await expectKubectlRefused('not signed in');
   }, 60_000);
 
   it('a login as another account forgets the earlier account\'s cached target tokens', async () => {
-    const cachedTokens = () => Object.keys((JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, unknown> }).entries);
     expect(await login('alice')).toBe(0);
     expect((await kubectl()).code).toBe(0);
-    expect(cachedTokens()).toEqual([`${env.gateway.url} kube`]);
+    expect(Object.keys(cachedTokens())).toEqual([`${env.gateway.url} kube`]);
     // carol (okta, role admin) may not get the kube target: kubectl must not go on as alice with her cached token.
     expect(await login('carol', 'okta')).toBe(0);
-    expect(cachedTokens()).toEqual([]);
-    const result = await kubectl();
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('refused a token for target kube');
+    expect(cachedTokens()).toEqual({});
+    await expectKubectlRefused('refused a token for target kube');
     expect(seen.at(-1)).toEqual({ username: 'alice@acme.com', groups: ['acme.com'] });
   }, 120_000);
 
@@ -259,10 +262,7 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     expect(ended.status).toBe(204);
     const credentials = await runCliToEnd(['credentials', '--role', 'reader'], person);
     expect(credentials.stderr).toContain('has expired or was ended');
-    const targets = JSON.parse(readFileSync(join(home, 'config', 'stsgate', 'targets.json'), 'utf8')) as { entries: Record<string, unknown> };
-    expect(targets.entries).toEqual({});
-    const result = await kubectl();
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('not signed in');
+    expect(cachedTokens()).toEqual({});
+    await expectKubectlRefused('not signed in');
   }, 120_000);
 });
