@@ -435,6 +435,8 @@ function brokerSchema(allowInsecureHttp: boolean) {
       return text.length <= 2_048 ? { ok: text } : { problem: `found a policy of ${text.length} characters, AWS allows at most 2048` };
     }).optional(),
     policy_arns: z.array(custom<string>((value) => (typeof value === 'string' && POLICY_ARN.test(value) ? { ok: value } : { problem: `${found(value)}, expected a managed policy ARN` }))).max(10).default([]),
+    // The longest one call to AWS STS may take (the SDK's request timeout); retries come on top, at most two.
+    timeout_seconds: integer(1, 60).default(10),
   });
 }
 
@@ -574,6 +576,7 @@ function targetSpec(target: z.output<ReturnType<typeof targetSchema>>, signingAl
             durationSeconds: target.broker.duration_seconds,
             ...(target.broker.policy !== undefined ? { policy: target.broker.policy } : {}),
             policyArns: target.broker.policy_arns,
+            timeoutSeconds: target.broker.timeout_seconds,
           },
         }
       : {}),

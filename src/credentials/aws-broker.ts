@@ -55,9 +55,76 @@ interface StoredBrokered {
   expiresAtMs: number;
 }
 
-/** Timeouts of one call to AWS STS: connect, then the whole answer. */
+/** The longest wait for a connection to AWS STS (the whole call: `broker.timeout_seconds`). */
 const CONNECT_TIMEOUT_MS = 3_000;
-const REQUEST_TIMEOUT_MS = 10_000;
+/** Consecutive failed calls (AWS down, slow, 5xx) that open an endpoint's circuit, and how long it stays open. */
+export const CIRCUIT_FAILURES = 5;
+export const CIRCUIT_OPEN_MS = 30_000;
+
+/** What a caller may ask of a broker: a shorter session, and session policies (AWS intersects them with the role's). */
+export interface BrokerRequest {
+  /** Epoch seconds: the end of the session the request came from. */
+  notAfter?: number;
+  durationSeconds?: number;
+  /** A session policy (JSON text) and managed policy ARNs, passed to AWS. */
+  policy?: string;
+  policyArns?: readonly string[];
+}
+
+interface SessionPolicies {
+  policy?: string;
+  policyArns: readonly string[];
+}
+
+/**
+ * The session policies AWS gets: the target's own when it fixes any (then a caller's are refused: AWS
+ * combines several session policies, and a caller's could only be checked against the target's by AWS),
+ * else the caller's.
+ */
+function sessionPolicies(target: TargetSpec, broker: AwsBrokerSpec, request: BrokerRequest): SessionPolicies {
+  const fixed = broker.policy !== undefined || broker.policyArns.length > 0;
+  const asked = request.policy !== undefined || (request.policyArns?.length ?? 0) > 0;
+  if (fixed && asked) throw new GatewayError('ValidationError', `Target ${target.name} fixes the session policy; a request may not add one.`);
+  if (fixed) return { ...(broker.policy !== undefined ? { policy: broker.policy } : {}), policyArns: broker.policyArns };
+  return { ...(request.policy !== undefined ? { policy: request.policy } : {}), policyArns: request.policyArns ?? [] };
+}
+
+/**
+ * A circuit breaker: after CIRCUIT_FAILURES failed calls in a row it opens, and calls fail at once
+ * (ServiceUnavailable with Retry-After) for CIRCUIT_OPEN_MS; then one call is let through, and its
+ * outcome closes it or opens it again.
+ */
+class Circuit {
+  #failures = 0;
+  #openUntil = 0;
+  #trial = false;
+  readonly #now: () => number;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  admit(target: TargetSpec): void {
+    const now = this.#now();
+    if (this.#failures < CIRCUIT_FAILURES) return;
+    if (now < this.#openUntil || this.#trial) {
+      const seconds = Math.max(1, Math.ceil((this.#openUntil - now) / 1000));
+      throw new GatewayError('ServiceUnavailable', `AWS STS is failing for target ${target.name}; not asked again for ${seconds} s.`, { status: 503, headers: { 'Retry-After': String(seconds) }, debug: 'circuit open' });
+    }
+    this.#trial = true;
+  }
+
+  failed(now: number): void {
+    this.#failures++;
+    this.#trial = false;
+    if (this.#failures >= CIRCUIT_FAILURES) this.#openUntil = now + CIRCUIT_OPEN_MS;
+  }
+
+  succeeded(): void {
+    this.#failures = 0;
+    this.#trial = false;
+  }
+}
 /** One call and at most two retries of what AWS marks retryable. */
 const MAX_ATTEMPTS = 3;
 
@@ -68,6 +135,8 @@ export class AwsBroker {
   readonly #revocations: RevocationWatermarks | undefined;
   readonly #clientFor: (broker: AwsBrokerSpec) => STSClient;
   readonly #clients = new Map<string, STSClient>();
+  /** Per STS endpoint: fails fast while AWS is down, instead of every request waiting out its timeouts. */
+  readonly #circuits = new Map<string, Circuit>();
   readonly #now: () => number;
   /** Calls to AWS in flight, by cache key: identical concurrent requests share one. */
   readonly #inflight = new Map<string, Promise<BrokeredCredentials>>();
@@ -86,23 +155,24 @@ export class AwsBroker {
    * caller checked), from the cache while at least half their lifetime remains, else from AWS.
    * `notAfter` (epoch seconds): the end of the session the request came from, if any.
    */
-  async credentials(target: TargetSpec, identity: Identity, role: Role, options: { notAfter?: number; durationSeconds?: number } = {}): Promise<BrokeredCredentials> {
+  async credentials(target: TargetSpec, identity: Identity, role: Role, options: BrokerRequest = {}): Promise<BrokeredCredentials> {
     const broker = target.broker;
     if (!broker) throw new GatewayError('InternalFailure', 'An internal error occurred.', { debug: `target ${target.name} has no broker` });
     const durationSeconds = this.#duration(broker, role, options.durationSeconds);
+    const policies = sessionPolicies(target, broker, options);
     // Keyed by everything AWS sees: the token's claims (sub, tags, source identity) and the session's name
     // and length, so two identities whose claims differ never share a set, even under one subject.
     const preview = this.#targets.preview(target, identity, role);
     if ('problem' in preview) throw new GatewayError('ValidationError', preview.problem);
     const sessionName = roleSessionName(broker, target, identity, role);
     const cacheKey = createHash('sha256')
-      .update(JSON.stringify([identity.source, identity.subject, role.name, target.name, durationSeconds, sessionName, preview.claims]))
+      .update(JSON.stringify([identity.source, identity.subject, role.name, target.name, durationSeconds, sessionName, policies, preview.claims]))
       .digest('base64url');
     const cached = await this.#cached(cacheKey, identity, role);
     if (cached) return cached;
     const pending = this.#inflight.get(cacheKey);
     if (pending) return pending;
-    const call = this.#fetch(cacheKey, target, broker, { identity, role, durationSeconds, sessionName, notAfter: options.notAfter }).finally(() => this.#inflight.delete(cacheKey));
+    const call = this.#fetch(cacheKey, target, broker, { identity, role, durationSeconds, sessionName, policies, notAfter: options.notAfter }).finally(() => this.#inflight.delete(cacheKey));
     this.#inflight.set(cacheKey, call);
     return call;
   }
@@ -144,10 +214,12 @@ export class AwsBroker {
     cacheKey: string,
     target: TargetSpec,
     broker: AwsBrokerSpec,
-    request: { identity: Identity; role: Role; durationSeconds: number; sessionName: string; notAfter: number | undefined },
+    request: { identity: Identity; role: Role; durationSeconds: number; sessionName: string; policies: SessionPolicies; notAfter: number | undefined },
   ): Promise<BrokeredCredentials> {
-    const { identity, role, durationSeconds, sessionName } = request;
+    const { identity, role, durationSeconds, sessionName, policies } = request;
     const token = this.#targets.mint(target, identity, role, request.notAfter);
+    const circuit = this.#circuit(broker);
+    circuit.admit(target);
     let answer;
     try {
       answer = await this.#client(broker).send(
@@ -156,13 +228,18 @@ export class AwsBroker {
           RoleSessionName: sessionName,
           WebIdentityToken: token.token,
           DurationSeconds: durationSeconds,
-          ...(broker.policy !== undefined ? { Policy: broker.policy } : {}),
-          ...(broker.policyArns.length > 0 ? { PolicyArns: broker.policyArns.map((arn) => ({ arn })) } : {}),
+          ...(policies.policy !== undefined ? { Policy: policies.policy } : {}),
+          ...(policies.policyArns.length > 0 ? { PolicyArns: policies.policyArns.map((arn) => ({ arn })) } : {}),
         }),
       );
     } catch (err) {
-      throw upstreamError(target, err);
+      const error = upstreamError(target, err);
+      // Only AWS failing (down, slow, 5xx) opens the circuit; AWS refusing a request is an answer.
+      if (error.code === 'ServiceUnavailable') circuit.failed(this.#now());
+      else circuit.succeeded();
+      throw error;
     }
+    circuit.succeeded();
     const credentials = answer.Credentials;
     if (!credentials?.AccessKeyId || !credentials.SecretAccessKey || !credentials.SessionToken || !(credentials.Expiration instanceof Date)) {
       throw new GatewayError('ServiceUnavailable', `AWS STS answered without credentials for target ${target.name}.`, { debug: `request ${answer.$metadata.requestId ?? '?'}` });
@@ -191,8 +268,18 @@ export class AwsBroker {
     return result;
   }
 
-  #client(broker: AwsBrokerSpec): STSClient {
+  #circuit(broker: AwsBrokerSpec): Circuit {
     const key = `${broker.region} ${broker.endpoint ?? ''}`;
+    let circuit = this.#circuits.get(key);
+    if (!circuit) {
+      circuit = new Circuit(this.#now);
+      this.#circuits.set(key, circuit);
+    }
+    return circuit;
+  }
+
+  #client(broker: AwsBrokerSpec): STSClient {
+    const key = `${broker.region} ${broker.endpoint ?? ''} ${broker.timeoutSeconds}`;
     let client = this.#clients.get(key);
     if (!client) {
       client = this.#clientFor(broker);
@@ -213,7 +300,8 @@ function defaultClient(broker: AwsBrokerSpec): STSClient {
     region: broker.region,
     ...(broker.endpoint !== undefined ? { endpoint: broker.endpoint } : {}),
     maxAttempts: MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
+    // throwOnRequestTimeout: without it the SDK only warns and keeps waiting.
+    requestHandler: { connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, broker.timeoutSeconds * 1000), requestTimeout: broker.timeoutSeconds * 1000, throwOnRequestTimeout: true },
   });
 }
 

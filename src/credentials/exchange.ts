@@ -4,7 +4,7 @@ import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
 import type { TargetSpec } from '../rules/target-claims.js';
 import { rootIdentityOf, type CredentialService, type LiveSession, type OpenSession } from './credential-service.js';
 import type { TargetToken, TargetTokens } from './target-tokens.js';
-import type { AwsBroker, BrokeredCredentials } from './aws-broker.js';
+import type { AwsBroker, BrokeredCredentials, BrokerRequest } from './aws-broker.js';
 
 /** AWS's bounds on DurationSeconds. */
 export const MIN_SESSION_SECONDS = 900;
@@ -300,7 +300,7 @@ export class TokenExchange {
    * or terminal session ending at `notAfter`): the same grant as a target token (a granted role lists
    * the target), then the broker. A target without a broker is refused like one not granted.
    */
-  async brokerForIdentity(identity: Identity, targetName: string, options: { notAfter?: number; durationSeconds?: number } = {}): Promise<BrokeredResult> {
+  async brokerForIdentity(identity: Identity, targetName: string, options: BrokerRequest = {}): Promise<BrokeredResult> {
     const context = { source: identity.source, subject: identity.subject };
     const admitted = this.#admit(context, identity);
     const granted = await admittedFirst(admitted, () => this.grantedTargets(identity).find((entry) => entry.target.name === targetName && entry.target.broker !== undefined));
@@ -313,10 +313,10 @@ export class TokenExchange {
   }
 
   /** `AssumeRoleWithWebIdentity` whose RoleArn is a broker target's AWS role: the first granted target with that role ARN. */
-  async brokerForWebIdentity(token: string, roleArn: string, durationSeconds?: number): Promise<BrokeredResult> {
+  async brokerForWebIdentity(token: string, roleArn: string, request: BrokerRequest = {}): Promise<BrokeredResult> {
     const verified = await this.#deps.verifyWebIdentityToken(token);
     const target = this.grantedTargets(verified.identity).find((entry) => entry.target.broker?.roleArn === roleArn)?.target;
-    return this.brokerForIdentity(verified.identity, target?.name ?? roleArn, durationSeconds === undefined ? {} : { durationSeconds });
+    return this.brokerForIdentity(verified.identity, target?.name ?? roleArn, request);
   }
 
   /** Verifies a trusted issuer's JWT (throws the refusal) and returns its identity. */

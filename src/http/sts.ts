@@ -40,7 +40,7 @@ export interface StsRouteDependencies {
 export function stsRoutes(deps: StsRouteDependencies): Router {
   const router = new Router();
   const handlers = [
-    protocol('aws'), awsRequestId, countClientAddress(deps.limits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, checkAction, dispatch(deps),
+    protocol('aws'), awsRequestId, countClientAddress(deps.limits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, checkAction(deps), dispatch(deps),
   ];
   router.post('/', ...handlers);
   router.post('/sts', ...handlers);
@@ -52,23 +52,33 @@ async function awsRequestId(ctx: Context, next: Next): Promise<void> {
   await next();
 }
 
-/** Action and Version first, then only the parameters the action takes. */
-async function checkAction(ctx: Context, next: Next): Promise<void> {
-  const form = ctx.state.form as Map<string, string>;
-  const action = form.get('Action');
-  const version = form.get('Version');
-  const allowed = action === undefined ? undefined : ACTION_PARAMETERS[action];
-  if (!allowed || !Object.hasOwn(ACTION_PARAMETERS, action!) || version !== STS_VERSION) {
-    const shown = (action ?? '').slice(0, 64);
-    throw new GatewayError('InvalidAction', `Could not find operation ${shown} for version ${(version ?? 'NO_VERSION_SPECIFIED').slice(0, 32)}`);
-  }
-  for (const name of form.keys()) {
-    if (name === 'Action' || name === 'Version' || allowed.has(name)) continue;
-    const shown = name.slice(0, 64);
-    if (UNSUPPORTED.test(name)) throw new GatewayError('ValidationError', `The parameter ${shown} is not supported by stsgate.`);
-    throw new GatewayError('ValidationError', `Unknown parameter ${shown} for ${action}.`);
-  }
-  await next();
+/** Session policies: passed to AWS on a broker target's role, refused on stsgate's own credentials. */
+const SESSION_POLICY = /^(Policy|PolicyArns\.member\.([1-9]|10)\.arn)$/;
+
+/**
+ * Action and Version first, then only the parameters the action takes. Session policies are taken only
+ * by `AssumeRoleWithWebIdentity` for a broker target's role (AWS then intersects them with the role's);
+ * stsgate's own credentials cannot honour them, and refusing beats granting more than they would.
+ */
+function checkAction(deps: StsRouteDependencies) {
+  return async function checkParameters(ctx: Context, next: Next): Promise<void> {
+    const form = ctx.state.form as Map<string, string>;
+    const action = form.get('Action');
+    const version = form.get('Version');
+    const allowed = action === undefined ? undefined : ACTION_PARAMETERS[action];
+    if (!allowed || !Object.hasOwn(ACTION_PARAMETERS, action!) || version !== STS_VERSION) {
+      const shown = (action ?? '').slice(0, 64);
+      throw new GatewayError('InvalidAction', `Could not find operation ${shown} for version ${(version ?? 'NO_VERSION_SPECIFIED').slice(0, 32)}`);
+    }
+    const brokered = action === 'AssumeRoleWithWebIdentity' && deps.exchange.isBrokeredRoleArn(form.get('RoleArn') ?? '');
+    for (const name of form.keys()) {
+      if (name === 'Action' || name === 'Version' || allowed.has(name) || (brokered && SESSION_POLICY.test(name))) continue;
+      const shown = name.slice(0, 64);
+      if (UNSUPPORTED.test(name)) throw new GatewayError('ValidationError', `The parameter ${shown} is not supported by stsgate${SESSION_POLICY.test(name) ? ' for this role (only for a broker target\'s AWS role)' : ''}.`);
+      throw new GatewayError('ValidationError', `Unknown parameter ${shown} for ${action}.`);
+    }
+    await next();
+  };
 }
 
 function dispatch(deps: StsRouteDependencies) {
@@ -90,7 +100,7 @@ async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>
   const sessionName = requireSessionName(form);
   const token = requireParam(form, 'WebIdentityToken', 'webIdentityToken', 4, 20000, { echo: false });
   const durationSeconds = optionalDuration(form);
-  if (deps.exchange.isBrokeredRoleArn(roleArn)) return brokeredWebIdentity(ctx, deps, { roleArn, token, durationSeconds });
+  if (deps.exchange.isBrokeredRoleArn(roleArn)) return brokeredWebIdentity(ctx, deps, { roleArn, token, durationSeconds, ...sessionPoliciesOf(form) });
   const result = await deps.audit.decision(ctx, 'AssumeRoleWithWebIdentity', () =>
     deps.exchange.exchangeWebIdentity(token, { role: roleArn, sessionName, ...(durationSeconds === undefined ? {} : { durationSeconds }) }),
   );
@@ -114,8 +124,19 @@ async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>
  * tags in between. (The caller's RoleSessionName is not passed on: the broker's session_name template
  * names the session, so that AWS's CloudTrail shows what stsgate vouches for.)
  */
-async function brokeredWebIdentity(ctx: Context, deps: StsRouteDependencies, request: { roleArn: string; token: string; durationSeconds: number | undefined }): Promise<void> {
-  const result = await deps.audit.targetDecision(ctx, request.roleArn, undefined, () => deps.exchange.brokerForWebIdentity(request.token, request.roleArn, request.durationSeconds), 'BrokeredCredentials');
+async function brokeredWebIdentity(
+  ctx: Context,
+  deps: StsRouteDependencies,
+  request: { roleArn: string; token: string; durationSeconds: number | undefined; policy?: string; policyArns?: string[] },
+): Promise<void> {
+  const { roleArn, token, durationSeconds, ...policies } = request;
+  const result = await deps.audit.targetDecision(
+    ctx,
+    roleArn,
+    undefined,
+    () => deps.exchange.brokerForWebIdentity(token, roleArn, { ...(durationSeconds === undefined ? {} : { durationSeconds }), ...policies }),
+    'BrokeredCredentials',
+  );
   const { credentials, identity } = result;
   const issuer = typeof identity.claims.iss === 'string' ? identity.claims.iss : identity.source;
   respond(
@@ -168,6 +189,20 @@ function respond(ctx: Context, action: string, resultXml: string): void {
     `  <${action}Result>${resultXml}</${action}Result>\n` +
     `  <ResponseMetadata>${xmlElement('RequestId', String(ctx.state.requestId))}</ResponseMetadata>\n` +
     `</${action}Response>\n`;
+}
+
+/** `Policy` and `PolicyArns.member.N.arn` as AWS's Query API sends them (AWS checks their content). */
+function sessionPoliciesOf(form: Map<string, string>): { policy?: string; policyArns?: string[] } {
+  const policy = form.get('Policy');
+  if (policy !== undefined && (policy.length < 1 || policy.length > 2048)) throw validationError('policy', `<${policy.length} characters>`, 'Member must have length between 1 and 2048');
+  const policyArns: string[] = [];
+  for (let n = 1; n <= 10; n++) {
+    const arn = form.get(`PolicyArns.member.${n}.arn`);
+    if (arn === undefined) continue;
+    if (arn.length < 20 || arn.length > 2048) throw validationError('policyArns', arn.slice(0, 64), 'Member must have length between 20 and 2048');
+    policyArns.push(arn);
+  }
+  return { ...(policy !== undefined ? { policy } : {}), ...(policyArns.length > 0 ? { policyArns } : {}) };
 }
 
 /** AWS's validation messages: "1 validation error detected: Value ... at 'field' failed to satisfy constraint: ...". */

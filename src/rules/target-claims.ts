@@ -203,6 +203,8 @@ export interface AwsBrokerSpec {
   /** A session policy every request gets (JSON text), and managed policy ARNs. */
   readonly policy?: string;
   readonly policyArns: readonly string[];
+  /** The longest one call to AWS STS may take. */
+  readonly timeoutSeconds: number;
 }
 
 /** AWS RoleSessionName: 2..64 characters of [\w+=,.@-]. */
