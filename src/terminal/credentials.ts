@@ -37,8 +37,9 @@ export async function terminalCredentials(options: TerminalCredentialsOptions): 
   const sessions = await options.folder.readSessions();
   const gateway = options.gateway ?? sessions.default_gateway;
   if (gateway === undefined) throw new TerminalCredentialsError('not signed in to any gateway: run stsgate login --gateway URL first');
-  const session = sessions.gateways[gateway];
-  const role = options.role ?? session?.role;
+  // Cached credentials are handed out only while this terminal is signed in (as target tokens are).
+  const session = liveSession(gateway, sessions, now);
+  const role = options.role ?? session.role;
   if (role === undefined) throw new TerminalCredentialsError('--role is required (or sign in with stsgate login --role R to set a default)');
 
   const key = `${gateway} ${role}`;

@@ -184,7 +184,7 @@ describe('stsgate credentials', () => {
     expect(result.stderr).toMatch(/^stsgate: http:\/\/127\.0\.0\.1:\d+ refused credentials for admin: .+ \(HTTP 403\)\n$/);
   });
 
-  it('says to log in again once the gateway has ended the session, and forgets it', async () => {
+  it('says to log in again once the gateway has ended the session, and forgets it and its cached credentials', async () => {
     const token = sessionsFile().gateways[env.gateway.url]!.session_token;
     expect((await fetch(`${env.gateway.url}/cli/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
     const result = await credentials(['--role', 'reader']);
@@ -192,6 +192,8 @@ describe('stsgate credentials', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(`stsgate: the session for ${env.gateway.url} has expired or was ended: run stsgate login --gateway ${env.gateway.url}\n`);
     expect(sessionsFile().gateways[env.gateway.url]).toBeUndefined();
+    // The credentials cached for the ended session go with it.
+    expect(Object.keys(credentialsFile().entries).filter((k) => k.startsWith(`${env.gateway.url} `))).toEqual([]);
   });
 
   it('says to log in when there is no session at all', async () => {
@@ -207,6 +209,8 @@ describe('stsgate credentials', () => {
   });
 
   it('a new login drops the credentials cached for the gateway (they may be another account\'s)', async () => {
+    expect((await login('alice')).code).toBe(0);
+    expect((await credentials()).code).toBe(0);
     expect(Object.keys(credentialsFile().entries).some((k) => k.startsWith(`${env.gateway.url} `))).toBe(true);
     expect((await login('alice')).code).toBe(0);
     expect(Object.keys(credentialsFile().entries).filter((k) => k.startsWith(`${env.gateway.url} `))).toEqual([]);
