@@ -7,7 +7,7 @@
  * (`client.authentication.k8s.io/v1` since Kubernetes 1.22, `v1beta1` before); the answer must use the same.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -160,10 +160,12 @@ export async function writeKubeconfig(file: string, options: KubeconfigOptions):
   upsert(document, file, 'contexts', { name: context, context: { cluster: clusterName, user: context } });
   document.set('current-context', context);
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  // A kubeconfig that is a symbolic link (dotfiles kept elsewhere) stays one: the file it names is replaced.
+  const destination = await realpath(file).catch(() => file);
+  const temporary = `${destination}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(temporary, document.toString(), { mode: 0o600, flag: 'wx' });
-    await rename(temporary, file);
+    await rename(temporary, destination);
   } catch (err) {
     await rm(temporary, { force: true });
     throw err;

@@ -7,7 +7,7 @@
  * Skipped, with the reason printed, where kubectl or openssl is missing.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,17 @@ describe('ExecCredential and kubeconfig', () => {
     ]);
     expect(config.contexts.map((c: { name: string }) => c.name)).toEqual(['other', 'stsgate-kube']);
     expect(readFileSync(file, 'utf8')).toMatch(/^# kept: a comment of the person\n[^]*- name: other # the other cluster\n/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes through a kubeconfig that is a symbolic link, which stays one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stsgate-kubeconfig-'));
+    const [real, link] = [join(dir, 'dotfiles-kubeconfig'), join(dir, 'config')];
+    writeFileSync(real, 'apiVersion: v1\nkind: Config\n');
+    symlinkSync(real, link);
+    await writeKubeconfig(link, { target: 'kube', gateway: 'https://sts.example.com', command: ['/usr/bin/stsgate'] });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(parse(readFileSync(real, 'utf8'))['current-context']).toBe('stsgate-kube');
     rmSync(dir, { recursive: true, force: true });
   });
 
