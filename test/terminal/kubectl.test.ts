@@ -17,9 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { execApiVersion, execCredential, writeKubeconfig } from '../../src/terminal/kube.js';
-import { TestBrowser } from '../support/browser.js';
-import { confirmTerminalLogin } from '../support/browser-login.js';
-import { REPO_ROOT, runCli, runCliToEnd } from '../support/cli-process.js';
+import { REPO_ROOT, runCliToEnd } from '../support/cli-process.js';
+import { terminalLoginAs } from '../support/terminal-login.js';
 import { redisStoreConfig, standardRoles } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 
@@ -131,16 +130,7 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
     }
   }
 
-  async function login(user: string): Promise<number> {
-    const cli = runCli(['login', '--gateway', env.gateway.url, '--provider', 'google', '--no-browser'], person);
-    const [address] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+/, 'stderr');
-    const [, shown] = await cli.waitFor(/confirm the code ([A-Z2-7]{4}-[A-Z2-7]{4})/, 'stderr');
-    const browser = new TestBrowser();
-    const authorization = await confirmTerminalLogin(browser, address, { code: shown! });
-    const callback = await browser.get(await env.google.signIn(browser, authorization, user));
-    await browser.get(new URL(callback.headers.get('location')!));
-    return cli.exited;
-  }
+  const login = (user: string) => terminalLoginAs(env, person, user);
 
   it('kubectl get --raw /api works after stsgate login, as the identity the rules mapped', async () => {
     expect(await login('alice')).toBe(0);
