@@ -22,7 +22,7 @@ const USAGE = `usage:
   stsgate revoke --config FILE --list
   stsgate demo [--port 8080]
   stsgate login --gateway URL [--provider P] [--role R] [--no-browser]
-  stsgate credentials --role R [--gateway URL]
+  stsgate credentials (--role R | --target NAME) [--gateway URL]
   stsgate token --target NAME [--gateway URL]
   stsgate kube-token --target NAME [--gateway URL]
   stsgate kubeconfig --target NAME [--gateway URL] [--server URL] [--certificate-authority FILE] [--insecure-skip-tls-verify] [--kubeconfig FILE] [--context NAME]
@@ -111,7 +111,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'credentials': {
       const { credentialsCommand } = await import('./terminal/commands.js');
-      return credentialsCommand({ ...(values.gateway !== undefined ? { gateway: values.gateway } : {}), ...(values.role !== undefined ? { role: values.role } : {}) }, write);
+      return credentialsCommand(
+        {
+          ...(values.gateway !== undefined ? { gateway: values.gateway } : {}),
+          ...(values.role !== undefined ? { role: values.role } : {}),
+          ...(values.target !== undefined ? { target: values.target } : {}),
+        },
+        write,
+      );
     }
     case 'token':
     case 'kube-token': {

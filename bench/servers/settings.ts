@@ -22,6 +22,8 @@ export interface GatewayBenchSettings {
   keysFile: string;
   /** 32 bytes, base64. */
   encryptionKey: string;
+  /** The AWS STS stand-in the broker target trades with. */
+  stsUrl: string;
 }
 
 /** The environment variable carrying FloorBenchSettings (JSON) to the floor child (bench/servers/floor.ts). */
@@ -49,12 +51,14 @@ export const BENCH_ROLE_ARN = `arn:aws:iam::${BENCH_ACCOUNT_ID}:role/deployer`;
  */
 /** The target the `target` case asks for. */
 export const BENCH_TARGET = 'aws-prod';
+/** The AWS role the broker target trades for (the `broker-cache-hit` case's RoleArn). */
+export const BENCH_BROKER_ROLE_ARN = 'arn:aws:iam::123456789012:role/brokered';
 
 /**
  * Ten targets on the deployer role (issue 12: ten targets on a role must not slow the exchange): the aws
  * target the `target` case mints, with tags from the workload's claims, and nine generic ones.
  */
-function benchTargets(): TargetSpec[] {
+function benchTargets(stsUrl: string): TargetSpec[] {
   const template = (text: string) => parseTemplate(text) as Template;
   const aws: TargetSpec = {
     name: BENCH_TARGET,
@@ -65,6 +69,7 @@ function benchTargets(): TargetSpec[] {
     algorithm: 'ES256',
     claims: {},
     aws: { principalTags: { repo: template('{claims.repository}'), actor: template('{claims.actor}') }, transitiveTagKeys: ['repo'], sourceIdentity: template('{claims.actor}') },
+    broker: { roleArn: BENCH_BROKER_ROLE_ARN, region: 'us-east-1', endpoint: stsUrl, sessionName: template('{claims.actor}'), durationSeconds: 3600, policyArns: [], timeoutSeconds: 10 },
   };
   const others = Array.from({ length: 9 }, (_, i): TargetSpec => ({
     name: `partner-${i}`,
@@ -102,7 +107,7 @@ export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfi
       },
     ],
     roles: [
-      { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' }, targets: benchTargets().map((target) => target.name) },
+      { name: 'deployer', scopes: ['deploy:write', 'logs:read'], audiences: ['api.example.com'], maxSessionSeconds: 7200, canAssume: ['reader'], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' }, targets: benchTargets(settings.stsUrl).map((target) => target.name) },
       // The same session tags as deployer, so that `fresh-no-targets` differs from `fresh` only by the targets.
       { name: 'reader', scopes: ['logs:read'], audiences: ['api.example.com', 'logs.example.com'], maxSessionSeconds: 3600, canAssume: [], sessionTags: { repo: 'claims.repository', actor: 'claims.actor' } },
     ],
@@ -124,7 +129,7 @@ export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfi
         roles: ['reader'],
       },
     ],
-    targets: benchTargets(),
+    targets: benchTargets(settings.stsUrl),
     tests: [],
     providers: [],
   };

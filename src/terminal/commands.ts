@@ -24,11 +24,12 @@ export async function loginCommand(options: { gateway: string; provider?: string
 }
 
 /** `stsgate credentials [--role R] [--gateway URL]`: `credential_process` JSON on stdout. */
-export function credentialsCommand(options: { gateway?: string; role?: string }, write: (line: string) => void): Promise<number> {
+export function credentialsCommand(options: { gateway?: string; role?: string; target?: string }, write: (line: string) => void): Promise<number> {
   return reported(async () => {
     const credentials = await terminalCredentials({
       ...(options.gateway !== undefined ? { gateway: gatewayOrigin(options.gateway) } : {}),
       ...(options.role !== undefined ? { role: options.role } : {}),
+      ...(options.target !== undefined ? { target: options.target } : {}),
       folder: new ConfigFolder(configFolder()),
     });
     write(JSON.stringify(credentials));

@@ -24,6 +24,8 @@ export interface TerminalCredentialsOptions {
   gateway?: string;
   /** Default: the role the last login asked for. */
   role?: string;
+  /** A broker target instead of a role: the cloud's own credentials (`GET /v1/credentials?target=`). */
+  target?: string;
   folder: ConfigFolder;
   now?: () => number;
 }
@@ -39,18 +41,21 @@ export async function terminalCredentials(options: TerminalCredentialsOptions): 
   if (gateway === undefined) throw new TerminalCredentialsError('not signed in to any gateway: run stsgate login --gateway URL first');
   // Cached credentials are handed out only while this terminal is signed in (as target tokens are).
   const session = liveSession(gateway, sessions, now);
-  const role = options.role ?? session.role;
-  if (role === undefined) throw new TerminalCredentialsError('--role is required (or sign in with stsgate login --role R to set a default)');
+  if (options.target !== undefined && options.role !== undefined) throw new TerminalCredentialsError('give --role or --target, not both');
+  const role = options.target === undefined ? (options.role ?? session.role) : undefined;
+  if (role === undefined && options.target === undefined) throw new TerminalCredentialsError('--role is required (or sign in with stsgate login --role R to set a default)');
 
-  const key = `${gateway} ${role}`;
+  // Role names never contain ":" (IAM characters), so a target's entry cannot collide with a role's.
+  const key = options.target === undefined ? `${gateway} ${role}` : `${gateway} target:${options.target}`;
   const cache = await options.folder.readCredentials();
   const cached = cache.entries[key];
   if (cached !== undefined && Date.parse(cached.Expiration) - now() > REFRESH_MARGIN_MS) return cached;
 
   const url = new URL('/v1/credentials', gateway);
-  url.searchParams.set('role', role);
+  if (options.target !== undefined) url.searchParams.set('target', options.target);
+  else url.searchParams.set('role', role!);
   const response = await sessionRequest({ gateway, url, sessions, folder: options.folder, now });
-  if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused credentials for ${role}: ${await gatewayErrorText(response)}`);
+  if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused credentials for ${options.target === undefined ? role : `target ${options.target}`}: ${await gatewayErrorText(response)}`);
   const credentials = readCredentialProcessJson(await response.json());
   if (credentials === undefined) throw new TerminalCredentialsError(`${gateway} answered with something that is not a credential set`);
   cache.entries[key] = credentials;

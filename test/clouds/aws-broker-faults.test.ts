@@ -15,6 +15,7 @@ import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import { ACCOUNT_ID, postForm } from '../support/common.js';
 import { issuerFor, REDIS_URL, redisStoreConfig, standardRoles, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { StsFaultServer } from '../support/sts-fault-server.js';
+import { startRedis } from '../support/redis-servers.js';
 import { TestIssuer } from '../support/test-issuer.js';
 
 const OPEN_ROLE = `arn:aws:iam::${ACCOUNT_ID}:role/open`;
@@ -136,5 +137,34 @@ describe('the AWS broker on the wire and under faults', () => {
     expect(flaky.requests.length).toBe(count);
     // Another endpoint's circuit is its own.
     expect((await assume(OPEN_ROLE, 'still-fine')).Credentials?.AccessKeyId).toMatch(/^ASIA/);
+  }, 60_000);
+});
+
+describe('the AWS broker with its store down', () => {
+  it('fails closed: 503, and AWS is not asked (nothing could be cached or checked against revocations)', async () => {
+    const workload = await TestIssuer.start();
+    const aws = await StsFaultServer.start();
+    const redis = await startRedis();
+    const targets = parseConfig(
+      stringify({ public_url: 'http://127.0.0.1:8080', account_id: ACCOUNT_ID, dev: { allow_insecure_http: true }, targets: [{ name: 'open', kind: 'aws', broker: { role_arn: OPEN_ROLE, endpoint: aws.url, session_name: '{claims.actor}' } }] }),
+      {},
+      process.cwd(),
+    ).targets!;
+    const gateway = await startTestGateway({
+      issuers: [issuerFor(workload)],
+      store: { kind: 'standalone', url: redis.url, prefix: 'broker-down:', commandTimeoutMs: 500 },
+      roles: standardRoles().map((role) => (role.name === 'reader' ? { ...role, targets: ['open'] } : role)),
+      config: { targets },
+    });
+    try {
+      await redis.stop();
+      const res = await postForm(`${gateway.url}/oauth2/token`, { grant_type: TOKEN_EXCHANGE_GRANT, subject_token: await workload.mint({ ...JOB, actor: 'store-down' }), subject_token_type: TOKEN_TYPE.jwt, audience: 'open' });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: string }).error).toBe('temporarily_unavailable');
+      expect(aws.requests).toHaveLength(0);
+    } finally {
+      await gateway.close();
+      await Promise.all([aws.close(), workload.close(), redis.stop()]);
+    }
   }, 60_000);
 });

@@ -17,9 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { checkClusterOptions, execApiVersion, execCredential, writeKubeconfig } from '../../src/terminal/kube.js';
-import { TestBrowser } from '../support/browser.js';
-import { confirmTerminalLogin } from '../support/browser-login.js';
-import { REPO_ROOT, runCli, runCliToEnd } from '../support/cli-process.js';
+import { REPO_ROOT, runCliToEnd } from '../support/cli-process.js';
+import { terminalLoginAs } from '../support/terminal-login.js';
 import { redisStoreConfig, standardRoles } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 
@@ -192,16 +191,7 @@ describe.skipIf(missing.length > 0)('kubectl with the stsgate exec plugin', () =
   /** Target tokens the gateway has issued so far (its audit lines). */
   const minted = () => env.gateway.logs().filter((line) => line.action === 'TargetToken' && line.event === 'issued').length;
 
-  async function login(user: string, provider: 'google' | 'okta' = 'google'): Promise<number> {
-    const cli = runCli(['login', '--gateway', env.gateway.url, '--provider', provider, '--no-browser'], person);
-    const [address] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/cli\/login\?\S+/, 'stderr');
-    const [, shown] = await cli.waitFor(/confirm the code ([A-Z2-7]{4}-[A-Z2-7]{4})/, 'stderr');
-    const browser = new TestBrowser();
-    const authorization = await confirmTerminalLogin(browser, address, { code: shown! });
-    const callback = await browser.get(await env[provider].signIn(browser, authorization, user));
-    await browser.get(new URL(callback.headers.get('location')!));
-    return cli.exited;
-  }
+  const login = (user: string, provider: 'google' | 'okta' = 'google') => terminalLoginAs(env, person, user, provider);
 
   it('kubectl get --raw /api works after stsgate login, as the identity the rules mapped', async () => {
     expect(await login('alice')).toBe(0);

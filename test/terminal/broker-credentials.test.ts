@@ -1,0 +1,78 @@
+/**
+ * `stsgate credentials --target NAME` (issue 13): after `stsgate login`, a broker target's real AWS
+ * credentials as `credential_process` JSON, which the unmodified AWS SDK reads (`fromProcess` with a
+ * profile), from the browser/terminal session through the rules; cached in the config folder like role
+ * credentials, forgotten at logout. AWS is a loopback stand-in that records each call.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromProcess } from '@aws-sdk/credential-providers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import { cliCommandLine, runCliToEnd } from '../support/cli-process.js';
+import { ACCOUNT_ID } from '../support/common.js';
+import { redisStoreConfig, standardRoles } from '../support/gateway.js';
+import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
+import { StsFaultServer } from '../support/sts-fault-server.js';
+import { terminalLoginAs } from '../support/terminal-login.js';
+
+describe('stsgate credentials --target', () => {
+  let env: LoginEnvironment;
+  let aws: StsFaultServer;
+  const home = mkdtempSync(join(tmpdir(), 'stsgate-broker-cli-'));
+  const person = { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), NODE_ENV: undefined };
+
+  beforeAll(async () => {
+    aws = await StsFaultServer.start();
+    const targets = parseConfig(
+      stringify({
+        public_url: 'https://sts.example.com',
+        account_id: ACCOUNT_ID,
+        dev: { allow_insecure_http: true },
+        targets: [{ name: 'aws-dev', kind: 'aws', subject: '{source}:{subject}', broker: { role_arn: `arn:aws:iam::${ACCOUNT_ID}:role/dev`, endpoint: aws.url, session_name: '{claims.email}' } }],
+      }),
+      {},
+      process.cwd(),
+    ).targets!;
+    env = await startLoginEnvironment({ store: redisStoreConfig(), gateway: { roles: standardRoles().map((role) => (role.name === 'reader' ? { ...role, targets: ['aws-dev'] } : role)), targets } });
+  }, 60_000);
+  afterAll(async () => {
+    await env?.close();
+    await aws?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('prints the real credentials as credential_process JSON that the AWS SDK reads, cached until near their end', async () => {
+    expect(await terminalLoginAs(env, person, 'alice')).toBe(0);
+    const printed = await runCliToEnd(['credentials', '--target', 'aws-dev'], person);
+    expect(printed.code, printed.stderr).toBe(0);
+    const credentials = JSON.parse(printed.stdout) as Record<string, unknown>;
+    expect(Object.keys(credentials).sort()).toEqual(['AccessKeyId', 'Expiration', 'SecretAccessKey', 'SessionToken', 'Version']);
+    expect(aws.requests).toHaveLength(1);
+    expect(aws.requests[0]!.get('RoleSessionName')).toBe('alice@acme.com');
+
+    // The AWS SDK, through a profile's credential_process, gets the same keys (from the cache: no new call).
+    const configFile = join(home, 'aws-config');
+    writeFileSync(configFile, `[profile dev]\ncredential_process = ${[...cliCommandLine(), 'credentials', '--target', 'aws-dev'].join(' ')}\n`);
+    const previous = { ...process.env };
+    Object.assign(process.env, { AWS_CONFIG_FILE: configFile, HOME: home, XDG_CONFIG_HOME: person.XDG_CONFIG_HOME });
+    try {
+      const resolved = await fromProcess({ profile: 'dev' })();
+      expect(resolved.accessKeyId).toBe(credentials.AccessKeyId);
+    } finally {
+      process.env = previous;
+    }
+    expect(aws.requests).toHaveLength(1);
+  }, 120_000);
+
+  it('refuses --role and --target together, and a target the account may not get', async () => {
+    const both = await runCliToEnd(['credentials', '--target', 'aws-dev', '--role', 'reader'], person);
+    expect(both).toMatchObject({ code: 1, stdout: '' });
+    expect(both.stderr).toContain('give --role or --target, not both');
+    const unknown = await runCliToEnd(['credentials', '--target', 'nope'], person);
+    expect(unknown).toMatchObject({ code: 1, stdout: '' });
+    expect(unknown.stderr).toContain('refused credentials for target nope');
+  }, 60_000);
+});
