@@ -3,6 +3,7 @@
  * can_assume, a test's roles and source) naming something defined. Runs on the raw tree, defensively, so
  * these problems are reported together with the structural ones instead of after they are fixed.
  */
+import { AWS_DEFAULT_AUDIENCE, AZURE_AUDIENCE, GCP_AUDIENCE_PREFIX } from '../rules/target-claims.js';
 import { type ProblemList, formatPath, suggestion } from './problems.js';
 
 type Tree = Record<string, unknown>;
@@ -66,6 +67,17 @@ export function checkConsistency(tree: Tree, problems: ProblemList): void {
   checkWorkers(tree, problems);
 }
 
+/** A target's audience as it will be: the configured one, or its kind's default (aws, azure, gcp with a provider). */
+function effectiveAudience(target: unknown): string | undefined {
+  const audience = field(target, 'audience');
+  if (typeof audience === 'string') return audience;
+  const kind = field(target, 'kind');
+  if (kind === 'aws') return AWS_DEFAULT_AUDIENCE;
+  if (kind === 'azure') return AZURE_AUDIENCE;
+  const provider = field(field(target, 'gcp'), 'provider');
+  return kind === 'gcp' && typeof provider === 'string' ? `${GCP_AUDIENCE_PREFIX}${provider}` : undefined;
+}
+
 /**
  * Targets: unique names, none named like a role (RFC 8693's `audience` names either), every role's
  * `targets` defined, and no target audience that is also a role's: an stsgate access token carries its
@@ -86,9 +98,12 @@ function checkTargets(tree: Tree, roles: readonly string[] | undefined, problems
     list(field(role, 'audiences')).forEach((audience, j) => typeof audience === 'string' && roleAudiences.set(audience, formatPath(['roles', i, 'audiences', j])));
   });
   list(tree.targets).forEach((target, i) => {
-    const audience = field(target, 'audience');
-    const clash = typeof audience === 'string' ? roleAudiences.get(audience) : undefined;
-    if (clash !== undefined) problems.add(['targets', i, 'audience'], `found ${JSON.stringify(audience)}, also an audience of stsgate's access tokens (${clash}), expected an audience only target tokens carry`);
+    const audience = effectiveAudience(target);
+    const clash = audience === undefined ? undefined : roleAudiences.get(audience);
+    if (clash !== undefined) {
+      const where = field(target, 'audience') === undefined ? ['targets', i, 'kind'] : ['targets', i, 'audience'];
+      problems.add(where, `found ${field(target, 'audience') === undefined ? `the default audience ${JSON.stringify(audience)}` : JSON.stringify(audience)}, also an audience of stsgate's access tokens (${clash}), expected an audience only target tokens carry`);
+    }
   });
   const publicUrl = typeof tree.public_url === 'string' ? tree.public_url.replace(/\/+$/, '') : undefined;
   list(tree.issuers).forEach((issuer, i) => {

@@ -117,6 +117,11 @@ describe('config time: each limit with a setting that keeps it and one that brea
     expect(problemsOf(config([{ name: 'v', kind: 'vault', audience: 'api.example.com' }]))).toEqual([
       'targets[0].audience: found "api.example.com", also an audience of stsgate\'s access tokens (roles[0].audiences[0]), expected an audience only target tokens carry',
     ]);
+    // The kind's default audience counts too: an access token for sts.amazonaws.com would open AWS.
+    const awsAudienceRole = { ...config([aws()]), roles: [{ name: 'deployer', audiences: ['sts.amazonaws.com'], targets: ['aws-prod'] }] };
+    expect(problemsOf(awsAudienceRole)).toEqual([
+      'targets[0].kind: found the default audience "sts.amazonaws.com", also an audience of stsgate\'s access tokens (roles[0].audiences[0]), expected an audience only target tokens carry',
+    ]);
     const self = { ...config([aws()]), issuers: [{ id: 'me', issuer: 'https://sts.example.com', audiences: ['x'] }], rules: [] };
     expect(problemsOf(self)).toEqual(["issuers[0].issuer: found stsgate's own public_url, expected another issuer (stsgate would accept its own target tokens as subject tokens)"]);
   });
