@@ -128,11 +128,15 @@ export function sessionCredentialsJson(set: CredentialSet, role: Pick<Role, 'nam
 
 /** POSIX shell `export` lines for the AWS SDKs and CLI (`AWS_*`) and for the access token. */
 export function shellExports(set: CredentialSet): string {
+  return `${awsShellExports(set)}\nexport STSGATE_ACCESS_TOKEN=${shellQuote(set.accessToken)}`;
+}
+
+/** POSIX shell `export` lines of AWS keys alone (a broker target's real AWS credentials). */
+export function awsShellExports(keys: AwsKeys): string {
   return [
-    `export AWS_ACCESS_KEY_ID=${shellQuote(set.accessKeyId)}`,
-    `export AWS_SECRET_ACCESS_KEY=${shellQuote(set.secretAccessKey)}`,
-    `export AWS_SESSION_TOKEN=${shellQuote(set.sessionToken)}`,
-    `export STSGATE_ACCESS_TOKEN=${shellQuote(set.accessToken)}`,
+    `export AWS_ACCESS_KEY_ID=${shellQuote(keys.accessKeyId)}`,
+    `export AWS_SECRET_ACCESS_KEY=${shellQuote(keys.secretAccessKey)}`,
+    `export AWS_SESSION_TOKEN=${shellQuote(keys.sessionToken)}`,
   ].join('\n');
 }
 

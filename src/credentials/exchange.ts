@@ -269,6 +269,18 @@ export class TokenExchange {
     return withContext({ ...context, role: granted.role.name, granted: true }, () => this.#deps.targets!.mint(granted.target, identity, granted.role, notAfter));
   }
 
+  /**
+   * Real AWS credentials through a broker target, from an stsgate session (RFC 8693 with an access token):
+   * the session's role must list the target and its grant must hold today, as for a target token; the
+   * broker's set never outlives the sessions on its path.
+   */
+  async brokerForSession(session: LiveSession, targetName: string, request: BrokerRequest = {}): Promise<BrokeredResult> {
+    const { role, target, identity, notAfter } = await this.#sessionTarget(session, targetName, (spec) => spec.broker !== undefined && this.#deps.broker !== undefined);
+    return withContext({ source: identity.source, subject: identity.subject, role: role.name, granted: true }, async () =>
+      brokered(await this.#deps.broker!.credentials(target, identity, role, { ...request, notAfter }), target, role, identity),
+    );
+  }
+
   /** RFC 8693 with a trusted issuer's JWT as the subject token and a target as the audience. */
   async targetForWebIdentity(token: string, targetName: string): Promise<TargetToken> {
     const verified = await this.#deps.verifyWebIdentityToken(token);
@@ -281,18 +293,28 @@ export class TokenExchange {
    * filled from the root identity's claims, and the token ends no later than any session on the path.
    */
   async targetForSession(session: LiveSession, targetName: string): Promise<TargetToken> {
+    const { role, target, identity, notAfter } = await this.#sessionTarget(session, targetName, () => true);
+    return withContext({ source: identity.source, subject: identity.subject, role: role.name, granted: true }, () => this.#deps.targets!.mint(target, identity, role, notAfter));
+  }
+
+  /**
+   * The target a session may reach: its role lists it (and `usable` accepts it), the session's grant
+   * holds under today's configuration, and its root identity's sealed claims fill the templates. Ends no
+   * later than any session on its path (`notAfter`, epoch seconds).
+   */
+  async #sessionTarget(session: LiveSession, targetName: string, usable: (target: TargetSpec) => boolean) {
     const context = { source: session.info.source, subject: session.info.subject };
     await this.#admit(context, session.info);
     const role = this.#deps.roles.byName(session.info.role);
     const target = this.#deps.targets?.byName(targetName);
-    if (!role || !target || !role.targets.includes(targetName)) throw targetRefused(targetName, context, `role ${session.info.role} does not list this target (or it does not exist)`);
+    if (!role || !target || !role.targets.includes(targetName) || !usable(target)) throw targetRefused(targetName, context, `role ${session.info.role} does not list this target (or it does not exist)`);
     const lapsed = this.#lapsedGrant(session);
     const identity = rootIdentityOf(session);
     if (lapsed !== undefined || !identity) {
       throw new GatewayError('AccessDenied', `Not authorized to get a token for target ${targetName}.`, { debug: lapsed ?? 'no root identity', oauthCode: 'invalid_grant', context });
     }
     const notAfter = Math.min(...[...session.ancestors, session].map((open) => open.info.exp));
-    return withContext({ ...context, role: role.name, granted: true }, () => this.#deps.targets!.mint(target, identity, role, notAfter));
+    return { role, target, identity, notAfter };
   }
 
   /**

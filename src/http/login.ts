@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { credentialProcessJson, sessionCredentialsJson, targetTokenJson } from '../credentials/credential-formats.js';
+import { awsShellExports, credentialProcessJson, sessionCredentialsJson, targetTokenJson } from '../credentials/credential-formats.js';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
 import { accountLabel } from '../domain/account-label.js';
@@ -338,7 +338,15 @@ function startPage(deps: LoginRouteDependencies) {
         ctx.body = accountPage({ ...view, ...(targets.some((t) => t.name === target) ? { pendingTarget: target } : {}) }, pageOptions(deps));
         return;
       }
-      const minted = await deps.audit.targetDecision(ctx, target, deps.targets?.byName(target), () => deps.exchange.targetForIdentity(identity, target, Math.floor(session.expiresAt / 1000)));
+      const known = deps.targets?.byName(target);
+      const notAfter = Math.floor(session.expiresAt / 1000);
+      if (known?.broker !== undefined) {
+        // A broker target: the cloud's own credentials, as export lines.
+        const result = await deps.audit.targetDecision(ctx, target, known, () => deps.exchange.brokerForIdentity(identity, target, { notAfter }), 'BrokeredCredentials');
+        ctx.body = accountPage({ ...view, targetToken: { target: result.target.name, token: awsShellExports(result.credentials), expiresAt: result.expiresAt, awsExports: true } }, pageOptions(deps));
+        return;
+      }
+      const minted = await deps.audit.targetDecision(ctx, target, known, () => deps.exchange.targetForIdentity(identity, target, notAfter));
       ctx.body = accountPage({ ...view, targetToken: { target: minted.target.name, token: minted.token, expiresAt: minted.expiresAt } }, pageOptions(deps));
       return;
     }

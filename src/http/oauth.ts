@@ -147,7 +147,7 @@ async function targetTokenExchange(
   ctx.body = targetTokenExchangeJson(minted, requested);
 }
 
-/** RFC 8693 with a broker target as the audience: real AWS credentials (a trusted issuer's JWT as the subject). */
+/** RFC 8693 with a broker target as the audience: real AWS credentials, from a trusted issuer's JWT or an stsgate access token. */
 async function brokeredExchange(ctx: Context, deps: OAuthRouteDependencies, request: { subjectToken: string; subjectTokenType: string; target: string; form: Map<string, string> }): Promise<void> {
   const { subjectToken, subjectTokenType, target, form } = request;
   for (const name of ['scope', 'session_name']) {
@@ -159,11 +159,15 @@ async function brokeredExchange(ctx: Context, deps: OAuthRouteDependencies, requ
     target,
     deps.targets?.byName(target),
     async () => {
-      if (subjectTokenType !== TOKEN_TYPE.idToken && subjectTokenType !== TOKEN_TYPE.jwt) {
-        throw new GatewayError('invalid_request', 'A broker target takes a trusted issuer\'s JWT as the subject token (id_token or jwt token type); stsgate access tokens are not brokered yet.');
+      const request = durationSeconds === undefined ? {} : { durationSeconds };
+      if (subjectTokenType === TOKEN_TYPE.accessToken) {
+        const { session } = await deps.credentials.verifyAccessToken(subjectToken);
+        return deps.exchange.brokerForSession(session, target, request);
       }
-      const verified = await deps.exchange.verifyWebIdentity(subjectToken);
-      return deps.exchange.brokerForIdentity(verified, target, durationSeconds === undefined ? {} : { durationSeconds });
+      if (subjectTokenType !== TOKEN_TYPE.idToken && subjectTokenType !== TOKEN_TYPE.jwt) {
+        throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
+      }
+      return deps.exchange.brokerForIdentity(await deps.exchange.verifyWebIdentity(subjectToken), target, request);
     },
     'BrokeredCredentials',
   );

@@ -174,11 +174,16 @@ export interface PageTarget {
   audience: string;
 }
 
-/** A target token the page shows (asked for on the page itself). */
+/**
+ * What the page shows for a target (asked for on the page itself): its token, or for a broker target the
+ * cloud's own credentials as shell `export` lines.
+ */
 export interface PageTargetToken {
   target: string;
   token: string;
   expiresAt: Date;
+  /** The token is AWS keys as `export` lines (a broker target), not a JWT. */
+  awsExports?: boolean;
 }
 
 export function accountPage(
@@ -244,10 +249,10 @@ function targetsSection(targets: readonly PageTarget[], selected: string | undef
 
 function targetTokenSection(t: PageTargetToken): Html {
   return html`<section aria-labelledby="target-token-heading" class="credentials">
-      <h2 id="target-token-heading">Token for ${t.target}</h2>
+      <h2 id="target-token-heading">${t.awsExports ? 'AWS credentials' : 'Token'} for ${t.target}</h2>
       <p>Valid until <time datetime="${t.expiresAt.toISOString()}">${t.expiresAt.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat it like a password.</p>
       <pre id="target-token" tabindex="0" aria-labelledby="target-token-heading"><code>${t.token}</code></pre>
-      <button type="button" class="copy" data-copy="target-token" hidden>Copy token</button>
+      <button type="button" class="copy" data-copy="target-token" hidden>${t.awsExports ? 'Copy export lines' : 'Copy token'}</button>
       <p class="status" role="status" aria-live="polite" id="copy-status"></p>
     </section>`;
 }

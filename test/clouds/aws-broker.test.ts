@@ -125,6 +125,18 @@ describe('the AWS broker', () => {
     expect((await client.send(new GetCallerIdentityCommand({}))).Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/prod-deployer/gha-sdk-user`);
   });
 
+  it('from an stsgate access token: its role must list the broker target; the keys work at AWS', async () => {
+    const exchange = (form: Record<string, string>) => postForm(`${a.url}/oauth2/token`, { grant_type: TOKEN_EXCHANGE_GRANT, ...form }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, any> }));
+    const reader = await exchange({ subject_token: await workload.mint({ ...JOB, actor: 'via-session' }), subject_token_type: TOKEN_TYPE.jwt, audience: 'reader' });
+    const keys = await exchange({ subject_token: reader.body.access_token, subject_token_type: TOKEN_TYPE.accessToken, audience: 'aws-prod' });
+    expect(keys.status, JSON.stringify(keys.body)).toBe(200);
+    expect((await atAws(keys.body.aws_credentials).send(new GetCallerIdentityCommand({}))).Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/prod-deployer/gha-via-session`);
+    // deployer does not list the broker target.
+    const deployer = await exchange({ subject_token: await workload.mint(JOB), subject_token_type: TOKEN_TYPE.jwt, audience: 'deployer' });
+    const refused = await exchange({ subject_token: deployer.body.access_token, subject_token_type: TOKEN_TYPE.accessToken, audience: 'aws-prod' });
+    expect(refused).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+  });
+
   it('a burst of identical requests makes one call to AWS', async () => {
     const before = aws.calls().length;
     const claims = { ...JOB, actor: 'burst' };

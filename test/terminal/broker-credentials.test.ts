@@ -17,6 +17,8 @@ import { redisStoreConfig, standardRoles } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { StsFaultServer } from '../support/sts-fault-server.js';
 import { terminalLoginAs } from '../support/terminal-login.js';
+import { TestBrowser } from '../support/browser.js';
+import { loginAs } from '../support/browser-login.js';
 
 describe('stsgate credentials --target', () => {
   let env: LoginEnvironment;
@@ -66,6 +68,17 @@ describe('stsgate credentials --target', () => {
     }
     expect(aws.requests).toHaveLength(1);
   }, 120_000);
+
+  it('a browser session gets them from /v1/credentials?target= and from the page (as export lines)', async () => {
+    const browser = new TestBrowser();
+    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
+    const json = (await (await browser.get(`${env.gateway.url}/v1/credentials?target=aws-dev`)).json()) as Record<string, unknown>;
+    expect(json).toMatchObject({ Version: 1, target: 'aws-dev', role: 'reader' });
+    expect(json.AccessKeyId).toMatch(/^ASIA/);
+    const page = await (await browser.get(`${env.gateway.url}/?target=aws-dev`, { 'sec-fetch-site': 'same-origin' })).text();
+    expect(page).toContain('AWS credentials for aws-dev');
+    expect(page).toContain(`export AWS_ACCESS_KEY_ID=${json.AccessKeyId as string}`);
+  });
 
   it('refuses --role and --target together, and a target the account may not get', async () => {
     const both = await runCliToEnd(['credentials', '--target', 'aws-dev', '--role', 'reader'], person);
