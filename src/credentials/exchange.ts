@@ -174,11 +174,11 @@ export class TokenExchange {
 
   /** Issues the chained or narrowed session once #checkChain allowed `role`. */
   async #issueChained(parent: LiveSession, request: ExchangeRequest, role: Role): Promise<ExchangeResult> {
-    const path = [...parent.ancestors, parent];
+    const path = pathOf(parent);
     const identity: Identity = { source: parent.info.source, subject: parent.info.subject, claims: {} };
     const limit = Math.min(role.maxSessionSeconds, MAX_CHAINED_SESSION_SECONDS);
     const durationSeconds = this.#duration(request.durationSeconds, limit);
-    const notAfter = Math.min(...path.map((session) => session.info.exp));
+    const notAfter = chainEnd(parent);
     // Narrowing an existing session can only shrink it: its scopes and audiences bound the new ones.
     const sameRole = role.name === parent.info.role;
     const bound = sameRole ? { scopes: parent.info.scopes, audiences: parent.info.audiences } : { scopes: role.scopes, audiences: role.audiences };
@@ -207,7 +207,7 @@ export class TokenExchange {
    * also when it names the caller's own role (RFC 8693 §2.2.2 invalid_target).
    */
   #checkChain(caller: LiveSession, requested: string | undefined): Role {
-    const path: readonly OpenSession[] = [...caller.ancestors, caller];
+    const path = pathOf(caller);
     const target = requested === undefined ? this.#deps.roles.byName(caller.info.role) : this.#deps.roles.resolve(requested);
     const refuse = (debug: string, oauthCode: 'invalid_grant' | 'invalid_target') =>
       new GatewayError('AccessDenied', `User: ${caller.info.roleArn}/${caller.info.sessionName} is not authorized to perform: sts:AssumeRole`, {
@@ -230,7 +230,7 @@ export class TokenExchange {
    * still grant the root identity the root role, and each hop on the path is still in `can_assume`.
    */
   #lapsedGrant(session: LiveSession): string | undefined {
-    const path: readonly OpenSession[] = [...session.ancestors, session];
+    const path = pathOf(session);
     const root = path[0]!;
     const rootIdentity = rootIdentityOf(session);
     if (!rootIdentity || !this.#deps.roles.byName(root.info.role) || !this.#deps.grant(rootIdentity, root.info.role)) {
@@ -259,14 +259,23 @@ export class TokenExchange {
     return [...found.values()];
   }
 
-  /** A target token for a verified identity (a browser or terminal session, whose end is `notAfter`). */
+  /** A target token for a verified identity (a workload's token, or a browser or terminal session whose end is `notAfter`). */
   async targetForIdentity(identity: Identity, targetName: string, notAfter?: number): Promise<TargetToken> {
+    const { target, role } = await this.#identityTarget(identity, targetName, (entry) => entry.target.name === targetName);
+    return withContext({ source: identity.source, subject: identity.subject, role: role.name, granted: true }, () => this.#deps.targets!.mint(target, identity, role, notAfter));
+  }
+
+  /**
+   * The first granted target `matches` accepts, counted against the identity's abuse limit first (a
+   * throttled caller learns nothing); refused as not granted, naming `asked`, when there is none.
+   */
+  async #identityTarget(identity: Identity, asked: string, matches: (entry: { target: TargetSpec; role: Role }) => boolean): Promise<{ target: TargetSpec; role: Role }> {
     const context = { source: identity.source, subject: identity.subject };
     const admitted = this.#admit(context, identity);
-    const granted = await admittedFirst(admitted, () => this.grantedTargets(identity).find((entry) => entry.target.name === targetName));
+    const granted = await admittedFirst(admitted, () => this.grantedTargets(identity).find(matches));
     await admitted;
-    if (!granted) throw targetRefused(targetName, context, 'no granted role lists this target (or it does not exist)');
-    return withContext({ ...context, role: granted.role.name, granted: true }, () => this.#deps.targets!.mint(granted.target, identity, granted.role, notAfter));
+    if (!granted) throw targetRefused(asked, context, 'no granted role lists this target (or it does not exist, or has no broker where one is needed)');
+    return granted;
   }
 
   /**
@@ -279,12 +288,6 @@ export class TokenExchange {
     return withContext({ source: identity.source, subject: identity.subject, role: role.name, granted: true }, async () =>
       brokered(await this.#deps.broker!.credentials(target, identity, role, { ...request, notAfter }), target, role, identity),
     );
-  }
-
-  /** RFC 8693 with a trusted issuer's JWT as the subject token and a target as the audience. */
-  async targetForWebIdentity(token: string, targetName: string): Promise<TargetToken> {
-    const verified = await this.#deps.verifyWebIdentityToken(token);
-    return this.targetForIdentity(verified.identity, targetName);
   }
 
   /**
@@ -313,7 +316,7 @@ export class TokenExchange {
     if (lapsed !== undefined || !identity) {
       throw new GatewayError('AccessDenied', `Not authorized to get a token for target ${targetName}.`, { debug: lapsed ?? 'no root identity', oauthCode: 'invalid_grant', context });
     }
-    const notAfter = Math.min(...[...session.ancestors, session].map((open) => open.info.exp));
+    const notAfter = chainEnd(session);
     return { role, target, identity, notAfter };
   }
 
@@ -323,22 +326,20 @@ export class TokenExchange {
    * the target), then the broker. A target without a broker is refused like one not granted.
    */
   async brokerForIdentity(identity: Identity, targetName: string, options: BrokerRequest = {}): Promise<BrokeredResult> {
-    const context = { source: identity.source, subject: identity.subject };
-    const admitted = this.#admit(context, identity);
-    const granted = await admittedFirst(admitted, () => this.grantedTargets(identity).find((entry) => entry.target.name === targetName && entry.target.broker !== undefined));
-    await admitted;
-    if (!granted || !this.#deps.broker) throw targetRefused(targetName, context, 'no granted role lists this broker target (or it does not exist)');
-    return withContext({ ...context, role: granted.role.name, granted: true }, async () => {
-      const credentials = await this.#deps.broker!.credentials(granted.target, identity, granted.role, options);
-      return brokered(credentials, granted.target, granted.role, identity);
-    });
+    return this.#broker(identity, targetName, (entry) => entry.target.name === targetName, options);
   }
 
   /** `AssumeRoleWithWebIdentity` whose RoleArn is a broker target's AWS role: the first granted target with that role ARN. */
   async brokerForWebIdentity(token: string, roleArn: string, request: BrokerRequest = {}): Promise<BrokeredResult> {
-    const verified = await this.#deps.verifyWebIdentityToken(token);
-    const target = this.grantedTargets(verified.identity).find((entry) => entry.target.broker?.roleArn === roleArn)?.target;
-    return this.brokerForIdentity(verified.identity, target?.name ?? roleArn, request);
+    const { identity } = await this.#deps.verifyWebIdentityToken(token);
+    return this.#broker(identity, roleArn, (entry) => entry.target.broker?.roleArn === roleArn, request);
+  }
+
+  /** The broker's credentials for the first granted broker target `matches` accepts. */
+  async #broker(identity: Identity, asked: string, matches: (entry: { target: TargetSpec; role: Role }) => boolean, request: BrokerRequest): Promise<BrokeredResult> {
+    const broker = this.#deps.broker;
+    const { target, role } = await this.#identityTarget(identity, asked, (entry) => broker !== undefined && entry.target.broker !== undefined && matches(entry));
+    return withContext({ source: identity.source, subject: identity.subject, role: role.name, granted: true }, async () => brokered(await broker!.credentials(target, identity, role, request), target, role, identity));
   }
 
   /** Verifies a trusted issuer's JWT (throws the refusal) and returns its identity. */
@@ -381,6 +382,16 @@ export class TokenExchange {
     }
     return out;
   }
+}
+
+/** A session's chain: its root first, the session itself last. */
+function pathOf(session: LiveSession): readonly OpenSession[] {
+  return [...session.ancestors, session];
+}
+
+/** The earliest expiry on a session's chain (epoch seconds): nothing derived from it may outlive that. */
+function chainEnd(session: LiveSession): number {
+  return Math.min(...pathOf(session).map((open) => open.info.exp));
 }
 
 function brokered(credentials: BrokeredCredentials, target: TargetSpec, role: Role, identity: Identity): BrokeredResult {

@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { brokeredExchangeJson, targetTokenExchangeJson, tokenExchangeJson } from '../credentials/credential-formats.js';
-import type { CredentialService } from '../credentials/credential-service.js';
+import type { CredentialService, LiveSession } from '../credentials/credential-service.js';
+import type { Identity } from '../domain/types.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -135,14 +136,9 @@ async function targetTokenExchange(
   for (const name of ['scope', 'duration_seconds', 'session_name']) {
     if (form.has(name)) throw new GatewayError('invalid_request', `${name} does not apply to a target token (its target's configuration sets its claims and lifetime).`);
   }
-  const known = deps.targets?.byName(audience);
-  const minted = await deps.audit.targetDecision(ctx, audience, known, async () => {
-    if (subjectTokenType === TOKEN_TYPE.idToken || subjectTokenType === TOKEN_TYPE.jwt) return deps.exchange.targetForWebIdentity(subjectToken, audience);
-    if (subjectTokenType === TOKEN_TYPE.accessToken) {
-      const { session } = await deps.credentials.verifyAccessToken(subjectToken);
-      return deps.exchange.targetForSession(session, audience);
-    }
-    throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
+  const minted = await deps.audit.targetDecision(ctx, audience, deps.targets?.byName(audience), async () => {
+    const subject = await verifiedSubject(deps, subjectToken, subjectTokenType);
+    return 'session' in subject ? deps.exchange.targetForSession(subject.session, audience) : deps.exchange.targetForIdentity(subject.identity, audience);
   });
   ctx.body = targetTokenExchangeJson(minted, requested);
 }
@@ -160,18 +156,19 @@ async function brokeredExchange(ctx: Context, deps: OAuthRouteDependencies, requ
     deps.targets?.byName(target),
     async () => {
       const request = durationSeconds === undefined ? {} : { durationSeconds };
-      if (subjectTokenType === TOKEN_TYPE.accessToken) {
-        const { session } = await deps.credentials.verifyAccessToken(subjectToken);
-        return deps.exchange.brokerForSession(session, target, request);
-      }
-      if (subjectTokenType !== TOKEN_TYPE.idToken && subjectTokenType !== TOKEN_TYPE.jwt) {
-        throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
-      }
-      return deps.exchange.brokerForIdentity(await deps.exchange.verifyWebIdentity(subjectToken), target, request);
+      const subject = await verifiedSubject(deps, subjectToken, subjectTokenType);
+      return 'session' in subject ? deps.exchange.brokerForSession(subject.session, target, request) : deps.exchange.brokerForIdentity(subject.identity, target, request);
     },
     'BrokeredCredentials',
   );
   ctx.body = brokeredExchangeJson(result.credentials, target);
+}
+
+/** An RFC 8693 subject token for a target: a trusted issuer's JWT (its identity) or an stsgate access token (its live session). */
+async function verifiedSubject(deps: OAuthRouteDependencies, token: string, type: string): Promise<{ identity: Identity } | { session: LiveSession }> {
+  if (type === TOKEN_TYPE.idToken || type === TOKEN_TYPE.jwt) return { identity: await deps.exchange.verifyWebIdentity(token) };
+  if (type === TOKEN_TYPE.accessToken) return { session: (await deps.credentials.verifyAccessToken(token)).session };
+  throw new GatewayError('invalid_request', 'subject_token_type must be an id_token, jwt or access_token token type URI.');
 }
 
 /** With clients configured, the request's client must authenticate (401 invalid_client otherwise). */

@@ -5,6 +5,7 @@ import type { CredentialService } from '../credentials/credential-service.js';
 import { verifySigV4 } from '../credentials/sigv4.js';
 import type { ExchangeResult, TokenExchange } from '../credentials/exchange.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
+import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ExchangeRateLimits } from '../limits/rate-limits.js';
 import { STS_NAMESPACE, xmlElement } from '../errors/serialize.js';
@@ -105,7 +106,6 @@ async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>
     deps.exchange.exchangeWebIdentity(token, { role: roleArn, sessionName, ...(durationSeconds === undefined ? {} : { durationSeconds }) }),
   );
   const identity = result.identity;
-  const issuer = typeof identity.claims.iss === 'string' ? identity.claims.iss : identity.source;
   respond(
     ctx,
     'AssumeRoleWithWebIdentity',
@@ -113,7 +113,7 @@ async function assumeRoleWithWebIdentity(ctx: Context, form: Map<string, string>
       (result.audience === undefined ? '' : xmlElement('Audience', result.audience)) +
       assumedRoleUser(result, deps) +
       awsCredentialsXml(result.credentials) +
-      xmlElement('Provider', issuer),
+      xmlElement('Provider', providerOf(identity)),
   );
 }
 
@@ -138,14 +138,13 @@ async function brokeredWebIdentity(
     'BrokeredCredentials',
   );
   const { credentials, identity } = result;
-  const issuer = typeof identity.claims.iss === 'string' ? identity.claims.iss : identity.source;
   respond(
     ctx,
     'AssumeRoleWithWebIdentity',
     xmlElement('SubjectFromWebIdentityToken', identity.subject) +
       (credentials.assumedRoleArn !== undefined ? `<AssumedRoleUser>${xmlElement('Arn', credentials.assumedRoleArn)}${xmlElement('AssumedRoleId', credentials.assumedRoleId ?? '')}</AssumedRoleUser>` : '') +
       awsCredentialsXml(credentials) +
-      xmlElement('Provider', issuer),
+      xmlElement('Provider', providerOf(identity)),
   );
 }
 
@@ -189,6 +188,11 @@ function respond(ctx: Context, action: string, resultXml: string): void {
     `  <${action}Result>${resultXml}</${action}Result>\n` +
     `  <ResponseMetadata>${xmlElement('RequestId', String(ctx.state.requestId))}</ResponseMetadata>\n` +
     `</${action}Response>\n`;
+}
+
+/** `<Provider>`: the issuer of the web identity token (its `iss`), else the configured source id. */
+function providerOf(identity: Identity): string {
+  return typeof identity.claims.iss === 'string' ? identity.claims.iss : identity.source;
 }
 
 /** `Policy` and `PolicyArns.member.N.arn` as AWS's Query API sends them (AWS checks their content). */
