@@ -442,67 +442,67 @@ function brokerSchema(allowInsecureHttp: boolean) {
 
 function targetSchema(allowInsecureHttp: boolean) {
   return strict({
-  name: targetNameSchema,
-  kind: z.enum(TARGET_KINDS),
-  audience: nonEmptyString.optional(),
-  subject: templateSchema.optional(),
-  lifetime_seconds: integer(1, 1_000_000).optional(),
-  algorithm: z.enum(SIGNING_ALGORITHMS).optional(),
-  claims: z.record(nonEmptyString, templateSchema).default({}),
-  aws: strict({
-    principal_tags: z.record(z.string(), templateSchema).default({}),
-    transitive_tag_keys: z.array(z.string()).default([]),
-    source_identity: templateSchema.optional(),
-  }).optional(),
-  gcp: strict({
-    provider: custom<string>((value) =>
-      typeof value === 'string' && GCP_PROVIDER.test(value)
-        ? { ok: value }
-        : { problem: `${found(value)}, expected projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>` },
-    ).optional(),
-  }).optional(),
-  kubernetes: strict({
-    username: templateSchema.optional(),
-    groups: z.array(templateSchema).max(100).default([]),
-    groups_from: tagSourceSchema.optional(),
-  }).optional(),
-  broker: brokerSchema(allowInsecureHttp).optional(),
-}).superRefine(
-  (target, ctx) => {
-    const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    const contract = KIND_CONTRACT[target.kind];
-    for (const section of ['aws', 'gcp', 'kubernetes'] as const) {
-      if (target[section] !== undefined && target.kind !== section) problem([section], `found a ${section} section on a ${target.kind} target, expected it only with kind: ${section}`);
-    }
-    if (target.algorithm !== undefined && !contract.algorithms.includes(target.algorithm)) {
-      problem(['algorithm'], `found ${target.algorithm}, expected one of ${contract.algorithms.join(', ')} (what a ${target.kind} target's verifier accepts)`);
-    }
-    const { min, max } = contract.lifetime;
-    if (target.lifetime_seconds !== undefined && (target.lifetime_seconds < min || target.lifetime_seconds > max)) {
-      problem(['lifetime_seconds'], `found ${target.lifetime_seconds}, expected ${min}..${max} for a ${target.kind} target${target.kind === 'gcp' ? ' (GCP refuses tokens that live 48 hours or more)' : ''}`);
-    }
-    if (contract.fixedAudience !== undefined && target.audience !== undefined && target.audience !== contract.fixedAudience) {
-      problem(['audience'], `found ${JSON.stringify(target.audience)}, expected ${contract.fixedAudience} (the only audience ${target.kind} accepts)`);
-    }
-    const needsAudience = ['vault', 'kubernetes', 'jwt'].includes(target.kind) || (target.kind === 'gcp' && target.gcp?.provider === undefined);
-    if (target.audience === undefined && needsAudience) {
-      problem(['audience'], `missing, expected the audience the ${target.kind} side checks${target.kind === 'gcp' ? ' (or gcp.provider, whose resource name is the default audience)' : ''}`);
-    }
-    const sub = literalOf(target.subject);
-    const subProblem = sub === undefined ? undefined : subjectProblem(target.kind, sub);
-    if (subProblem) problem(['subject'], `found ${JSON.stringify(sub!.slice(0, 60))}: ${subProblem}`);
-    for (const name of Object.keys(target.claims)) {
-      if (RESERVED_TARGET_CLAIMS.has(name)) problem(['claims', name], `found the claim name ${JSON.stringify(name)}, which stsgate sets itself, expected another name`);
-    }
-    if (target.broker !== undefined && target.kind !== 'aws') problem(['broker'], `found a broker on a ${target.kind} target, expected it only on aws targets (GCP and Azure brokering is not built yet)`);
-    if (target.aws) checkAwsTarget(target.aws, problem);
-    if (target.kubernetes?.username) {
-      const username = literalOf(target.kubernetes.username);
-      const usernameProblem = username === undefined ? undefined : kubernetesNameProblem('username', username);
-      if (usernameProblem) problem(['kubernetes', 'username'], usernameProblem);
-    }
-  },
-  { when: (payload) => isMapping(payload.value) },
+    name: targetNameSchema,
+    kind: z.enum(TARGET_KINDS),
+    audience: nonEmptyString.optional(),
+    subject: templateSchema.optional(),
+    lifetime_seconds: integer(1, 1_000_000).optional(),
+    algorithm: z.enum(SIGNING_ALGORITHMS).optional(),
+    claims: z.record(nonEmptyString, templateSchema).default({}),
+    aws: strict({
+      principal_tags: z.record(z.string(), templateSchema).default({}),
+      transitive_tag_keys: z.array(z.string()).default([]),
+      source_identity: templateSchema.optional(),
+    }).optional(),
+    gcp: strict({
+      provider: custom<string>((value) =>
+        typeof value === 'string' && GCP_PROVIDER.test(value)
+          ? { ok: value }
+          : { problem: `${found(value)}, expected projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>` },
+      ).optional(),
+    }).optional(),
+    kubernetes: strict({
+      username: templateSchema.optional(),
+      groups: z.array(templateSchema).max(100).default([]),
+      groups_from: tagSourceSchema.optional(),
+    }).optional(),
+    broker: brokerSchema(allowInsecureHttp).optional(),
+  }).superRefine(
+    (target, ctx) => {
+      const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+      const contract = KIND_CONTRACT[target.kind];
+      for (const section of ['aws', 'gcp', 'kubernetes'] as const) {
+        if (target[section] !== undefined && target.kind !== section) problem([section], `found a ${section} section on a ${target.kind} target, expected it only with kind: ${section}`);
+      }
+      if (target.algorithm !== undefined && !contract.algorithms.includes(target.algorithm)) {
+        problem(['algorithm'], `found ${target.algorithm}, expected one of ${contract.algorithms.join(', ')} (what a ${target.kind} target's verifier accepts)`);
+      }
+      const { min, max } = contract.lifetime;
+      if (target.lifetime_seconds !== undefined && (target.lifetime_seconds < min || target.lifetime_seconds > max)) {
+        problem(['lifetime_seconds'], `found ${target.lifetime_seconds}, expected ${min}..${max} for a ${target.kind} target${target.kind === 'gcp' ? ' (GCP refuses tokens that live 48 hours or more)' : ''}`);
+      }
+      if (contract.fixedAudience !== undefined && target.audience !== undefined && target.audience !== contract.fixedAudience) {
+        problem(['audience'], `found ${JSON.stringify(target.audience)}, expected ${contract.fixedAudience} (the only audience ${target.kind} accepts)`);
+      }
+      const needsAudience = ['vault', 'kubernetes', 'jwt'].includes(target.kind) || (target.kind === 'gcp' && target.gcp?.provider === undefined);
+      if (target.audience === undefined && needsAudience) {
+        problem(['audience'], `missing, expected the audience the ${target.kind} side checks${target.kind === 'gcp' ? ' (or gcp.provider, whose resource name is the default audience)' : ''}`);
+      }
+      const sub = literalOf(target.subject);
+      const subProblem = sub === undefined ? undefined : subjectProblem(target.kind, sub);
+      if (subProblem) problem(['subject'], `found ${JSON.stringify(sub!.slice(0, 60))}: ${subProblem}`);
+      for (const name of Object.keys(target.claims)) {
+        if (RESERVED_TARGET_CLAIMS.has(name)) problem(['claims', name], `found the claim name ${JSON.stringify(name)}, which stsgate sets itself, expected another name`);
+      }
+      if (target.broker !== undefined && target.kind !== 'aws') problem(['broker'], `found a broker on a ${target.kind} target, expected it only on aws targets (GCP and Azure brokering is not built yet)`);
+      if (target.aws) checkAwsTarget(target.aws, problem);
+      if (target.kubernetes?.username) {
+        const username = literalOf(target.kubernetes.username);
+        const usernameProblem = username === undefined ? undefined : kubernetesNameProblem('username', username);
+        if (usernameProblem) problem(['kubernetes', 'username'], usernameProblem);
+      }
+    },
+    { when: (payload) => isMapping(payload.value) },
   );
 }
 
