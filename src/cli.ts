@@ -22,7 +22,7 @@ const USAGE = `usage:
   stsgate revoke --config FILE --list
   stsgate demo [--port 8080]
   stsgate login --gateway URL [--provider P] [--role R] [--no-browser]
-  stsgate credentials (--role R | --target NAME) [--gateway URL]
+  stsgate credentials (--role R | --target NAME) [--gateway URL] [--format json|token]
   stsgate token --target NAME [--gateway URL]
   stsgate kube-token --target NAME [--gateway URL]
   stsgate kubeconfig --target NAME [--gateway URL] [--server URL] [--certificate-authority FILE] [--insecure-skip-tls-verify] [--kubeconfig FILE] [--context NAME]
@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       kubeconfig: { type: 'string' },
       context: { type: 'string' },
       out: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -116,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
           ...(values.gateway !== undefined ? { gateway: values.gateway } : {}),
           ...(values.role !== undefined ? { role: values.role } : {}),
           ...(values.target !== undefined ? { target: values.target } : {}),
+          ...(values.format !== undefined ? { format: values.format } : {}),
         },
         write,
       );

@@ -14,7 +14,10 @@ import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentia
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { TargetTokens } from './credentials/target-tokens.js';
-import { AwsBroker } from './credentials/aws-broker.js';
+import { AwsUpstream } from './credentials/aws-upstream.js';
+import { AzureUpstream } from './credentials/azure-upstream.js';
+import { Broker } from './credentials/broker.js';
+import { GcpUpstream } from './credentials/gcp-upstream.js';
 import { discoveryClaims } from './credentials/discovery.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import type { Identity } from './domain/types.js';
@@ -206,7 +209,9 @@ function wireServices(
     perSubjectPerMinute: config.limits.exchangePerSubjectPerMinute ?? 0,
   });
   const targets = new TargetTokens({ keys, issuer: config.publicUrl, targets: config.targets ?? [] });
-  const broker = new AwsBroker({ store, box, targets, revocations });
+  const azure = new AzureUpstream();
+  azure.load((config.targets ?? []).flatMap((target) => (target.broker?.cloud === 'azure' ? [target.broker] : [])));
+  const broker = new Broker({ store, box, targets, revocations, upstreams: { aws: new AwsUpstream(), gcp: new GcpUpstream(), azure } });
   const exchange = new TokenExchange({
     roles,
     credentials,

@@ -69,7 +69,7 @@ function benchTargets(stsUrl: string): TargetSpec[] {
     algorithm: 'ES256',
     claims: {},
     aws: { principalTags: { repo: template('{claims.repository}'), actor: template('{claims.actor}') }, transitiveTagKeys: ['repo'], sourceIdentity: template('{claims.actor}') },
-    broker: { roleArn: BENCH_BROKER_ROLE_ARN, region: 'us-east-1', endpoint: stsUrl, sessionName: template('{claims.actor}'), durationSeconds: 3600, policyArns: [], timeoutSeconds: 10 },
+    broker: { cloud: 'aws', roleArn: BENCH_BROKER_ROLE_ARN, region: 'us-east-1', endpoint: stsUrl, sessionName: template('{claims.actor}'), durationSeconds: 3600, policyArns: [], timeoutSeconds: 10 },
   };
   const others = Array.from({ length: 9 }, (_, i): TargetSpec => ({
     name: `partner-${i}`,

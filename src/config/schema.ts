@@ -28,6 +28,7 @@ import {
   subjectProblem,
   type Template,
   type TargetKind,
+  type BrokerSpec,
   type TargetSpec,
 } from '../rules/target-claims.js';
 
@@ -416,7 +417,7 @@ const ROLE_ARN = /^arn:aws[a-z-]*:iam::[0-9]{12}:role\/[\w+=,.@\/-]{1,512}$/;
 const POLICY_ARN = /^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy\/[\w+=,.@\/-]{1,512}$/;
 
 /** An aws target's broker: where its token is traded for real AWS credentials (AssumeRoleWithWebIdentity). */
-function brokerSchema(allowInsecureHttp: boolean) {
+function awsBrokerSchema(allowInsecureHttp: boolean) {
   return strict({
     role_arn: custom<string>((value) => (typeof value === 'string' && ROLE_ARN.test(value) ? { ok: value } : { problem: `${found(value)}, expected a role ARN such as arn:aws:iam::123456789012:role/deploy` })),
     region: custom<string>((value) => (typeof value === 'string' && /^[a-z]{2}(-[a-z]+)+-[0-9]$/.test(value) ? { ok: value } : { problem: `${found(value)}, expected an AWS region such as eu-west-1` })).default('us-east-1'),
@@ -437,10 +438,112 @@ function brokerSchema(allowInsecureHttp: boolean) {
     policy_arns: z.array(custom<string>((value) => (typeof value === 'string' && POLICY_ARN.test(value) ? { ok: value } : { problem: `${found(value)}, expected a managed policy ARN` }))).max(10).default([]),
     // The longest one call to AWS STS may take (the SDK's request timeout); retries come on top, at most two.
     timeout_seconds: integer(1, 60).default(10),
+  }).transform((broker) => ({
+    cloud: 'aws' as const,
+    roleArn: broker.role_arn,
+    region: broker.region,
+    ...(broker.endpoint !== undefined ? { endpoint: broker.endpoint } : {}),
+    sessionName: broker.session_name ?? DEFAULT_SESSION_NAME,
+    durationSeconds: broker.duration_seconds,
+    ...(broker.policy !== undefined ? { policy: broker.policy } : {}),
+    policyArns: broker.policy_arns,
+    timeoutSeconds: broker.timeout_seconds,
+  }));
+}
+
+
+const GCP_CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const GCP_SERVICE_ACCOUNT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9][a-z0-9.-]{0,200}\.gserviceaccount\.com$/;
+const GCP_SCOPE = /^https:\/\/www\.googleapis\.com\/auth\/[a-z0-9._-]+$/;
+
+/**
+ * A gcp target's broker: the STS token exchange against `token_url` with the target token as the subject
+ * token (audience: the target's `gcp.provider`), then with `service_account` its `generateAccessToken`.
+ * `access_boundary`: a Credential Access Boundary (1..10 rules, each `inRole:` permissions on a resource).
+ */
+function gcpBrokerSchema(allowInsecureHttp: boolean) {
+  const rule = strict({
+    available_resource: nonEmptyString,
+    available_permissions: z.array(custom<string>((value) => (typeof value === 'string' && /^inRole:roles\/[\w.]+$/.test(value) ? { ok: value } : { problem: `${found(value)}, expected inRole:roles/<role>` }))).min(1),
+    availability_condition: strict({ expression: nonEmptyString, title: nonEmptyString.optional(), description: nonEmptyString.optional() }).optional(),
   });
+  return strict({
+    service_account: custom<string>((value) => (typeof value === 'string' && GCP_SERVICE_ACCOUNT.test(value) ? { ok: value } : { problem: `${found(value)}, expected a service account email such as deploy@my-project.iam.gserviceaccount.com` })).optional(),
+    token_url: httpsUrl('endpoint', allowInsecureHttp).default('https://sts.googleapis.com/v1/token'),
+    iam_credentials_url: httpsUrl('endpoint', allowInsecureHttp).default('https://iamcredentials.googleapis.com'),
+    scopes: z.array(custom<string>((value) => (typeof value === 'string' && GCP_SCOPE.test(value) ? { ok: value } : { problem: `${found(value)}, expected a Google OAuth scope such as ${GCP_CLOUD_PLATFORM_SCOPE}` }))).min(1).default([GCP_CLOUD_PLATFORM_SCOPE]),
+    // generateAccessToken: up to one hour, 12 hours where the organization allows it.
+    lifetime_seconds: integer(60, 43_200).default(3_600),
+    access_boundary: z.array(rule).min(1).max(10).optional(),
+    timeout_seconds: integer(1, 60).default(10),
+  }).transform((broker) => ({
+    cloud: 'gcp' as const,
+    tokenUrl: broker.token_url,
+    ...(broker.service_account !== undefined ? { serviceAccount: broker.service_account } : {}),
+    iamCredentialsUrl: broker.iam_credentials_url.replace(/\/+$/, ''),
+    scopes: broker.scopes,
+    lifetimeSeconds: broker.lifetime_seconds,
+    ...(broker.access_boundary !== undefined
+      ? {
+          accessBoundary: {
+            accessBoundary: {
+              accessBoundaryRules: broker.access_boundary.map((r) => ({
+                availableResource: r.available_resource,
+                availablePermissions: r.available_permissions,
+                ...(r.availability_condition ? { availabilityCondition: r.availability_condition } : {}),
+              })),
+            },
+          },
+        }
+      : {}),
+    timeoutSeconds: broker.timeout_seconds,
+  }));
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Microsoft Entra ID's authority host: https only (MSAL refuses anything else, as it should). */
+const authorityHostSchema = custom<string>((value) => {
+  if (typeof value !== 'string' || !URL.canParse(value)) return { problem: `${found(value)}, expected an https:// URL such as https://login.microsoftonline.com` };
+  const url = new URL(value);
+  if (url.protocol !== 'https:' || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    return { problem: `${found(value)}, expected an https:// origin such as https://login.microsoftonline.com (no path, query or credentials)` };
+  }
+  return { ok: url.origin };
+});
+
+/** An azure target's broker: Entra ID's client credentials grant with the target token as the client assertion. */
+function azureBrokerSchema() {
+  return strict({
+    tenant_id: custom<string>((value) => (typeof value === 'string' && (UUID.test(value) || /^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(value)) ? { ok: value } : { problem: `${found(value)}, expected the tenant's id (a GUID) or its domain name` })),
+    client_id: custom<string>((value) => (typeof value === 'string' && UUID.test(value) ? { ok: value } : { problem: `${found(value)}, expected the application (client) id, a GUID` })),
+    authority_host: authorityHostSchema.default('https://login.microsoftonline.com'),
+    scopes: z.array(custom<string>((value) => (typeof value === 'string' && /^\S+\/\.default$/.test(value) ? { ok: value } : { problem: `${found(value)}, expected a resource's .default scope such as https://management.azure.com/.default` }))).min(1).default(['https://management.azure.com/.default']),
+    ca_file: nonEmptyString.optional(),
+    timeout_seconds: integer(1, 60).default(10),
+  }).transform((broker) => ({
+    cloud: 'azure' as const,
+    tenantId: broker.tenant_id,
+    clientId: broker.client_id,
+    authorityHost: broker.authority_host,
+    scopes: broker.scopes,
+    ...(broker.ca_file !== undefined ? { caFile: broker.ca_file } : {}),
+    timeoutSeconds: broker.timeout_seconds,
+  }));
+}
+
+/** A parsed broker as the runtime takes it: a gcp broker's STS audience is its target's provider. */
+function brokerSpec(broker: Omit<BrokerSpec, 'audience'>, gcpProvider: string | undefined): BrokerSpec {
+  return (broker.cloud === 'gcp' ? { ...broker, audience: `//iam.googleapis.com/${gcpProvider}` } : broker) as BrokerSpec;
+}
+
+/** The broker schema of each kind that has one. */
+function brokerSchemas(allowInsecureHttp: boolean) {
+  return { aws: awsBrokerSchema(allowInsecureHttp), gcp: gcpBrokerSchema(allowInsecureHttp), azure: azureBrokerSchema() };
 }
 
 function targetSchema(allowInsecureHttp: boolean) {
+  const brokers = brokerSchemas(allowInsecureHttp);
   return strict({
     name: targetNameSchema,
     kind: z.enum(TARGET_KINDS),
@@ -466,7 +569,7 @@ function targetSchema(allowInsecureHttp: boolean) {
       groups: z.array(templateSchema).max(100).default([]),
       groups_from: tagSourceSchema.optional(),
     }).optional(),
-    broker: brokerSchema(allowInsecureHttp).optional(),
+    broker: z.unknown().optional(),
   }).superRefine(
     (target, ctx) => {
       const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -494,7 +597,12 @@ function targetSchema(allowInsecureHttp: boolean) {
       for (const name of Object.keys(target.claims)) {
         if (RESERVED_TARGET_CLAIMS.has(name)) problem(['claims', name], `found the claim name ${JSON.stringify(name)}, which stsgate sets itself, expected another name`);
       }
-      if (target.broker !== undefined && target.kind !== 'aws') problem(['broker'], `found a broker on a ${target.kind} target, expected it only on aws targets (GCP and Azure brokering is not built yet)`);
+      if (target.broker !== undefined) {
+        const schema = Object.hasOwn(brokers, target.kind) ? brokers[target.kind as keyof typeof brokers] : undefined;
+        if (schema === undefined) problem(['broker'], `found a broker on a ${target.kind} target, expected one only on aws, gcp and azure targets`);
+        else for (const issue of schema.safeParse(target.broker).error?.issues ?? []) ctx.addIssue({ ...issue, path: ['broker', ...issue.path] } as Parameters<typeof ctx.addIssue>[0]);
+        if (target.kind === 'gcp' && target.gcp?.provider === undefined) problem(['gcp', 'provider'], 'missing, expected the workload identity pool provider the broker exchanges the token at');
+      }
       if (target.aws) checkAwsTarget(target.aws, problem);
       if (target.kubernetes?.username) {
         const username = literalOf(target.kubernetes.username);
@@ -503,7 +611,7 @@ function targetSchema(allowInsecureHttp: boolean) {
       }
     },
     { when: (payload) => isMapping(payload.value) },
-  );
+  ).transform((target) => ({ ...target, broker: target.broker === undefined ? undefined : brokerSpec(brokers[target.kind as keyof typeof brokers].parse(target.broker), target.gcp?.provider) }));
 }
 
 /** A target's AWS section: tag counts, keys and transitive keys, and what literal values and source_identity break. */
@@ -566,20 +674,7 @@ function targetSpec(target: z.output<ReturnType<typeof targetSchema>>, signingAl
           },
         }
       : {}),
-    ...(target.broker
-      ? {
-          broker: {
-            roleArn: target.broker.role_arn,
-            region: target.broker.region,
-            ...(target.broker.endpoint !== undefined ? { endpoint: target.broker.endpoint } : {}),
-            sessionName: target.broker.session_name ?? DEFAULT_SESSION_NAME,
-            durationSeconds: target.broker.duration_seconds,
-            ...(target.broker.policy !== undefined ? { policy: target.broker.policy } : {}),
-            policyArns: target.broker.policy_arns,
-            timeoutSeconds: target.broker.timeout_seconds,
-          },
-        }
-      : {}),
+    ...(target.broker ? { broker: target.broker } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import type { CredentialSet, Role } from '../domain/types.js';
 import { xmlElement } from '../errors/serialize.js';
+import type { BrokeredAccessToken, BrokeredCredentials } from './broker.js';
 import type { TargetToken } from './target-tokens.js';
 
 /** A credential set in AWS `credential_process` shape (Version 1). */
@@ -89,18 +90,53 @@ export function targetTokenExchangeJson(minted: TargetToken, issuedTokenType: st
 }
 
 /**
- * RFC 8693 §2.2.1 for a broker target: the real AWS credentials as `aws_credentials` (credential_process
- * shape), and their session token as the issued token (not an access token for stsgate: `N_A`).
+ * RFC 8693 §2.2.1 for a broker target. AWS: the real AWS credentials as `aws_credentials`
+ * (credential_process shape), and their session token as the issued token (not an access token for
+ * stsgate: `N_A`). GCP and Azure: the cloud's OAuth access token, a bearer token for its APIs.
  */
-export function brokeredExchangeJson(credentials: AwsKeys, target: string, nowMs: number = Date.now()) {
+export function brokeredExchangeJson(credentials: BrokeredCredentials, target: string, nowMs: number = Date.now()) {
+  const expiresIn = Math.max(0, Math.floor((credentials.expiresAt.getTime() - nowMs) / 1000));
+  if (credentials.cloud !== 'aws') return { ...accessTokenJson(credentials, nowMs), issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', target };
   return {
     access_token: credentials.sessionToken,
     issued_token_type: 'urn:ietf:params:aws:token-type:session-token',
     token_type: 'N_A',
-    expires_in: Math.max(0, Math.floor((credentials.expiresAt.getTime() - nowMs) / 1000)),
+    expires_in: expiresIn,
     target,
     aws_credentials: credentialProcessJson(credentials),
   };
+}
+
+/** A GCP or Azure access token as an OAuth token response (RFC 6749 §5.1), with its absolute expiry and its cloud. */
+function accessTokenJson(credentials: BrokeredAccessToken, nowMs: number) {
+  return {
+    access_token: credentials.accessToken,
+    token_type: 'Bearer',
+    expires_in: Math.max(0, Math.floor((credentials.expiresAt.getTime() - nowMs) / 1000)),
+    expires_at: credentials.expiresAt.toISOString(),
+    scope: credentials.scopes.join(' '),
+    cloud: credentials.cloud,
+  };
+}
+
+/**
+ * `GET /v1/credentials?target=`: AWS keys in `credential_process` shape (so the answer works as one), or a
+ * GCP or Azure access token as an OAuth token response; with the target and role either way.
+ */
+export function brokeredCredentialsJson(credentials: BrokeredCredentials, target: string, role: string, nowMs: number = Date.now()) {
+  if (credentials.cloud === 'aws') return { ...credentialProcessJson(credentials), cloud: 'aws', target, role };
+  return { ...accessTokenJson(credentials, nowMs), target, role };
+}
+
+/**
+ * A broker target's credentials as the account page shows them: AWS `export` lines; for GCP the
+ * variables gcloud (`CLOUDSDK_AUTH_ACCESS_TOKEN`) and Terraform's Google provider (`GOOGLE_OAUTH_ACCESS_TOKEN`)
+ * read; for Azure the bearer token itself.
+ */
+export function brokeredPageText(credentials: BrokeredCredentials): string {
+  if (credentials.cloud === 'aws') return awsShellExports(credentials);
+  if (credentials.cloud === 'gcp') return [`export CLOUDSDK_AUTH_ACCESS_TOKEN=${shellQuote(credentials.accessToken)}`, `export GOOGLE_OAUTH_ACCESS_TOKEN=${shellQuote(credentials.accessToken)}`].join('\n');
+  return credentials.accessToken;
 }
 
 /** `GET /v1/targets/<name>/token`: the token for one target and when it ends. */

@@ -4,7 +4,7 @@ import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
 import type { TargetSpec } from '../rules/target-claims.js';
 import { rootIdentityOf, type CredentialService, type LiveSession, type OpenSession } from './credential-service.js';
 import type { TargetToken, TargetTokens } from './target-tokens.js';
-import type { AwsBroker, BrokeredCredentials, BrokerRequest } from './aws-broker.js';
+import type { Broker, BrokeredCredentials, BrokerRequest } from './broker.js';
 
 /** AWS's bounds on DurationSeconds. */
 export const MIN_SESSION_SECONDS = 900;
@@ -39,7 +39,7 @@ export interface ExchangeDependencies {
   /** The configured targets and their mint; absent: no targets. */
   targets?: TargetTokens;
   /** Trades aws targets' tokens for real AWS credentials (targets with a `broker`); absent: none. */
-  broker?: Pick<AwsBroker, 'credentials'>;
+  broker?: Pick<Broker, 'credentials'>;
 }
 
 /** Real cloud credentials a broker target fetched, with what the audit log needs. */
@@ -332,7 +332,7 @@ export class TokenExchange {
   /** `AssumeRoleWithWebIdentity` whose RoleArn is a broker target's AWS role: the first granted target with that role ARN. */
   async brokerForWebIdentity(token: string, roleArn: string, request: BrokerRequest = {}): Promise<BrokeredResult> {
     const { identity } = await this.#deps.verifyWebIdentityToken(token);
-    return this.#broker(identity, roleArn, (entry) => entry.target.broker?.roleArn === roleArn, request);
+    return this.#broker(identity, roleArn, (entry) => entry.target.broker?.cloud === 'aws' && entry.target.broker.roleArn === roleArn, request);
   }
 
   /** The broker's credentials for the first granted broker target `matches` accepts. */

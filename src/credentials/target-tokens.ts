@@ -46,7 +46,7 @@ export class TargetTokens {
     this.#keys = options.keys;
     this.#issuer = options.issuer;
     this.#byName = new Map(options.targets.map((target) => [target.name, target]));
-    this.brokerRoleArns = new Set(options.targets.flatMap((target) => (target.broker ? [target.broker.roleArn] : [])));
+    this.brokerRoleArns = new Set(options.targets.flatMap((target) => (target.broker?.cloud === 'aws' ? [target.broker.roleArn] : [])));
     this.#now = options.now ?? Date.now;
   }
 

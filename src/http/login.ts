@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { awsShellExports, credentialProcessJson, sessionCredentialsJson, targetTokenJson } from '../credentials/credential-formats.js';
+import { brokeredCredentialsJson, brokeredPageText, sessionCredentialsJson, targetTokenJson } from '../credentials/credential-formats.js';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
 import { accountLabel } from '../domain/account-label.js';
@@ -241,16 +241,17 @@ function browserCredentials(deps: LoginRouteDependencies) {
     const target = ctx.query.target as string | undefined;
     if (target !== undefined) {
       // A broker target: the cloud's own credentials, in the same credential_process shape.
-      if (ctx.query.role !== undefined || ctx.query.scope !== undefined) throw new GatewayError('ValidationError', 'target takes no role or scope: the target\'s configuration sets them.');
+      if (ctx.query.role !== undefined) throw new GatewayError('ValidationError', 'target takes no role: the target\'s configuration sets it.');
       const durationSeconds = parseDuration(ctx.query.duration_seconds as string | undefined);
+      const scope = ctx.query.scope as string | undefined;
       const result = await deps.audit.targetDecision(
         ctx,
         target,
         deps.targets?.byName(target),
-        () => deps.exchange.brokerForIdentity(session.identity, target, { notAfter: Math.floor(session.expiresAt / 1000), ...(durationSeconds !== undefined ? { durationSeconds } : {}) }),
+        () => deps.exchange.brokerForIdentity(session.identity, target, { notAfter: Math.floor(session.expiresAt / 1000), ...(durationSeconds !== undefined ? { durationSeconds } : {}), ...(scope !== undefined ? { scopes: scope.split(' ').filter((s) => s !== '') } : {}) }),
         'BrokeredCredentials',
       );
-      ctx.body = { ...credentialProcessJson(result.credentials), target: result.target.name, role: result.role.name };
+      ctx.body = brokeredCredentialsJson(result.credentials, result.target.name, result.role.name);
       return;
     }
     const role = ctx.query.role as string | undefined;
@@ -343,7 +344,7 @@ function startPage(deps: LoginRouteDependencies) {
       if (known?.broker !== undefined) {
         // A broker target: the cloud's own credentials, as export lines.
         const result = await deps.audit.targetDecision(ctx, target, known, () => deps.exchange.brokerForIdentity(identity, target, { notAfter }), 'BrokeredCredentials');
-        ctx.body = accountPage({ ...view, targetToken: { target: result.target.name, token: awsShellExports(result.credentials), expiresAt: result.expiresAt, awsExports: true } }, pageOptions(deps));
+        ctx.body = accountPage({ ...view, targetToken: { target: result.target.name, token: brokeredPageText(result.credentials), expiresAt: result.expiresAt, brokered: result.credentials.cloud } }, pageOptions(deps));
         return;
       }
       const minted = await deps.audit.targetDecision(ctx, target, known, () => deps.exchange.targetForIdentity(identity, target, notAfter));

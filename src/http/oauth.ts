@@ -143,19 +143,18 @@ async function targetTokenExchange(
   ctx.body = targetTokenExchangeJson(minted, requested);
 }
 
-/** RFC 8693 with a broker target as the audience: real AWS credentials, from a trusted issuer's JWT or an stsgate access token. */
+/** RFC 8693 with a broker target as the audience: the cloud's own credentials (AWS keys, a GCP or Azure access token), from a trusted issuer's JWT or an stsgate access token. */
 async function brokeredExchange(ctx: Context, deps: OAuthRouteDependencies, request: { subjectToken: string; subjectTokenType: string; target: string; form: Map<string, string> }): Promise<void> {
   const { subjectToken, subjectTokenType, target, form } = request;
-  for (const name of ['scope', 'session_name']) {
-    if (form.has(name)) throw new GatewayError('invalid_request', `${name} does not apply to a broker target (its configuration sets the session).`);
-  }
+  if (form.has('session_name')) throw new GatewayError('invalid_request', 'session_name does not apply to a broker target (its configuration sets the session).');
   const durationSeconds = parseDuration(form.get('duration_seconds'));
+  const scope = form.get('scope');
   const result = await deps.audit.targetDecision(
     ctx,
     target,
     deps.targets?.byName(target),
     async () => {
-      const request = durationSeconds === undefined ? {} : { durationSeconds };
+      const request = { ...(durationSeconds === undefined ? {} : { durationSeconds }), ...(scope === undefined ? {} : { scopes: scope.split(' ').filter((s) => s !== '') }) };
       const subject = await verifiedSubject(deps, subjectToken, subjectTokenType);
       return 'session' in subject ? deps.exchange.brokerForSession(subject.session, target, request) : deps.exchange.brokerForIdentity(subject.identity, target, request);
     },

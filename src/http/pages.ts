@@ -182,8 +182,8 @@ export interface PageTargetToken {
   target: string;
   token: string;
   expiresAt: Date;
-  /** The token is AWS keys as `export` lines (a broker target), not a JWT. */
-  awsExports?: boolean;
+  /** A broker target's cloud: the text is its credentials (AWS or GCP `export` lines, an Azure access token), not a target token. */
+  brokered?: 'aws' | 'gcp' | 'azure';
 }
 
 export function accountPage(
@@ -247,12 +247,14 @@ function targetsSection(targets: readonly PageTarget[], selected: string | undef
     </section>`;
 }
 
+const BROKERED_HEADING = { aws: 'AWS credentials', gcp: 'GCP access token', azure: 'Azure access token', none: 'Token' } as const;
+
 function targetTokenSection(t: PageTargetToken): Html {
   return html`<section aria-labelledby="target-token-heading" class="credentials">
-      <h2 id="target-token-heading">${t.awsExports ? 'AWS credentials' : 'Token'} for ${t.target}</h2>
+      <h2 id="target-token-heading">${BROKERED_HEADING[t.brokered ?? 'none']} for ${t.target}</h2>
       <p>Valid until <time datetime="${t.expiresAt.toISOString()}">${t.expiresAt.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat it like a password.</p>
       <pre id="target-token" tabindex="0" aria-labelledby="target-token-heading"><code>${t.token}</code></pre>
-      <button type="button" class="copy" data-copy="target-token" hidden>${t.awsExports ? 'Copy export lines' : 'Copy token'}</button>
+      <button type="button" class="copy" data-copy="target-token" hidden>${t.brokered === 'aws' || t.brokered === 'gcp' ? 'Copy export lines' : 'Copy token'}</button>
       <p class="status" role="status" aria-live="polite" id="copy-status"></p>
     </section>`;
 }

@@ -138,6 +138,8 @@ async function brokeredWebIdentity(
     'BrokeredCredentials',
   );
   const { credentials, identity } = result;
+  // Only aws targets are found by RoleArn; anything else here is a bug, refused rather than rendered.
+  if (credentials.cloud !== 'aws') throw new GatewayError('InternalFailure', 'An internal error occurred.', { debug: `target ${result.target.name} answered ${credentials.cloud} credentials to the STS API` });
   respond(
     ctx,
     'AssumeRoleWithWebIdentity',

@@ -186,12 +186,21 @@ export interface TargetSpec {
     /** A claim path whose value is a string or a list of strings. */
     readonly groupsFrom?: { readonly path: string; readonly segments: readonly string[] };
   };
-  /** stsgate trades the target token for the cloud's own credentials (an `aws` target: AssumeRoleWithWebIdentity). */
-  readonly broker?: AwsBrokerSpec;
+  /** stsgate trades the target token for the cloud's own credentials (aws, gcp and azure targets; `cloud` is the target's kind). */
+  readonly broker?: BrokerSpec;
 }
 
-/** Where and how an `aws` target's token is traded for real AWS credentials. */
-export interface AwsBrokerSpec {
+/** Where and how a target's token is traded for the cloud's own credentials. */
+export type BrokerSpec = AwsBrokerSpec | GcpBrokerSpec | AzureBrokerSpec;
+
+/** What every broker has: the longest one call to the cloud may take. */
+interface BrokerBase {
+  readonly timeoutSeconds: number;
+}
+
+/** An `aws` target's broker: AssumeRoleWithWebIdentity. */
+export interface AwsBrokerSpec extends BrokerBase {
+  readonly cloud: 'aws';
   readonly roleArn: string;
   readonly region: string;
   /** The STS endpoint (a regional or private endpoint); absent: the SDK's for the region. */
@@ -203,8 +212,52 @@ export interface AwsBrokerSpec {
   /** A session policy every request gets (JSON text), and managed policy ARNs. */
   readonly policy?: string;
   readonly policyArns: readonly string[];
-  /** The longest one call to AWS STS may take. */
-  readonly timeoutSeconds: number;
+}
+
+/**
+ * A `gcp` target's broker: the STS token exchange (workload identity federation) with the target token
+ * as the subject token, then, with a service account, `generateAccessToken` (impersonation); optionally
+ * downscoped by a credential access boundary.
+ */
+export interface GcpBrokerSpec extends BrokerBase {
+  readonly cloud: 'gcp';
+  /** The STS `audience`: `//iam.googleapis.com/<provider resource name>`. */
+  readonly audience: string;
+  readonly tokenUrl: string;
+  /** The service account to impersonate (its email); absent: the federated token itself. */
+  readonly serviceAccount?: string;
+  /** The IAM Credentials API's base URL (impersonation). */
+  readonly iamCredentialsUrl: string;
+  /** The OAuth scopes the token carries; a request may ask for fewer. */
+  readonly scopes: readonly string[];
+  /** The longest token asked for (impersonation's `lifetime`); never more than the role's max_session_seconds. */
+  readonly lifetimeSeconds: number;
+  /** A credential access boundary (its `accessBoundary` JSON) every token gets. */
+  readonly accessBoundary?: GcpAccessBoundary;
+}
+
+/** GCP's Credential Access Boundary: 1..10 rules, each a resource and the roles available on it. */
+export interface GcpAccessBoundary {
+  readonly accessBoundary: {
+    readonly accessBoundaryRules: readonly {
+      readonly availableResource: string;
+      readonly availablePermissions: readonly string[];
+      readonly availabilityCondition?: { readonly expression: string; readonly title?: string; readonly description?: string };
+    }[];
+  };
+}
+
+/** An `azure` target's broker: the client credentials grant with the target token as the client assertion (ClientAssertionCredential). */
+export interface AzureBrokerSpec extends BrokerBase {
+  readonly cloud: 'azure';
+  readonly tenantId: string;
+  readonly clientId: string;
+  /** Microsoft Entra ID's host (a sovereign cloud's, or a private one's). */
+  readonly authorityHost: string;
+  /** The scopes a request may ask for, one at a time (`<resource>/.default`); the first by default. */
+  readonly scopes: readonly string[];
+  /** PEM CA certificates that sign the authority host's TLS certificate (a private authority); absent: the system's. */
+  readonly caFile?: string;
 }
 
 /** AWS RoleSessionName: 2..64 characters of [\w+=,.@-]. */

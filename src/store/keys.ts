@@ -13,6 +13,8 @@ export const storeKeys = {
   credentialCache: (cacheKey: string) => `cache:${cacheKey}`,
   /** Cache of real cloud credentials a broker target fetched for (identity, role, target, request); sealed. */
   brokered: (cacheKey: string) => `brk:${cacheKey}`,
+  /** The replica fetching a brokered set from its cloud holds this while it does: the others wait for its result. */
+  brokeredFetch: (cacheKey: string) => `brkf:${cacheKey}`,
   /** A browser login transaction (state), single use. */
   loginTransaction: (state: string) => `login:${state}`,
   /** A browser session behind the cookie. */

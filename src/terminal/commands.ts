@@ -23,16 +23,26 @@ export async function loginCommand(options: { gateway: string; provider?: string
   });
 }
 
-/** `stsgate credentials [--role R] [--gateway URL]`: `credential_process` JSON on stdout. */
-export function credentialsCommand(options: { gateway?: string; role?: string; target?: string }, write: (line: string) => void): Promise<number> {
+/**
+ * `stsgate credentials (--role R | --target NAME) [--gateway URL] [--format json|token]`: AWS
+ * `credential_process` JSON on stdout, or a GCP or Azure target's access token (JSON, or with
+ * `--format token` the bearer token alone, for `CLOUDSDK_AUTH_ACCESS_TOKEN` or `gcloud --access-token-file`).
+ */
+export function credentialsCommand(options: { gateway?: string; role?: string; target?: string; format?: string }, write: (line: string) => void): Promise<number> {
   return reported(async () => {
+    if (options.format !== undefined && options.format !== 'json' && options.format !== 'token') throw new TerminalCredentialsError(`--format must be json or token, not ${JSON.stringify(options.format.slice(0, 20))}`);
     const credentials = await terminalCredentials({
       ...(options.gateway !== undefined ? { gateway: gatewayOrigin(options.gateway) } : {}),
       ...(options.role !== undefined ? { role: options.role } : {}),
       ...(options.target !== undefined ? { target: options.target } : {}),
       folder: new ConfigFolder(configFolder()),
     });
-    write(JSON.stringify(credentials));
+    if (options.format === 'token') {
+      if (!('access_token' in credentials)) throw new TerminalCredentialsError('--format token is for GCP and Azure targets (AWS keys are not one token)');
+      write(credentials.access_token);
+    } else {
+      write(JSON.stringify(credentials));
+    }
     return 0;
   });
 }

@@ -33,8 +33,23 @@ export interface TerminalCredentialsOptions {
 /** A failure with a message for the person (no secret in it); the CLI prints it on stderr and exits 1. */
 export class TerminalCredentialsError extends Error {}
 
-/** The credential set to print: the cached one while it has more than REFRESH_MARGIN_MS left, else a new one from the gateway. */
-export async function terminalCredentials(options: TerminalCredentialsOptions): Promise<ProcessCredentials> {
+/** A GCP or Azure broker target's access token, as the gateway answers it (an OAuth token response). */
+export interface AccessTokenCredentials {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  expires_at: string;
+  scope: string;
+  cloud: 'gcp' | 'azure';
+  target: string;
+}
+
+/**
+ * What to print: AWS keys (a role, or an aws broker target) in credential_process shape, the cached set
+ * while it has more than REFRESH_MARGIN_MS left, else a new one from the gateway; or a GCP or Azure
+ * broker target's access token, which the gateway caches (this terminal does not keep bearer tokens).
+ */
+export async function terminalCredentials(options: TerminalCredentialsOptions): Promise<ProcessCredentials | AccessTokenCredentials> {
   const now = options.now ?? Date.now;
   const sessions = await options.folder.readSessions();
   const gateway = options.gateway ?? sessions.default_gateway;
@@ -56,13 +71,25 @@ export async function terminalCredentials(options: TerminalCredentialsOptions): 
   else url.searchParams.set('role', role!);
   const response = await sessionRequest({ gateway, url, sessions, folder: options.folder, now });
   if (!response.ok) throw new TerminalCredentialsError(`${gateway} refused credentials for ${options.target === undefined ? role : `target ${options.target}`}: ${await gatewayErrorText(response)}`);
-  const credentials = readCredentialProcessJson(await response.json());
+  const body: unknown = await response.json();
+  const accessToken = readAccessTokenJson(body);
+  if (accessToken !== undefined) return accessToken;
+  const credentials = readCredentialProcessJson(body);
   if (credentials === undefined) throw new TerminalCredentialsError(`${gateway} answered with something that is not a credential set`);
   cache.entries[key] = credentials;
   // Expired sets are dropped on the way (they are useless, and still secrets).
   for (const [name, entry] of Object.entries(cache.entries)) if (Date.parse(entry.Expiration) <= now()) delete cache.entries[name];
   await options.folder.writeCredentials(cache);
   return credentials;
+}
+
+/** Exactly the members of a GCP or Azure access token answer, or undefined when it is not one. */
+function readAccessTokenJson(body: unknown): AccessTokenCredentials | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const { access_token, token_type, expires_in, expires_at, scope, cloud, target } = body as Record<string, unknown>;
+  if ((cloud !== 'gcp' && cloud !== 'azure') || typeof access_token !== 'string' || access_token === '' || token_type !== 'Bearer') return undefined;
+  if (typeof expires_in !== 'number' || typeof expires_at !== 'string' || Number.isNaN(Date.parse(expires_at)) || typeof scope !== 'string' || typeof target !== 'string') return undefined;
+  return { access_token, token_type, expires_in, expires_at, scope, cloud, target };
 }
 
 /** The saved terminal session of `gateway`, or a TerminalCredentialsError when there is none or it has expired. */

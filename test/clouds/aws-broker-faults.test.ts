@@ -9,7 +9,7 @@ import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { CIRCUIT_FAILURES } from '../../src/credentials/aws-broker.js';
+import { CIRCUIT_FAILURES } from '../../src/credentials/broker.js';
 import { parseConfig } from '../../src/config/load.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import { ACCOUNT_ID, postForm } from '../support/common.js';
