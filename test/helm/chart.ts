@@ -3,7 +3,7 @@
  * paths its templates use, and a structural check of Go templates. Test support, not product code.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 
@@ -15,12 +15,12 @@ export function readChartFile(relative: string): string {
   return readFileSync(join(CHART_DIR, relative), 'utf8');
 }
 
-/** Every file under templates/, relative to the chart (templates/_helpers.tpl, templates/NOTES.txt, ...). */
+/** Every file under templates/ and its folders, relative to the chart (templates/_helpers.tpl, templates/tests/check-config.yaml, ...). */
 export function templateFiles(): string[] {
-  return readdirSync(join(CHART_DIR, 'templates'))
+  return readdirSync(join(CHART_DIR, 'templates'), { recursive: true, encoding: 'utf8' })
     .filter((name) => /\.(yaml|tpl|txt)$/.test(name))
-    .sort()
-    .map((name) => `templates/${name}`);
+    .map((name) => `templates/${name.split(sep).join('/')}`)
+    .sort();
 }
 
 export function loadYamlFile(path: string): Record<string, unknown> {

@@ -10,6 +10,7 @@ import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Pod } from 'kubernetes-models/v1/Pod';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
@@ -38,6 +39,7 @@ function skippedWithoutHelm(name: string, _suite: () => void): void {
 /** One validating model per kind the chart may render; anything else is a test failure. */
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
+  'v1/Pod': Pod,
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
   'apps/v1/Deployment': Deployment,
@@ -205,8 +207,8 @@ const SHARED = {
   describe('default values', () => {
     const objects = render();
 
-    it('renders a ConfigMap, Deployment, NetworkPolicy, Service and ServiceAccount, nothing optional', () => {
-      expect(objects.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'NetworkPolicy', 'Service', 'ServiceAccount']);
+    it('renders a ConfigMap, Deployment, NetworkPolicy, Service, ServiceAccount and the helm test Pod, nothing optional', () => {
+      expect(objects.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'NetworkPolicy', 'Pod', 'Service', 'ServiceAccount']);
     });
 
     it('renders valid Kubernetes objects', () => expectValidKubernetesObjects(objects));
@@ -247,7 +249,7 @@ const SHARED = {
 
     it('renders every optional object, each a valid Kubernetes object', () => {
       expect(objects.map((o) => o.kind).sort()).toEqual([
-        'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor',
+        'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'Pod', 'PodDisruptionBudget', 'Service', 'ServiceAccount', 'ServiceMonitor',
       ]);
       expectValidKubernetesObjects(objects);
     });

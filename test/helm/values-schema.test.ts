@@ -44,6 +44,21 @@ describe('values.schema.json', () => {
     expect(describeErrors(errorsOf(merged))).toBe('');
   });
 
+  it('accepts every extension value (labels, env, volumes, containers, configFrom, configCheck)', () => {
+    const extended = {
+      commonLabels: { team: 'identity', 'example.com/cost-centre': 'cc-42', empty: '' },
+      podLabels: { 'sidecar.istio.io/inject': 'false' },
+      envFrom: [{ configMapRef: { name: 'tuning' } }, { secretRef: { name: 'idp', optional: true }, prefix: 'IDP_' }],
+      extraVolumes: [{ name: 'ca', configMap: { name: 'ca-bundle' } }],
+      extraVolumeMounts: [{ name: 'ca', mountPath: '/etc/ssl/ca', readOnly: true, subPath: 'ca.crt' }],
+      initContainers: [{ name: 'wait', image: 'busybox:1.36', command: ['true'] }],
+      extraContainers: [{ name: 'shipper', image: 'fluent/fluent-bit:3.0' }],
+      configFrom: { existingSecret: 'stsgate-gateway', existingKey: 'gateway.yaml' },
+      configCheck: { initContainer: false, helmTest: false },
+    };
+    expect(describeErrors(errorsOf(mergeValues(defaults, extended)))).toBe('');
+  });
+
   // One row per refused value: the override (merged over the defaults) and the path the error names.
   it.each<[string, Record<string, unknown>, string]>([
     ['negative replicas', { replicaCount: -1 }, '/replicaCount'],
@@ -84,6 +99,23 @@ describe('values.schema.json', () => {
     ['memory limit that is no quantity', { resources: { limits: { memory: 'lots' } } }, '/resources/limits/memory'],
     ['ingress path without a leading slash', { ingress: { hosts: [{ host: 'h', paths: [{ path: 'x', pathType: 'Prefix' }] }] } }, '/ingress/hosts/0/paths/0/path'],
     ['log level that does not exist', { logLevel: 'verbose' }, '/logLevel'],
+    ['a commonLabels value with a space', { commonLabels: { team: 'identity team' } }, '/commonLabels/team'],
+    ['a commonLabels value of 64 characters', { commonLabels: { team: 'a'.repeat(64) } }, '/commonLabels/team'],
+    ['a commonLabels key that is no label key', { commonLabels: { 'team name': 'x' } }, '/commonLabels'],
+    ['configFrom with an unknown key (a typo)', { configFrom: { existingConfigmap: 'x' } }, '/configFrom'],
+    ['configFrom.existingSecret that is no Secret name', { configFrom: { existingSecret: 'Gateway_File' } }, '/configFrom/existingSecret'],
+    ['configFrom.existingKey empty', { configFrom: { existingKey: '' } }, '/configFrom/existingKey'],
+    ['configCheck.initContainer as a string', { configCheck: { initContainer: 'false' } }, '/configCheck/initContainer'],
+    ['configCheck with an unknown key', { configCheck: { enabled: false } }, '/configCheck'],
+    ['an envFrom item with no source', { envFrom: [{ prefix: 'X_' }] }, '/envFrom/0'],
+    ['an envFrom item with two sources', { envFrom: [{ configMapRef: { name: 'a' }, secretRef: { name: 'b' } }] }, '/envFrom/0'],
+    ['an envFrom secretRef without a name', { envFrom: [{ secretRef: { optional: true } }] }, '/envFrom/0/secretRef'],
+    ['an extra volume without a name', { extraVolumes: [{ emptyDir: {} }] }, '/extraVolumes/0'],
+    ['an extra volume name that is no DNS label', { extraVolumes: [{ name: 'CA_Bundle', emptyDir: {} }] }, '/extraVolumes/0/name'],
+    ['a relative mount path', { extraVolumeMounts: [{ name: 'ca', mountPath: 'etc/ssl' }] }, '/extraVolumeMounts/0/mountPath'],
+    ['a mount with a misspelt key', { extraVolumeMounts: [{ name: 'ca', mountPath: '/etc/ssl', readonly: true }] }, '/extraVolumeMounts/0'],
+    ['an init container without an image', { initContainers: [{ name: 'wait' }] }, '/initContainers/0'],
+    ['a sidecar without a name', { extraContainers: [{ image: 'busybox' }] }, '/extraContainers/0'],
   ])('refuses %s', (_name, override, path) => {
     const errors = errorsOf(mergeValues(defaults, override));
     expect(errors.length, 'expected the schema to refuse these values').toBeGreaterThan(0);
