@@ -170,15 +170,16 @@ async function main(argv: string[]): Promise<number> {
 
 /** Runs the gateway (or, with `workers` > 1, the primary that forks it) until SIGTERM or SIGINT. */
 async function serve(configFile: string): Promise<number> {
-  const [{ loadConfig }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger }, { GatewayMetrics }] = await Promise.all([
-    import('./config/load.js'),
+  const [{ loadGatewayInputs }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger }, { GatewayMetrics }] = await Promise.all([
+    import('./commands/gateway-inputs.js'),
     import('./config/schema.js'),
     import('./cluster.js'),
     import('./main.js'),
     import('./observability/logger.js'),
     import('./observability/metrics.js'),
   ]);
-  const config = await loadConfig(configFile);
+  // Everything check-config checks, by the same function: a problem is named by its setting and file.
+  const { config, keysFile } = await loadGatewayInputs(configFile);
   const workers = workerCount(config.workers ?? 1);
   const { delaySeconds, graceSeconds } = config.shutdown ?? DEFAULT_SHUTDOWN;
   if (isClusterPrimary(workers)) {
@@ -188,7 +189,7 @@ async function serve(configFile: string): Promise<number> {
   const logger = id === undefined ? createLogger() : createLogger().child({ worker: id });
   const metrics = new GatewayMetrics();
   await shareMetricsWithPrimary(metrics);
-  const gateway = await startGateway(config, { logger, metrics });
+  const gateway = await startGateway(config, { logger, metrics, ...(keysFile ? { keysFile } : {}) });
   reportListening();
   const signal = await new Promise<string>((resolve) => {
     // Later signals are ignored: shutdown is already bounded by the delay and grace period, and a worker
