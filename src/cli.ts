@@ -14,7 +14,7 @@ import { TerminalUsageError } from './terminal/gateway-url.js';
 
 const USAGE = `usage:
   stsgate serve --config FILE
-  stsgate check-config --config FILE
+  stsgate check-config --config FILE [--connect]
   stsgate explain --config FILE --identity FILE
   stsgate keys generate [--alg ES256|EdDSA|RS256]
   stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]
@@ -53,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
       'issued-before': { type: 'string' },
       reason: { type: 'string' },
       'no-browser': { type: 'boolean' },
+      connect: { type: 'boolean' },
       target: { type: 'string' },
       server: { type: 'string' },
       'certificate-authority': { type: 'string' },
@@ -73,7 +74,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(requireOption(values.config, '--config'));
     case 'check-config': {
       const { checkConfigCommand } = await import('./commands/check-config.js');
-      return checkConfigCommand(requireOption(values.config, '--config'), write);
+      const problems = (line: string) => process.stderr.write(`${line}\n`);
+      return checkConfigCommand(requireOption(values.config, '--config'), { out: write, err: problems }, { connect: values.connect === true });
     }
     case 'explain': {
       const { explainCommand } = await import('./commands/explain.js');
