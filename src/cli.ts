@@ -14,7 +14,7 @@ import { TerminalUsageError } from './terminal/gateway-url.js';
 
 const USAGE = `usage:
   stsgate serve --config FILE
-  stsgate check-config --config FILE
+  stsgate check-config --config FILE [--connect]
   stsgate explain --config FILE --identity FILE
   stsgate keys generate [--alg ES256|EdDSA|RS256]
   stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]
@@ -53,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
       'issued-before': { type: 'string' },
       reason: { type: 'string' },
       'no-browser': { type: 'boolean' },
+      connect: { type: 'boolean' },
       target: { type: 'string' },
       server: { type: 'string' },
       'certificate-authority': { type: 'string' },
@@ -74,7 +75,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(requireOption(values.config, '--config'));
     case 'check-config': {
       const { checkConfigCommand } = await import('./commands/check-config.js');
-      return checkConfigCommand(requireOption(values.config, '--config'), write);
+      const problems = (line: string) => process.stderr.write(`${line}\n`);
+      return checkConfigCommand(requireOption(values.config, '--config'), { out: write, err: problems }, { connect: values.connect === true });
     }
     case 'explain': {
       const { explainCommand } = await import('./commands/explain.js');
@@ -172,15 +174,16 @@ async function main(argv: string[]): Promise<number> {
 
 /** Runs the gateway (or, with `workers` > 1, the primary that forks it) until SIGTERM or SIGINT. */
 async function serve(configFile: string): Promise<number> {
-  const [{ loadConfig }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger }, { GatewayMetrics }] = await Promise.all([
-    import('./config/load.js'),
+  const [{ loadGatewayInputs }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger }, { GatewayMetrics }] = await Promise.all([
+    import('./commands/gateway-inputs.js'),
     import('./config/schema.js'),
     import('./cluster.js'),
     import('./main.js'),
     import('./observability/logger.js'),
     import('./observability/metrics.js'),
   ]);
-  const config = await loadConfig(configFile);
+  // Everything check-config checks, by the same function: a problem is named by its setting and file.
+  const { config, keysFile } = await loadGatewayInputs(configFile);
   const workers = workerCount(config.workers ?? 1);
   const { delaySeconds, graceSeconds } = config.shutdown ?? DEFAULT_SHUTDOWN;
   if (isClusterPrimary(workers)) {
@@ -190,7 +193,7 @@ async function serve(configFile: string): Promise<number> {
   const logger = id === undefined ? createLogger() : createLogger().child({ worker: id });
   const metrics = new GatewayMetrics();
   await shareMetricsWithPrimary(metrics);
-  const gateway = await startGateway(config, { logger, metrics });
+  const gateway = await startGateway(config, { logger, metrics, ...(keysFile ? { keysFile } : {}) });
   reportListening();
   const signal = await new Promise<string>((resolve) => {
     // Later signals are ignored: shutdown is already bounded by the delay and grace period, and a worker

@@ -17,6 +17,7 @@ import { TargetTokens } from './credentials/target-tokens.js';
 import { AwsUpstream } from './credentials/aws-upstream.js';
 import { AzureUpstream } from './credentials/azure-upstream.js';
 import { Broker } from './credentials/broker.js';
+import { openGatewayKeys } from './credentials/gateway-keys.js';
 import { GcpUpstream } from './credentials/gcp-upstream.js';
 import { discoveryClaims } from './credentials/discovery.js';
 import { RoleCatalog } from './domain/role-catalog.js';
@@ -56,6 +57,8 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics;
   /** A warning shown on top of every page (`stsgate demo` marks itself with it). */
   pageNotice?: string;
+  /** The keys file `openGatewayKeys` already opened for this configuration (`serve`); default: opened here, with the same checks. */
+  keysFile?: SigningKeysFile;
 }
 
 /** A started gateway. */
@@ -111,15 +114,13 @@ interface Accepting {
 /** The start in named steps: checks, store, signing keys, services (`wireServices`), servers (`startServers`). */
 async function start(config: GatewayConfig, options: GatewayOptions, opened: { close(): unknown }[]): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger();
-  const shared = config.store.kind !== 'memory';
-  if (shared && (!config.signing.keysFile || !config.encryptionKey)) {
-    // Replicas sharing a store must share keys too, or one replica's credentials fail on the next.
-    throw new Error('a Redis store is shared between gateway processes: set signing.keys_file and credentials.encryption_key so that they share keys');
-  }
+  // Before anything opens: a keys file check-config would refuse stops the start with the same problems.
+  const keysFile = options.keysFile ?? (await openGatewayKeys(config));
+  if (keysFile) opened.push({ close: () => keysFile.stop() });
   const metrics = options.metrics ?? new GatewayMetrics();
   const store = openStore(config, logger, metrics);
   opened.push(store);
-  const { keys, keysFile } = await loadSigningKeys(config, options, logger, opened);
+  const keys = await signingKeys(config, keysFile, options, logger);
   const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile });
   const accepting: Accepting = { value: true };
   return startServers(config, options, parts, accepting, opened);
@@ -142,28 +143,20 @@ function openStore(config: GatewayConfig, logger: Logger, metrics: GatewayMetric
   return store;
 }
 
-/** The signing keys: the keys file, re-read for rotation, or keys generated for this process (development). */
-async function loadSigningKeys(config: GatewayConfig, options: GatewayOptions, logger: Logger, opened: { close(): unknown }[]): Promise<{ keys: SigningKeySource; keysFile: SigningKeysFile | undefined }> {
-  if (!config.signing.keysFile) {
+/** The signing keys: the keys file (opened by `openGatewayKeys`), re-read for rotation, or keys generated for this process (development). */
+async function signingKeys(config: GatewayConfig, keysFile: SigningKeysFile | undefined, options: GatewayOptions, logger: Logger): Promise<SigningKeySource> {
+  if (!keysFile) {
     logger.warn('signing keys were generated at start (development only): tokens stop verifying when this process ends; set signing.keys_file');
     // One key per algorithm a target signs with; the access token's algorithm last, so that it is the
     // newest key (what signs when no algorithm is named).
     const algorithms = [...new Set([...(config.targets ?? []).map((target) => target.algorithm), config.signing.algorithm].reverse())].reverse();
-    return { keys: { set: await generateSigningKeys(algorithms) }, keysFile: undefined };
-  }
-  const keysFile = await SigningKeysFile.open(config.signing.keysFile, config.signing.algorithm);
-  opened.push({ close: () => keysFile.stop() });
-  // Every target's algorithm needs a key now: fail at start, not at the first token a cloud asks for.
-  for (const target of config.targets ?? []) {
-    if (!keysFile.set.keys.some((key) => key.alg === target.algorithm)) {
-      throw new Error(`${config.signing.keysFile}: no ${target.algorithm} key, which target ${target.name} signs with (add one: stsgate keys generate --alg ${target.algorithm})`);
-    }
+    return { set: await generateSigningKeys(algorithms) };
   }
   keysFile.watch(options.keysReloadMs ?? (config.signing.reloadIntervalSeconds ?? DEFAULT_KEYS_RELOAD_SECONDS) * 1000, (outcome) => {
     if ('error' in outcome) logger.error({ err: outcome.error.message }, 'signing keys file could not be reloaded; keeping the last good keys');
     else if (outcome.changed) logger.info({ kids: keysFile.set.keys.map((k) => k.kid), signing: keysFile.set.current(Date.now(), config.signing.algorithm).kid }, 'signing keys reloaded');
   });
-  return { keys: keysFile, keysFile };
+  return keysFile;
 }
 
 /** Builds the services (credentials, exchange, limits, logins) and what the HTTP layer is given. */

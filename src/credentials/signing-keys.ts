@@ -1,8 +1,11 @@
 import { createHash, KeyObject as NodeKeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import type { SigningAlgorithm } from '../config/types.js';
 import { createJwtSigner, type JwtSigner } from '../jwt/compact-jwt.js';
+import { printableMember } from '../jwt/jwk-usability.js';
+import { describeValue, found, isMapping } from '../util/validation.js';
 
 /**
  * stsgate's signing keys. The keys file is a JWKS of private keys; two optional members per key (epoch
@@ -105,51 +108,139 @@ export async function generateSigningJwk(alg: SigningAlgorithm): Promise<JWK> {
   return { ...jwk, kid, alg, use: 'sig' };
 }
 
-/** Imports private JWKs into a key set; refuses symmetric keys, public-only keys and unknown algorithms. */
+/**
+ * A keys file (or a key set given in code) that cannot be used, with every problem found in it, each
+ * `what was found, what is expected`. `loadSigningKeys` puts the file's path in front of each.
+ */
+export class SigningKeysError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(problems.join('; '));
+    this.name = 'SigningKeysError';
+    this.problems = problems;
+  }
+}
+
+const JWKS_SHAPE = 'a JWKS of private keys: {"keys": [ ...private JWKs ]} (stsgate keys generate prints one key)';
+
+/** Why `jwks` is not a JWKS at all (a single JWK, a list, an empty set), or undefined when it has a `keys` list to look into. */
+function jwksShapeProblem(jwks: unknown): string | undefined {
+  if (!isMapping(jwks)) return `${found(jwks)}, expected ${JWKS_SHAPE}`;
+  const list = jwks.keys;
+  // A JWK has a `kty` (RFC 7517 §4.1); a JWKS has only `keys` (§5).
+  if (list === undefined && typeof jwks.kty === 'string') return 'found a single JWK, expected a JWKS holding it: {"keys": [ <the key> ]}';
+  if (!Array.isArray(list)) return `found ${list === undefined ? 'a mapping without "keys"' : `"keys" that is ${describeValue(list)}`}, expected ${JWKS_SHAPE}`;
+  if (list.length === 0) return 'found an empty "keys" list, expected at least one private key in it (stsgate keys generate prints one)';
+  if (list.length > MAX_PUBLISHED_KEYS) return `found ${list.length} keys, expected at most ${MAX_PUBLISHED_KEYS} (AWS refuses a JWKS with more): drop retired keys`;
+  return undefined;
+}
+
+/**
+ * Imports private JWKs into a key set; refuses symmetric keys, public-only keys and unknown algorithms.
+ * Throws a `SigningKeysError` naming every unusable key (by position and kid), not only the first.
+ */
 export async function importSigningKeys(jwks: unknown, defaultAlg: SigningAlgorithm, version = ''): Promise<SigningKeySet> {
-  const list = (jwks as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(list) || list.length === 0) throw new Error('the signing keys file must be a JWKS: {"keys": [ ...private JWKs ]}');
-  if (list.length > MAX_PUBLISHED_KEYS) throw new Error(`the signing keys file holds ${list.length} keys, at most ${MAX_PUBLISHED_KEYS} (AWS refuses a JWKS with more): drop retired keys`);
+  const shape = jwksShapeProblem(jwks);
+  if (shape !== undefined) throw new SigningKeysError([shape]);
+  const list = (jwks as { keys: unknown[] }).keys;
+  const problems: string[] = [];
   const keys: SigningKey[] = [];
   const kids = new Set<string>();
   for (const [i, raw] of list.entries()) {
-    const jwk = raw as JWK & { nbf?: unknown; exp?: unknown };
-    if (jwk.kty === 'oct') throw new Error(`keys[${i}]: symmetric keys cannot sign stsgate tokens`);
-    if (typeof jwk.d !== 'string') throw new Error(`keys[${i}]: not a private key (no "d")`);
-    const alg = (jwk.alg ?? defaultAlg) as SigningAlgorithm;
-    if (!ALGORITHMS.includes(alg)) throw new Error(`keys[${i}]: algorithm "${alg}" is not one of ${ALGORITHMS.join(', ')}`);
-    for (const member of ['nbf', 'exp'] as const) {
-      if (jwk[member] !== undefined && !Number.isInteger(jwk[member])) throw new Error(`keys[${i}].${member}: must be epoch seconds (an integer)`);
+    // The kid only: a key's other members may be private.
+    const named = isMapping(raw) && typeof raw.kid === 'string' ? `keys[${i}] (kid ${printableMember(raw.kid)})` : `keys[${i}]`;
+    const key = await importSigningKey(raw, defaultAlg, (problem) => problems.push(`${named}: ${problem}`));
+    if (!key) continue;
+    if (kids.has(key.kid)) {
+      problems.push(`${named}: found kid ${printableMember(key.kid)} a second time, expected a kid used once`);
+      continue;
     }
-    const privateKey = await importJWK(jwk, alg);
-    if (privateKey instanceof Uint8Array) throw new Error(`keys[${i}]: symmetric keys cannot sign stsgate tokens`);
-    const publicJwk: JWK = Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_MEMBERS.has(k) && !SCHEDULE_MEMBERS.has(k)));
-    const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
-    if (kids.has(kid)) throw new Error(`keys[${i}]: kid "${kid}" is used twice`);
-    kids.add(kid);
-    keys.push({
-      kid,
-      alg,
-      privateKey,
-      signer: createJwtSigner(alg, privateKey instanceof NodeKeyObject ? privateKey : NodeKeyObject.from(privateKey)),
-      publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
-      ...(jwk.nbf === undefined ? {} : { notBefore: jwk.nbf as number }),
-      ...(jwk.exp === undefined ? {} : { expires: jwk.exp as number }),
-    });
+    kids.add(key.kid);
+    keys.push(key);
   }
+  if (problems.length > 0) throw new SigningKeysError(problems);
   return new SigningKeySet(keys, version);
 }
 
-/** Loads the signing keys file named in the configuration. */
+/** One private JWK as a signing key, or undefined after telling `problem` why it cannot be one. */
+async function importSigningKey(raw: unknown, defaultAlg: SigningAlgorithm, problem: (text: string) => void): Promise<SigningKey | undefined> {
+  if (!isMapping(raw)) {
+    problem(`${found(raw)}, expected a private JWK`);
+    return undefined;
+  }
+  const jwk = raw as JWK & { nbf?: unknown; exp?: unknown };
+  if (jwk.kty === 'oct') {
+    problem('found a symmetric key (kty "oct"), expected a private EC, OKP or RSA key: symmetric keys cannot sign stsgate tokens');
+    return undefined;
+  }
+  if (typeof jwk.d !== 'string') {
+    problem('found a public key (no "d"), expected a private key: the keys file holds the private halves of what /.well-known/jwks.json publishes (stsgate keys generate)');
+    return undefined;
+  }
+  const alg = (jwk.alg ?? defaultAlg) as SigningAlgorithm;
+  if (!ALGORITHMS.includes(alg)) {
+    problem(`found algorithm ${printableMember(String(alg))}, expected one of ${ALGORITHMS.join(', ')}`);
+    return undefined;
+  }
+  let ok = true;
+  for (const member of ['nbf', 'exp'] as const) {
+    if (jwk[member] !== undefined && !Number.isInteger(jwk[member])) {
+      problem(`${member}: ${found(jwk[member])}, expected epoch seconds (an integer)`);
+      ok = false;
+    }
+  }
+  if (!ok) return undefined;
+  let privateKey: Awaited<ReturnType<typeof importJWK>>;
+  try {
+    privateKey = await importJWK(jwk, alg);
+  } catch (err) {
+    // jose's message names what is wrong with the key (curve, missing member), never its values.
+    problem(`found a key jose cannot import as ${alg} (${err instanceof Error ? err.message : String(err)}), expected a private ${alg} key`);
+    return undefined;
+  }
+  if (privateKey instanceof Uint8Array) {
+    problem('found a symmetric key, expected a private EC, OKP or RSA key: symmetric keys cannot sign stsgate tokens');
+    return undefined;
+  }
+  const publicJwk: JWK = Object.fromEntries(Object.entries(jwk).filter(([k]) => !PRIVATE_MEMBERS.has(k) && !SCHEDULE_MEMBERS.has(k)));
+  const kid = jwk.kid ?? (await calculateJwkThumbprint(publicJwk));
+  return {
+    kid,
+    alg,
+    privateKey,
+    signer: createJwtSigner(alg, privateKey instanceof NodeKeyObject ? privateKey : NodeKeyObject.from(privateKey)),
+    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+    ...(jwk.nbf === undefined ? {} : { notBefore: jwk.nbf as number }),
+    ...(jwk.exp === undefined ? {} : { expires: jwk.exp as number }),
+  };
+}
+
+/**
+ * Loads a signing keys file. Throws a `SigningKeysError` whose every problem starts with the file's path:
+ * unreadable, not JSON, not a JWKS (a single JWK, an empty set) or holding an unusable key.
+ */
 export async function loadSigningKeys(file: string, defaultAlg: SigningAlgorithm): Promise<SigningKeySet> {
-  const text = await readFile(file, 'utf8');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const where = isAbsolute(file) ? '' : ` (from the working directory ${process.cwd()})`;
+    throw new SigningKeysError([`${file}: cannot be read (${code})${where}, expected a readable file holding ${JWKS_SHAPE}`]);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new Error(`${file}: not JSON`);
+    throw new SigningKeysError([`${file}: found text that is not JSON, expected ${JWKS_SHAPE}`]);
   }
-  return importSigningKeys(parsed, defaultAlg, createHash('sha256').update(text).digest('hex'));
+  try {
+    return await importSigningKeys(parsed, defaultAlg, createHash('sha256').update(text).digest('hex'));
+  } catch (err) {
+    if (err instanceof SigningKeysError) throw new SigningKeysError(err.problems.map((problem) => `${file}: ${problem}`));
+    throw err;
+  }
 }
 
 /**

@@ -13,6 +13,11 @@ import { partitionJwks, type DroppedJwk } from '../jwt/jwk-usability.js';
 /** Resolves the one key that may verify a token, given its protected header. */
 export interface KeySource {
   resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey>;
+  /**
+   * Obtains the keys now, as the first token would (discovery, then the JWKS), and returns how many are
+   * usable; throws a KeySourceError when they cannot be had or none is usable (`check-config --connect`).
+   */
+  fetchKeys(): Promise<number>;
 }
 
 /** Timing and size limits shared by every remote key source. */
@@ -95,18 +100,18 @@ function droppedByKid(dropped: readonly DroppedJwk[]): Map<string, string> {
  * A fetched JWKS body with its unusable keys removed, each reported to the policy. A body that is not a
  * JSON object with a `keys` array is returned as it came, for jose to refuse as it always has.
  */
-function filterJwksBody(body: Uint8Array, policy: JwksPolicy): { body: Uint8Array; dropped: DroppedJwk[] } {
+function filterJwksBody(body: Uint8Array, policy: JwksPolicy): { body: Uint8Array; usable: number; dropped: DroppedJwk[] } {
   let doc: unknown;
   try {
     doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch {
-    return { body, dropped: [] };
+    return { body, usable: 0, dropped: [] };
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || !Array.isArray((doc as { keys?: unknown }).keys)) return { body, dropped: [] };
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || !Array.isArray((doc as { keys?: unknown }).keys)) return { body, usable: 0, dropped: [] };
   const { usable, dropped } = partitionJwks((doc as { keys: unknown[] }).keys, policy.algorithms);
-  if (dropped.length === 0) return { body, dropped };
+  if (dropped.length === 0) return { body, usable: usable.length, dropped };
   for (const drop of dropped) policy.onDropped?.(drop);
-  return { body: new TextEncoder().encode(JSON.stringify({ keys: usable })), dropped };
+  return { body: new TextEncoder().encode(JSON.stringify({ keys: usable })), usable: usable.length, dropped };
 }
 
 function describeKeyFailure(err: unknown): string {
@@ -118,6 +123,7 @@ function describeKeyFailure(err: unknown): string {
 /** Keys given in the configuration; nothing is fetched. */
 export class InlineKeySource implements KeySource {
   readonly #lookup: ReturnType<typeof createLocalJWKSet>;
+  readonly #count: number;
 
   /**
    * Throws at construction when any key is unusable (weak, private, symmetric, for encryption, of an
@@ -130,10 +136,16 @@ export class InlineKeySource implements KeySource {
       throw new Error(dropped.map((d) => `keys[${d.index}]${d.kid === undefined ? '' : ` (kid ${JSON.stringify(d.kid)})`}: ${d.detail}`).join('; '));
     }
     this.#lookup = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
+    this.#count = jwks.keys.length;
   }
 
   resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     return resolveFrom(this.#lookup, header, token, () => NO_DROPPED_KEYS);
+  }
+
+  /** Nothing to fetch: every inline key was checked at construction. */
+  fetchKeys(): Promise<number> {
+    return Promise.resolve(this.#count);
   }
 }
 
@@ -158,6 +170,8 @@ export class RemoteKeySource implements KeySource {
   #failed: { until: number; reason: string } | undefined;
   /** Keys with a kid that the last loaded set held but that were dropped, and why. */
   #dropped: ReadonlyMap<string, string> = NO_DROPPED_KEYS;
+  /** The last loaded set's usable keys, and why each other key was dropped. */
+  #lastLoad: { usable: number; dropped: readonly DroppedJwk[] } = { usable: 0, dropped: [] };
 
   constructor(uri: string, limits: RemoteKeyLimits, policy: JwksPolicy) {
     this.uri = uri;
@@ -181,6 +195,7 @@ export class RemoteKeySource implements KeySource {
       // Every load, the first and each refetch, drops the unusable keys before jose builds its set.
       const filtered = filterJwksBody(body, policy);
       this.#dropped = droppedByKid(filtered.dropped);
+      this.#lastLoad = { usable: filtered.usable, dropped: filtered.dropped };
       return new Response(filtered.body, { status: 200, headers: { 'content-type': 'application/json' } });
     };
     this.#set = createRemoteJWKSet(new URL(uri), {
@@ -204,6 +219,22 @@ export class RemoteKeySource implements KeySource {
       }
       throw err;
     }
+  }
+
+  async fetchKeys(): Promise<number> {
+    try {
+      await this.#reload();
+    } catch (err) {
+      if (err instanceof KeySourceError) throw err;
+      const detail = describeKeyFailure(err);
+      throw new KeySourceError(detail.includes(this.uri) ? detail : `${this.uri}: ${detail}`, { cause: err });
+    }
+    const { usable, dropped } = this.#lastLoad;
+    if (usable === 0) {
+      const reasons = dropped.map((d) => `keys[${d.index}]${d.kid === undefined ? '' : ` (kid ${JSON.stringify(d.kid)})`}: ${d.detail}`);
+      throw new KeySourceError(`${this.uri} holds no usable key${reasons.length > 0 ? ` (${reasons.join('; ')})` : ''}`);
+    }
+    return usable;
   }
 
   /** jose's remote-set rules on our clock: reload when there is no set or it is older than the cache age; an unknown kid reloads once the cooldown has passed. */
@@ -266,9 +297,17 @@ export class DiscoveryKeySource implements KeySource {
   }
 
   async resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
-    const metadata = await this.#currentMetadata();
+    return this.#keySource(await this.#currentMetadata()).resolve(header, token);
+  }
+
+  async fetchKeys(): Promise<number> {
+    return this.#keySource(await this.#currentMetadata()).fetchKeys();
+  }
+
+  /** The key source of the JWKS the discovery document names (a new one when the document moved it). */
+  #keySource(metadata: DiscoveredMetadata): RemoteKeySource {
     if (this.#keys?.uri !== metadata.jwksUri) this.#keys = new RemoteKeySource(metadata.jwksUri, this.#limits, this.#policy);
-    return this.#keys.resolve(header, token);
+    return this.#keys;
   }
 
   async #currentMetadata(): Promise<DiscoveredMetadata> {

@@ -102,6 +102,11 @@ export class TrustedIssuer {
     return { payload: payload as IssuerVerification['payload'], audience };
   }
 
+  /** Fetches this issuer's keys now (discovery, JWKS) and returns how many are usable; throws a KeySourceError otherwise. */
+  fetchKeys(): Promise<number> {
+    return this.#keys.fetchKeys();
+  }
+
   async #verifySignatureAndClaims(token: string, options: JWTVerifyOptions): Promise<JWTPayload> {
     try {
       // The key resolver sees only `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` in the header are

@@ -108,6 +108,20 @@ export class TrustedIssuers {
   }
 
   /**
+   * Fetches every issuer's keys now, as its first token would, each within the fetch timeout: the usable
+   * keys' count, or why there are none (unreachable, not a JWKS, a discovery document naming another issuer).
+   */
+  async fetchKeys(): Promise<{ id: string; usable?: number; error?: string }[]> {
+    const issuers = [...this.#byIssuer.values()];
+    const outcomes = await Promise.allSettled(issuers.map((issuer) => issuer.fetchKeys()));
+    return outcomes.map((outcome, i) =>
+      outcome.status === 'fulfilled'
+        ? { id: issuers[i]!.id, usable: outcome.value }
+        : { id: issuers[i]!.id, error: outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason) },
+    );
+  }
+
+  /**
    * Verifies a web-identity token and returns the identity it proves. Throws GatewayError:
    * InvalidIdentityToken, ExpiredTokenException or IDPCommunicationError.
    */

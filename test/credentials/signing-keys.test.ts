@@ -9,10 +9,11 @@ const T = 1_800_000_000; // epoch seconds
 
 describe('signing keys', () => {
   it.each([
-    ['an empty set', { keys: [] }, /must be a JWKS/],
+    ['an empty set', { keys: [] }, /found an empty "keys" list, expected at least one private key/],
+    ['a single JWK', { kty: 'EC', crv: 'P-256', d: 'd', x: 'x', y: 'y' }, /found a single JWK, expected a JWKS/],
     ['a symmetric key', { keys: [{ kty: 'oct', k: 'AAAA' }] }, /symmetric/],
-    ['a public key only', { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] }, /not a private key/],
-    ['an unsupported algorithm', { keys: [{ kty: 'EC', crv: 'P-256', d: 'd', x: 'x', y: 'y', alg: 'HS256' }] }, /not one of/],
+    ['a public key only', { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }] }, /keys\[0\]: found a public key \(no "d"\), expected a private key/],
+    ['an unsupported algorithm', { keys: [{ kty: 'EC', crv: 'P-256', d: 'd', x: 'x', y: 'y', alg: 'HS256' }] }, /found algorithm "HS256", expected one of ES256, EdDSA, RS256/],
   ])('refuses %s', async (_name, jwks, message) => {
     await expect(importSigningKeys(jwks, 'ES256')).rejects.toThrow(message);
   });
@@ -40,7 +41,7 @@ describe('signing keys', () => {
     const key = await generateSigningJwk('ES256');
     const keys = Array.from({ length: 100 }, (_, i) => ({ ...key, kid: `k${i}` }));
     await expect(importSigningKeys({ keys }, 'ES256')).resolves.toBeDefined();
-    await expect(importSigningKeys({ keys: [...keys, { ...key, kid: 'k100' }] }, 'ES256')).rejects.toThrow('the signing keys file holds 101 keys, at most 100 (AWS refuses a JWKS with more)');
+    await expect(importSigningKeys({ keys: [...keys, { ...key, kid: 'k100' }] }, 'ES256')).rejects.toThrow('found 101 keys, expected at most 100 (AWS refuses a JWKS with more)');
     expect(() => rotateKeysFile({ keys }, { ...key, kid: 'new' }, { publishAheadSeconds: 600, maxTokenLifetimeSeconds: 3_600, now: T * 1000 })).toThrow('would hold 101 keys, at most 100');
   });
 
@@ -86,7 +87,7 @@ describe('signing keys', () => {
     expect(keys.set.current().kid).toBe(second.kid);
 
     await writeFile(file, '{ not json');
-    await expect(keys.reload()).rejects.toThrow(/not JSON/);
+    await expect(keys.reload()).rejects.toThrow(`${file}: found text that is not JSON`);
     expect(keys.set.current().kid).toBe(second.kid);
   });
 });
