@@ -202,9 +202,7 @@ function wireServices(
     perSubjectPerMinute: config.limits.exchangePerSubjectPerMinute ?? 0,
   });
   const targets = new TargetTokens({ keys, issuer: config.publicUrl, targets: config.targets ?? [] });
-  const azure = new AzureUpstream();
-  azure.load((config.targets ?? []).flatMap((target) => (target.broker?.cloud === 'azure' ? [target.broker] : [])));
-  const broker = new Broker({ store, box, targets, revocations, upstreams: { aws: new AwsUpstream(), gcp: new GcpUpstream(), azure } });
+  const broker = new Broker({ store, box, targets, revocations, upstreams: { aws: new AwsUpstream(), gcp: new GcpUpstream(), azure: new AzureUpstream() } });
   const exchange = new TokenExchange({
     roles,
     credentials,

@@ -519,7 +519,8 @@ function azureBrokerSchema() {
     client_id: custom<string>((value) => (typeof value === 'string' && UUID.test(value) ? { ok: value } : { problem: `${found(value)}, expected the application (client) id, a GUID` })),
     authority_host: authorityHostSchema.default('https://login.microsoftonline.com'),
     scopes: z.array(custom<string>((value) => (typeof value === 'string' && /^\S+\/\.default$/.test(value) ? { ok: value } : { problem: `${found(value)}, expected a resource's .default scope such as https://management.azure.com/.default` }))).min(1).default(['https://management.azure.com/.default']),
-    ca_file: nonEmptyString.optional(),
+    // PEM certificates (`ca_file: PATH` reads them from a file, as every `<name>_file` setting does).
+    ca: custom<string>((value) => (typeof value === 'string' && value.includes('-----BEGIN CERTIFICATE-----') ? { ok: value } : { problem: 'found no PEM certificate, expected the CA certificates that sign the authority host\'s TLS certificate (ca_file: PATH)' })).optional(),
     timeout_seconds: integer(1, 60).default(10),
   }).transform((broker) => ({
     cloud: 'azure' as const,
@@ -527,7 +528,7 @@ function azureBrokerSchema() {
     clientId: broker.client_id,
     authorityHost: broker.authority_host,
     scopes: broker.scopes,
-    ...(broker.ca_file !== undefined ? { caFile: broker.ca_file } : {}),
+    ...(broker.ca !== undefined ? { ca: broker.ca } : {}),
     timeoutSeconds: broker.timeout_seconds,
   }));
 }

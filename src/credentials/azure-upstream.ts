@@ -9,12 +9,11 @@
  * retry policy honours Retry-After on 429 and backs off on 5xx, twice at most; the whole call is bounded
  * by the broker's timeout. Entra ID's refusal (AADSTS codes) is relayed; anything else is ServiceUnavailable.
  */
-import { readFileSync } from 'node:fs';
 import { AuthenticationError, ClientAssertionCredential } from '@azure/identity';
 import type { Identity, Role } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AzureBrokerSpec, TargetSpec } from '../rules/target-claims.js';
-import type { BrokerRequest, Fetched, Upstream } from './broker.js';
+import { withDeadline, type BrokerRequest, type Fetched, type Upstream } from './broker.js';
 
 /** Microsoft's public authority hosts, where MSAL's instance discovery applies; any other host is trusted as configured. */
 const MICROSOFT_AUTHORITY_HOSTS = new Set(['https://login.microsoftonline.com', 'https://login.microsoftonline.us', 'https://login.chinacloudapi.cn']);
@@ -27,14 +26,6 @@ interface AzureCall {
 }
 
 export class AzureUpstream implements Upstream<AzureBrokerSpec, AzureCall> {
-  /** CA certificates per file, read once (at start: `load`). */
-  readonly #cas = new Map<string, string>();
-
-  /** Reads every broker's CA file now, so a missing one fails the start rather than a request. */
-  load(specs: readonly AzureBrokerSpec[]): void {
-    for (const spec of specs) if (spec.caFile !== undefined && !this.#cas.has(spec.caFile)) this.#cas.set(spec.caFile, readFileSync(spec.caFile, 'utf8'));
-  }
-
   prepare(target: TargetSpec, spec: AzureBrokerSpec, _role: Role, _identity: Identity, request: BrokerRequest): AzureCall {
     if (request.policy !== undefined || (request.policyArns?.length ?? 0) > 0) throw new GatewayError('ValidationError', `Session policies do not apply to Azure target ${target.name} (scopes do).`);
     if (request.durationSeconds !== undefined) throw new GatewayError('ValidationError', `Entra ID sets the lifetime of target ${target.name}'s tokens; a duration does not apply.`);
@@ -49,16 +40,16 @@ export class AzureUpstream implements Upstream<AzureBrokerSpec, AzureCall> {
   }
 
   async call(target: TargetSpec, spec: AzureBrokerSpec, token: string, call: AzureCall): Promise<Fetched> {
-    const ca = spec.caFile === undefined ? undefined : this.#cas.get(spec.caFile) ?? readFileSync(spec.caFile, 'utf8');
     const credential = new ClientAssertionCredential(spec.tenantId, spec.clientId, async () => token, {
       authorityHost: spec.authorityHost,
       disableInstanceDiscovery: !MICROSOFT_AUTHORITY_HOSTS.has(spec.authorityHost),
       retryOptions: { maxRetries: 2, maxRetryDelayInMs: spec.timeoutSeconds * 1000 },
-      ...(ca !== undefined ? { tlsOptions: { ca } } : {}),
+      ...(spec.ca !== undefined ? { tlsOptions: { ca: spec.ca } } : {}),
     });
     let answer;
     try {
-      answer = await credential.getToken(call.scope, { abortSignal: AbortSignal.timeout(spec.timeoutSeconds * 1000) });
+      // MSAL's requests do not take the abort signal: the deadline is kept here as well.
+      answer = await withDeadline(credential.getToken(call.scope, { abortSignal: AbortSignal.timeout(spec.timeoutSeconds * 1000) }), spec.timeoutSeconds * 1000);
     } catch (err) {
       throw azureError(target, err);
     }
@@ -69,18 +60,24 @@ export class AzureUpstream implements Upstream<AzureBrokerSpec, AzureCall> {
   }
 }
 
-/** Entra ID's refusal (4xx, with its AADSTS error) relayed; anything else ServiceUnavailable. */
+/** OAuth errors that mean Entra ID refused the request (RFC 6749 §5.2); any other answer is Entra ID failing. */
+const REFUSALS = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target']);
+
+/**
+ * Entra ID's refusal relayed with its OAuth error and AADSTS code; anything else ServiceUnavailable.
+ * @azure/identity hands MSAL's server errors on as AuthenticationRequiredError whose message is MSAL's
+ * `<error>: Error(s): <AADSTS codes> - Timestamp: … - Description: … - Correlation ID: …` (no status):
+ * that text is all there is to read.
+ */
 function azureError(target: TargetSpec, err: unknown): GatewayError {
-  const debug = `Entra ID for target ${target.name}: ${(err as Error).name}: ${(err as Error).message}`.slice(0, 2_000);
-  if (err instanceof AuthenticationError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429) {
-    const response = err.errorResponse;
-    const codes = response.errorCodes?.length ? ` AADSTS${response.errorCodes[0]}` : '';
-    // Entra ID's description starts with its AADSTS code and ends with trace and correlation ids.
-    const description = (response.errorDescription ?? '').split(/\r?\n/)[0]!.slice(0, 300);
-    return new GatewayError('AccessDenied', `Entra ID refused the credentials for target ${target.name} (HTTP ${err.statusCode} ${response.error}${codes})${description ? `: ${description}` : ''}`, {
-      debug: `${debug}${response.correlationId ? ` (correlation ${response.correlationId})` : ''}`,
-      oauthCode: 'invalid_grant',
-    });
+  const message = err instanceof Error ? err.message : String(err);
+  const debug = `Entra ID for target ${target.name}: ${err instanceof Error ? err.name : 'error'}: ${message}`.slice(0, 2_000);
+  const refusal = /^(\w+): Error\(s\): ([\d, ]+) - .*?Description: (AADSTS\d+: [^\n]*?)(?: Trace ID: | - Correlation ID: |$)/s.exec(message);
+  const structured = err instanceof AuthenticationError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429 ? err.errorResponse : undefined;
+  const code = refusal?.[1] ?? structured?.error;
+  if (code !== undefined && REFUSALS.has(code)) {
+    const description = (refusal?.[3] ?? structured?.errorDescription ?? '').split(/\r?\n/)[0]!.slice(0, 300);
+    return new GatewayError('AccessDenied', `Entra ID refused the credentials for target ${target.name} (${code})${description ? `: ${description}` : ''}`, { debug, oauthCode: 'invalid_grant' });
   }
   return new GatewayError('ServiceUnavailable', `Entra ID could not be reached for target ${target.name}.`, { debug, status: 503 });
 }

@@ -253,7 +253,10 @@ export class Broker {
     circuit.admit(target);
     let fetched: Fetched;
     try {
-      fetched = await upstream.call(target, spec, token.token, call.params);
+      // Each client bounds its own calls; this bounds them all, retries included, whatever a client does.
+      fetched = await withDeadline(upstream.call(target, spec, token.token, call.params), spec.timeoutSeconds * 1000 * CALL_BUDGET_FACTOR).catch((err: unknown) => {
+        throw err instanceof GatewayError ? err : new GatewayError('ServiceUnavailable', `The cloud did not answer in time for target ${target.name}.`, { debug: (err as Error).message });
+      });
     } catch (err) {
       // Only the cloud failing (down, slow, 5xx) opens the circuit; the cloud refusing a request is an answer.
       if (err instanceof GatewayError && err.code === 'ServiceUnavailable') circuit.failed(this.#now());
@@ -302,4 +305,13 @@ export function brokerDuration(requested: number | undefined, min: number, max: 
     throw new GatewayError('ValidationError', `DurationSeconds must be ${min}..${max} for this target.`);
   }
   return requested;
+}
+
+/** `promise`, or a rejection once `ms` have passed (for clients whose own timeouts do not cover every wait). */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -64,12 +64,17 @@ export class GcpUpstream implements Upstream<GcpBrokerSpec, GcpCall> {
       scopes: [...call.scopes],
       ...(spec.serviceAccount !== undefined
         ? {
-            service_account_impersonation_url: `${spec.iamCredentialsUrl}/v1/projects/-/serviceAccounts/${encodeURIComponent(spec.serviceAccount)}:generateAccessToken`,
+            service_account_impersonation_url: `${spec.iamCredentialsUrl}/v1/projects/-/serviceAccounts/${spec.serviceAccount}:generateAccessToken`,
             service_account_impersonation: { token_lifetime_seconds: call.lifetimeSeconds },
           }
         : {}),
       transporterOptions,
     });
+    // The client's STS exchange has a transporter of its own, without these options (no timeout, three
+    // retries of anything): it gets the client's.
+    const exchange = (client as unknown as { stsCredential?: { transporter?: unknown } }).stsCredential;
+    if (exchange?.transporter === undefined) throw new GatewayError('InternalFailure', 'An internal error occurred.', { debug: 'google-auth-library: IdentityPoolClient has no stsCredential.transporter' });
+    exchange.transporter = client.transporter;
     let accessToken: string;
     let expiresAtMs: number | null | undefined;
     try {

@@ -257,7 +257,7 @@ export interface AzureBrokerSpec extends BrokerBase {
   /** The scopes a request may ask for, one at a time (`<resource>/.default`); the first by default. */
   readonly scopes: readonly string[];
   /** PEM CA certificates that sign the authority host's TLS certificate (a private authority); absent: the system's. */
-  readonly caFile?: string;
+  readonly ca?: string;
 }
 
 /** AWS RoleSessionName: 2..64 characters of [\w+=,.@-]. */
