@@ -55,8 +55,8 @@ abstract class StandIn {
   readonly #hanging = new Set<ServerResponse>();
   #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 
-  /** `issuer`: the gateway's public URL; `reach`: where it answers, when that differs (a public_url nobody resolves here). */
-  constructor(protected readonly issuer: string, private readonly reach: string = issuer) {}
+  /** `issuer`: the gateway's public URL; `reach`: where it answers, when that differs (set both when the gateway starts after the stand-in). */
+  constructor(public issuer: string, public reach: string = issuer) {}
 
   protected async listen(server: Server, scheme: 'http' | 'https'): Promise<void> {
     this.server = server;

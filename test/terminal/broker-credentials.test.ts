@@ -16,33 +16,45 @@ import { ACCOUNT_ID } from '../support/common.js';
 import { redisStoreConfig, standardRoles } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { StsFaultServer } from '../support/sts-fault-server.js';
+import { GcpStandIn } from '../support/cloud-stand-ins.js';
 import { terminalLoginAs } from '../support/terminal-login.js';
 import { TestBrowser } from '../support/browser.js';
 import { loginAs } from '../support/browser-login.js';
 
+const GCP_PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/people/providers/stsgate';
+const GCP_SA = 'developer@acme-dev.iam.gserviceaccount.com';
+
 describe('stsgate credentials --target', () => {
   let env: LoginEnvironment;
   let aws: StsFaultServer;
+  let gcp: GcpStandIn;
   const home = mkdtempSync(join(tmpdir(), 'stsgate-broker-cli-'));
   const person = { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), NODE_ENV: undefined };
 
   beforeAll(async () => {
     aws = await StsFaultServer.start();
+    // GCP trusts the gateway as its issuer, once the gateway has started (below).
+    gcp = await GcpStandIn.start('http://not-started.invalid', { provider: GCP_PROVIDER, serviceAccounts: { [GCP_SA]: ['google:1001'] } });
     const targets = parseConfig(
       stringify({
         public_url: 'https://sts.example.com',
         account_id: ACCOUNT_ID,
         dev: { allow_insecure_http: true },
-        targets: [{ name: 'aws-dev', kind: 'aws', subject: '{source}:{subject}', broker: { role_arn: `arn:aws:iam::${ACCOUNT_ID}:role/dev`, endpoint: aws.url, session_name: '{claims.email}' } }],
+        targets: [
+          { name: 'aws-dev', kind: 'aws', subject: '{source}:{subject}', broker: { role_arn: `arn:aws:iam::${ACCOUNT_ID}:role/dev`, endpoint: aws.url, session_name: '{claims.email}' } },
+          { name: 'gcp-dev', kind: 'gcp', subject: '{source}:{subject}', gcp: { provider: GCP_PROVIDER }, broker: { token_url: `${gcp.url}/v1/token`, iam_credentials_url: gcp.url, service_account: GCP_SA } },
+        ],
       }),
       {},
       process.cwd(),
     ).targets!;
-    env = await startLoginEnvironment({ store: redisStoreConfig(), gateway: { roles: standardRoles().map((role) => (role.name === 'reader' ? { ...role, targets: ['aws-dev'] } : role)), targets } });
+    env = await startLoginEnvironment({ store: redisStoreConfig(), gateway: { roles: standardRoles().map((role) => (role.name === 'reader' ? { ...role, targets: ['aws-dev', 'gcp-dev'] } : role)), targets } });
+    gcp.issuer = gcp.reach = env.gateway.url;
   }, 60_000);
   afterAll(async () => {
     await env?.close();
     await aws?.close();
+    await gcp?.close();
     rmSync(home, { recursive: true, force: true });
   });
 
@@ -88,4 +100,24 @@ describe('stsgate credentials --target', () => {
     expect(unknown).toMatchObject({ code: 1, stdout: '' });
     expect(unknown.stderr).toContain('refused credentials for target nope');
   }, 60_000);
+
+  it('a GCP target: an access token as JSON or alone (--format token), from the page as gcloud export lines', async () => {
+    expect(await terminalLoginAs(env, person, 'alice')).toBe(0);
+    const printed = await runCliToEnd(['credentials', '--target', 'gcp-dev'], person);
+    expect(printed.code, printed.stderr).toBe(0);
+    const json = JSON.parse(printed.stdout) as Record<string, any>;
+    expect(json).toMatchObject({ token_type: 'Bearer', cloud: 'gcp', target: 'gcp-dev', scope: 'https://www.googleapis.com/auth/cloud-platform' });
+    expect(gcp.issued.get(json.access_token)).toMatchObject({ principal: GCP_SA });
+    const alone = await runCliToEnd(['credentials', '--target', 'gcp-dev', '--format', 'token'], person);
+    expect(alone).toMatchObject({ code: 0, stdout: `${json.access_token}\n` });
+    const awsAlone = await runCliToEnd(['credentials', '--target', 'aws-dev', '--format', 'token'], person);
+    expect(awsAlone.code).toBe(1);
+    expect(awsAlone.stderr).toContain('--format token is for GCP and Azure targets');
+
+    const browser = new TestBrowser();
+    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
+    const page = await (await browser.get(`${env.gateway.url}/?target=gcp-dev`, { 'sec-fetch-site': 'same-origin' })).text();
+    expect(page).toContain('GCP access token for gcp-dev');
+    expect(page).toContain(`export CLOUDSDK_AUTH_ACCESS_TOKEN=${json.access_token as string}`);
+  }, 120_000);
 });
