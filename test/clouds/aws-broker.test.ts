@@ -6,7 +6,7 @@
  * and the SDK). Cached sealed in Redis, reused, one upstream call for a burst, dropped by a revocation;
  * AWS's refusal relayed, an unreachable AWS a 503; nothing cached on failure.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,6 +24,10 @@ import { issuerFor, REDIS_URL, redisStoreConfig, standardRoles, startTestGateway
 import { TestIssuer } from '../support/test-issuer.js';
 
 const AWS = '/usr/bin/aws';
+const HAS_AWS = existsSync(AWS);
+const HAS_BOTO3 = spawnSync('/usr/bin/python3', ['-c', 'import boto3']).status === 0;
+if (!HAS_AWS) console.warn('aws-broker.test.ts: skipping the AWS CLI test: /usr/bin/aws is missing (apt-get install awscli)');
+if (!HAS_BOTO3) console.warn('aws-broker.test.ts: skipping the boto3 test: python3-boto3 is missing (apt-get install python3-boto3)');
 const run = promisify(execFile);
 const JOB = { repository: 'acme/app', repository_id: 4242, ref: 'refs/heads/main', actor: 'octocat' };
 /** A role ARN whose broker's STS endpoint nobody answers. */
@@ -108,13 +112,23 @@ describe('the AWS broker', () => {
     expect(typeof line?.upstreamRequestId).toBe('string');
   });
 
-  it.skipIf(!existsSync(AWS))('the AWS CLI uses the brokered keys at AWS', async () => {
+  it.skipIf(!HAS_AWS)('the AWS CLI uses the brokered keys at AWS', async () => {
     const keys = (await brokered()).body.aws_credentials;
     const { stdout } = await run(AWS, ['sts', 'get-caller-identity', '--endpoint-url', aws.url, '--region', 'us-east-1', '--output', 'json'], {
       env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_ACCESS_KEY_ID: keys.AccessKeyId, AWS_SECRET_ACCESS_KEY: keys.SecretAccessKey, AWS_SESSION_TOKEN: keys.SessionToken },
       timeout: 60_000,
     });
     expect(JSON.parse(stdout).Arn).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/prod-deployer/gha-octocat`);
+  }, 90_000);
+
+  it.skipIf(!HAS_BOTO3)('boto3 uses the brokered keys at AWS', async () => {
+    const keys = (await brokered()).body.aws_credentials;
+    const script = 'import boto3, json, os\nsts = boto3.client("sts", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1")\nprint(json.dumps(sts.get_caller_identity()["Arn"]))';
+    const { stdout } = await run('/usr/bin/python3', ['-c', script], {
+      env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', ENDPOINT: aws.url, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_ACCESS_KEY_ID: keys.AccessKeyId, AWS_SECRET_ACCESS_KEY: keys.SecretAccessKey, AWS_SESSION_TOKEN: keys.SessionToken },
+      timeout: 60_000,
+    });
+    expect(JSON.parse(stdout)).toBe(`arn:aws:sts::${ACCOUNT_ID}:assumed-role/prod-deployer/gha-octocat`);
   }, 90_000);
 
   it('an unmodified SDK with its STS endpoint at stsgate and a web identity token file gets keys AWS accepts', async () => {
