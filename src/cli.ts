@@ -23,7 +23,7 @@ const USAGE = `usage:
   stsgate demo [--port 8080]
   stsgate login --gateway URL [--provider P] [--role R] [--no-browser]
   stsgate credentials (--role R | --target NAME) [--gateway URL] [--format json|token]
-  stsgate token --target NAME [--gateway URL]
+  stsgate token --target NAME [--gateway URL] [--format jwt|gcp-executable]
   stsgate kube-token --target NAME [--gateway URL]
   stsgate kubeconfig --target NAME [--gateway URL] [--server URL] [--certificate-authority FILE] [--insecure-skip-tls-verify] [--kubeconfig FILE] [--context NAME]
   stsgate oidc export --config FILE --out DIR
@@ -128,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
     case 'kube-token': {
       const { kubeTokenCommand, tokenCommand } = await import('./terminal/commands.js');
       const options = { target: requireOption(values.target, '--target'), ...(values.gateway !== undefined ? { gateway: values.gateway } : {}) };
-      return command === 'token' ? tokenCommand(options, write) : kubeTokenCommand(options, write);
+      return command === 'token' ? tokenCommand({ ...options, ...(values.format !== undefined ? { format: values.format } : {}) }, write) : kubeTokenCommand(options, write);
     }
     case 'kubeconfig': {
       const { kubeconfigCommand } = await import('./terminal/commands.js');

@@ -75,12 +75,45 @@ function targetTokenFor(options: { gateway?: string; target: string }) {
   });
 }
 
-/** `stsgate token --target NAME [--gateway URL]`: the raw target token on stdout. */
-export function tokenCommand(options: { gateway?: string; target: string }, write: (line: string) => void): Promise<number> {
-  return reported(async () => {
-    write((await targetTokenFor(options)).token);
-    return 0;
-  });
+/** What `stsgate token --format` prints: the token alone, or a GCP executable-sourced credential's answer. */
+export const TOKEN_FORMATS = ['jwt', 'gcp-executable'] as const;
+
+/**
+ * `stsgate token --target NAME [--gateway URL] [--format jwt|gcp-executable]`: the raw target token on
+ * stdout; with `gcp-executable`, the JSON a GCP external-account config's `executable` credential source
+ * reads (google-auth-library, gcloud), so Google's own client does the exchange. A failure then is that
+ * JSON too (`success: false`), which the client reports, and exit 1.
+ */
+export function tokenCommand(options: { gateway?: string; target: string; format?: string }, write: (line: string) => void): Promise<number> {
+  const format = options.format ?? 'jwt';
+  if (!(TOKEN_FORMATS as readonly string[]).includes(format)) {
+    say(`stsgate: --format must be one of ${TOKEN_FORMATS.join(', ')}, not ${JSON.stringify(format.slice(0, 20))}`);
+    return Promise.resolve(2);
+  }
+  if (format === 'jwt') {
+    return reported(async () => {
+      write((await targetTokenFor(options)).token);
+      return 0;
+    });
+  }
+  return targetTokenFor(options).then(
+    ({ token, expiresAt }) => {
+      write(JSON.stringify(gcpExecutableResponse({ token, expiresAt })));
+      return 0;
+    },
+    (err: unknown) => {
+      if (!(err instanceof TerminalCredentialsError)) throw err;
+      write(JSON.stringify(gcpExecutableResponse({ error: err.message })));
+      say(`stsgate: ${err.message}`);
+      return 1;
+    },
+  );
+}
+
+/** Google's executable-sourced credential response (version 1): a JWT subject token and its expiry, or a failure. */
+function gcpExecutableResponse(result: { token: string; expiresAt: Date } | { error: string }) {
+  if ('error' in result) return { version: 1, success: false, code: 'STSGATE_TOKEN_REFUSED', message: result.error };
+  return { version: 1, success: true, token_type: 'urn:ietf:params:oauth:token-type:jwt', id_token: result.token, expiration_time: Math.floor(result.expiresAt.getTime() / 1000) };
 }
 
 /** `stsgate kube-token --target NAME [--gateway URL]`: an ExecCredential for kubectl on stdout. */

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromProcess } from '@aws-sdk/credential-providers';
+import { ExternalAccountClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
@@ -119,5 +120,33 @@ describe('stsgate credentials --target', () => {
     const page = await (await browser.get(`${env.gateway.url}/?target=gcp-dev`, { 'sec-fetch-site': 'same-origin' })).text();
     expect(page).toContain('GCP access token for gcp-dev');
     expect(page).toContain(`export CLOUDSDK_AUTH_ACCESS_TOKEN=${json.access_token as string}`);
+  }, 120_000);
+
+  it("Google's own client runs `stsgate token --format gcp-executable` as an external account's executable and trades the token itself", async () => {
+    expect(await terminalLoginAs(env, person, 'alice')).toBe(0);
+    const exchanges = gcp.calls('/v1/token').length;
+    const previous = { ...process.env };
+    // google-auth-library runs executables only when allowed, with the environment of this process.
+    Object.assign(process.env, { GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES: '1', HOME: home, XDG_CONFIG_HOME: person.XDG_CONFIG_HOME });
+    delete process.env.NODE_ENV;
+    try {
+      const client = ExternalAccountClient.fromJSON({
+        type: 'external_account',
+        audience: `//iam.googleapis.com/${GCP_PROVIDER}`,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        token_url: `${gcp.url}/v1/token`,
+        credential_source: { executable: { command: [...cliCommandLine(), 'token', '--target', 'gcp-dev', '--format', 'gcp-executable'].join(' '), timeout_millis: 60_000 } },
+      });
+      const { token } = await client!.getAccessToken();
+      expect(gcp.issued.get(token!)).toMatchObject({ sub: 'google:1001' });
+      expect(gcp.calls('/v1/token').length).toBe(exchanges + 1);
+    } finally {
+      process.env = previous;
+    }
+
+    const refused = await runCliToEnd(['token', '--target', 'nope', '--format', 'gcp-executable'], person);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ version: 1, success: false, code: 'STSGATE_TOKEN_REFUSED' });
+    expect((await runCliToEnd(['token', '--target', 'gcp-dev', '--format', 'yaml'], person)).code).toBe(2);
   }, 120_000);
 });
