@@ -17,6 +17,7 @@ import type { Identity, Role } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AwsBrokerSpec, AzureBrokerSpec, BrokerSpec, GcpBrokerSpec, TargetSpec } from '../rules/target-claims.js';
 import { storeKeys } from '../store/keys.js';
+import { RecentlyUsed } from '../util/recently-used.js';
 import { guardStore } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import type { RevocationWatermarks } from './revocations.js';
@@ -106,6 +107,13 @@ interface StoredBrokered {
   expiresAtMs: number;
 }
 
+/** A cached record opened. */
+interface OpenedBrokered {
+  issuedAtMs: number;
+  expiresAtMs: number;
+  secrets: Fetched;
+}
+
 /** Consecutive failed calls (the cloud down, slow, 5xx) that open an endpoint's circuit, and how long it stays open. */
 export const CIRCUIT_FAILURES = 5;
 export const CIRCUIT_OPEN_MS = 30_000;
@@ -164,6 +172,8 @@ export class Broker {
   readonly #now: () => number;
   /** Calls in flight in this process, by cache key: identical concurrent requests share one. */
   readonly #inflight = new Map<string, Promise<BrokeredCredentials>>();
+  /** Records opened recently, by their stored text: a cache hit decrypts nothing. */
+  readonly #opened = new RecentlyUsed<string, OpenedBrokered>(256);
 
   constructor(options: BrokerOptions) {
     this.#store = options.store;
@@ -199,27 +209,41 @@ export class Broker {
     return call;
   }
 
+  /**
+   * The cached set while at least half its lifetime remains and no watermark covers it. The record and
+   * the watermarks that could cover it come in one store round trip; a record's opened form is kept in a
+   * small memo by its stored text (as CredentialService does), so a hit decrypts nothing.
+   */
   async #cached(cacheKey: string, identity: Identity, role: Role): Promise<BrokeredCredentials | undefined> {
-    const raw = await guardStore('credential', () => this.#store.get(storeKeys.brokered(cacheKey)));
+    const watermarkKeys = this.#revocations?.keysCovering({ source: identity.source, subject: identity.subject, role: role.name }) ?? [];
+    const [raw, ...watermarks] = await guardStore('credential', () => this.#store.getMany([storeKeys.brokered(cacheKey), ...watermarkKeys]));
     if (raw === undefined) return undefined;
+    const opened = this.#opened.get(raw) ?? this.#open(cacheKey, raw);
+    if (opened === undefined) return undefined;
+    const lifetime = opened.expiresAtMs - opened.issuedAtMs;
+    if (opened.expiresAtMs - this.#now() < lifetime / 2) return undefined;
+    if (this.#revocations?.coveringAmong(watermarks, opened.issuedAtMs)) {
+      this.#opened.delete(raw);
+      await guardStore('credential', () => this.#store.delete(storeKeys.brokered(cacheKey)));
+      return undefined;
+    }
+    return { ...opened.secrets, issuedAt: new Date(opened.issuedAtMs), expiresAt: new Date(opened.expiresAtMs), cached: true } as BrokeredCredentials;
+  }
+
+  /** A stored record opened (its seal checked against its key and times), or undefined when it does not open. */
+  #open(cacheKey: string, raw: string): OpenedBrokered | undefined {
     let stored: StoredBrokered;
     try {
       stored = JSON.parse(raw) as StoredBrokered;
     } catch {
       return undefined;
     }
-    const now = this.#now();
-    const lifetime = stored.expiresAtMs - stored.issuedAtMs;
-    if (stored.expiresAtMs - now < lifetime / 2) return undefined;
+    if (!Number.isSafeInteger(stored.issuedAtMs) || !Number.isSafeInteger(stored.expiresAtMs)) return undefined;
     const plain = this.#box.open(stored.sealed, sealContext(cacheKey, stored));
     if (plain === undefined) return undefined;
-    const covered = await guardStore('revocation', async () => this.#revocations?.covering({ source: identity.source, subject: identity.subject, role: role.name, issuedAtMs: stored.issuedAtMs }));
-    if (covered) {
-      await guardStore('credential', () => this.#store.delete(storeKeys.brokered(cacheKey)));
-      return undefined;
-    }
-    const secrets = JSON.parse(plain) as Fetched;
-    return { ...secrets, issuedAt: new Date(stored.issuedAtMs), expiresAt: new Date(stored.expiresAtMs), cached: true } as BrokeredCredentials;
+    const opened = { issuedAtMs: stored.issuedAtMs, expiresAtMs: stored.expiresAtMs, secrets: JSON.parse(plain) as Fetched };
+    this.#opened.set(raw, opened);
+    return opened;
   }
 
   /**
@@ -248,6 +272,8 @@ export class Broker {
   }
 
   async #fetch(cacheKey: string, target: TargetSpec, spec: BrokerSpec, upstream: Upstream<BrokerSpec, { lifetimeSeconds: number }>, call: FetchCall): Promise<BrokeredCredentials> {
+    // Stamped when the call starts: a revocation written while it was in flight covers what it returns.
+    const issuedAtMs = this.#now();
     const token = this.#targets.mint(target, call.identity, call.role, call.notAfter);
     const circuit = this.#circuit(upstream.endpointOf(spec));
     circuit.admit(target);
@@ -264,7 +290,6 @@ export class Broker {
       throw err;
     }
     circuit.succeeded();
-    const issuedAtMs = this.#now();
     const expiresAtMs = fetched.expiresAt.getTime();
     // What is handed out must end within what was asked; anything else fails closed.
     if (!(expiresAtMs > issuedAtMs) || expiresAtMs > issuedAtMs + (call.params.lifetimeSeconds + EXPIRY_SLACK_SECONDS) * 1000) {
