@@ -3,11 +3,15 @@
  * `script`) one readable text line per event with level names, coloured unless NO_COLOR; through a pipe
  * JSON lines with `"level":"info"`; `STSGATE_LOG_FORMAT` over `log.format`. Secrets stay censored in both.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatTextLine, resolveLogFormat } from '../../src/observability/logger.js';
-import { REPO_ROOT } from '../support/cli-process.js';
+import { CLI_SOURCE, REPO_ROOT } from '../support/cli-process.js';
+import { sleep } from '../support/common.js';
+import { makeTempDir, sharedKeys, writeGatewayConfig } from '../support/gateway-process.js';
+import { TestIssuer } from '../support/test-issuer.js';
+import { postSts } from '../security/harness.js';
 
 const SCRIPT = fileURLToPath(new URL('../support/log-lines.ts', import.meta.url));
 const HAS_SCRIPT = spawnSync('script', ['--version']).status === 0;
@@ -55,6 +59,41 @@ describe.skipIf(!HAS_SCRIPT)('log format on a terminal and through a pipe', () =
   it('STSGATE_LOG_FORMAT=text through a pipe gives text, uncoloured', () => expectText(logLines('pipe', { STSGATE_LOG_FORMAT: 'text' }), false));
   it('log.format: json holds on a terminal', () => expectJson(logLines('terminal', {}, 'json')));
   it('STSGATE_LOG_FORMAT overrides log.format', () => expectText(logLines('terminal', { STSGATE_LOG_FORMAT: 'text', NO_COLOR: '1' }, 'json'), false));
+});
+
+describe.skipIf(!HAS_SCRIPT)('stsgate serve on a terminal', () => {
+  it('writes text lines, the denial naming the closest rule and its failing condition', async () => {
+    const idp = await TestIssuer.start();
+    const dir = makeTempDir('log-format');
+    const config = await writeGatewayConfig(dir, { keys: await sharedKeys(dir), issuer: idp });
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries({ ...process.env, STSGATE_LOG_FORMAT: undefined, NO_COLOR: '1' })) if (value !== undefined) env[key] = value;
+    const command = [process.execPath, '--import', 'tsx', CLI_SOURCE, 'serve', '--config', config.file].map((w) => `'${w}'`).join(' ');
+    const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const url = `http://127.0.0.1:${config.port}`;
+      for (const until = Date.now() + 15_000; !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); await sleep(100)) {
+        if (Date.now() > until) throw new Error(`the gateway did not start:\n${output}`);
+      }
+      const res = await postSts(url, { WebIdentityToken: await idp.mint({ repository: 'acme/app', ref: 'refs/heads/dev', sub: 'tty-subject' }) });
+      expect(res.status).toBe(403);
+      for (const until = Date.now() + 5_000; !output.includes('event=denied') && Date.now() < until; ) await sleep(50);
+      const lines = output.split(/\r?\n/).filter((line) => line !== '');
+      expect(lines.length).toBeGreaterThan(2);
+      for (const line of lines) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) /);
+      expect(output).not.toContain(ESC);
+      const denied = lines.find((line) => line.includes('event=denied'));
+      expect(denied).toMatch(/ INFO  log=audit event=denied action=AssumeRoleWithWebIdentity .*subject=tty-subject .*closestRule="main branch of acme\/app may deploy" failing=\["FAIL ref equals \\"refs\/heads\/main\\": found string \\"refs\/heads\/dev\\""\]/);
+    } finally {
+      // script ends its session on SIGTERM, and the gateway with it.
+      child.kill('SIGTERM');
+      await exited;
+      await idp.close();
+    }
+  });
 });
 
 describe('format choice', () => {
