@@ -33,7 +33,7 @@ import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
-import { compileRules } from './rules/index.js';
+import { compileRules, refusalExplanation } from './rules/index.js';
 import { createStore } from './store/index.js';
 import type { RedisStoreEvent } from './store/redis/redis-store.js';
 import { instrumentStore } from './store/instrumented-store.js';
@@ -175,6 +175,8 @@ function wireServices(
   const roles = new RoleCatalog(config.accountId, config.roles);
   const rules = compileRules(config);
   const grantedRoles = (identity: Identity) => rules.evaluate(identity).roles;
+  // Only on a refusal: the same explanation `stsgate explain` prints, for the audit line.
+  const explainRefusal = (identity: Identity, role?: string) => refusalExplanation(rules.explain(identity), role);
   const issuers = new TrustedIssuers(config.issuers, {
     allowInsecureHttp: config.dev.allowInsecureHttp,
     onFetch: (issuer, kind, ok) => metrics.jwksFetches.inc({ issuer, kind, outcome: ok ? 'ok' : 'failed' }),
@@ -212,6 +214,7 @@ function wireServices(
     verifyWebIdentityToken: (token) => issuers.verifyWebIdentityToken(token),
     grant: (identity, role) => rules.grant(identity, role),
     grantedRoles,
+    explainRefusal,
   });
 
   const loginLimits = new LoginRateLimits(store, {
@@ -235,7 +238,7 @@ function wireServices(
   if (!introspectionClients.required) logger.warn('introspection.clients is empty: /oauth2/introspect answers anyone who can reach it');
   const introspectionLimits = new EndpointAddressLimit(store, { endpoint: 'introspect', perAddressPerMinute: config.limits.introspectionPerAddressPerMinute ?? 0 });
 
-  const audit = new AuditLog(logger, metrics);
+  const audit = new AuditLog(logger, metrics, { includeAccountLabel: config.audit?.includeAccountLabel ?? true });
   return {
     ...base,
     revocations,
@@ -254,7 +257,7 @@ function wireServices(
       credentials,
       exchange,
       login,
-      loginFlow: new LoginFlow({ login, grantedRoles }),
+      loginFlow: new LoginFlow({ login, grantedRoles, explainRefusal }),
       grantedRoles,
       targets,
       discovery: discoveryClaims(config),

@@ -38,6 +38,10 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 export const ISSUER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 export type IssuerAlgorithm = (typeof ISSUER_ALGORITHMS)[number];
 
+/** How log lines are written: `text` for a person at a terminal, `json` for a collector, `auto` picks by the stream. */
+export const LOG_FORMATS = ['auto', 'text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** Session length bounds, as AWS STS allows for role sessions. */
 export const MIN_SESSION_SECONDS = 900;
 export const MAX_SESSION_SECONDS = 43_200;
@@ -919,6 +923,10 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
       delay_seconds: integer(0, 300).default(DEFAULT_SHUTDOWN.delaySeconds),
       grace_seconds: integer(0, 3_600).default(DEFAULT_SHUTDOWN.graceSeconds),
     }).prefault({}),
+    // STSGATE_LOG_FORMAT overrides log.format (observability/logger.ts).
+    log: section({ format: z.enum(LOG_FORMATS).default('auto') }).prefault({}),
+    // Denial lines name the account (email or login) the person saw on the denial page; false leaves it out.
+    audit: section({ include_account_label: z.boolean().default(true) }).prefault({}),
     issuers: z.array(issuerSchema).default([]),
     targets: z.array(targetSchema(allowInsecureHttp)).max(1_000).default([]),
     roles: z.array(roleSchema).default([]),

@@ -38,9 +38,9 @@ type Limits = LoadedConfig['limits'];
  * sets optional for configurations built in code (tests, embedding), where they take their defaults:
  * no targets (and roles listing none), no trusted proxies, the admin listener on `listen.host`:9090 without admin API, the exchange, login and
  * introspection limits off, one worker, the default shutdown and keys reload, DEFAULT_BROWSER_CONFIG, and
- * an open introspection endpoint.
+ * an open introspection endpoint, the `auto` log format, and account labels in denial lines.
  */
-export type GatewayConfig = Omit<LoadedConfig, 'listen' | 'admin' | 'signing' | 'limits' | 'workers' | 'shutdown' | 'browser' | 'introspection' | 'roles' | 'targets'> & {
+export type GatewayConfig = Omit<LoadedConfig, 'listen' | 'admin' | 'signing' | 'limits' | 'workers' | 'shutdown' | 'browser' | 'introspection' | 'roles' | 'targets' | 'log' | 'audit'> & {
   roles: RoleConfig[];
   targets?: LoadedConfig['targets'];
   listen: Omit<LoadedConfig['listen'], 'trustedProxies'> & Partial<Pick<LoadedConfig['listen'], 'trustedProxies'>>;
@@ -51,4 +51,6 @@ export type GatewayConfig = Omit<LoadedConfig, 'listen' | 'admin' | 'signing' | 
   shutdown?: LoadedConfig['shutdown'];
   browser?: BrowserConfig;
   introspection?: LoadedConfig['introspection'];
+  log?: LoadedConfig['log'];
+  audit?: LoadedConfig['audit'];
 };

@@ -1,3 +1,4 @@
+import { accountLabel } from '../domain/account-label.js';
 import type { CredentialSet, Identity, Role } from '../domain/types.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
@@ -31,6 +32,8 @@ export interface ExchangeDependencies {
   grant(identity: Identity, role: string): { rule: string } | undefined;
   /** Every role the rules grant to `identity`, in rule order. */
   grantedRoles(identity: Identity): string[];
+  /** For the audit line of a refusal by the rules: the rule that came closest to granting `role` (any, when undefined) and what it lacked. */
+  explainRefusal?(identity: Identity, role: string | undefined): Pick<DecisionContext, 'closestRule' | 'failing'> | undefined;
   /**
    * Counts one request of a verified identity against the per-subject abuse limit; throws Throttling
    * (GatewayError) over it. Absent: no limit.
@@ -127,7 +130,8 @@ export class TokenExchange {
     if (!role || !granted) {
       throw new GatewayError('AccessDenied', `Not authorized to perform ${action}`, {
         debug: role ? `no rule grants role ${role.name}` : 'unknown role',
-        context,
+        // The audit line says which rule came closest and who was refused; the client hears none of it.
+        context: { ...context, ...this.#deps.explainRefusal?.(identity, role?.name), account: accountLabel(identity) },
       });
     }
     const grantedContext = { ...context, granted: true };

@@ -66,6 +66,11 @@ export interface DecisionContext {
   role?: string;
   /** True once the rules granted `role` to this identity: only then may a metric label name it. */
   granted?: boolean;
+  /** A refusal by the rules: the rule that came closest, and its failing conditions as `stsgate explain` words them. */
+  closestRule?: string;
+  failing?: string[];
+  /** Who the refused person signed in as, as the denial page named them (domain/account-label.ts). */
+  account?: string;
 }
 
 export class GatewayError extends Error {

@@ -126,7 +126,7 @@ function completeLogin(deps: LoginRouteDependencies) {
         deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: outcome.identity.subject });
         break;
       default:
-        deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(outcome.identity ? { subject: outcome.identity.subject } : {}), reason: outcome.reason });
+        deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(outcome.identity ? { subject: outcome.identity.subject } : {}), reason: outcome.reason, ...(outcome.refusal ? { refusal: outcome.refusal } : {}) });
     }
     deps.metrics.loginSeconds.observe({ provider: providerId, outcome: succeeded ? 'success' : 'failure' }, seconds);
     if (outcome.kind === 'failed') throw outcome.error;

@@ -6,7 +6,7 @@
  */
 import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
-import { GatewayError } from '../errors/gateway-error.js';
+import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
 import type { BrowserLogin } from './browser-login.js';
 import { LoginFailure } from './login-failure.js';
 import type { TerminalRequest } from './terminal-login.js';
@@ -23,6 +23,9 @@ export interface CallbackRequest {
   requestId: string;
 }
 
+/** A refusal by the rules, for the audit line only: the closest rule, what it lacked, and the account the page named. */
+export type LoginRefusal = Pick<DecisionContext, 'closestRule' | 'failing' | 'account'>;
+
 /** How a callback ended; the route renders each kind. */
 export type LoginOutcome =
   /** A new browser session: set its cookie and send the browser on (303) to `redirectTo`. */
@@ -30,18 +33,21 @@ export type LoginOutcome =
   /** A terminal login: no cookie; the browser goes on (303) to the command's loopback address with a one-time code. */
   | { kind: 'terminal_code'; provider: string; identity: Identity; redirectTo: string }
   /** A refused terminal login: the command hears why at its loopback address (RFC 6749 §4.1.2.1) instead of waiting. */
-  | { kind: 'terminal_refused'; provider: string; identity?: Identity; reason: string; redirectTo: string }
+  | { kind: 'terminal_refused'; provider: string; identity?: Identity; reason: string; redirectTo: string; refusal?: LoginRefusal }
   /** A refused or failed browser login: `error` is rendered as the error page. */
-  | { kind: 'failed'; provider: string; identity?: Identity; reason: string; error: unknown };
+  | { kind: 'failed'; provider: string; identity?: Identity; reason: string; error: unknown; refusal?: LoginRefusal };
 
 /** Finishes browser and terminal logins: rules, the no-role refusal, session or terminal code. */
 export class LoginFlow {
   readonly #login: BrowserLogin;
   readonly #grantedRoles: (identity: Identity) => string[];
+  readonly #explainRefusal: ((identity: Identity) => Pick<DecisionContext, 'closestRule' | 'failing'> | undefined) | undefined;
 
-  constructor(options: { login: BrowserLogin; grantedRoles(identity: Identity): string[] }) {
+  /** `explainRefusal`: the rule that came closest for an identity no rule grants anything (for the audit line). */
+  constructor(options: { login: BrowserLogin; grantedRoles(identity: Identity): string[]; explainRefusal?(identity: Identity): Pick<DecisionContext, 'closestRule' | 'failing'> | undefined }) {
     this.#login = options.login;
     this.#grantedRoles = options.grantedRoles;
+    this.#explainRefusal = options.explainRefusal;
   }
 
   /**
@@ -53,6 +59,7 @@ export class LoginFlow {
     const providerId = provider.id;
     let identity: Identity | undefined;
     let terminal: TerminalRequest | undefined;
+    let refusal: LoginRefusal | undefined;
     try {
       const matched = await this.#login.match(providerId, request.parameters, request.cookie);
       terminal = matched.terminal;
@@ -60,7 +67,9 @@ export class LoginFlow {
       identity = completed.identity;
       const roles = this.#grantedRoles(identity);
       if (roles.length === 0) {
-        // Which rule came close is never said: that would teach someone which claims to go and get.
+        // Which rule came close is never said: that would teach someone which claims to go and get. Only
+        // the audit line names it, for the administrators the page sends this person to.
+        refusal = { ...this.#explainRefusal?.(identity), account: accountLabel(identity) };
         throw new LoginFailure('no_role', `You signed in with ${provider.displayName} as ${accountLabel(identity)}, but this account is not allowed any role here. If you expected access, ask the gateway's administrators, naming this account.`, {
           code: 'AccessDenied',
         });
@@ -74,7 +83,7 @@ export class LoginFlow {
       return { kind: 'browser_session', provider: providerId, identity, cookieValue, redirectTo: completed.returnTo ?? wanted };
     } catch (err) {
       const reason = err instanceof LoginFailure ? err.reason : err instanceof GatewayError ? err.code : 'internal';
-      const who = identity ? { identity } : {};
+      const who = { ...(identity ? { identity } : {}), ...(refusal ? { refusal } : {}) };
       // Only a refusal (a LoginFailure) after the transaction matched goes to the terminal: a login that
       // did not match is not this browser's to report, and a store failure is the gateway's error page.
       if (err instanceof LoginFailure && terminal) {

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { ExchangeResult } from '../credentials/exchange.js';
 import type { TargetToken } from '../credentials/target-tokens.js';
 import type { Watermark } from '../credentials/revocations.js';
-import { toGatewayError, type GatewayError } from '../errors/gateway-error.js';
+import { toGatewayError, type DecisionContext, type GatewayError } from '../errors/gateway-error.js';
 import type { Logger } from './logger.js';
 import { deniedRoleLabel, type GatewayMetrics } from './metrics.js';
 
@@ -17,9 +17,13 @@ export class AuditLog {
   readonly #logger: Logger;
   readonly #metrics: GatewayMetrics | undefined;
 
-  constructor(logger: Logger, metrics?: GatewayMetrics) {
+  readonly #includeAccountLabel: boolean;
+
+  /** `includeAccountLabel` (`audit.include_account_label`, default true): denial lines name the account the person saw on the denial page. */
+  constructor(logger: Logger, metrics?: GatewayMetrics, options: { includeAccountLabel?: boolean } = {}) {
     this.#logger = logger.child({ log: 'audit' });
     this.#metrics = metrics;
+    this.#includeAccountLabel = options.includeAccountLabel ?? true;
   }
 
   /** Runs an issuing decision and records its outcome; rethrows a denial unchanged. */
@@ -101,11 +105,20 @@ export class AuditLog {
       source: err.context.source,
       subject: err.context.subject,
       role: err.context.role,
+      ...this.#refusal(err.context),
       ...extra,
       client: ctx.ip,
       ms: Math.round(seconds * 10_000) / 10,
     });
     this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
+  }
+
+  /** A refusal by the rules: the closest rule and its failing conditions, and the account unless the config leaves it out. */
+  #refusal(fields: Pick<DecisionContext, 'closestRule' | 'failing' | 'account'>): Record<string, unknown> {
+    return {
+      ...(fields.closestRule === undefined ? {} : { closestRule: fields.closestRule, failing: fields.failing }),
+      ...(fields.account === undefined || !this.#includeAccountLabel ? {} : { account: fields.account }),
+    };
   }
 
   /** Records a revocation. */
@@ -131,7 +144,12 @@ export class AuditLog {
   }
 
   /** Records a browser or terminal login or logout (`terminal_login`: a code went to `stsgate login`; `terminal_session`: it was redeemed). */
-  session(ctx: Context, event: 'login' | 'logout' | 'login_failed' | 'terminal_login' | 'terminal_session', fields: { provider?: string; subject?: string; reason?: string }): void {
-    this.#logger.info({ event, requestId: ctx.state.requestId, ...fields, client: ctx.ip });
+  session(
+    ctx: Context,
+    event: 'login' | 'logout' | 'login_failed' | 'terminal_login' | 'terminal_session',
+    fields: { provider?: string; subject?: string; reason?: string; refusal?: Pick<DecisionContext, 'closestRule' | 'failing' | 'account'> },
+  ): void {
+    const { refusal, ...rest } = fields;
+    this.#logger.info({ event, requestId: ctx.state.requestId, ...rest, ...(refusal ? this.#refusal(refusal) : {}), client: ctx.ip });
   }
 }

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import type { LogFormat } from '../config/schema.js';
 
 export type { Logger };
 
@@ -47,20 +48,103 @@ function censorOwn(value: object): object {
   return copy ?? value;
 }
 
-/** The process logger: one JSON line per event on stdout. */
-export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export type { LogFormat };
+
+/** `log.format`'s values (the schema declares them; listed here so that the logger need not load zod). */
+const LOG_FORMATS = Object.keys({ auto: true, text: true, json: true } satisfies Record<LogFormat, true>);
+
+/** What `createLogger` takes; everything is optional (the process's stdout, `STSGATE_LOG_LEVEL`, `auto`). */
+export interface LoggerOptions {
+  level?: string;
+  /** Where lines go; default stdout, written synchronously so that nothing is lost when the process exits. */
+  destination?: NodeJS.WritableStream;
+  /** `log.format` from the config; `STSGATE_LOG_FORMAT` overrides it. */
+  format?: LogFormat;
+  /** The environment read for `STSGATE_LOG_LEVEL`, `STSGATE_LOG_FORMAT` and `NO_COLOR` (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * The process logger: one line per event, level names (`"level":"info"`) rather than pino's numbers.
+ * JSON lines, or with the text format one readable line each (`21:14:44.123 INFO  request method=POST ...`),
+ * coloured only on a terminal without NO_COLOR.
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const env = options.env ?? process.env;
+  const stream = options.destination ?? process.stdout;
+  const isTTY = (stream as { isTTY?: boolean }).isTTY === true;
+  const text = resolveLogFormat(options.format, env, isTTY) === 'text';
+  // no-color.org: NO_COLOR present and not empty turns colour off.
+  const colour = text && isTTY && !env.NO_COLOR;
   const logger = pino(
     {
-      level: options.level ?? process.env.STSGATE_LOG_LEVEL ?? 'info',
+      level: options.level ?? env.STSGATE_LOG_LEVEL ?? 'info',
       base: { service: 'stsgate' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { log: censorNested },
+      formatters: { level: (label) => ({ level: label }), log: censorNested },
       // pino runs serializers after formatters.log, so a serialized error is censored here.
       serializers: { err: (err: unknown) => censorNestedValue(pino.stdSerializers.err(err as Error)) },
+      // The text format is rendered from the finished (censored) JSON line, so both carry the same fields.
+      ...(text ? { hooks: { streamWrite: (line: string) => formatTextLine(line, { colour }) } } : {}),
     },
-    options.destination as Parameters<typeof pino>[1],
+    // Synchronous: pino's default asynchronous stdout could reorder lines, or lose the one in flight, when
+    // the process exits straight after logging (seen with three lines and process.exit).
+    (options.destination ?? pino.destination({ dest: 1, sync: true })) as Parameters<typeof pino>[1],
   );
   return censoringChildBindings(logger);
+}
+
+/** `STSGATE_LOG_FORMAT` over the configured format; `auto` is text on a terminal and JSON otherwise. */
+export function resolveLogFormat(configured: LogFormat | undefined, env: Readonly<Record<string, string | undefined>>, isTTY: boolean): 'text' | 'json' {
+  const fromEnv = env.STSGATE_LOG_FORMAT;
+  if (fromEnv !== undefined && fromEnv !== '' && !(LOG_FORMATS as readonly string[]).includes(fromEnv)) {
+    throw new Error(`STSGATE_LOG_FORMAT: found ${JSON.stringify(fromEnv)}, expected one of ${LOG_FORMATS.join(', ')}`);
+  }
+  const format = (fromEnv || configured || 'auto') as LogFormat;
+  return format === 'auto' ? (isTTY ? 'text' : 'json') : format;
+}
+
+const LEVEL_COLOURS: Readonly<Record<string, string>> = { trace: '90', debug: '36', info: '32', warn: '33', error: '31', fatal: '1;31' };
+/** Fields every line has, shown in their own place (time, level, message) or not at all (the service name). */
+const LINE_FIELDS = new Set(['time', 'level', 'msg', 'service']);
+
+/**
+ * One JSON log line as one line of text: time of day, level name, message, then `key=value` for each
+ * other field. Strings are quoted (JSON) when they hold anything but visible ASCII, so a value can never
+ * break the line or send the terminal a control sequence; objects are shown as JSON.
+ */
+export function formatTextLine(json: string, options: { colour: boolean }): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return `${quote(json.trimEnd())}\n`;
+  }
+  const paint = (code: string, value: string) => (options.colour ? `\x1b[${code}m${value}\x1b[0m` : value);
+  const level = String(entry.level ?? '');
+  const time = typeof entry.time === 'string' ? entry.time.slice(11, 23) : String(entry.time ?? '');
+  const parts = [paint('2', time), paint(LEVEL_COLOURS[level] ?? '0', level.toUpperCase().padEnd(5))];
+  if (entry.msg !== undefined) parts.push(safeText(String(entry.msg)));
+  for (const [key, value] of Object.entries(entry)) {
+    if (LINE_FIELDS.has(key) || value === undefined) continue;
+    parts.push(`${paint('2', `${safeText(key)}=`)}${typeof value === 'string' ? quote(value) : escapeControls(JSON.stringify(value))}`);
+  }
+  return `${parts.join(' ')}\n`;
+}
+
+/** Visible ASCII without quotes or `=` is shown bare; anything else as a JSON string. */
+function quote(value: string): string {
+  return /^[\x21\x23-\x3c\x3e-\x7e]+$/.test(value) ? value : escapeControls(JSON.stringify(value));
+}
+
+/** Free text (the message): control characters escaped, not quoted. */
+function safeText(value: string): string {
+  return escapeControls(JSON.stringify(value).slice(1, -1).replace(/\\"/g, '"'));
+}
+
+/** JSON leaves DEL, the C1 controls (0x9b is a CSI on some terminals) and the line separators as they are. */
+function escapeControls(text: string): string {
+  return text.replace(/[\x7f-\x9f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**

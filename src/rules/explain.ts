@@ -61,3 +61,41 @@ export function formatExplanation(explanation: Explanation): string {
   lines.push(explanation.roles.length > 0 ? `roles: ${explanation.roles.join(', ')}` : 'roles: none (no rule matched)');
   return lines.join('\n');
 }
+
+/** Why an identity was refused: the rule that came closest and, in `stsgate explain`'s words, what it lacked. */
+export interface RefusalExplanation {
+  closestRule: string;
+  /** The failing lines `stsgate explain` prints under that rule (nested ones keep their extra indentation). */
+  failing: string[];
+}
+
+/** How many conditions would have to change for `outcome` to hold: a failed `any` needs only its nearest branch. */
+function misses(outcome: ConditionOutcome): number {
+  if (outcome.passed) return 0;
+  switch (outcome.kind) {
+    case 'claim':
+    case 'not':
+      return 1;
+    case 'all':
+      return outcome.children.reduce((sum, child) => sum + misses(child), 0);
+    case 'any':
+      return Math.min(...outcome.children.map(misses));
+  }
+}
+
+/**
+ * The rule that came closest to granting `role` (any rule when no role is known): among the rules that
+ * did not match, one for the identity's source before one for another, then the fewest failing
+ * conditions, then rule order. Undefined when no such rule exists. For the audit log only: a person who
+ * was refused is never told which claims would have helped.
+ */
+export function refusalExplanation(explanation: Explanation, role?: string): RefusalExplanation | undefined {
+  let best: { rule: RuleExplanation; score: [number, number] } | undefined;
+  for (const rule of explanation.rules) {
+    if (rule.matched || (role !== undefined && !rule.roles.includes(role))) continue;
+    const score: [number, number] = [rule.source?.passed === false ? 1 : 0, rule.conditions.reduce((sum, c) => sum + misses(c), 0)];
+    if (!best || score[0] < best.score[0] || (score[0] === best.score[0] && score[1] < best.score[1])) best = { rule, score };
+  }
+  if (!best) return undefined;
+  return { closestRule: best.rule.rule, failing: formatRuleExplanation(best.rule, true).slice(1).map((line) => line.replace(/^ {4}/, '')) };
+}

@@ -1,11 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfigCommand } from '../../src/commands/check-config.js';
 import { explainCommand } from '../../src/commands/explain.js';
+import { cliCommandLine, REPO_ROOT } from '../support/cli-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stsgate-commands-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,7 +73,7 @@ describe('check-config', () => {
         `${path}: 3 problems`,
         '  listen.port: found 0, expected an integer in 1..65535',
         '  account_id: found "1", expected a string of 12 digits',
-        '  (top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, targets, roles, rules, tests',
+        '  (top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, log, audit, issuers, targets, roles, rules, tests',
       ],
     });
   });
@@ -225,5 +228,89 @@ describe('explain', () => {
       code: 1,
       lines: [`${bad}: 1 problem`, '  rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?'],
     });
+  });
+});
+
+/** A compact JWT with `claims` and a signature nobody made: explain must read it without verifying it. */
+function unsignedToken(claims: unknown, header: unknown = { alg: 'RS256', kid: 'k1' }): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part(header)}.${part(claims)}.${Buffer.from('not a signature').toString('base64url')}`;
+}
+
+describe('explain --token and standard input', () => {
+  const config = file('explain-token.yaml', CONFIG);
+  const GHA = 'https://token.actions.githubusercontent.com';
+  const stdin = (text: string) => Readable.from([Buffer.from(text)]);
+
+  it('--token - reads a JWT on standard input, says it was not verified, and explains its claims as the issuer\'s identity', async () => {
+    const token = unsignedToken({ iss: GHA, sub: 'repo:acme/app:ref:refs/heads/dev', aud: 'sts', exp: 1, repository: 'acme/app', ref: 'refs/heads/dev' });
+    const { code, lines } = await run((w) => explainCommand({ configFile: config, token: '-', stdin: stdin(`${token}\n`) }, w));
+    expect(code).toBe(0);
+    expect(lines).toEqual([
+      'note: the token was decoded, not verified: its signature, expiry and audience were not checked; the gateway checks them before any rule sees its claims',
+      `note: iss "${GHA}" is issuer "gha"`,
+      'identity: source "gha", subject "repo:acme/app:ref:refs/heads/dev"',
+      'rule 0 "main deploys": no match',
+      '    ok   source equals "gha": found "gha"',
+      '    ok   repository equals "acme/app": found string "acme/app"',
+      '    FAIL ref equals "refs/heads/main": found string "refs/heads/dev"',
+      'rule 1 "acme reads": MATCHED, grants reader',
+      '    ok   source equals "gha": found "gha"',
+      '    ok   repository glob "acme/*": found string "acme/app"',
+      'roles: reader',
+    ]);
+  });
+
+  it('--token FILE with an iss no issuer has: the URL is the source, and says so', async () => {
+    const token = file('other.jwt', unsignedToken({ iss: 'https://idp.example.org', sub: 'u-1', repository: 'acme/app' }));
+    const { code, lines } = await run((w) => explainCommand({ configFile: config, token }, w));
+    expect(code).toBe(0);
+    expect(lines.slice(0, 4)).toEqual([
+      expect.stringContaining('not verified'),
+      'note: iss "https://idp.example.org" is no configured issuer\'s; it is used as the source as it is',
+      'note: source "https://idp.example.org" is not a configured issuer or provider (gha)',
+      'identity: source "https://idp.example.org", subject "u-1"',
+    ]);
+    expect(lines.at(-1)).toBe('roles: none (no rule matched)');
+  });
+
+  const SECRET_LOOKING = 'eyJzZWNyZXQiOiJ0b2tlbi1wYXJ0In0';
+  it.each<[string, string, string]>([
+    ['empty input', '  \n', 'found nothing, expected a JWT (header.payload.signature)'],
+    ['not a JWT at all', SECRET_LOOKING, 'found 1 part separated by ".", expected a JWT of three (header.payload.signature)'],
+    ['two parts', `${SECRET_LOOKING}.${SECRET_LOOKING}`, 'found 2 parts separated by ".", expected a JWT of three (header.payload.signature)'],
+    ['an encrypted token', 'a.b.c.d.e', 'found an encrypted token (JWE, five parts), expected a signed JWT: its claims cannot be read without the key'],
+    ['a payload that is not base64url', `${SECRET_LOOKING}.pay+load/.sig`, 'the payload (second part) is not base64url, expected a JWT'],
+    ['a payload that is not JSON', `${SECRET_LOOKING}.${Buffer.from('{not json').toString('base64url')}.sig`, "the payload (second part) is not JSON, expected a JWT's claims"],
+    ['a payload that is a list', unsignedToken([1, 2]), 'the payload holds a list, expected a mapping of claims'],
+    ['no iss', unsignedToken({ sub: 'x' }), 'iss: found nothing, expected the issuer URL (the source is found by it)'],
+  ])('a malformed token (%s): one clear problem, exit 1, the token not echoed', async (_name, token, problem) => {
+    const { code, lines } = await run((w) => explainCommand({ configFile: config, token: '-', stdin: stdin(token) }, w));
+    expect(code).toBe(1);
+    expect(lines).toEqual(['standard input: 1 problem', `  ${problem}`]);
+    expect(lines.join('\n')).not.toContain(SECRET_LOOKING);
+  });
+
+  it('a token file that cannot be read', async () => {
+    const missing = join(dir, 'missing.jwt');
+    expect(await run((w) => explainCommand({ configFile: config, token: missing }, w))).toEqual({ code: 1, lines: [`${missing}: 1 problem`, '  cannot read the token file (ENOENT)'] });
+  });
+
+  it.each<[string, { identity?: string; token?: string }]>([
+    ['neither', {}],
+    ['both', { identity: '-', token: '-' }],
+  ])('--identity and --token: %s is a usage error (exit 2)', async (_name, inputs) => {
+    expect(await run((w) => explainCommand({ configFile: config, ...inputs }, w))).toEqual({ code: 2, lines: ['explain: give one of --identity FILE or --token FILE (- reads standard input)'] });
+  });
+
+  it('stsgate explain --identity - reads the identity document from standard input', () => {
+    const [command, ...prefix] = cliCommandLine();
+    const identity = JSON.stringify({ source: 'gha', subject: 's', claims: { repository: 'acme/app', ref: 'refs/heads/main' } });
+    const result = spawnSync(command!, [...prefix, 'explain', '--config', config, '--identity', '-'], { cwd: REPO_ROOT, input: identity, encoding: 'utf8', timeout: 30_000 });
+    expect(result.status, result.stderr).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('identity: source "gha", subject "s"');
+    expect(lines).toContain('rule 0 "main deploys": MATCHED, grants deployer');
+    expect(lines.at(-1)).toBe('roles: deployer, reader');
   });
 });

@@ -72,6 +72,8 @@ describe('a valid configuration', () => {
       cache: { minRemainingFraction: 0.5 },
       workers: 1,
       shutdown: { delaySeconds: 0, graceSeconds: 10 },
+      log: { format: 'auto' },
+      audit: { includeAccountLabel: true },
       issuers: [
         {
           id: 'gha',
@@ -107,6 +109,8 @@ describe('a valid configuration', () => {
         t.store = { redis: { url: 'redis://localhost:6379' } };
         t.workers = 4;
         t.shutdown = { delay_seconds: 5, grace_seconds: 20 };
+        t.log = { format: 'text' };
+        t.audit = { include_account_label: false };
         Object.assign(issuer(t), { algorithms: ['ES384', 'EdDSA'], clock_skew_seconds: 5, max_token_age_seconds: 600 });
         Object.assign(role(t), {
           scopes: ['deploy:write'],
@@ -125,6 +129,8 @@ describe('a valid configuration', () => {
     expect(config.signing).toEqual({ algorithm: 'EdDSA', keysFile: '/etc/stsgate/keys.json', reloadIntervalSeconds: 2 });
     expect(config.workers).toBe(4);
     expect(config.shutdown).toEqual({ delaySeconds: 5, graceSeconds: 20 });
+    expect(config.log).toEqual({ format: 'text' });
+    expect(config.audit).toEqual({ includeAccountLabel: false });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
     expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 });
@@ -236,8 +242,10 @@ describe('problems', () => {
   it.each<[string, (t: Tree) => void, string]>([
     // structure and types
     ['unknown top-level key', (t) => (t.isuers = []), '(top level): unknown key "isuers"; did you mean "issuers"?'],
-    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, targets, roles, rules, tests'],
+    ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, log, audit, issuers, targets, roles, rules, tests'],
     ['unknown nested key', (t) => (issuer(t).audience = ['x']), 'issuers[0]: unknown key "audience"; did you mean "audiences"?'],
+    ['an unknown log format', (t) => (t.log = { format: 'pretty' }), 'log.format: found "pretty", expected one of auto, text, json'],
+    ['an account-label switch that is not a boolean', (t) => (t.audit = { include_account_label: 'no' }), 'audit.include_account_label: found "no", expected true or false'],
     ['unknown rule key', (t) => (rule(t).mtach = {}), 'rules[0]: unknown key "mtach"; did you mean "match"?'],
     ['missing public_url', (t) => delete t.public_url, 'public_url: missing, expected an https:// URL'],
     ['mapping where a string is expected', (t) => (issuer(t).audiences = [{ a: 1 }]), 'issuers[0].audiences[0]: found a mapping, expected a string'],
@@ -438,7 +446,7 @@ describe('problems', () => {
       'account_id: found "1", expected a string of 12 digits',
       'roles[0].max_session_seconds: found 10, expected an integer in 900..43200',
       'rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?',
-      '(top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, issuers, targets, roles, rules, tests',
+      '(top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, log, audit, issuers, targets, roles, rules, tests',
       'rules[0].roles[0]: unknown role "nope"; known roles: deployer, reader',
       'rules[0].match.source: unknown source "gh"; did you mean "gha"?',
     ]);

@@ -29,7 +29,11 @@ beforeAll(async () => {
     publicUrl: PUBLIC_URL,
     browser: DEFAULT_BROWSER_CONFIG,
   });
-  flow = new LoginFlow({ login, grantedRoles: (identity: Identity) => (identity.subject === 'a-1' ? ['deployer', 'reader'] : []) });
+  flow = new LoginFlow({
+    login,
+    grantedRoles: (identity: Identity) => (identity.subject === 'a-1' ? ['deployer', 'reader'] : []),
+    explainRefusal: (identity: Identity) => ({ closestRule: 'alice only', failing: [`FAIL sub equals "a-1": found string ${JSON.stringify(identity.subject)}`] }),
+  });
 });
 
 afterAll(async () => {
@@ -72,6 +76,10 @@ describe('LoginFlow.finish', () => {
     expect(outcome).toMatchObject({ kind: 'failed', provider: 'idp', reason });
     expect(outcome.identity?.subject).toBe(subject);
     expect(outcome.kind === 'failed' && outcome.error).toBeInstanceOf(LoginFailure);
+    // Only a refusal by the rules says, for the audit line, which rule came closest and who was refused.
+    expect(outcome.kind === 'failed' && outcome.refusal).toEqual(
+      reason === 'no_role' ? { closestRule: 'alice only', failing: ['FAIL sub equals "a-1": found string "b-1"'], account: 'bob@example.com (idp:b-1)' } : undefined,
+    );
   });
 
   it('throws for an unknown provider (a 404; nothing to finish)', async () => {

@@ -129,12 +129,12 @@ describe.each(granted)('a full login with %s', (provider, double, user, role, se
   });
 });
 
-describe.each<[string, () => LoginDouble, string, string]>([
-  ['google', () => setup.env.google, 'bob', 'bob@other.com (google:1002)'],
-  ['okta', () => setup.env.okta, 'dan', 'dan@acme.com (okta:d-1)'],
-  ['github', () => setup.env.github, 'eve', 'eve@evil.example (github:666)'],
-  ['facebook', () => setup.env.facebook, 'mallory', 'mallory@example.com (facebook:10002)'],
-])('a %s user no rule grants', (provider, double, user, account) => {
+describe.each<[string, () => LoginDouble, string, string, string]>([
+  ['google', () => setup.env.google, 'bob', 'bob@other.com (google:1002)', 'the acme Workspace may deploy and read'],
+  ['okta', () => setup.env.okta, 'dan', 'dan@acme.com (okta:d-1)', 'sts-admins in okta administer'],
+  ['github', () => setup.env.github, 'eve', 'eve@evil.example (github:666)', 'the acme deployers team deploys'],
+  ['facebook', () => setup.env.facebook, 'mallory', 'mallory@example.com (facebook:10002)', 'alice on facebook reads'],
+])('a %s user no rule grants', (provider, double, user, account, closestRule) => {
   it(`${user} gets a 403 page naming the account, and no session`, async () => {
     const before = await sessions();
     const browser = new TestBrowser();
@@ -148,7 +148,12 @@ describe.each<[string, () => LoginDouble, string, string]>([
     // Never which rule came close.
     expect(text).not.toMatch(/rule|acme\/deployers|sts-admins|hd/);
     expect(await sessions()).toBe(before);
-    expect(setup.env.gateway.logs().some((l) => l.event === 'login_failed' && l.provider === provider && l.reason === 'no_role')).toBe(true);
+    // The audit line, for the administrators the page sends this person to: the account the page named,
+    // the rule that came closest and what it lacked.
+    const line = setup.env.gateway.logs().find((l) => l.event === 'login_failed' && l.provider === provider && l.reason === 'no_role');
+    expect(line).toMatchObject({ account, closestRule });
+    expect((line!.failing as string[]).every((f) => f.startsWith('FAIL ') || f.startsWith('    '))).toBe(true);
+    expect(line!.failing).not.toEqual([]);
     expect((await browser.get(`${setup.env.gateway.url}/v1/credentials`)).status).toBe(401);
   });
 });

@@ -19,13 +19,14 @@ function capture(): { destination: Writable; lines: () => Record<string, unknown
   return { destination, lines: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).map(({ time: _time, ...rest }) => rest) };
 }
 
-/** The configuration the logger had before: pino's own redaction. */
+/** The configuration the logger had before: pino's own redaction (with level names, as the logger writes them now). */
 function referenceLogger(destination: Writable) {
   return pino(
     {
       level: 'info',
       base: { service: 'stsgate' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
       redact: { paths: [...REDACTED_FIELDS].map((name) => `*.${name}`), censor: '[redacted]' },
     },
     destination,

@@ -2,7 +2,7 @@
  * Canary: exchange flows run with marked tokens, issued secrets, session tokens, signatures and the
  * gateway's own keys and store password, in their right places and misplaced into other fields, through
  * success, refusal, throttling, revocation and a store outage. None of them may appear, whole or as a
- * recognisable piece, in a log line, in an error body, or in a metric label. The log must still say what
+ * recognisable piece, in a log line (JSON or text format), in an error body, or in a metric label. The log must still say what
  * happened (the test fails if it is empty of decisions).
  */
 import { readFile } from 'node:fs/promises';
@@ -146,6 +146,14 @@ describe('secrets never reach logs, error bodies or metric labels', () => {
 
   it('no secret is in any log line', () => {
     const log = g.gateway.logs().map((l) => JSON.stringify(l));
+    const leaks = [...secrets].filter(([, value]) => log.some((line) => line.includes(value) || line.includes(JSON.stringify(value).slice(1, -1))));
+    expect(leaks.map(([label]) => label)).toEqual([]);
+  });
+
+  it('no secret is in any line of the text log format', () => {
+    const log = g.gateway.textLogs();
+    expect(log.length).toBe(g.gateway.logs().length);
+    expect(log.some((line) => / INFO  log=audit event=denied /.test(line))).toBe(true);
     const leaks = [...secrets].filter(([, value]) => log.some((line) => line.includes(value) || line.includes(JSON.stringify(value).slice(1, -1))));
     expect(leaks.map(([label]) => label)).toEqual([]);
   });

@@ -257,7 +257,7 @@ export async function startGatewayProcess(config: GatewayConfigFile, options: St
     stderr,
     logs,
     audit: () => logs().filter((line) => line.log === 'audit'),
-    problems: () => [...logs().filter((line) => (line.level as number) >= 40).map((line) => JSON.stringify(line)), ...stderr],
+    problems: () => [...logs().filter((line) => ['warn', 'error', 'fatal'].includes(line.level as string)).map((line) => JSON.stringify(line)), ...stderr],
     async waitForLogs(match, count = 1, timeoutMs = 5_000) {
       const until = Date.now() + timeoutMs;
       for (;;) {

@@ -15,7 +15,7 @@ import { SecretBox } from '../../src/credentials/secret-box.js';
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
 import { RoleCatalog } from '../../src/domain/role-catalog.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, formatTextLine } from '../../src/observability/logger.js';
 import { compileRules } from '../../src/rules/index.js';
 import { afterAll, beforeAll } from 'vitest';
 import { TEST_AUDIENCE, TestIssuer } from './test-issuer.js';
@@ -30,6 +30,8 @@ export interface TestGateway extends RunningGateway {
   config: GatewayConfig;
   /** Parsed log lines of this gateway. */
   logs(): Record<string, unknown>[];
+  /** The same lines as the text log format renders them (`log.format: text`, uncoloured). */
+  textLogs(): string[];
 }
 
 /** The roles and rules most tests use: `deployer` (main of acme/app), `reader` (any acme repo), chaining deployer -> reader, and deployer -> deployer (it lists itself). */
@@ -123,7 +125,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   });
   const logger = createLogger({ level: 'debug', destination });
   const gateway = await startGateway(config, { logger, port: options.port ?? 0, shutdownGraceMs: 2000, ...(options.config?.admin ? {} : { adminPort: 0 }), ...(options.adminRoutes ? { adminRoutes: options.adminRoutes } : {}) });
-  return { ...gateway, config, close: gateway.close, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return { ...gateway, config, close: gateway.close, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>), textLogs: () => lines.map((l) => formatTextLine(l, { colour: false })) };
 }
 
 /** Reads `<Code>` from an AWS ErrorResponse. */
