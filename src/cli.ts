@@ -15,7 +15,7 @@ import { TerminalUsageError } from './terminal/gateway-url.js';
 const USAGE = `usage:
   stsgate serve --config FILE
   stsgate check-config --config FILE [--connect]
-  stsgate explain --config FILE --identity FILE
+  stsgate explain --config FILE (--identity FILE|- | --token FILE|-)
   stsgate keys generate [--alg ES256|EdDSA|RS256]
   stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]
   stsgate revoke --config FILE (--subject S [--source ID] | --role R | --all) [--issued-before TIME|now] [--reason TEXT]
@@ -62,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
       context: { type: 'string' },
       out: { type: 'string' },
       format: { type: 'string' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -80,7 +81,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'explain': {
       const { explainCommand } = await import('./commands/explain.js');
-      return explainCommand(requireOption(values.config, '--config'), requireOption(values.identity, '--identity'), write);
+      return explainCommand(
+        { configFile: requireOption(values.config, '--config'), ...(values.identity !== undefined ? { identity: values.identity } : {}), ...(values.token !== undefined ? { token: values.token } : {}) },
+        write,
+      );
     }
     case 'revoke': {
       const { revokeCommand } = await import('./commands/revoke.js');
@@ -187,10 +191,10 @@ async function serve(configFile: string): Promise<number> {
   const workers = workerCount(config.workers ?? 1);
   const { delaySeconds, graceSeconds } = config.shutdown ?? DEFAULT_SHUTDOWN;
   if (isClusterPrimary(workers)) {
-    return runPrimary({ workers, logger: createLogger(), stopTimeoutMs: (delaySeconds + graceSeconds) * 1000 + 5_000 });
+    return runPrimary({ workers, logger: createLogger({ format: config.log?.format }), stopTimeoutMs: (delaySeconds + graceSeconds) * 1000 + 5_000 });
   }
   const id = workerId();
-  const logger = id === undefined ? createLogger() : createLogger().child({ worker: id });
+  const logger = id === undefined ? createLogger({ format: config.log?.format }) : createLogger({ format: config.log?.format }).child({ worker: id });
   const metrics = new GatewayMetrics();
   await shareMetricsWithPrimary(metrics);
   const gateway = await startGateway(config, { logger, metrics, ...(keysFile ? { keysFile } : {}) });

@@ -125,15 +125,7 @@ async function readTokenIdentity(
 }
 
 /** Explains, rule by rule, how an identity (a document, or a token's claims) fares against the config; returns the exit code (0 explained, 1 on problems, 2 on a usage error). */
-export async function explainCommand(options: ExplainOptions, write: (line: string) => void): Promise<number>;
-/** The positional form `stsgate explain --config FILE --identity FILE` used before options; same as `{ configFile, identity }`. */
-export async function explainCommand(configFile: string, identityFile: string, write: (line: string) => void): Promise<number>;
-export async function explainCommand(first: ExplainOptions | string, second: string | ((line: string) => void), third?: (line: string) => void): Promise<number> {
-  if (typeof first === 'string') return explain({ configFile: first, identity: second as string }, third!);
-  return explain(first, second as (line: string) => void);
-}
-
-async function explain(options: ExplainOptions, write: (line: string) => void): Promise<number> {
+export async function explainCommand(options: ExplainOptions, write: (line: string) => void): Promise<number> {
   if ((options.identity === undefined) === (options.token === undefined)) {
     write('explain: give one of --identity FILE or --token FILE (- reads standard input)');
     return 2;

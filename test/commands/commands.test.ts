@@ -142,7 +142,7 @@ describe('explain', () => {
     ['YAML', 'id.yaml', 'source: gha\nsubject: repo:acme/app\nclaims:\n  repository: acme/app\n  ref: refs/heads/dev\n'],
   ])('explains an identity from %s', async (_name, name, text) => {
     const identity = file(name, text);
-    expect(await run((w) => explainCommand(config, identity, w))).toEqual({
+    expect(await run((w) => explainCommand({ configFile: config, identity: identity }, w))).toEqual({
       code: 0,
       lines: [
         'identity: source "gha", subject "repo:acme/app"',
@@ -160,7 +160,7 @@ describe('explain', () => {
 
   it('takes the subject from the sub claim and notes an unknown source', async () => {
     const identity = file('other.json', JSON.stringify({ source: 'k8s', claims: { sub: 'system:serviceaccount:ci:runner', ref: 1 } }));
-    const { code, lines } = await run((w) => explainCommand(config, identity, w));
+    const { code, lines } = await run((w) => explainCommand({ configFile: config, identity: identity }, w));
     expect(code).toBe(0);
     expect(lines[0]).toBe('note: source "k8s" is not a configured issuer or provider (gha)');
     expect(lines[1]).toBe('identity: source "k8s", subject "system:serviceaccount:ci:runner"');
@@ -175,14 +175,14 @@ describe('explain', () => {
     ['subject not a string', '{ "source": "gha", "subject": 5 }', ['subject: found 5, expected a string']],
   ])('reports a bad identity file (%s) and exits 1', async (_name, text, problems) => {
     const identity = file('bad-identity.json', text);
-    const { code, lines } = await run((w) => explainCommand(config, identity, w));
+    const { code, lines } = await run((w) => explainCommand({ configFile: config, identity: identity }, w));
     expect(code).toBe(1);
     expect(lines).toEqual([`${identity}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, ...problems.map((p) => `  ${p}`)]);
   });
 
   it('reports an unparsable identity file', async () => {
     const identity = file('broken.json', '{ "source": ');
-    const { code, lines } = await run((w) => explainCommand(config, identity, w));
+    const { code, lines } = await run((w) => explainCommand({ configFile: config, identity: identity }, w));
     expect(code).toBe(1);
     expect(lines[0]).toBe(`${identity}: 1 problem`);
     expect(lines[1]).toMatch(/expected JSON or YAML$/);
@@ -202,7 +202,7 @@ describe('explain', () => {
 `,
     );
     const identity = file('workload.json', JSON.stringify({ source: 'gha', subject: 's', claims: { repository: 'acme/app', ref: 'refs/heads/dev', actor: 'octo;cat' } }));
-    let { lines } = await run((w) => explainCommand(withTargets, identity, w));
+    let { lines } = await run((w) => explainCommand({ configFile: withTargets, identity: identity }, w));
     const targets = lines.slice(lines.indexOf('targets:'));
     expect(targets).toEqual([
       'targets:',
@@ -211,7 +211,7 @@ describe('explain', () => {
       '  not granted: vault',
     ]);
     const good = file('good.json', JSON.stringify({ source: 'gha', subject: 's', claims: { repository: 'acme/app', ref: 'refs/heads/dev', actor: 'octocat', login: 'octocat' } }));
-    ({ lines } = await run((w) => explainCommand(withTargets, good, w)));
+    ({ lines } = await run((w) => explainCommand({ configFile: withTargets, identity: good }, w)));
     const claims = lines.slice(lines.indexOf('  aws-prod (aws, ES256, via role reader, lives 900 s at most): a token would carry') + 1, lines.findIndex((l) => l.startsWith('  kube')));
     expect(JSON.parse(claims.join('\n'))).toEqual({
       iss: 'https://sts.example.com',
@@ -224,7 +224,7 @@ describe('explain', () => {
   it('reports config problems and exits 1', async () => {
     const bad = file('bad-config.yaml', CONFIG.replace('equals: acme/app', 'equal: acme/app'));
     const identity = file('id2.json', '{ "source": "gha" }');
-    expect(await run((w) => explainCommand(bad, identity, w))).toEqual({
+    expect(await run((w) => explainCommand({ configFile: bad, identity: identity }, w))).toEqual({
       code: 1,
       lines: [`${bad}: 1 problem`, '  rules[0].match.all[0]: unknown operator "equal"; did you mean "equals"?'],
     });
