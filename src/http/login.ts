@@ -155,14 +155,17 @@ function sameSiteOnly(deps: LoginRouteDependencies) {
   };
 }
 
-/** `POST /logout`: deletes the session record and clears the cookie, then 303 to the start page. */
+/** Where a logout sends the browser: the start page, saying what signing out did not end. */
+const SIGNED_OUT_PAGE = '/?signed_out=1';
+
+/** `POST /logout`: deletes the session record and clears the cookie, then 303 to the start page's signed-out notice. */
 function logout(deps: LoginRouteDependencies) {
   return async function endSession(ctx: Context): Promise<void> {
     const ended = await deps.login.endSession(sessionCookie(ctx, deps));
     clearSessionCookie(ctx, deps);
     if (ended) deps.audit.session(ctx, 'logout', { provider: ended.provider, subject: ended.identity.subject });
     ctx.status = 303;
-    ctx.redirect('/');
+    ctx.redirect(SIGNED_OUT_PAGE);
   };
 }
 
@@ -319,6 +322,7 @@ function startPage(deps: LoginRouteDependencies) {
       ctx.body = signInPage(
         deps.login.providers.map((p) => ({ id: p.id, displayName: p.displayName, href: `/login/${encodeURIComponent(p.id)}${suffix}` })),
         pageOptions(deps),
+        { signedOut: queryParam(ctx, 'signed_out') !== undefined },
       );
       return;
     }

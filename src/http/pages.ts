@@ -110,8 +110,11 @@ function layout(title: string, main: Html, options: PageOptions & { signedIn?: {
 </html>`.markup}\n`;
 }
 
-/** The start page when nobody is signed in: one button per configured provider. */
-export function signInPage(providers: readonly ProviderLink[], options: PageOptions = {}): string {
+/**
+ * The start page when nobody is signed in: one button per configured provider. `signedOut`: the person
+ * has just signed out, and the page says what that did and did not end.
+ */
+export function signInPage(providers: readonly ProviderLink[], options: PageOptions = {}, view: { signedOut?: boolean } = {}): string {
   const buttons =
     providers.length === 0
       ? html`<p>No identity provider is configured on this gateway.</p>`
@@ -119,10 +122,24 @@ export function signInPage(providers: readonly ProviderLink[], options: PageOpti
   return layout(
     'Sign in',
     html`<h1>Sign in</h1>
+    ${view.signedOut ? signedOutNotice() : ''}
     <p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>
     ${buttons}`,
     options,
   );
+}
+
+/**
+ * Signing out ends the browser session only: keys already issued are bearer credentials that nothing
+ * calls back, so they work until they expire unless an administrator revokes them (`stsgate revoke`
+ * writes a watermark every replica checks).
+ */
+function signedOutNotice(): Html {
+  return html`<section class="signed-out" role="status" aria-labelledby="signed-out-heading">
+      <h2 id="signed-out-heading">You are signed out</h2>
+      <p>This browser’s session has ended. Credentials issued before you signed out still work until they expire: signing out does not cancel them.</p>
+      <p>If some may have leaked, ask the gateway’s administrators to revoke them. An administrator runs <code>stsgate revoke --subject</code> with your account’s subject, which cuts off everything issued to your account until then.</p>
+    </section>`;
 }
 
 /** What the terminal login's confirmation page shows and sends back. */
@@ -363,6 +380,7 @@ pre { background: var(--panel); padding: 1rem; border-radius: 6px; overflow-x: a
 .request-id, .status { color: var(--muted); font-size: 0.875rem; }
 .confirm-code { font-size: 1.25rem; }
 .confirm-code code { letter-spacing: 0.1em; }
+.signed-out { margin: 1rem 0; padding: 0.1rem 1rem; border-left: 4px solid var(--accent); background: var(--panel); }
 .notice { background: #fff3cd; border-bottom: 3px solid #a15c00; color: #3d2a00; font-weight: 700; text-align: center; }
 .notice p { margin: 0; padding: 0.6rem 1.25rem; }
 `,
