@@ -3,8 +3,9 @@
  * .ci/run; never a downloaded one) driven by playwright-core, against the login environment on the real
  * Redis. It clicks through the start page, oidc-provider's login page (standing in for Google), the role
  * picker and the credentials view, checks the keys with the AWS SDK, the copy button, and the basics of
- * accessibility (labels, button names, keyboard focus order, focus moved to the credentials), and saves
- * a screenshot of the credentials view to test-artifacts/credentials.png; shows the roles' details, the AWS profile, a role not granted in words,
+ * accessibility (labels, button names, keyboard focus order, focus moved to the credentials, the focus
+ * ring's measured contrast), and saves a screenshot of the credentials view to
+ * test-artifacts/credentials.png; shows the roles' details, the AWS profile, a role not granted in words,
  * and the signed-out notice; gets a target token from the Targets section and verifies it with the JWKS.
  * Then `stsgate login` once with Chromium as the person's browser, confirming on the gateway's page the
  * code the command printed, and the page's AWS profile used by the AWS SDK with that login.
@@ -45,11 +46,34 @@ interface PageElement {
   getAttribute(name: string): string | null;
 }
 declare const document: { activeElement: PageElement | null; querySelector(selector: string): PageElement | null; querySelectorAll(selector: string): Iterable<PageElement> };
+declare const navigator: { clipboard: { readText(): Promise<string> } };
+declare function getComputedStyle(element: PageElement): { outlineColor: string; outlineStyle: string; outlineWidth: string; backgroundColor: string };
 
 /** The description the deployer role is configured with, shown beside it on the page. */
 const DEPLOYER_DESCRIPTION = 'Deploys acme/app from its main branch';
 
-declare const navigator: { clipboard: { readText(): Promise<string> } };
+/** Relative luminance of an sRGB colour given as 0-255 channels (the WCAG 2.x definition). */
+function relativeLuminance([r, g, b]: readonly number[]): number {
+  const linear = (c: number) => {
+    const s = c / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * linear(r!) + 0.7152 * linear(g!) + 0.0722 * linear(b!);
+}
+
+/** WCAG 2.x contrast ratio, (L1 + 0.05) / (L2 + 0.05) with L1 the lighter. */
+function contrastRatio(a: readonly number[], b: readonly number[]): number {
+  const [light, dark] = [relativeLuminance(a), relativeLuminance(b)].sort((x, y) => y - x) as [number, number];
+  return (light + 0.05) / (dark + 0.05);
+}
+
+/** `rgb(r, g, b)` or `rgba(r, g, b, a)` as Chromium computes colours; only opaque colours are expected here. */
+function rgb(css: string): number[] {
+  const match = /^rgba?\((\d+), (\d+), (\d+)(?:, ([\d.]+))?\)$/.exec(css);
+  if (!match) throw new Error(`not a computed colour: ${css}`);
+  if (match[4] !== undefined && Number(match[4]) !== 1) throw new Error(`a translucent colour: ${css}`);
+  return [Number(match[1]), Number(match[2]), Number(match[3])];
+}
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
@@ -90,6 +114,24 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     page.evaluate(() => {
       const element = document.activeElement;
       return element ? (element.getAttribute('aria-label') ?? element.textContent ?? '').trim() : '';
+    });
+
+  /** The focused element's id and its focus ring: outline style, width and colour, and the colour behind the ring. */
+  const focusRing = () =>
+    page.evaluate(() => {
+      const element = document.activeElement!;
+      const style = getComputedStyle(element);
+      // The ring is drawn outside the element (outline-offset), so what lies next to it is the background
+      // of the nearest ancestor that paints one; the page itself is white when none does.
+      let behind = 'rgb(255, 255, 255)';
+      for (let node = element.parentElement; node; node = node.parentElement) {
+        const background = getComputedStyle(node).backgroundColor;
+        if (background !== 'rgba(0, 0, 0, 0)' && background !== 'transparent') {
+          behind = background;
+          break;
+        }
+      }
+      return { id: element.id || element.tagName, style: style.outlineStyle, width: style.outlineWidth, colour: style.outlineColor, behind };
     });
 
   /** Form controls without a label, and buttons or links without a name, on the current page. */
@@ -224,6 +266,28 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     await page.locator('#credentials-heading').focus();
     // Radio buttons are one tab stop (arrow keys move inside the group).
     expect(await walk('Shift+Tab', 5)).toEqual(['Show credentials', 'radio deployer', 'Sign out', 'stsgate', 'Skip to the main content']);
+  });
+
+  it('draws a focus ring with at least 3:1 contrast against the background next to it (WCAG 2.x SC 1.4.11), measured', async () => {
+    await page.reload();
+    // The heading that took the focus on load shows the ring too.
+    const rings = [await focusRing()];
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press('Tab');
+      rings.push(await focusRing());
+    }
+    await page.locator('#credentials-heading').focus();
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press('Shift+Tab');
+      rings.push(await focusRing());
+    }
+    // The heading, the three pre blocks, their copy buttons, Show credentials, the radio button and Sign out.
+    expect(rings.map((r) => r.id)).toEqual(['credentials-heading', 'shell', 'BUTTON', 'json', 'BUTTON', 'aws-profile', 'BUTTON', 'BUTTON', 'role-0', 'BUTTON']);
+    for (const ring of rings) {
+      expect(ring.style, ring.id).toBe('solid');
+      expect(parseFloat(ring.width), ring.id).toBeGreaterThanOrEqual(2);
+      expect(contrastRatio(rgb(ring.colour), rgb(ring.behind)), `${ring.id}: ${ring.colour} on ${ring.behind}`).toBeGreaterThanOrEqual(3);
+    }
   });
 
   it('a role the account is not granted, asked for on the page: says so in words, with the roles it has, and takes the focus', async () => {
