@@ -138,6 +138,9 @@ function fraction() {
 
 const nonEmptyString = z.string().min(1);
 
+/** The longest `roles[].description`: a sentence or two for the account page, not documentation. */
+export const ROLE_DESCRIPTION_MAX = 200;
+
 /** Defaults of `limits.exchange_per_address_per_minute` and `limits.exchange_per_subject_per_minute`. */
 export const DEFAULT_EXCHANGE_LIMITS = { perAddressPerMinute: 600, perSubjectPerMinute: 300 } as const;
 /** Defaults of `limits.login_per_address_per_minute` and `limits.pending_logins_per_address`. */
@@ -852,6 +855,8 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
 
   const roleSchema = section({
     name: roleNameSchema,
+    // Shown to people on the account page beside the role's name, ARN and longest session.
+    description: z.string().min(1).max(ROLE_DESCRIPTION_MAX).optional(),
     scopes: z.array(scopeSchema).default([]),
     audiences: z.array(nonEmptyString).default([]),
     max_session_seconds: integer(MIN_SESSION_SECONDS, MAX_SESSION_SECONDS).default(3_600),

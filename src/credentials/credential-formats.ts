@@ -181,6 +181,33 @@ function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./+=:-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The region an AWS profile for the gateway names. The SDKs need one to sign a request; the gateway's
+ * SigV4 check accepts whichever region a request is signed for, so any would do.
+ */
+export const GATEWAY_PROFILE_REGION = 'us-east-1';
+
+/**
+ * An `~/.aws/config` profile for one role: the AWS CLI and SDKs run `stsgate credentials` for keys
+ * (`credential_process`, refreshed as they expire) and send STS calls to the gateway, the only STS that
+ * knows its keys: a `services` section's `sts` `endpoint_url` (AWS SDKs and Tools Reference Guide,
+ * "Service-specific endpoints"). The section is named after the role, so profiles for several roles can
+ * be pasted into one file without a duplicate section. Role names hold IAM characters only
+ * (`[\w+=,.@-]`), so the command line needs no quoting.
+ */
+export function awsConfigProfile(role: string, gatewayUrl: string): string {
+  return [
+    `[profile ${role}]`,
+    `credential_process = stsgate credentials --role ${role} --gateway ${gatewayUrl}`,
+    `region = ${GATEWAY_PROFILE_REGION}`,
+    `services = stsgate-${role}`,
+    '',
+    `[services stsgate-${role}]`,
+    'sts =',
+    `  endpoint_url = ${gatewayUrl}`,
+  ].join('\n');
+}
+
 /** One output the account page shows for a credential set, with a copy button. */
 export interface PageOutput {
   /** The element id (also what the copy button copies). */

@@ -11,6 +11,8 @@ export interface RoleDefinition {
   sessionTags: Readonly<Record<string, string>>;
   /** Absent: none. */
   targets?: readonly string[];
+  /** Absent: none. */
+  description?: string;
 }
 
 const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)$/;

@@ -27,6 +27,8 @@ export interface Role {
   readonly sessionTags: Readonly<Record<string, string>>;
   /** The targets (relying parties that trust stsgate as an issuer) this role may get a token for. */
   readonly targets: readonly string[];
+  /** What the role is for, in a sentence (`roles[].description`); absent: none. */
+  readonly description?: string;
 }
 
 /** What was asked for: one role, optionally narrowed. */

@@ -4,6 +4,7 @@ import { brokeredCredentialsJson, brokeredPageText, sessionCredentialsJson, targ
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
 import { accountLabel } from '../domain/account-label.js';
+import type { RoleCatalog } from '../domain/role-catalog.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type LoginFlow, type TerminalRequest } from '../idp/index.js';
@@ -15,7 +16,7 @@ import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { ASSETS, PAGE_CSP, accountPage, signInPage, type PageOptions } from './pages.js';
+import { ASSETS, PAGE_CSP, accountPage, signInPage, type PageOptions, type PageRole } from './pages.js';
 
 export interface LoginRouteDependencies {
   login: BrowserLogin;
@@ -24,6 +25,8 @@ export interface LoginRouteDependencies {
   exchange: TokenExchange;
   /** Every role the rules grant an identity, in rule order. */
   grantedRoles(identity: Identity): string[];
+  /** The configured roles: the page shows each granted role's description, ARN and longest session. */
+  roles: Pick<RoleCatalog, 'byName' | 'resolve'>;
   audit: AuditLog;
   metrics: GatewayMetrics;
   publicUrl: string;
@@ -155,15 +158,23 @@ function sameSiteOnly(deps: LoginRouteDependencies) {
   };
 }
 
-/** `POST /logout`: deletes the session record and clears the cookie, then 303 to the start page. */
+/** Where a logout sends the browser: the start page, saying what signing out did not end. */
+const SIGNED_OUT_PAGE = '/?signed_out=1';
+
+/** `POST /logout`: deletes the session record and clears the cookie, then 303 to the start page's signed-out notice. */
 function logout(deps: LoginRouteDependencies) {
   return async function endSession(ctx: Context): Promise<void> {
     const ended = await deps.login.endSession(sessionCookie(ctx, deps));
     clearSessionCookie(ctx, deps);
     if (ended) deps.audit.session(ctx, 'logout', { provider: ended.provider, subject: ended.identity.subject });
     ctx.status = 303;
-    ctx.redirect('/');
+    ctx.redirect(SIGNED_OUT_PAGE);
   };
+}
+
+/** A role as the page lists it. */
+function pageRole(role: { name: string; arn: string; maxSessionSeconds: number; description?: string }): PageRole {
+  return { name: role.name, arn: role.arn, maxSessionSeconds: role.maxSessionSeconds, ...(role.description !== undefined ? { description: role.description } : {}) };
 }
 
 /** AWS RoleSessionName from the identity ([\w+=,.@-]{2,64}): the email, login or subject, with anything else replaced. */
@@ -319,16 +330,21 @@ function startPage(deps: LoginRouteDependencies) {
       ctx.body = signInPage(
         deps.login.providers.map((p) => ({ id: p.id, displayName: p.displayName, href: `/login/${encodeURIComponent(p.id)}${suffix}` })),
         pageOptions(deps),
+        { signedOut: queryParam(ctx, 'signed_out') !== undefined },
       );
       return;
     }
     const identity = session.identity;
     const provider = deps.login.provider(session.provider);
-    const roles = deps.grantedRoles(identity);
+    const roles = deps.grantedRoles(identity).flatMap((name) => {
+      const role = deps.roles.byName(name);
+      return role ? [pageRole(role)] : [];
+    });
     const targets = deps.exchange.grantedTargets(identity).map(({ target }) => ({ name: target.name, kind: target.kind, audience: target.audience }));
     const view = {
       identity: { source: identity.source, subject: identity.subject, claims: identity.claims, providerName: provider?.displayName ?? session.provider },
       csrfToken: session.csrfToken,
+      gatewayUrl: deps.publicUrl,
       roles,
       targets,
     };
@@ -355,14 +371,28 @@ function startPage(deps: LoginRouteDependencies) {
       ctx.body = accountPage(view, pageOptions(deps));
       return;
     }
+    // A role by name or ARN, as the exchange takes it; an unknown one is simply not among the granted.
+    const wanted = deps.roles.resolve(role)?.name;
+    const granted = roles.some((r) => r.name === wanted);
     if (!fromOwnPage(ctx, deps.publicUrl)) {
       // A link, redirect or embed from elsewhere (or a client that does not say) gets the page with the
       // role chosen in the picker: one press on this page shows the credentials. Nothing is issued, so
       // another site can neither spend the subject's rate limit nor make credentials nobody asked for.
-      ctx.body = accountPage({ ...view, ...(roles.includes(role) ? { pendingRole: role } : {}) }, pageOptions(deps));
+      // A role the account lacks is said so in words (the list above already shows what it has).
+      ctx.body = accountPage({ ...view, ...(granted ? { pendingRole: wanted } : { deniedRole: role }) }, pageOptions(deps));
       return;
     }
-    const result = await issueFor(ctx, deps, session, { role });
+    let result;
+    try {
+      result = await issueFor(ctx, deps, session, { role });
+    } catch (err) {
+      // The exchange decides (and audits and counts) as for any request; its refusal of a role this
+      // account lacks is the page, in words, with the roles it has, instead of the bare error page.
+      if (granted || !(err instanceof GatewayError && err.code === 'AccessDenied')) throw err;
+      ctx.status = 403;
+      ctx.body = accountPage({ ...view, deniedRole: role }, pageOptions(deps));
+      return;
+    }
     ctx.body = accountPage({
       ...view,
       chosenRole: result.role.name,

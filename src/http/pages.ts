@@ -4,7 +4,7 @@
  * small script (the copy buttons) are served from `/assets/`, so the Content-Security-Policy stays strict.
  * Everything works without JavaScript.
  */
-import { PAGE_OUTPUTS } from '../credentials/credential-formats.js';
+import { PAGE_OUTPUTS, awsConfigProfile } from '../credentials/credential-formats.js';
 import { accountLabel } from '../domain/account-label.js';
 import type { CredentialSet } from '../domain/types.js';
 import type { GatewayError } from '../errors/gateway-error.js';
@@ -110,8 +110,11 @@ function layout(title: string, main: Html, options: PageOptions & { signedIn?: {
 </html>`.markup}\n`;
 }
 
-/** The start page when nobody is signed in: one button per configured provider. */
-export function signInPage(providers: readonly ProviderLink[], options: PageOptions = {}): string {
+/**
+ * The start page when nobody is signed in: one button per configured provider. `signedOut`: the person
+ * has just signed out, and the page says what that did and did not end.
+ */
+export function signInPage(providers: readonly ProviderLink[], options: PageOptions = {}, view: { signedOut?: boolean } = {}): string {
   const buttons =
     providers.length === 0
       ? html`<p>No identity provider is configured on this gateway.</p>`
@@ -119,10 +122,24 @@ export function signInPage(providers: readonly ProviderLink[], options: PageOpti
   return layout(
     'Sign in',
     html`<h1>Sign in</h1>
+    ${view.signedOut ? signedOutNotice() : ''}
     <p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>
     ${buttons}`,
     options,
   );
+}
+
+/**
+ * Signing out ends the browser session only: keys already issued are bearer credentials that nothing
+ * calls back, so they work until they expire unless an administrator revokes them (`stsgate revoke`
+ * writes a watermark every replica checks).
+ */
+function signedOutNotice(): Html {
+  return html`<section class="signed-out" role="status" aria-labelledby="signed-out-heading">
+      <h2 id="signed-out-heading">You are signed out</h2>
+      <p>This browser’s session has ended. Credentials issued before you signed out still work until they expire: signing out does not cancel them.</p>
+      <p>If some may have leaked, ask the gateway’s administrators to revoke them. An administrator runs <code>stsgate revoke --subject</code> with your account’s subject, which cuts off everything issued to your account until then.</p>
+    </section>`;
 }
 
 /** What the terminal login's confirmation page shows and sends back. */
@@ -162,11 +179,16 @@ export function terminalConfirmPage(view: TerminalConfirmation, options: PageOpt
   );
 }
 
-/**
- * The start page for a signed-in person: who they are, their roles, and credentials for a chosen role.
- * `pendingRole`: a role asked for by a request that did not come from this page; it is chosen in the
- * picker, and the page says to press the button.
- */
+/** A role the account is granted, as the page lists it. */
+export interface PageRole {
+  name: string;
+  arn: string;
+  /** The longest session the role allows, in seconds. */
+  maxSessionSeconds: number;
+  /** `roles[].description`; absent: none. */
+  description?: string;
+}
+
 /** A target the account may get a token for, as the page lists it. */
 export interface PageTarget {
   name: string;
@@ -186,16 +208,36 @@ export interface PageTargetToken {
   brokered?: 'aws' | 'gcp' | 'azure';
 }
 
-export function accountPage(
-  view: { identity: PageIdentity; csrfToken: string; roles: readonly string[]; chosenRole?: string; pendingRole?: string; credentials?: PageCredentials; targets?: readonly PageTarget[]; pendingTarget?: string; targetToken?: PageTargetToken },
-  options: PageOptions = {},
-): string {
+/** What the account page shows. */
+export interface AccountView {
+  identity: PageIdentity;
+  csrfToken: string;
+  /** The gateway's public URL (for the AWS profile). */
+  gatewayUrl: string;
+  roles: readonly PageRole[];
+  chosenRole?: string;
+  /** A role asked for by a request that did not come from this page: chosen in the picker, with a word to press the button. */
+  pendingRole?: string;
+  /** A role asked for that this account is not granted (as asked: a name or an ARN). */
+  deniedRole?: string;
+  credentials?: PageCredentials;
+  targets?: readonly PageTarget[];
+  pendingTarget?: string;
+  targetToken?: PageTargetToken;
+}
+
+/**
+ * The start page for a signed-in person: who they are, their roles (with what each is for, its ARN and
+ * its longest session), and credentials for a chosen role. The credentials' heading takes the focus
+ * (`autofocus`, no script), so keyboard and screen-reader users land on what they asked for.
+ */
+export function accountPage(view: AccountView, options: PageOptions = {}): string {
   const { identity, roles, credentials } = view;
   const label = accountLabel(identity);
   const claimRows = SHOWN_CLAIMS.filter((name) => identity.claims[name] !== undefined).map(
     (name) => html`<div><dt>${name}</dt><dd>${formatClaim(identity.claims[name])}</dd></div>`,
   );
-  const selected = view.chosenRole ?? view.pendingRole ?? (roles.length === 1 ? roles[0] : undefined);
+  const selected = view.chosenRole ?? view.pendingRole ?? (roles.length === 1 ? roles[0]!.name : undefined);
   const picker =
     roles.length === 0
       ? html`<p>No rule grants this account a role.</p>`
@@ -203,7 +245,8 @@ export function accountPage(
           <fieldset>
             <legend>Choose a role</legend>
             ${roles.map(
-              (role, i) => html`<div class="choice"><input type="radio" name="role" id="role-${i}" value="${role}"${selected === role ? html` checked` : ''} required><label for="role-${i}">${role}</label></div>`,
+              (role, i) => html`<div class="choice"><input type="radio" name="role" id="role-${i}" value="${role.name}" aria-describedby="role-${i}-about"${selected === role.name ? html` checked` : ''} required><label for="role-${i}">${role.name}</label>
+              <div class="role-about" id="role-${i}-about">${role.description !== undefined ? html`<p class="role-description">${role.description}</p>` : ''}<p>ARN <code>${role.arn}</code>. Credentials last up to ${formatDuration(role.maxSessionSeconds)}.</p></div></div>`,
             )}
           </fieldset>
           <button type="submit">Show credentials</button>
@@ -212,6 +255,7 @@ export function accountPage(
   return layout(
     credentials ? `Credentials for ${credentials.role}` : 'Your account',
     html`<h1>${credentials ? html`Credentials for ${credentials.role}` : 'Your account'}</h1>
+    ${view.deniedRole !== undefined ? deniedRoleSection(view.deniedRole, roles, label) : ''}
     <section aria-labelledby="identity-heading">
       <h2 id="identity-heading">Identity</h2>
       <dl class="identity">
@@ -224,11 +268,45 @@ export function accountPage(
       <h2 id="roles-heading">Roles</h2>
       ${picker}
     </section>
-    ${credentials ? credentialsSection(credentials) : ''}
+    ${credentials ? credentialsSection(credentials, view.gatewayUrl) : ''}
     ${view.targets && view.targets.length > 0 ? targetsSection(view.targets, view.pendingTarget ?? view.targetToken?.target) : ''}
     ${view.targetToken ? targetTokenSection(view.targetToken) : ''}`,
     { ...options, signedIn: { label, csrfToken: view.csrfToken } },
   );
+}
+
+/** What a role name or ARN from a request may look like to be repeated on the page (IAM characters only: no sentence fits). */
+const SHOWN_ROLE = /^(?:arn:aws:iam::\d{12}:role\/)?[\w+=,.@-]{1,64}$/;
+
+/**
+ * A role asked for that the rules do not grant this account, in plain words, with the roles it does have.
+ * An unknown role reads the same as one withheld, so the page teaches nothing about other roles.
+ */
+function deniedRoleSection(asked: string, roles: readonly PageRole[], account: string): Html {
+  const name = SHOWN_ROLE.test(asked) ? html`the role <strong>${asked}</strong>` : 'the role asked for';
+  const others =
+    roles.length === 0
+      ? html`<p>This account is not allowed any role here at the moment.</p>`
+      : html`<p>${roles.length === 1 ? 'The role this account may use is' : 'The roles this account may use are'}: ${roles.map((role, i) => html`${i === 0 ? '' : ', '}<strong>${role.name}</strong>`)}.</p>`;
+  return html`<section class="denied" aria-labelledby="denied-heading">
+      <h2 id="denied-heading" tabindex="-1" autofocus>Role not granted</h2>
+      <p>This account is not allowed ${name}, so no credentials were made for it.</p>
+      ${others}
+      <p>If you need it, ask the gateway’s administrators and name this account: ${account}.</p>
+    </section>`;
+}
+
+/** Seconds as people say them: `1 hour`, `1 hour 30 minutes`, `15 minutes`. */
+export function formatDuration(seconds: number): string {
+  const parts: [number, string][] = [
+    [Math.floor(seconds / 3600), 'hour'],
+    [Math.floor((seconds % 3600) / 60), 'minute'],
+    [seconds % 60, 'second'],
+  ];
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, unit]) => `${n} ${unit}${n === 1 ? '' : 's'}`)
+    .join(' ') || '0 seconds';
 }
 
 /** The targets (relying parties trusting the gateway as an issuer) this account may get a token for. */
@@ -251,7 +329,7 @@ const BROKERED_HEADING = { aws: 'AWS credentials', gcp: 'GCP access token', azur
 
 function targetTokenSection(t: PageTargetToken): Html {
   return html`<section aria-labelledby="target-token-heading" class="credentials">
-      <h2 id="target-token-heading">${BROKERED_HEADING[t.brokered ?? 'none']} for ${t.target}</h2>
+      <h2 id="target-token-heading" tabindex="-1" autofocus>${BROKERED_HEADING[t.brokered ?? 'none']} for ${t.target}</h2>
       <p>Valid until <time datetime="${t.expiresAt.toISOString()}">${t.expiresAt.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat it like a password.</p>
       <pre id="target-token" tabindex="0" aria-labelledby="target-token-heading"><code>${t.token}</code></pre>
       <button type="button" class="copy" data-copy="target-token" hidden>${t.brokered === 'aws' || t.brokered === 'gcp' ? 'Copy export lines' : 'Copy token'}</button>
@@ -259,7 +337,7 @@ function targetTokenSection(t: PageTargetToken): Html {
     </section>`;
 }
 
-function credentialsSection(c: PageCredentials): Html {
+function credentialsSection(c: PageCredentials, gatewayUrl: string): Html {
   const expiration = c.set.expiresAt;
   const outputs = PAGE_OUTPUTS.map(
     (output, i) => html`${i === 0 ? '' : new Html('\n      ')}<h3 id="${output.id}-heading">${headingWithCode(output.heading)}</h3>
@@ -267,9 +345,13 @@ function credentialsSection(c: PageCredentials): Html {
       <button type="button" class="copy" data-copy="${output.id}" hidden>${output.copyLabel}</button>`,
   );
   return html`<section aria-labelledby="credentials-heading" class="credentials">
-      <h2 id="credentials-heading">Credentials</h2>
+      <h2 id="credentials-heading" tabindex="-1" autofocus>Credentials</h2>
       <p>Valid until <time datetime="${expiration.toISOString()}">${expiration.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')}</time>. Treat them like a password.</p>
       ${outputs}
+      <h3 id="aws-profile-heading">AWS profile for <code>~/.aws/config</code></h3>
+      <p>Instead of copying keys that expire: with this profile the AWS CLI and SDKs fetch fresh ones from the gateway themselves. Run <code>stsgate login --gateway ${gatewayUrl}</code> once, then use <code>--profile ${c.role}</code> (or <code>AWS_PROFILE=${c.role}</code>).</p>
+      <pre id="aws-profile" tabindex="0" aria-labelledby="aws-profile-heading"><code>${awsConfigProfile(c.role, gatewayUrl)}</code></pre>
+      <button type="button" class="copy" data-copy="aws-profile" hidden>Copy the profile</button>
       <p class="status" role="status" aria-live="polite" id="copy-status"></p>
     </section>`;
 }
@@ -332,8 +414,11 @@ function formatClaim(value: unknown): string {
 export const ASSETS: Readonly<Record<string, { type: string; body: string }>> = {
   'stsgate.css': {
     type: 'text/css; charset=utf-8',
-    // Colours meet WCAG 2.2 AA contrast (4.5:1 for text) on their backgrounds; focus is always visible.
-    body: `:root { color-scheme: light; --fg: #1b1f24; --muted: #4a535e; --bg: #ffffff; --panel: #f3f5f7; --accent: #0b57d0; --accent-fg: #ffffff; --error: #a3141b; }
+    // Colours meet WCAG 2.2 AA contrast (4.5:1 for text) on their backgrounds. Focus is always visible, and
+    // the ring has at least 3:1 against every background it sits on (SC 1.4.11 non-text contrast: 6.4:1 on
+    // --bg, 5.8:1 on --panel; test/browser measures it). A heading that takes the focus when the page
+    // opens (autofocus) shows the ring too, so sighted keyboard users see where they landed.
+    body: `:root { color-scheme: light; --fg: #1b1f24; --muted: #4a535e; --bg: #ffffff; --panel: #f3f5f7; --accent: #0b57d0; --accent-fg: #ffffff; --error: #a3141b; --focus: #0b57d0; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 header, main, footer { max-width: 52rem; margin: 0 auto; padding: 1rem 1.25rem; }
@@ -347,7 +432,7 @@ footer { color: var(--muted); font-size: 0.875rem; }
 a { color: var(--accent); }
 .skip { position: absolute; left: -999px; top: 0; padding: 0.5rem 1rem; background: var(--accent); color: var(--accent-fg); }
 .skip:focus { left: 0.5rem; }
-:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
+:focus-visible, [autofocus]:focus { outline: 3px solid var(--focus); outline-offset: 2px; }
 .providers { list-style: none; padding: 0; display: grid; gap: 0.75rem; max-width: 22rem; }
 .button, button { display: inline-block; padding: 0.6rem 1.1rem; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: var(--accent-fg); font: inherit; font-weight: 600; text-decoration: none; cursor: pointer; }
 button.secondary, button.copy { background: var(--bg); color: var(--accent); }
@@ -357,7 +442,12 @@ button.secondary, button.copy { background: var(--bg); color: var(--accent); }
 .identity dd { margin: 0; overflow-wrap: anywhere; }
 fieldset { border: 1px solid #d0d7de; border-radius: 6px; margin: 0 0 1rem; }
 .choice { padding: 0.25rem 0; }
-.choice label { margin-left: 0.5rem; }
+.choice label { margin-left: 0.5rem; font-weight: 600; }
+.role-about { margin: 0 0 0.5rem 1.9rem; color: var(--muted); font-size: 0.875rem; }
+.role-about p { margin: 0; overflow-wrap: anywhere; }
+.role-about .role-description { color: var(--fg); }
+.denied, .signed-out { margin: 1rem 0; padding: 0.1rem 1rem; border-left: 4px solid var(--accent); background: var(--panel); }
+.denied { border-left-color: var(--error); }
 pre { background: var(--panel); padding: 1rem; border-radius: 6px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 .error { color: var(--error); font-weight: 600; overflow-wrap: anywhere; }
 .request-id, .status { color: var(--muted); font-size: 0.875rem; }

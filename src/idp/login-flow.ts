@@ -79,7 +79,9 @@ export class LoginFlow {
         return { kind: 'terminal_code', provider: providerId, identity, redirectTo: loopbackRedirect(completed.terminal, { code }) };
       }
       const { cookieValue } = await this.#login.createSession(identity, providerId, request.previousSessionCookie);
-      const wanted = completed.role !== undefined && roles.includes(completed.role) ? `/?role=${encodeURIComponent(completed.role)}` : '/';
+      // On to the role asked for, granted or not: the page shows it chosen, or says in words that this
+      // account lacks it and which roles it has (rather than a start page that leaves the person guessing).
+      const wanted = completed.role !== undefined ? `/?role=${encodeURIComponent(completed.role)}` : '/';
       return { kind: 'browser_session', provider: providerId, identity, cookieValue, redirectTo: completed.returnTo ?? wanted };
     } catch (err) {
       const reason = err instanceof LoginFailure ? err.reason : err instanceof GatewayError ? err.code : 'internal';

@@ -113,6 +113,7 @@ describe('a valid configuration', () => {
         t.audit = { include_account_label: false };
         Object.assign(issuer(t), { algorithms: ['ES384', 'EdDSA'], clock_skew_seconds: 5, max_token_age_seconds: 600 });
         Object.assign(role(t), {
+          description: 'Deploys acme/app from its main branch',
           scopes: ['deploy:write'],
           audiences: ['api'],
           max_session_seconds: 43200,
@@ -138,6 +139,7 @@ describe('a valid configuration', () => {
     expect(config.issuers[0]).toMatchObject({ algorithms: ['ES384', 'EdDSA'], clockSkewSeconds: 5, maxTokenAgeSeconds: 600 });
     expect(config.roles[0]).toEqual({
       name: 'deployer',
+      description: 'Deploys acme/app from its main branch',
       scopes: ['deploy:write'],
       audiences: ['api'],
       maxSessionSeconds: 43200,
@@ -265,6 +267,8 @@ describe('problems', () => {
     ['max_session_seconds below 900', (t) => (role(t).max_session_seconds = 899), 'roles[0].max_session_seconds: found 899, expected an integer in 900..43200'],
     ['max_session_seconds above 43200', (t) => (role(t).max_session_seconds = 43201), 'roles[0].max_session_seconds: found 43201, expected an integer in 900..43200'],
     ['max_session_seconds fractional', (t) => (role(t).max_session_seconds = 1000.5), 'roles[0].max_session_seconds: found 1000.5, expected an integer in 900..43200'],
+    ['role description too long', (t) => (role(t).description = 'x'.repeat(201)), 'roles[0].description: found 201 characters, expected at most 200'],
+    ['role description empty', (t) => (role(t).description = ''), 'roles[0].description: found an empty string, expected a non-empty string'],
     ['role name with a space', (t) => (t.roles as Tree[]).push({ name: 'my role' }), 'roles[2].name: found "my role", expected 1-64 letters, digits or any of + = , . @ _ -'],
     ['scope with a space', (t) => (role(t).scopes = ['a b']), 'roles[0].scopes[0]: found "a b", expected a scope token (printable ASCII without spaces, " or \\; RFC 6749 §3.3)'],
     ['session tag source', (t) => (role(t).session_tags = { repo: 'repository' }), 'roles[0].session_tags.repo: found "repository", expected source, subject or claims.<dot.path>'],

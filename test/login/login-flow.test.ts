@@ -57,7 +57,8 @@ async function finishAs(user: string, request: { role?: string; terminal?: Termi
 describe('LoginFlow.finish', () => {
   it.each([
     { name: 'a granted browser login: a session, on to the role it asked for', user: 'alice', request: { role: 'reader' }, kind: 'browser_session', redirect: /^\/\?role=reader$/ },
-    { name: 'a granted browser login asking for a role it lacks: the start page', user: 'alice', request: { role: 'admin' }, kind: 'browser_session', redirect: /^\/$/ },
+    { name: 'a granted browser login asking for a role it lacks: the page, which says so', user: 'alice', request: { role: 'admin' }, kind: 'browser_session', redirect: /^\/\?role=admin$/ },
+    { name: 'a granted browser login asking for no role: the start page', user: 'alice', request: {}, kind: 'browser_session', redirect: /^\/$/ },
     { name: 'a granted terminal login: a one-time code at the loopback address', user: 'alice', request: { terminal: TERMINAL }, kind: 'terminal_code', redirect: /^http:\/\/127\.0\.0\.1:50123\/callback\?code=[A-Za-z0-9_-]{43}&state=terminal-state-0123456789$/ },
     { name: 'a terminal login no rule grants: access_denied at the loopback address, naming the request', user: 'bob', request: { terminal: TERMINAL }, kind: 'terminal_refused', redirect: /^http:\/\/127\.0\.0\.1:50123\/callback\?error=access_denied&error_description=.*request\+id\+req-1.*&state=terminal-state-0123456789$/ },
   ] as const)('$name', async ({ user, request, kind, redirect }) => {

@@ -117,15 +117,18 @@ describe.each(granted)('a full login with %s', (provider, double, user, role, se
     expect(mine!.identity.claims.nonce).toBeUndefined();
   });
 
-  it('logs out: the session record goes, the cookie is cleared, and /v1/credentials answers 401', async () => {
+  it('logs out: the session record goes, the cookie is cleared, /v1/credentials answers 401, and the page says keys stay valid', async () => {
     const before = await sessions();
     const response = await browser.request(`${setup.env.gateway.url}/logout`, { form: {}, headers: { origin: setup.env.publicUrl } });
     expect(response.status).toBe(303);
-    expect(response.headers.get('location')).toBe('/');
+    expect(response.headers.get('location')).toBe('/?signed_out=1');
     expect(await sessions()).toBe(before - 1);
     expect(browser.cookie(setup.env.gateway.url, 'stsgate_session')).toBeUndefined();
     const after = await browser.get(`${setup.env.gateway.url}/v1/credentials?role=${role}`);
     expect(after.status).toBe(401);
+    const notice = await (await browser.get(`${setup.env.gateway.url}/?signed_out=1`)).text();
+    expect(notice).toContain('<h2 id="signed-out-heading">You are signed out</h2>');
+    expect(notice).toContain('still work until they expire');
   });
 });
 

@@ -50,7 +50,7 @@ describe('GET /?role= from anywhere but the gateway\'s own page', () => {
     expect(text).toContain('<h1>Your account</h1>');
     expect(text).not.toContain('export AWS_ACCESS_KEY_ID');
     // The role asked for is chosen in the picker, and the page says why nothing is shown yet.
-    expect(text).toMatch(/<input type="radio" name="role" id="role-\d+" value="reader" checked required>/);
+    expect(text).toMatch(/<input type="radio" name="role" id="role-\d+" value="reader" aria-describedby="role-\d+-about" checked required>/);
     expect(text).toContain('Press Show credentials');
     expect(await rateLimitKeys()).toEqual(counters);
   });
@@ -58,6 +58,8 @@ describe('GET /?role= from anywhere but the gateway\'s own page', () => {
   it('a role the rules do not grant, cross-site: the account page, not the 403 (nothing is evaluated for a request another site caused)', async () => {
     const { text } = await expectBrowserRefused(g, 200, () => browser.get(`${g.url}/?role=admin`, { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' }));
     expect(text).not.toMatch(/value="admin"/);
+    // Said in words, from the roles the page already lists (the rules are not asked about admin).
+    expect(text).toContain('This account is not allowed the role <strong>admin</strong>, so no credentials were made for it.');
   });
 });
 

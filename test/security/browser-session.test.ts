@@ -299,11 +299,11 @@ describe('logout CSRF: a cross-site POST never ends the session', () => {
     ["the gateway's own page in a browser that sends Origin: null (Referrer-Policy no-referrer)", { origin: 'null', 'sec-fetch-site': 'same-origin' }],
     ['a same-origin Origin', { origin: 'SELF' }],
     ['a same-origin fetch', { 'sec-fetch-site': 'same-origin' }],
-  ])('%s: 303, the session ends', async (_what, headers) => {
+  ])('%s: 303 to the signed-out notice, the session ends', async (_what, headers) => {
     const { browser, cookie } = await signIn();
     const response = await browser.request(`${g.url}/logout`, { form: {}, headers: own(headers) });
     expect(response.status).toBe(303);
-    expect(response.headers.get('location')).toBe('/');
+    expect(response.headers.get('location')).toBe('/?signed_out=1');
     expect(await g.redis.exists(sessionKey(cookie))).toBe(0);
   });
 });
