@@ -20,7 +20,7 @@ const USAGE = `usage:
   stsgate keys rotate --file KEYS.json [--alg ES256] [--config FILE | --max-lifetime SECONDS] [--publish-ahead SECONDS]
   stsgate revoke --config FILE (--subject S [--source ID] | --role R | --all) [--issued-before TIME|now] [--reason TEXT]
   stsgate revoke --config FILE --list
-  stsgate demo [--port 8080]
+  stsgate demo [--port 8080] [--idp-port N]
   stsgate login --gateway URL [--provider P] [--role R] [--no-browser]
   stsgate credentials (--role R | --target NAME) [--gateway URL] [--format json|token]
   stsgate token --target NAME [--gateway URL] [--format jwt|gcp-executable]
@@ -63,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       format: { type: 'string' },
       token: { type: 'string' },
+      'idp-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -105,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       // Loaded only here: the development identity provider (oidc-provider) has no business in `serve`.
       const { demoCommand } = await import('./demo/demo.js');
-      return demoCommand(values.port !== undefined ? { port: portNumber(values.port) } : {});
+      return demoCommand({ ...(values.port !== undefined ? { port: portNumber(values.port) } : {}), ...(values['idp-port'] !== undefined ? { idpPort: portNumber(values['idp-port']) } : {}) });
     }
     case 'login': {
       const { loginCommand } = await import('./terminal/commands.js');

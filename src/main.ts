@@ -379,7 +379,11 @@ function boundedServer(handle: (req: IncomingMessage, res: ServerResponse) => vo
 /** Starts listening; resolves the URL to reach it on (loopback for a wildcard address). */
 async function listen(server: Server, port: number, host: string): Promise<string> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // The most common first-run failure: say what to do about it.
+      if (err.code === 'EADDRINUSE') reject(new Error(`${host}:${port} is already in use (another stsgate, or another program): stop it, or choose another port (serve --port N, or listen.port / admin.listen.port in the config; demo --port N)`, { cause: err }));
+      else reject(err);
+    });
     server.listen(port, host, () => {
       server.removeListener('error', reject);
       resolve();

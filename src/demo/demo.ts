@@ -32,6 +32,8 @@ export class DemoRefusedError extends Error {}
 export interface DemoOptions {
   /** The gateway's port on 127.0.0.1 (default 8080). */
   port?: number;
+  /** The development identity provider's port on 127.0.0.1 (default: a free one). */
+  idpPort?: number;
   env?: Readonly<Record<string, string | undefined>>;
   logger?: Logger;
 }
@@ -65,6 +67,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     clients: [{ clientId: 'stsgate-demo', clientSecret, redirectUri: `${publicUrl}/callback/${DEMO_PROVIDER_ID}` }],
     requirePkce: true,
     notice: DEMO_NOTICE,
+    ...(options.idpPort !== undefined ? { port: options.idpPort } : {}),
   });
   try {
     const text = await readFile(DEMO_CONFIG_FILE, 'utf8');
@@ -125,8 +128,8 @@ export function demoBanner(demo: RunningDemo): string[] {
   ];
 }
 
-/** `stsgate demo [--port N]`: runs until SIGINT or SIGTERM; exit 1 (and why, on stderr) when it refuses to start. */
-export async function demoCommand(options: { port?: number }): Promise<number> {
+/** `stsgate demo [--port N] [--idp-port N]`: runs until SIGINT or SIGTERM; exit 1 (and why, on stderr) when it refuses to start. */
+export async function demoCommand(options: { port?: number; idpPort?: number }): Promise<number> {
   let demo: RunningDemo;
   try {
     demo = await startDemo(options);

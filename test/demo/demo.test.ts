@@ -5,6 +5,7 @@
  * on SIGTERM, and refuses to start with NODE_ENV=production. Its configuration, examples/demo.yaml, passes
  * check-config, and its `tests:` describe the sample users as they are.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,4 +135,33 @@ describe('examples/demo.yaml', () => {
     const users = Object.values(SAMPLE_USERS).map(({ email, email_verified, groups }) => ({ email, email_verified, groups }));
     expect(described).toEqual(users);
   });
+});
+
+describe('stsgate demo on chosen ports', () => {
+  it('--idp-port puts the development identity provider on that port', async () => {
+    const [port, idpPort] = [await freePort(), await freePort()];
+    const other = runCli(['demo', '--port', String(port), '--idp-port', String(idpPort)], { NODE_ENV: undefined, STSGATE_LOG_LEVEL: 'warn' });
+    try {
+      await other.waitFor(/Stop with Ctrl-C\./, 'stderr', 30_000);
+      const discovery = (await (await fetch(`http://127.0.0.1:${idpPort}/.well-known/openid-configuration`)).json()) as { issuer: string };
+      expect(discovery.issuer).toBe(`http://127.0.0.1:${idpPort}`);
+    } finally {
+      other.child.kill('SIGKILL');
+      await other.exited;
+    }
+  }, 60_000);
+
+  it('a port already in use is refused with what to do about it', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const result = await runCliToEnd(['demo', '--port', String(port)], { NODE_ENV: undefined, STSGATE_LOG_LEVEL: 'warn' });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`127.0.0.1:${port} is already in use`);
+      expect(result.stderr).toContain('demo --port N');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  }, 60_000);
 });
