@@ -212,6 +212,22 @@ function program(run: (code: number) => void): Command {
     });
 
   root
+    .command('configure')
+    .summary('write an AWS CLI profile that gets its credentials from stsgate')
+    .description('Write an AWS CLI profile into ~/.aws/config (or $AWS_CONFIG_FILE): credential_process running stsgate credentials, STS calls sent to the gateway, and a region. Shows the change and asks first (--yes: do not ask).')
+    .requiredOption('--profile <name>', 'the profile to write (replaced if it exists)')
+    .option('--role <role>', 'the role (or --target)')
+    .option('--target <name>', 'an AWS broker target (or --role)')
+    .addOption(gatewayOption())
+    .option('--region <region>', 'the profile\'s region', 'us-east-1')
+    .option('-y, --yes', 'write without asking')
+    .addHelpText('after', examples(['stsgate configure --profile dev --role deployer --gateway https://sts.example.com', 'then aws sts get-caller-identity --profile dev']))
+    .action(async (o: { profile: string; role?: string; target?: string; gateway?: string; region: string; yes?: true }) => {
+      const { configureCommand } = await import('./terminal/commands.js');
+      run(await configureCommand({ ...o, yes: o.yes === true }));
+    });
+
+  root
     .command('oidc')
     .summary('OIDC issuer documents')
     .description('OIDC issuer documents for the clouds that trust the gateway.')

@@ -34,6 +34,7 @@ const COMMANDS: { words: string[]; required: string[]; foreign: string[] }[] = [
   { words: ['token'], required: ['--target', 't'], foreign: ['--role', 'x'] },
   { words: ['kube-token'], required: ['--target', 't'], foreign: ['--format', 'json'] },
   { words: ['kubeconfig'], required: ['--target', 't'], foreign: ['--port', '1'] },
+  { words: ['configure'], required: ['--profile', 'p'], foreign: ['--config', 'x.yaml'] },
   { words: ['oidc', 'export'], required: ['--config', 'x.yaml', '--out', 'o'], foreign: ['--role', 'x'] },
   { words: ['logout'], required: [], foreign: ['--target', 'x'] },
 ];
