@@ -157,10 +157,11 @@ function program(run: (code: number) => void): Command {
     .option('--provider <id>', 'the login provider (default: the gateway asks)')
     .option('--role <role>', 'the role stsgate credentials uses when given none')
     .option('--no-browser', 'do not open a browser: print the address to open')
-    .addHelpText('after', examples(['stsgate login --gateway https://sts.example.com --role deployer', 'opens the browser']))
-    .action(async (o: { gateway: string; provider?: string; role?: string; browser: boolean }) => {
+    .option('--paste-code', 'for a machine without a browser: sign in on any device, then paste the one-time code the gateway shows')
+    .addHelpText('after', examples(['stsgate login --gateway https://sts.example.com --role deployer', 'opens the browser'], ['stsgate login --gateway https://sts.example.com --paste-code', 'over SSH: open the address elsewhere, paste the code here']))
+    .action(async (o: { gateway: string; provider?: string; role?: string; browser: boolean; pasteCode?: true }) => {
       const { loginCommand } = await import('./terminal/commands.js');
-      run(await loginCommand({ gateway: o.gateway, ...(o.provider !== undefined ? { provider: o.provider } : {}), ...(o.role !== undefined ? { role: o.role } : {}), openBrowser: o.browser }));
+      run(await loginCommand({ gateway: o.gateway, ...(o.provider !== undefined ? { provider: o.provider } : {}), ...(o.role !== undefined ? { role: o.role } : {}), openBrowser: o.browser && o.pasteCode !== true, pasteCode: o.pasteCode === true }));
     });
 
   root

@@ -17,13 +17,14 @@ import { terminalTargetToken } from './target-token.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-/** `stsgate login --gateway URL [--provider P] [--role R] [--no-browser]`. */
-export async function loginCommand(options: { gateway: string; provider?: string; role?: string; openBrowser: boolean }): Promise<number> {
+/** `stsgate login --gateway URL [--provider P] [--role R] [--no-browser | --paste-code]`. */
+export async function loginCommand(options: { gateway: string; provider?: string; role?: string; openBrowser: boolean; pasteCode?: boolean }): Promise<number> {
   return terminalLogin({
     gateway: gatewayOrigin(options.gateway),
     ...(options.provider !== undefined ? { provider: options.provider } : {}),
     ...(options.role !== undefined ? { role: options.role } : {}),
     openBrowser: options.openBrowser,
+    pasteCode: options.pasteCode === true,
     folder: new ConfigFolder(configFolder()),
     say,
   });
