@@ -4,19 +4,21 @@
  * unmodified AWS SDK and the real AWS CLI then reach stsgate with that profile alone: credentials from
  * `stsgate credentials` (credential_process), STS calls sent to the gateway by the services section.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runCliToEnd } from '../support/cli-process.js';
+import { cliCommandLine, REPO_ROOT, runCliToEnd } from '../support/cli-process.js';
 import { ACCOUNT_ID } from '../support/common.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { terminalLoginAs } from '../support/terminal-login.js';
 
 const run = promisify(execFile);
 const AWS = '/usr/bin/aws';
+const hasScript = spawnSync('script', ['--version']).status === 0;
+if (!hasScript) console.warn('skipping the configure prompt test: script(1) (util-linux) is not installed to give the command a terminal');
 
 let env: LoginEnvironment;
 const home = mkdtempSync(join(tmpdir(), 'stsgate-configure-'));
@@ -106,6 +108,28 @@ describe('stsgate configure', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(message);
     expect(readFileSync(awsConfig, 'utf8')).toBe(before);
+  });
+
+  it.skipIf(!hasScript)('on a terminal (script(1) gives it one) it asks first: n writes nothing (exit 1), y writes', async () => {
+    const before = readFileSync(awsConfig, 'utf8');
+    const onTerminal = async (answer: string) => {
+      const words = ['configure', '--profile', 'asked', '--role', 'reader'].map((w) => `'${w}'`).join(' ');
+      const command = `${cliCommandLine().map((w) => `'${w}'`).join(' ')} ${words}`;
+      const child = execFile('script', ['-qec', command, '/dev/null'], { cwd: REPO_ROOT, env: { ...process.env, ...toolEnv(), NODE_ENV: '' }, timeout: 60_000 });
+      child.stdin!.end(`${answer}\n`);
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      return { code, output };
+    };
+    const declined = await onTerminal('n');
+    expect(declined.output).toContain(`Write these changes to ${awsConfig}? [y/N]`);
+    expect(declined.output).toContain('Nothing written.');
+    expect(declined.code).toBe(1);
+    expect(readFileSync(awsConfig, 'utf8')).toBe(before);
+    const accepted = await onTerminal('y');
+    expect(accepted.code).toBe(0);
+    expect(readFileSync(awsConfig, 'utf8')).toContain('[profile asked]\n');
   });
 
   it('the unmodified AWS SDK for JavaScript gets stsgate\'s identity with the profile alone (no endpoint, no keys given)', async () => {
