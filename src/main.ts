@@ -41,8 +41,10 @@ import type { Store } from './store/store.js';
 
 export interface GatewayOptions {
   logger?: Logger;
-  /** Overrides `listen.port` (0 picks a free port; tests). */
+  /** Overrides `listen.port` (`stsgate serve --port`; 0 picks a free port: tests). */
   port?: number;
+  /** Overrides `listen.host` (`stsgate serve --host`). */
+  host?: string;
   /** Overrides `admin.listen.port`, the metrics and admin listener's (0 picks a free port; tests). */
   adminPort?: number;
   /** Further admin API route groups, mounted behind the admin token (tests). */
@@ -290,7 +292,7 @@ async function startServers(config: GatewayConfig, options: GatewayOptions, part
     }
     void handle(req, res);
   });
-  const url = await listen(server, options.port ?? config.listen.port, config.listen.host);
+  const url = await listen(server, options.port ?? config.listen.port, options.host ?? config.listen.host);
   opened.push({ close: () => server.close() });
 
   const adminApp = createAdminApp({

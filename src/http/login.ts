@@ -16,7 +16,7 @@ import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { ASSETS, PAGE_CSP, accountPage, signInPage, type PageOptions, type PageRole } from './pages.js';
+import { ASSETS, PAGE_CSP, accountPage, signInPage, terminalCodePage, type PageOptions, type PageRole } from './pages.js';
 
 export interface LoginRouteDependencies {
   login: BrowserLogin;
@@ -117,7 +117,7 @@ function completeLogin(deps: LoginRouteDependencies) {
       previousSessionCookie: sessionCookie(ctx, deps),
       requestId: String(ctx.state.requestId),
     });
-    const succeeded = outcome.kind === 'browser_session' || outcome.kind === 'terminal_code';
+    const succeeded = outcome.kind === 'browser_session' || outcome.kind === 'terminal_code' || outcome.kind === 'terminal_code_shown';
     const seconds = (performance.now() - started) / 1000;
     switch (outcome.kind) {
       case 'browser_session':
@@ -125,6 +125,7 @@ function completeLogin(deps: LoginRouteDependencies) {
         deps.audit.session(ctx, 'login', { provider: providerId, subject: outcome.identity.subject });
         break;
       case 'terminal_code':
+      case 'terminal_code_shown':
         // A terminal login: no cookie here; the command redeems the code for its own session.
         deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: outcome.identity.subject });
         break;
@@ -133,6 +134,12 @@ function completeLogin(deps: LoginRouteDependencies) {
     }
     deps.metrics.loginSeconds.observe({ provider: providerId, outcome: succeeded ? 'success' : 'failure' }, seconds);
     if (outcome.kind === 'failed') throw outcome.error;
+    if (outcome.kind === 'terminal_code_shown') {
+      // Shown, never put in a URL: it would stay in the history and in logs on the way.
+      ctx.type = 'html';
+      ctx.body = terminalCodePage({ code: outcome.code, account: accountLabel(outcome.identity) }, pageOptions(deps));
+      return;
+    }
     // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
     ctx.status = 303;
     ctx.redirect(outcome.redirectTo);

@@ -9,6 +9,7 @@ import { accountLabel } from '../domain/account-label.js';
 import type { CredentialSet } from '../domain/types.js';
 import type { GatewayError } from '../errors/gateway-error.js';
 import { LoginFailure } from '../idp/login-failure.js';
+import { PASTED_CODE_REDIRECT } from '../idp/terminal-login.js';
 
 /** Markup that is safe to insert as is (built by `html`). */
 export class Html {
@@ -166,7 +167,7 @@ export function terminalConfirmPage(view: TerminalConfirmation, options: PageOpt
       : html`<ul class="providers">${view.providers.map((p) => html`<li><button type="submit" name="provider" value="${p.id}">Yes, sign in with ${p.displayName}</button></li>`)}</ul>`;
   return layout(
     'Confirm the terminal sign-in',
-    html`<h1>Sign in to the stsgate command on this computer?</h1>
+    html`<h1>${view.fields.redirect_uri === PASTED_CODE_REDIRECT ? 'Sign in to the stsgate command you started?' : 'Sign in to the stsgate command on this computer?'}</h1>
     <p class="confirm-code">It showed the code <strong><code>${view.code}</code></strong>.</p>
     <p>Continue only if you just ran <code>stsgate login</code> and your terminal shows this same code. If you did not, or the code differs, do not continue: someone else made this link, and continuing would sign them in as you.</p>
     <form method="post" action="/cli/login">
@@ -189,6 +190,27 @@ export interface PageRole {
   description?: string;
 }
 
+/**
+ * The end of a terminal login without a loopback address (`stsgate login --paste-code`): the one-time code
+ * to paste into that terminal, which redeems it with its PKCE verifier. Useless to anyone without the
+ * verifier; the page still says to give it to no one, since whoever started the login has that.
+ */
+export function terminalCodePage(view: { code: string; account: string }, options: PageOptions = {}): string {
+  return layout(
+    'Paste this code into your terminal',
+    html`<h1>Signed in as ${view.account}</h1>
+    <p>Paste this one-time code into the terminal where you ran <code>stsgate login --paste-code</code>:</p>
+    <p class="pasted-code"><strong><code id="terminal-code">${view.code}</code></strong></p>
+    <p>It works once, within five minutes. Do not give it to anyone else: together with the terminal that asked for it, it signs in as you.</p>`,
+    options,
+  );
+}
+
+/**
+ * The start page for a signed-in person: who they are, their roles, and credentials for a chosen role.
+ * `pendingRole`: a role asked for by a request that did not come from this page; it is chosen in the
+ * picker, and the page says to press the button.
+ */
 /** A target the account may get a token for, as the page lists it. */
 export interface PageTarget {
   name: string;

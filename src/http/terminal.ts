@@ -1,7 +1,8 @@
 /**
  * Terminal logins (`stsgate login`, see src/idp/terminal-login.ts): `GET /cli/login` asks the person to
  * confirm the code the command printed, its form's `POST /cli/login` starts a normal browser login that
- * ends at the command's loopback address with a one-time code, `POST /cli/token` trades the code and its
+ * ends at the command's loopback address with a one-time code (or, for `redirect_uri=urn:ietf:wg:oauth:2.0:oob`,
+ * `stsgate login --paste-code`, on a page showing the code to paste), `POST /cli/token` trades the code and its
  * PKCE verifier for a terminal session token, `POST /cli/logout` ends that session. The token then works
  * as a bearer token at `GET /v1/credentials` (login.ts).
  */

@@ -35,4 +35,4 @@ export { LoginFailure, type LoginFailureReason } from './login-failure.js';
 export { LoginFlow, type CallbackRequest, type LoginOutcome } from './login-flow.js';
 export { LoginProvider } from './login-provider.js';
 export { checkReturnTo } from './return-to.js';
-export { TerminalSessions, checkLoopbackRedirect, parseTerminalRequest, pkceChallenge, type TerminalRequest, type TerminalSession } from './terminal-login.js';
+export { PASTED_CODE_REDIRECT, TerminalSessions, checkLoopbackRedirect, parseTerminalRequest, pkceChallenge, type TerminalRequest, type TerminalSession } from './terminal-login.js';

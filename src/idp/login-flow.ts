@@ -9,7 +9,7 @@ import type { Identity } from '../domain/types.js';
 import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
 import type { BrowserLogin } from './browser-login.js';
 import { LoginFailure } from './login-failure.js';
-import type { TerminalRequest } from './terminal-login.js';
+import { PASTED_CODE_REDIRECT, type TerminalRequest } from './terminal-login.js';
 
 /** What a callback asks of the flow: the provider, the callback's query, and this browser's cookies. */
 export interface CallbackRequest {
@@ -32,6 +32,8 @@ export type LoginOutcome =
   | { kind: 'browser_session'; provider: string; identity: Identity; cookieValue: string; redirectTo: string }
   /** A terminal login: no cookie; the browser goes on (303) to the command's loopback address with a one-time code. */
   | { kind: 'terminal_code'; provider: string; identity: Identity; redirectTo: string }
+  /** A terminal login without a loopback address (`--paste-code`): the page shows the one-time code to paste. */
+  | { kind: 'terminal_code_shown'; provider: string; identity: Identity; code: string }
   /** A refused terminal login: the command hears why at its loopback address (RFC 6749 §4.1.2.1) instead of waiting. */
   | { kind: 'terminal_refused'; provider: string; identity?: Identity; reason: string; redirectTo: string; refusal?: LoginRefusal }
   /** A refused or failed browser login: `error` is rendered as the error page. */
@@ -76,6 +78,7 @@ export class LoginFlow {
       }
       if (completed.terminal) {
         const code = await this.#login.terminal.issueCode(identity, providerId, completed.terminal);
+        if (completed.terminal.redirectUri === PASTED_CODE_REDIRECT) return { kind: 'terminal_code_shown', provider: providerId, identity, code };
         return { kind: 'terminal_code', provider: providerId, identity, redirectTo: loopbackRedirect(completed.terminal, { code }) };
       }
       const { cookieValue } = await this.#login.createSession(identity, providerId, request.previousSessionCookie);
@@ -88,7 +91,8 @@ export class LoginFlow {
       const who = { ...(identity ? { identity } : {}), ...(refusal ? { refusal } : {}) };
       // Only a refusal (a LoginFailure) after the transaction matched goes to the terminal: a login that
       // did not match is not this browser's to report, and a store failure is the gateway's error page.
-      if (err instanceof LoginFailure && terminal) {
+      // A terminal waiting for a pasted code has no address to hear it at: the error page says it.
+      if (err instanceof LoginFailure && terminal && terminal.redirectUri !== PASTED_CODE_REDIRECT) {
         const error = err.status >= 500 ? 'temporarily_unavailable' : 'access_denied';
         return { kind: 'terminal_refused', provider: providerId, ...who, reason, redirectTo: loopbackRedirect(terminal, { error, error_description: `${oauthText(err.message)} (request id ${request.requestId})` }) };
       }

@@ -5,7 +5,8 @@
  * loopback URI with a one-time code. The command redeems the code with its PKCE verifier at `/cli/token`
  * for an opaque terminal session token, which `GET /v1/credentials` accepts as a bearer token
  * (RFC 6750 §2.1). A code read off the loopback redirect (by another local process, a browser extension,
- * the history) is useless without the verifier, which never left the command.
+ * the history) is useless without the verifier, which never left the command. A terminal without a browser
+ * asks for `PASTED_CODE_REDIRECT` instead: the code is shown on the gateway's page, to be pasted.
  *
  * Store keys are SHA-256 of the code and of the token, so a dump of the store hands out neither.
  */
@@ -19,9 +20,16 @@ import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
 import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
 
+/**
+ * The redirect URI of a terminal without a browser of its own (`stsgate login --paste-code`): the gateway
+ * shows the one-time code on its page instead of redirecting, and the person pastes it into the terminal.
+ * The out-of-band value Google's installed-app flow used; the code is bound to it like to a loopback URI.
+ */
+export const PASTED_CODE_REDIRECT = 'urn:ietf:wg:oauth:2.0:oob';
+
 /** What `/cli/login` carries through the browser login, in the login transaction. */
 export interface TerminalRequest {
-  /** The command's loopback redirect URI, exactly as checked by `checkLoopbackRedirect`. */
+  /** The command's loopback redirect URI, exactly as checked by `checkLoopbackRedirect`, or `PASTED_CODE_REDIRECT`. */
   redirectUri: string;
   /** BASE64URL(SHA256(verifier)) (RFC 7636 §4.2, S256 only). */
   codeChallenge: string;
@@ -57,6 +65,9 @@ interface StoredCode {
  * receives it; RFC 6749 §4.1.2 recommends at most ten minutes, one is plenty.
  */
 export const TERMINAL_CODE_TTL_MS = 60_000;
+
+/** How long a code shown on the page may wait: the person copies it into a terminal on another machine. */
+export const PASTED_CODE_TTL_MS = 5 * 60_000;
 
 /** One-time codes, under the hash of the code; redeemed (taken) once. */
 const terminalCodes = jsonRecord<StoredCode>({ key: storeKeys.terminalCode, secretId: true, ttlMs: TERMINAL_CODE_TTL_MS });
@@ -95,9 +106,9 @@ export function pkceChallenge(verifier: string): string {
  * when the client can do it, and the stsgate command can).
  */
 export function parseTerminalRequest(parameters: { redirectUri?: string; codeChallenge?: string; codeChallengeMethod?: string; state?: string }): TerminalRequest {
-  const redirectUri = parameters.redirectUri === undefined ? undefined : checkLoopbackRedirect(parameters.redirectUri);
+  const redirectUri = parameters.redirectUri === PASTED_CODE_REDIRECT ? PASTED_CODE_REDIRECT : parameters.redirectUri === undefined ? undefined : checkLoopbackRedirect(parameters.redirectUri);
   if (redirectUri === undefined) {
-    throw new LoginFailure('bad_request', 'This terminal sign-in link does not name a loopback address (http://127.0.0.1:PORT/… or http://[::1]:PORT/…) to return to, so it was not followed.');
+    throw new LoginFailure('bad_request', `This terminal sign-in link does not name a loopback address (http://127.0.0.1:PORT/… or http://[::1]:PORT/…) to return to, nor ${PASTED_CODE_REDIRECT} (show the code), so it was not followed.`);
   }
   if (parameters.codeChallengeMethod !== 'S256' || parameters.codeChallenge === undefined || !CHALLENGE.test(parameters.codeChallenge)) {
     throw new LoginFailure('bad_request', 'This terminal sign-in link has no valid PKCE S256 code challenge. Run stsgate login again.');
@@ -127,10 +138,11 @@ export class TerminalSessions {
     return this.#ttlMs / 1000;
   }
 
-  /** A one-time code for a completed login, bound to the request's redirect URI and PKCE challenge; kept one minute. */
+  /** A one-time code for a completed login, bound to the request's redirect URI and PKCE challenge; kept one minute (five when it is to be pasted). */
   async issueCode(identity: Identity, provider: string, request: TerminalRequest): Promise<string> {
     const code = newOpaqueValue();
-    await this.#records.put(terminalCodes, code, { v: 1, identity, provider, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge });
+    const ttlMs = request.redirectUri === PASTED_CODE_REDIRECT ? PASTED_CODE_TTL_MS : TERMINAL_CODE_TTL_MS;
+    await this.#records.put(terminalCodes, code, { v: 1, identity, provider, redirectUri: request.redirectUri, codeChallenge: request.codeChallenge }, ttlMs);
     return code;
   }
 

@@ -12,12 +12,21 @@
  *      it in the config folder (0600) for `stsgate credentials`.
  *
  * The verifier never leaves this process, so a code that something else reads off the redirect is useless.
+ *
+ * With `--paste-code` (a machine without a browser, over SSH) step 1 is skipped and the redirect URI is
+ * `urn:ietf:wg:oauth:2.0:oob`: the person opens the address on any device, and the gateway's page shows
+ * the one-time code instead of redirecting; they paste it here, and step 4 is the same.
+ *
+ * Before any of it, the gateway's `/healthz` must answer: a mistyped `--gateway` or a gateway that is down
+ * is said at once, not after minutes of waiting for a browser that can never get there.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 import { terminalConfirmationCode } from '../idp/confirmation-code.js';
+import { PASTED_CODE_REDIRECT } from '../idp/terminal-login.js';
 import type { ConfigFolder, SavedSession } from './config-folder.js';
 import { gatewayErrorText } from './gateway-url.js';
 
@@ -33,7 +42,14 @@ export interface TerminalLoginOptions {
   say: (line: string) => void;
   /** How long to wait for the browser (default five minutes). */
   timeoutMs?: number;
+  /** No loopback address: the person pastes the code the gateway's page shows (`--paste-code`). */
+  pasteCode?: boolean;
+  /** Where a pasted code is read from (default: a line of stdin). */
+  readLine?: (timeoutMs: number) => Promise<string | undefined>;
 }
+
+/** How long the gateway may take to answer `/healthz` before the login gives up. */
+const REACHABLE_TIMEOUT_MS = 5_000;
 
 /** What `/cli/token` answers. */
 interface TokenResponse {
@@ -56,9 +72,18 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
   // RFC 8252 §8.9 / RFC 6749 §10.12: our own state, so an answer injected into the loopback port is told apart.
   const state = randomBytes(24).toString('base64url');
 
-  const receiver = await LoopbackReceiver.start(state);
   try {
-    const redirectUri = `${receiver.origin}/callback`;
+    await checkReachable(options.gateway);
+  } catch (err) {
+    if (err instanceof TerminalLoginError) {
+      options.say(`stsgate: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  const receiver = options.pasteCode ? undefined : await LoopbackReceiver.start(state);
+  try {
+    const redirectUri = receiver === undefined ? PASTED_CODE_REDIRECT : `${receiver.origin}/callback`;
     const login = new URL('/cli/login', options.gateway);
     login.searchParams.set('redirect_uri', redirectUri);
     login.searchParams.set('code_challenge', challenge);
@@ -67,13 +92,26 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
     if (options.provider !== undefined) login.searchParams.set('provider', options.provider);
     if (options.role !== undefined) login.searchParams.set('role', options.role);
 
-    options.say(`Sign in to ${options.gateway} in your browser${options.openBrowser ? ' (opening it now)' : ''}:`);
+    const timeoutMs = options.timeoutMs ?? 5 * 60_000;
+    let session: TokenResponse;
+    options.say(
+      receiver === undefined
+        ? `Open this address in a browser on any device and sign in to ${options.gateway}:`
+        : `Sign in to ${options.gateway} in your browser${options.openBrowser ? ' (opening it now)' : ''}:`,
+    );
     options.say(`  ${login.href}`);
     options.say(`The page asks you to confirm the code ${terminalConfirmationCode(challenge)}: continue only if it shows this one.`);
-    if (options.openBrowser) openInBrowser(login.href);
-    options.say('Waiting for the browser (Ctrl-C to give up)...');
-
-    const session = await receiver.receive(options.timeoutMs ?? 5 * 60_000, (code) => redeem(options.gateway, code, verifier, redirectUri));
+    if (receiver === undefined) {
+      options.say('Then paste the one-time code the page shows here, and press Enter (Ctrl-C to give up):');
+      const pasted = (await (options.readLine ?? readStdinLine)(timeoutMs))?.trim();
+      if (pasted === undefined) throw new TerminalLoginError(`no code pasted (the input ended, or ${Math.round(timeoutMs / 1000)} seconds passed)`);
+      if (!/^[A-Za-z0-9_-]{20,200}$/.test(pasted)) throw new TerminalLoginError('that is not the code the page shows (letters, digits, - and _): run stsgate login again');
+      session = await redeem(options.gateway, pasted, verifier, redirectUri);
+    } else {
+      if (options.openBrowser) openInBrowser(login.href);
+      options.say('Waiting for the browser (Ctrl-C to give up)...');
+      session = await receiver.receive(timeoutMs, (code) => redeem(options.gateway, code, verifier, redirectUri));
+    }
     const saved: SavedSession = {
       session_token: session.session_token,
       expires_at: new Date(Date.now() + session.expires_in * 1000).toISOString(),
@@ -108,8 +146,48 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
     }
     throw err;
   } finally {
-    await receiver.close();
+    await receiver?.close();
   }
+}
+
+/** `GET /healthz` must answer 200 within a few seconds, else the gateway is unreachable or not one. */
+async function checkReachable(gateway: string): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(new URL('/healthz', gateway), { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(REACHABLE_TIMEOUT_MS) });
+  } catch (err) {
+    const cause = (err as Error).name === 'TimeoutError' ? `no answer within ${REACHABLE_TIMEOUT_MS / 1000} seconds` : describeFetchError(err);
+    throw new TerminalLoginError(`cannot reach the gateway at ${gateway} (${cause}): check --gateway, the network, and that the gateway runs`);
+  }
+  await response.body?.cancel();
+  if (!response.ok) throw new TerminalLoginError(`${gateway}/healthz answered HTTP ${response.status}: is --gateway an stsgate gateway, and is it healthy?`);
+}
+
+/** fetch's TypeError says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, a certificate) is its cause. */
+function describeFetchError(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}
+
+/** One line of stdin, or undefined at its end or after `timeoutMs`. */
+function readStdinLine(timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const lines = createInterface({ input: process.stdin, terminal: false });
+    let settled = false;
+    const done = (line: string | undefined) => {
+      if (settled) return;
+      // Settled first: closing the interface emits 'close' at once.
+      settled = true;
+      resolve(line);
+      clearTimeout(timer);
+      lines.close();
+      // Let go of stdin so the process can exit.
+      process.stdin.pause();
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    lines.once('line', (line) => done(line));
+    lines.once('close', () => done(undefined));
+  });
 }
 
 /** `POST /cli/token`: the code and the verifier for a session token. */

@@ -2,12 +2,12 @@
  * The login-flow service (src/idp/login-flow.ts) on its own: a real BrowserLogin on the memory store, a
  * real OIDC provider double on loopback, and a rules stand-in that grants alice and nobody else. Each way
  * a callback can end is one tagged outcome; only a refusal after the transaction matched goes to a
- * terminal's loopback address.
+ * terminal's loopback address (a terminal waiting for a pasted code gets the code, or the error page).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_BROWSER_CONFIG } from '../../src/config/types.js';
 import type { Identity } from '../../src/domain/types.js';
-import { BrowserLogin, createLoginProviders, LoginFailure, LoginFlow, pkceChallenge, type LoginOutcome, type TerminalRequest } from '../../src/idp/index.js';
+import { BrowserLogin, createLoginProviders, LoginFailure, LoginFlow, PASTED_CODE_REDIRECT, pkceChallenge, type LoginOutcome, type TerminalRequest } from '../../src/idp/index.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { TestBrowser } from '../support/browser.js';
 import { providerConfig } from '../support/browser-login.js';
@@ -81,6 +81,21 @@ describe('LoginFlow.finish', () => {
     expect(outcome.kind === 'failed' && outcome.refusal).toEqual(
       reason === 'no_role' ? { closestRule: 'alice only', failing: ['FAIL sub equals "a-1": found string "b-1"'], account: 'bob@example.com (idp:b-1)' } : undefined,
     );
+  });
+
+  it('a granted terminal login without a loopback address (stsgate login --paste-code): the code to show, redeemable with the verifier', async () => {
+    const pasted: TerminalRequest = { ...TERMINAL, redirectUri: PASTED_CODE_REDIRECT };
+    const outcome = await finishAs('alice', { terminal: pasted });
+    expect(outcome).toMatchObject({ kind: 'terminal_code_shown', provider: 'idp', identity: { subject: 'a-1' }, code: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(outcome).not.toHaveProperty('redirectTo');
+    const code = outcome.kind === 'terminal_code_shown' ? outcome.code : '';
+    const redeemed = await login.terminal.redeem({ code, codeVerifier: 'v'.repeat(43), redirectUri: PASTED_CODE_REDIRECT });
+    expect(redeemed.session).toMatchObject({ provider: 'idp', identity: { subject: 'a-1' } });
+  });
+
+  it('a pasted-code terminal login no rule grants: failed (the error page), nothing to redirect to', async () => {
+    const outcome = await finishAs('bob', { terminal: { ...TERMINAL, redirectUri: PASTED_CODE_REDIRECT } });
+    expect(outcome).toMatchObject({ kind: 'failed', reason: 'no_role', identity: { subject: 'b-1' } });
   });
 
   it('throws for an unknown provider (a 404; nothing to finish)', async () => {

@@ -27,12 +27,15 @@ export interface CliProcess {
   exited: Promise<number>;
 }
 
-/** Starts `stsgate <args>` with `env` added to (or, with `undefined`, removed from) this process's environment. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
+/**
+ * Starts `stsgate <args>` with `env` added to (or, with `undefined`, removed from) this process's environment;
+ * its stdin is empty unless `stdin: 'pipe'` (then write to `child.stdin`).
+ */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, options: { stdin?: 'pipe' } = {}): CliProcess {
   const merged: Record<string, string> = {};
   for (const [key, value] of Object.entries({ ...process.env, ...env })) if (value !== undefined) merged[key] = value;
   const [command, ...prefix] = cliCommandLine();
-  const child = spawn(command!, [...prefix, ...args], { cwd: REPO_ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command!, [...prefix, ...args], { cwd: REPO_ROOT, env: merged, stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'] });
   const out = { stdout: '', stderr: '' };
   const waiters = new Set<() => void>();
   const wake = () => {

@@ -110,7 +110,7 @@ describe('stsgate login', () => {
   it.each([
     ['plain http to another machine', ['login', '--gateway', 'http://sts.example.com', '--no-browser'], 2, '--gateway must be https://'],
     ['a gateway URL with a path', ['login', '--gateway', 'https://sts.example.com/x', '--no-browser'], 2, "--gateway must be the gateway's base URL"],
-    ['no --gateway', ['login', '--no-browser'], 2, '--gateway is required'],
+    ['no --gateway', ['login', '--no-browser'], 2, "stsgate: required option '--gateway <url>' not specified"],
   ])('refuses %s', async (_what, args, code, message) => {
     const result = await runCliToEnd(args, person);
     expect(result.code).toBe(code);
