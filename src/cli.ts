@@ -83,6 +83,7 @@ function program(run: (code: number) => void): Command {
     .option('--token <file>', 'a JWT whose claims are the identity, decoded, not verified (- reads standard input)')
     .addHelpText('after', examples(['stsgate explain --config gateway.yaml --identity identity.json', 'why does this identity get (or not get) a role?'], ['echo "$TOKEN" | stsgate explain --config gateway.yaml --token -', 'what would this token get?']))
     .action(async (o: { config: string; identity?: string; token?: string }) => {
+      if ((o.identity === undefined) === (o.token === undefined)) throw new UsageError('give one of --identity FILE or --token FILE (- reads standard input)');
       const { explainCommand } = await import('./commands/explain.js');
       run(await explainCommand({ configFile: o.config, ...(o.identity !== undefined ? { identity: o.identity } : {}), ...(o.token !== undefined ? { token: o.token } : {}) }, write));
     });

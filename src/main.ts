@@ -383,7 +383,7 @@ async function listen(server: Server, port: number, host: string): Promise<strin
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       // The most common first-run failure: say what to do about it.
-      if (err.code === 'EADDRINUSE') reject(new Error(`${host}:${port} is already in use (another stsgate, or another program): stop it, or choose another port (serve --port N, or listen.port / admin.listen.port in the config; demo --port N)`, { cause: err }));
+      if (err.code === 'EADDRINUSE') reject(new Error(`${host}:${port} is already in use (EADDRINUSE: another stsgate, or another program): stop it, or choose another port (serve --port N, or listen.port / admin.listen.port in the config; demo --port N)`, { cause: err }));
       else reject(err);
     });
     server.listen(port, host, () => {

@@ -24,7 +24,7 @@ writeFileSync(keysFile, '{"keys":[]}');
 const COMMANDS: { words: string[]; required: string[]; foreign: string[] }[] = [
   { words: ['serve'], required: ['--config', 'x.yaml'], foreign: ['--role', 'x'] },
   { words: ['check-config'], required: ['--config', 'x.yaml'], foreign: ['--port', '1'] },
-  { words: ['explain'], required: ['--config', 'x.yaml', '--identity', 'i.json'], foreign: ['--gateway', 'https://x'] },
+  { words: ['explain'], required: ['--config', 'x.yaml'], foreign: ['--gateway', 'https://x'] },
   { words: ['keys', 'generate'], required: [], foreign: ['--file', 'k.json'] },
   { words: ['keys', 'rotate'], required: ['--file', join(dir, 'never.json')], foreign: ['--out', 'x'] },
   { words: ['revoke'], required: ['--config', 'x.yaml'], foreign: ['--target', 'x'] },
@@ -138,5 +138,17 @@ describe('stsgate serve --port --host', () => {
       serve.child.kill('SIGTERM');
       expect(await serve.exited).toBe(0);
     }
+  });
+});
+
+describe('stsgate explain', () => {
+  it.each([
+    ['neither --identity nor --token', []],
+    ['both --identity and --token', ['--identity', 'i.json', '--token', 't.jwt']],
+  ])('%s: exit 2, saying to give one', async (_name, extra) => {
+    const result = await cli(['explain', '--config', 'x.yaml', ...extra]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^stsgate: give one of --identity FILE or --token FILE/);
+    expect(result.stderr).toContain('Usage: stsgate explain ');
   });
 });

@@ -3,6 +3,7 @@
  * several workers are refused without a shared store and shared keys; a gateway that cannot start at all
  * makes the primary exit 1 instead of restarting forever.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -110,14 +111,31 @@ describe('workers', () => {
   });
 
   it('exits 1 instead of restarting forever when no worker can start', { timeout: 40_000 }, async () => {
+    // The primary checks the configuration and keys before it forks (as check-config does), so what makes
+    // every worker fail here is what only a worker meets: its port already taken.
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const config = await writeGatewayConfig(setup.dir, { keys: setup.keys, issuer: setup.issuer, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2, port: (taken.address() as AddressInfo).port });
+      // Killed after 35 s it would show code null: 1 means it gave up by itself.
+      const result = await runStsgate(['serve', '--config', config.file], 35_000);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain('a worker failed to start');
+      expect(result.stderr).toContain('is already in use');
+      expect(result.stdout).not.toContain('"msg":"restarting worker"');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
+  it('refuses a broken keys file in the primary, before it forks a worker', async () => {
     const broken = join(setup.dir, 'broken-keys.json');
     await writeFile(broken, '{"keys": []}\n');
     const config = await writeGatewayConfig(setup.dir, { keys: { ...setup.keys, keysFile: broken }, issuer: setup.issuer, store: { url: REDIS_URL, prefix: testPrefix() }, workers: 2 });
-    // Killed after 35 s it would show code null: 1 means it gave up by itself.
-    const result = await runStsgate(['serve', '--config', config.file], 35_000);
+    const result = await runStsgate(['serve', '--config', config.file]);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain('a worker failed to start');
-    expect(result.stdout).not.toContain('"msg":"restarting worker"');
+    expect(result.stderr).toContain(`signing.keys_file: ${broken}`);
+    expect(result.stdout).not.toContain('starting workers');
   });
 
   it('writes no token or secret into any log', () => {
