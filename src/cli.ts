@@ -17,6 +17,12 @@ import { TerminalUsageError } from './terminal/gateway-url.js';
 const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 const write = (line: string) => process.stdout.write(`${line}\n`);
+// A reader that stops early (`stsgate explain ... | head`) closes the pipe: that ends the command quietly, as
+// for any Unix tool, instead of an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+  throw err;
+});
 
 /** A command-line mistake found after parsing (a value out of range, options that exclude each other): exit 2 with the command's help. */
 class UsageError extends Error {}

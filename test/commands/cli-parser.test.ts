@@ -3,12 +3,13 @@
  * unknown or another command's flag is refused with the command's usage), required options, `--version`,
  * and the exit codes (0 done, 1 failed, 2 usage). `serve --port` and `--host` are checked by listening.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { REPO_ROOT, runCli, runCliToEnd } from '../support/cli-process.js';
+import { cliCommandLine, REPO_ROOT, runCli, runCliToEnd } from '../support/cli-process.js';
 import { ACCOUNT_ID, freePort } from '../support/common.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stsgate-cli-parser-'));
@@ -150,5 +151,18 @@ describe('stsgate explain', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^stsgate: give one of --identity FILE or --token FILE/);
     expect(result.stderr).toContain('Usage: stsgate explain ');
+  });
+});
+
+describe('stsgate | a reader that stops early', () => {
+  it('ends quietly when its standard output is closed (EPIPE), with no stack trace', async () => {
+    const [command, ...prefix] = cliCommandLine();
+    const child = spawn(command!, [...prefix, 'help', 'keys', 'rotate'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
   });
 });
