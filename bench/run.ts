@@ -7,7 +7,7 @@
  *   npm run bench                       the full run (about 200 s on two cores)
  *   npm run bench -- --quick            shorter passes, for checking the harness itself
  *   npm run bench -- --profile          CPU profiles of fresh issuance and cache hits -> bench/PROFILE.md
- *   npm run bench -- --cases=fresh,cache-hit   the baseline and only these cases (while iterating)
+ *   npm run bench -- --cases=fresh,cache-hit   the baseline and only these cases, in this order (while iterating)
  *
  * Environment: REDIS_URL (default redis://127.0.0.1:6379); keys are written under a fresh random prefix
  * and deleted at the end.
@@ -235,7 +235,10 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
 
   const gateway = await start('gateway', IMAGE_NODE_FLAGS);
   const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);
-  const cases = gatewayCases(fixtures, pool).filter((c) => selected(c.id));
+  // In the order `--cases` names them (A/B comparisons run both ways), else as listed.
+  const cases = gatewayCases(fixtures, pool)
+    .filter((c) => selected(c.id))
+    .sort((a, b) => (ONLY ? ONLY.indexOf(a.id) - ONLY.indexOf(b.id) : 0));
   await warmProcess(gateway, cases, pool, freshAhead > 0);
   for (const spec of cases) results.push(await measure(gateway, spec));
   const gatewayPeakRss = gateway.peakRssBytes();
