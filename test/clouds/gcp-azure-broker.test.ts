@@ -225,6 +225,11 @@ describe('the GCP and Azure brokers', () => {
       const unknown = await brokered('azure-unknown-app', 'octocat');
       expect(unknown.body.error_description).toContain('AADSTS700016');
       expect((await stored()).length).toBe(before);
+      // No assertion stsgate sent and no token a cloud issued reaches a log line, refused or granted.
+      const logs = JSON.stringify(gateway.logs());
+      const sent = [...azure.calls('/oauth2/v2.0/token').map((r) => r.form!.get('client_assertion')!), ...gcp.calls('/v1/token').map((r) => r.form!.get('subject_token')!)];
+      expect(sent.length).toBeGreaterThan(5);
+      for (const secret of [...sent, ...azure.issued.keys(), ...gcp.issued.keys()]) expect(logs).not.toContain(secret);
     });
 
     it('Entra ID failing (500s, silence) is a 503 with nothing cached', async () => {
