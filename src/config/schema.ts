@@ -713,7 +713,8 @@ function samlSettingsSchema(allowInsecureHttp: boolean) {
     idp_entity_id: nonEmptyString.optional(),
     entity_id: nonEmptyString.max(1_024).optional(),
     signed: z.enum(SAML_SIGNED_PARTS).default('both'),
-    attributes: z.record(samlClaimSchema, nonEmptyString).default({}),
+    // Claim names are checked below, where the problem can say what a claim name is.
+    attributes: z.record(nonEmptyString, nonEmptyString).default({}),
     multi_valued: z.array(samlClaimSchema).default(['groups']),
     allow_idp_initiated: z.boolean().default(false),
     clock_skew_seconds: integer(0, 300).default(60),
@@ -735,7 +736,7 @@ function samlSettingsSchema(allowInsecureHttp: boolean) {
         ctx.addIssue({ code: 'custom', path: ['idp_metadata'], message: 'found text that is not SAML metadata, expected the IdP\'s metadata XML (an EntityDescriptor)' });
       }
       for (const claim of Object.keys(value.attributes ?? {})) {
-        if (!SAML_CLAIM.test(claim) || claim === 'sub') ctx.addIssue({ code: 'custom', path: ['attributes', claim], message: `found the claim ${JSON.stringify(claim)}, expected a claim name (not sub, which is always the NameID)` });
+        if (!SAML_CLAIM.test(claim) || claim === 'sub') ctx.addIssue({ code: 'custom', path: ['attributes', claim], message: `found ${JSON.stringify(claim)}, expected a claim name (a letter or _, then letters, digits, _ . : -; not sub, which is always the NameID)` });
       }
     },
     { when: (payload) => isMapping(payload.value) },

@@ -13,6 +13,10 @@ import { startTestGateway, standardRoles, type TestGateway } from '../support/ga
 import { assertionXml, haveXmlsec, IDP_SSO_URL, newId, responseXml, SIGNATURE_TEMPLATE, XmlsecIdp, type ResponseFields } from '../support/saml-signer.js';
 
 const PROVIDER = 'acme-saml';
+/** The same IdP configured with `signed: response`: the Response signature alone covers the assertion. */
+const RESPONSE_SIGNED = 'acme-saml-r';
+/** The same IdP with `allow_idp_initiated: true`. */
+const IDP_INITIATED = 'acme-saml-i';
 const available = await haveXmlsec();
 if (!available) console.warn('SKIP test/saml/attacks.test.ts: xmlsec1 or openssl is not installed (apt-get install -y xmlsec1 openssl)');
 
@@ -23,22 +27,22 @@ let acsUrl: string;
 let spEntityId: string;
 
 /** A started login: the AuthnRequest's ID and the RelayState, in this browser. */
-async function startSamlLogin(browser: TestBrowser): Promise<{ requestId: string; relayState: string }> {
-  const response = await browser.get(`${publicUrl}/login/${PROVIDER}`);
+async function startSamlLogin(browser: TestBrowser, provider = PROVIDER): Promise<{ requestId: string; relayState: string }> {
+  const response = await browser.get(`${publicUrl}/login/${provider}`);
   expect(response.status).toBe(302);
   const location = new URL(response.headers.get('location')!);
   expect(`${location.origin}${location.pathname}`).toBe(IDP_SSO_URL);
   const request = inflateRawSync(Buffer.from(location.searchParams.get('SAMLRequest')!, 'base64')).toString('utf8');
   const requestId = /\bID="([^"]+)"/.exec(request)![1]!;
-  expect(request).toContain(`AssertionConsumerServiceURL="${acsUrl}"`);
+  expect(request).toContain(`AssertionConsumerServiceURL="${publicUrl}/saml/${provider}/acs"`);
   return { requestId, relayState: location.searchParams.get('RelayState')! };
 }
 
 /** Posts an answer to the ACS and follows it to the callback; the last response. */
-async function deliver(browser: TestBrowser, xml: string, relayState: string | undefined): Promise<Response> {
+async function deliver(browser: TestBrowser, xml: string, relayState: string | undefined, provider = PROVIDER): Promise<Response> {
   const form: Record<string, string> = { SAMLResponse: Buffer.from(xml, 'utf8').toString('base64') };
   if (relayState !== undefined) form.RelayState = relayState;
-  const posted = await browser.request(`${publicUrl}/saml/${PROVIDER}/acs`, { form, headers: { origin: 'https://idp.test.example', 'sec-fetch-site': 'cross-site' } });
+  const posted = await browser.request(`${publicUrl}/saml/${provider}/acs`, { form, headers: { origin: 'https://idp.test.example', 'sec-fetch-site': 'cross-site' } });
   const location = posted.headers.get('location');
   if (posted.status !== 303 || location === null || !location.startsWith('/callback/')) return posted;
   await posted.body?.cancel();
@@ -75,8 +79,15 @@ beforeAll(async () => {
     issuers: [],
     port: reserved.port,
     roles: standardRoles(),
-    rules: [{ name: 'sts-admins administer', match: { source: PROVIDER, conditions: [{ claim: 'groups', op: 'contains', value: 'sts-admins', ignoreCase: false }] }, roles: ['admin'] }],
-    config: { publicUrl, providers: [provider], browser: { sessionTtlSeconds: 3600, allowedReturnOrigins: [], cookieName: 'stsgate_session' } },
+    rules: [{ name: 'sts-admins administer', match: { source: PROVIDER, conditions: [{ claim: 'groups', op: 'contains', value: 'sts-admins', ignoreCase: false }] }, roles: ['admin'] }, { name: 'sts-admins administer (i)', match: { source: IDP_INITIATED, conditions: [{ claim: 'groups', op: 'contains', value: 'sts-admins', ignoreCase: false }] }, roles: ['admin'] }, { name: 'sts-admins administer (r)', match: { source: RESPONSE_SIGNED, conditions: [{ claim: 'groups', op: 'contains', value: 'sts-admins', ignoreCase: false }] }, roles: ['admin'] }],
+    config: {
+      publicUrl,
+      providers: [
+        provider,
+        { ...provider, id: RESPONSE_SIGNED, saml: { ...provider.saml!, signed: 'response', entityId: spEntityId } },
+        { ...provider, id: IDP_INITIATED, saml: { ...provider.saml!, allowIdpInitiated: true, entityId: spEntityId } },
+      ],
+      browser: { sessionTtlSeconds: 3600, allowedReturnOrigins: [], cookieName: 'stsgate_session' } },
   });
 });
 
@@ -101,7 +112,6 @@ describe.skipIf(!available)('SAML through the gateway, signed by xmlsec1', () =>
     const xml = await idp.signedResponse(fieldsFor(requestId));
     const before = gateway.logs().length;
     const response = await deliver(browser, xml, relayState);
-    if (response.status !== 303) console.log(JSON.stringify(gateway.logs().slice(before)));
     expect(response.status, await response.clone().text()).toBe(303);
     expect(response.headers.get('location')).toBe('/');
     expect(browser.cookie(publicUrl, 'stsgate_session')).toBeDefined();
@@ -212,7 +222,6 @@ describe.skipIf(!available)('SAML through the gateway, signed by xmlsec1', () =>
     expect(page).toMatch(/nobody was signed in|not signed the way|did not sign you in/);
     expect(browser.cookie(publicUrl, 'stsgate_session')).toBeUndefined();
     expect(response.headers.getSetCookie().some((c) => c.startsWith('stsgate_session=') && !/max-age=0/i.test(c))).toBe(false);
-    if (process.env.SAML_DEBUG) console.log(`${_name} => ${gateway.logs().slice(before).map((l) => l.debug).filter(Boolean).join(' | ')}`);
     const audit = auditLinesSince(before);
     expect(audit).toEqual([expect.objectContaining({ event: 'login_failed', provider: PROVIDER, reason })]);
     expect(audit[0]).not.toHaveProperty('subject');
@@ -247,6 +256,39 @@ describe.skipIf(!available)('SAML through the gateway, signed by xmlsec1', () =>
     expect(auditLinesSince(before)).toEqual([expect.objectContaining({ event: 'login_failed', reason: 'saml_in_response_to' })]);
   });
 
+  describe('with signed: response (only the Response signature is required)', () => {
+    // The second provider shares the first's entity id, so one answer shape serves both; its ACS is its own.
+    const responseFields = (id: string, overrides: Partial<ResponseFields> = {}) => fieldsFor(id, { acsUrl: `${publicUrl}/saml/${RESPONSE_SIGNED}/acs`, ...overrides });
+
+    it('signs in with a signed Response around an unsigned assertion', async () => {
+      const browser = new TestBrowser();
+      const { requestId, relayState } = await startSamlLogin(browser, RESPONSE_SIGNED);
+      const response = await deliver(browser, await idp.signedResponse(responseFields(requestId), { signAssertion: false }), relayState, RESPONSE_SIGNED);
+      expect(response.status).toBe(303);
+      expect(browser.cookie(publicUrl, 'stsgate_session')).toBeDefined();
+    });
+
+    it.each<[string, (id: string) => Promise<string>, string]>([
+      ['a signed Response with its assertion swapped for an injected one', async (id) => {
+        const signed = await idp.signedResponse(responseFields(id), { signAssertion: false });
+        return signed.replace(/<saml:Assertion[\s\S]*<\/saml:Assertion>/, assertionXml(responseFields(id, { nameId: 'admin@acme.com' })));
+      }, 'saml_signature_invalid'],
+      ['a signed Response with a second, injected assertion', async (id) => {
+        const signed = await idp.signedResponse(responseFields(id), { signAssertion: false });
+        return signed.replace('</samlp:Response>', `${assertionXml(responseFields(id, { nameId: 'admin@acme.com' }))}</samlp:Response>`);
+      }, 'saml_malformed'],
+      ['an unsigned Response around a signed assertion', async (id) => idp.signedResponse(responseFields(id), { signResponse: false }), 'saml_signature_invalid'],
+    ])('refuses %s', async (_name, build, reason) => {
+      const browser = new TestBrowser();
+      const { requestId, relayState } = await startSamlLogin(browser, RESPONSE_SIGNED);
+      const before = gateway.logs().length;
+      const response = await deliver(browser, await build(requestId), relayState, RESPONSE_SIGNED);
+      expect(response.status).toBe(400);
+      expect(browser.cookie(publicUrl, 'stsgate_session')).toBeUndefined();
+      expect(auditLinesSince(before)).toEqual([expect.objectContaining({ event: 'login_failed', provider: RESPONSE_SIGNED, reason })]);
+    });
+  });
+
   it('refuses an IdP-initiated answer while allow_idp_initiated is off', async () => {
     const browser = new TestBrowser();
     const fields = fieldsFor('unused');
@@ -258,6 +300,32 @@ describe.skipIf(!available)('SAML through the gateway, signed by xmlsec1', () =>
     expect(await response.text()).toContain('accepts only sign-ins it started');
     expect(browser.cookie(publicUrl, 'stsgate_session')).toBeUndefined();
     expect(auditLinesSince(before)).toEqual([expect.objectContaining({ event: 'login_failed', reason: 'saml_unsolicited' })]);
+  });
+
+  it('with allow_idp_initiated: signs in with an unsolicited answer once, and refuses it the second time', async () => {
+    const fields = fieldsFor('unused', { acsUrl: `${publicUrl}/saml/${IDP_INITIATED}/acs` });
+    delete fields.inResponseTo;
+    const xml = await idp.signedResponse(fields);
+    const browser = new TestBrowser();
+    const first = await deliver(browser, xml, undefined, IDP_INITIATED);
+    expect(first.status).toBe(303);
+    expect(first.headers.get('location')).toBe('/');
+    expect(browser.cookie(publicUrl, 'stsgate_session')).toBeDefined();
+    const attacker = new TestBrowser();
+    const before = gateway.logs().length;
+    const replay = await deliver(attacker, xml, undefined, IDP_INITIATED);
+    expect(replay.status).toBe(400);
+    expect(await replay.text()).toContain('was used already');
+    expect(attacker.cookie(publicUrl, 'stsgate_session')).toBeUndefined();
+    expect(auditLinesSince(before)).toEqual([expect.objectContaining({ event: 'login_failed', provider: IDP_INITIATED, reason: 'saml_unsolicited' })]);
+  });
+
+  it('with allow_idp_initiated: still refuses an unsolicited answer that names an AuthnRequest', async () => {
+    const xml = await idp.signedResponse(fieldsFor(newId(), { acsUrl: `${publicUrl}/saml/${IDP_INITIATED}/acs` }));
+    const browser = new TestBrowser();
+    const response = await deliver(browser, xml, undefined, IDP_INITIATED);
+    expect(response.status).toBe(400);
+    expect(browser.cookie(publicUrl, 'stsgate_session')).toBeUndefined();
   });
 
   it('refuses an answer delivered in another browser than the one that started the login', async () => {
