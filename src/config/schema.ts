@@ -777,12 +777,12 @@ function providerSchema(allowInsecureHttp: boolean, definitions: ReadonlyMap<str
     client_secret: custom<string>((value) =>
       typeof value === 'string' && value !== '' ? { ok: value } : { problem: `${found(value, true)}, expected the OAuth client secret (or client_secret_file: PATH)` },
     ).optional(),
-    saml: samlSettingsSchema(allowInsecureHttp).optional(),
     scopes: z.array(scopeSchema).min(1).optional(),
     issuer: httpsUrl('issuer', allowInsecureHttp).optional(),
     ...urlKeys,
     endpoints: z.record(nonEmptyString, httpsUrl('endpoint', allowInsecureHttp)).optional(),
     display_name: z.string().min(1).max(64).optional(),
+    saml: samlSettingsSchema(allowInsecureHttp).optional(),
   }).superRefine(
     (value, ctx) => {
       const def = typeof value.use === 'string' ? definitions.get(value.use) : undefined;

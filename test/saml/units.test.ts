@@ -3,11 +3,11 @@
  * IdP metadata reader (src/idp/saml-metadata.ts), and the `use: saml` configuration with its problems
  * named by path. No signatures here: the attack table (attacks.test.ts) has xmlsec1 sign for real.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { inspectResponseDocument, readSignedAssertion, refuseDeclarations, SamlProblem, type SamlProblemKind } from '../../src/idp/saml-checks.js';
 import { parseIdentityProviderMetadata } from '../../src/idp/saml-metadata.js';
@@ -172,5 +172,28 @@ describe('use: saml configuration', () => {
     ['a request signing key that is not PEM', { id: 'okta', use: 'saml', saml: { idp_metadata_url: 'https://okta.example/m', request_signing: { private_key: 'nope', certificate: 'nope' } } }, ['providers[0].saml.request_signing.private_key: found a string of 4 characters, expected a PEM private key (or private_key_file: PATH)', 'providers[0].saml.request_signing.certificate: found "nope", expected a PEM certificate (or certificate_file: PATH)']],
   ])('names the problem with its path: %s', (_name, provider, expected) => {
     expect(problemsOf(provider)).toEqual(expected);
+  });
+});
+
+describe("the README's SAML examples", () => {
+  it('load as written (Okta, Entra ID), with the rules that follow them', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const start = blocks.findIndex((b) => b.includes('use: saml'));
+    expect(start).toBeGreaterThanOrEqual(0);
+    // The Okta provider, the rule after it, and the Entra provider with its rule.
+    const [okta, oktaRule, entra] = blocks.slice(start, start + 3).map((b) => parseYaml(b) as Record<string, unknown[]>);
+    const config = parseConfig(
+      stringify({
+        public_url: 'https://sts.example.com',
+        account_id: ACCOUNT_ID,
+        roles: [{ name: 'admin' }, { name: 'deployer' }],
+        providers: [...okta!.providers!, ...entra!.providers!],
+        rules: [...oktaRule!.rules!, ...entra!.rules!],
+      }),
+      {},
+      process.cwd(),
+    );
+    expect(config.providers.map((p) => [p.id, p.saml?.signed])).toEqual([['okta', 'both'], ['entra', 'assertion']]);
   });
 });
