@@ -689,6 +689,73 @@ function targetSpec(target: z.output<ReturnType<typeof targetSchema>>, signingAl
 // Passed through untouched (not rebuilt by zod), so claims named `__proto__` stay own properties.
 const claimsSchema = custom<Record<string, unknown>>((value) => (isMapping(value) ? { ok: value } : { problem: `${found(value)}, expected a mapping of claims` }));
 
+/** Which parts of a SAML Response must be signed: the Response, the Assertion, or both (the default). */
+export const SAML_SIGNED_PARTS = ['both', 'response', 'assertion'] as const;
+/** A claim a SAML attribute becomes: a name rules can use; `sub` is always the NameID. */
+const SAML_CLAIM = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
+const samlClaimSchema = custom<string>((value) =>
+  typeof value === 'string' && SAML_CLAIM.test(value) && value !== 'sub'
+    ? { ok: value }
+    : { problem: `${found(value)}, expected a claim name (a letter or _, then letters, digits, _ . : -; not sub, which is always the NameID)` },
+);
+
+/**
+ * `saml:` of a `use: saml` provider: where the IdP's metadata comes from (a URL, or a file given as
+ * `idp_metadata_file`), what stsgate calls itself, which signatures it requires, how attributes become
+ * claims, and whether AuthnRequests are signed.
+ */
+function samlSettingsSchema(allowInsecureHttp: boolean) {
+  return strict({
+    idp_metadata_url: httpsUrl('endpoint', allowInsecureHttp).optional(),
+    // The metadata XML itself: what `idp_metadata_file: PATH` becomes when the loader reads the file.
+    idp_metadata: nonEmptyString.optional(),
+    // Picks one IdP out of a metadata aggregate (an EntitiesDescriptor); also checked against a single one.
+    idp_entity_id: nonEmptyString.optional(),
+    entity_id: nonEmptyString.max(1_024).optional(),
+    signed: z.enum(SAML_SIGNED_PARTS).default('both'),
+    // Claim names are checked below, where the problem can say what a claim name is.
+    attributes: z.record(nonEmptyString, nonEmptyString).default({}),
+    multi_valued: z.array(samlClaimSchema).default(['groups']),
+    allow_idp_initiated: z.boolean().default(false),
+    clock_skew_seconds: integer(0, 300).default(60),
+    request_signing: strict({
+      private_key: custom<string>((value) =>
+        typeof value === 'string' && /-----BEGIN (RSA )?PRIVATE KEY-----/.test(value) ? { ok: value } : { problem: `${found(value, true)}, expected a PEM private key (or private_key_file: PATH)` },
+      ),
+      certificate: custom<string>((value) =>
+        typeof value === 'string' && /-----BEGIN CERTIFICATE-----/.test(value) ? { ok: value } : { problem: `${found(value)}, expected a PEM certificate (or certificate_file: PATH)` },
+      ),
+    }).optional(),
+  }).superRefine(
+    (value, ctx) => {
+      const sources = ['idp_metadata_url', 'idp_metadata'].filter((key) => value[key as keyof typeof value] !== undefined);
+      if (sources.length !== 1) {
+        ctx.addIssue({ code: 'custom', path: [], message: `found ${sources.length === 0 ? 'no IdP metadata' : 'both idp_metadata_url and idp_metadata'}, expected exactly one of idp_metadata_url: URL or idp_metadata_file: PATH` });
+      }
+      if (typeof value.idp_metadata === 'string' && !value.idp_metadata.includes('EntityDescriptor')) {
+        ctx.addIssue({ code: 'custom', path: ['idp_metadata'], message: 'found text that is not SAML metadata, expected the IdP\'s metadata XML (an EntityDescriptor)' });
+      }
+      for (const claim of Object.keys(value.attributes ?? {})) {
+        if (!SAML_CLAIM.test(claim) || claim === 'sub') ctx.addIssue({ code: 'custom', path: ['attributes', claim], message: `found ${JSON.stringify(claim)}, expected a claim name (a letter or _, then letters, digits, _ . : -; not sub, which is always the NameID)` });
+      }
+    },
+    { when: (payload) => isMapping(payload.value) },
+  ).transform((saml) => ({
+    ...(saml.idp_metadata_url !== undefined ? { idpMetadataUrl: saml.idp_metadata_url } : {}),
+    ...(saml.idp_metadata !== undefined ? { idpMetadata: saml.idp_metadata } : {}),
+    ...(saml.idp_entity_id !== undefined ? { idpEntityId: saml.idp_entity_id } : {}),
+    /** Default: `<public_url>/saml/<id>/metadata`. */
+    ...(saml.entity_id !== undefined ? { entityId: saml.entity_id } : {}),
+    signed: saml.signed,
+    /** Claim name -> SAML attribute Name. */
+    attributes: { ...saml.attributes } as Record<string, string>,
+    multiValued: saml.multi_valued,
+    allowIdpInitiated: saml.allow_idp_initiated,
+    clockSkewSeconds: saml.clock_skew_seconds,
+    ...(saml.request_signing !== undefined ? { requestSigning: { privateKey: saml.request_signing.private_key, certificate: saml.request_signing.certificate } } : {}),
+  }));
+}
+
 /**
  * A browser-login provider: a definition from `providers/` (`use`) and this instance's client, scopes and
  * overrides. Which overrides apply depends on the definition: `issuer` for oidc kinds, the definition's
@@ -706,19 +773,31 @@ function providerSchema(allowInsecureHttp: boolean, definitions: ReadonlyMap<str
         ? { ok: value }
         : { problem: `${found(value)}, expected one of ${uses.join(', ')} (a definition in providers/)${typeof value === 'string' && closest(value, uses) ? `; did you mean ${JSON.stringify(closest(value, uses))}?` : ''}` },
     ),
-    client_id: custom<string>((value) => (typeof value === 'string' && value !== '' ? { ok: value } : { problem: `${found(value)}, expected the OAuth client id the provider issued` })),
+    client_id: custom<string>((value) => (typeof value === 'string' && value !== '' ? { ok: value } : { problem: `${found(value)}, expected the OAuth client id the provider issued` })).optional(),
     client_secret: custom<string>((value) =>
       typeof value === 'string' && value !== '' ? { ok: value } : { problem: `${found(value, true)}, expected the OAuth client secret (or client_secret_file: PATH)` },
-    ),
+    ).optional(),
     scopes: z.array(scopeSchema).min(1).optional(),
     issuer: httpsUrl('issuer', allowInsecureHttp).optional(),
     ...urlKeys,
     endpoints: z.record(nonEmptyString, httpsUrl('endpoint', allowInsecureHttp)).optional(),
     display_name: z.string().min(1).max(64).optional(),
+    saml: samlSettingsSchema(allowInsecureHttp).optional(),
   }).superRefine(
     (value, ctx) => {
       const def = typeof value.use === 'string' ? definitions.get(value.use) : undefined;
       if (!def) return;
+      if (def.kind === 'saml') {
+        // SAML has no OAuth client: the IdP knows stsgate by its entity id and ACS URL.
+        for (const key of ['client_id', 'client_secret', 'scopes', 'issuer', 'endpoints'] as const) {
+          if (value[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `found ${key}, expected none for use: ${def.name} (SAML settings go under saml:)` });
+        }
+        if (value.saml === undefined) ctx.addIssue({ code: 'custom', path: ['saml'], message: `missing, expected the SAML settings of use: ${def.name} (idp_metadata_url or idp_metadata_file, attributes...)` });
+        return;
+      }
+      if (value.saml !== undefined) ctx.addIssue({ code: 'custom', path: ['saml'], message: `found saml settings, expected none for use: ${def.name} (they are for use: saml)` });
+      if (value.client_id === undefined) ctx.addIssue({ code: 'custom', path: ['client_id'], message: 'missing, expected the OAuth client id the provider issued' });
+      if (value.client_secret === undefined) ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'missing, expected the OAuth client secret (or client_secret_file: PATH)' });
       if (def.kind === 'oidc') {
         if (value.issuer === undefined && def.issuer === undefined) {
           ctx.addIssue({ code: 'custom', path: ['issuer'], message: `missing, expected the issuer URL to discover (use: ${def.name} has no default issuer)` });
@@ -743,8 +822,11 @@ function providerSchema(allowInsecureHttp: boolean, definitions: ReadonlyMap<str
     id: provider.id,
     /** The definition's name (`providers/<use>.yaml`). */
     use: provider.use,
-    clientId: provider.client_id,
-    clientSecret: provider.client_secret,
+    /** The OAuth client; empty for use: saml, which has none. */
+    clientId: provider.client_id ?? '',
+    clientSecret: provider.client_secret ?? '',
+    /** use: saml only: the IdP and what its answers must satisfy. */
+    ...(provider.saml !== undefined ? { saml: provider.saml } : {}),
     /** Replaces the definition's default scopes when given. */
     ...(provider.scopes !== undefined ? { scopes: provider.scopes } : {}),
     /** oidc kinds: the issuer to discover (replaces the definition's default). */

@@ -7,7 +7,7 @@ import { accountLabel } from '../domain/account-label.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type LoginFlow, type TerminalRequest } from '../idp/index.js';
+import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, SamlLoginProvider, type BrowserLogin, type LoginFlow, type LoginOutcome, type TerminalRequest } from '../idp/index.js';
 import { equalSecretText } from '../util/secret-text.js';
 import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
@@ -53,6 +53,9 @@ export function loginRoutes(deps: LoginRouteDependencies): Router {
   router.get('/assets/:file', asset);
   router.get('/login/:provider', ...page, countLoginRequest(deps.loginLimits), startLogin(deps));
   router.get('/callback/:provider', ...page, countLoginRequest(deps.loginLimits), completeLogin(deps));
+  // SAML providers: the SP metadata to register at the IdP, and the AssertionConsumerService (HTTP-POST).
+  router.get('/saml/:provider/metadata', protocol('html'), samlMetadata(deps));
+  router.post('/saml/:provider/acs', ...page, countLoginRequest(deps.loginLimits), readBody(deps.maxBodyBytes), parseForm, samlAssertionConsumer(deps));
   router.post('/logout', ...page, readBody(deps.maxBodyBytes), parseForm, sameSiteOnly(deps), logout(deps));
   router.get('/v1/credentials', protocol('json'), noStore, browserCredentials(deps));
   router.get('/v1/targets', protocol('json'), noStore, grantedTargets(deps));
@@ -117,32 +120,81 @@ function completeLogin(deps: LoginRouteDependencies) {
       previousSessionCookie: sessionCookie(ctx, deps),
       requestId: String(ctx.state.requestId),
     });
-    const succeeded = outcome.kind === 'browser_session' || outcome.kind === 'terminal_code' || outcome.kind === 'terminal_code_shown';
-    const seconds = (performance.now() - started) / 1000;
-    switch (outcome.kind) {
-      case 'browser_session':
-        setSessionCookie(ctx, deps, outcome.cookieValue, deps.login.browser.sessionTtlSeconds);
-        deps.audit.session(ctx, 'login', { provider: providerId, subject: outcome.identity.subject });
-        break;
-      case 'terminal_code':
-      case 'terminal_code_shown':
-        // A terminal login: no cookie here; the command redeems the code for its own session.
-        deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: outcome.identity.subject });
-        break;
-      default:
-        deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(outcome.identity ? { subject: outcome.identity.subject } : {}), reason: outcome.reason, ...(outcome.refusal ? { refusal: outcome.refusal } : {}) });
+    renderOutcome(ctx, deps, providerId, outcome, started);
+  };
+}
+
+/** Renders how a login ended: the session cookie, the audit line, the login metric, then a 303 or the error page. */
+function renderOutcome(ctx: Context, deps: LoginRouteDependencies, providerId: string, outcome: LoginOutcome, started: number): void {
+  const succeeded = outcome.kind === 'browser_session' || outcome.kind === 'terminal_code' || outcome.kind === 'terminal_code_shown';
+  const seconds = (performance.now() - started) / 1000;
+  switch (outcome.kind) {
+    case 'browser_session':
+      setSessionCookie(ctx, deps, outcome.cookieValue, deps.login.browser.sessionTtlSeconds);
+      deps.audit.session(ctx, 'login', { provider: providerId, subject: outcome.identity.subject });
+      break;
+    case 'terminal_code':
+    case 'terminal_code_shown':
+      // A terminal login: no cookie here; the command redeems the code for its own session.
+      deps.audit.session(ctx, 'terminal_login', { provider: providerId, subject: outcome.identity.subject });
+      break;
+    default:
+      deps.audit.session(ctx, 'login_failed', { provider: providerId, ...(outcome.identity ? { subject: outcome.identity.subject } : {}), reason: outcome.reason, ...(outcome.refusal ? { refusal: outcome.refusal } : {}) });
+  }
+  deps.metrics.loginSeconds.observe({ provider: providerId, outcome: succeeded ? 'success' : 'failure' }, seconds);
+  if (outcome.kind === 'failed') throw outcome.error;
+  if (outcome.kind === 'terminal_code_shown') {
+    // Shown, never put in a URL: it would stay in the history and in logs on the way.
+    ctx.type = 'html';
+    ctx.body = terminalCodePage({ code: outcome.code, account: accountLabel(outcome.identity) }, pageOptions(deps));
+    return;
+  }
+  // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
+  ctx.status = 303;
+  ctx.redirect(outcome.redirectTo);
+}
+
+/** The SAML provider a `/saml/:provider/...` path names; a 404 for any other. */
+function samlProvider(ctx: Context, deps: LoginRouteDependencies): SamlLoginProvider {
+  const provider = deps.login.requireProvider(ctx.params.provider!);
+  if (!(provider instanceof SamlLoginProvider)) throw new LoginFailure('unknown_provider', 'There is no such SAML identity provider here.', { code: 'NotFound' });
+  return provider;
+}
+
+/** `GET /saml/:provider/metadata`: the SP metadata (entityID, ACS URL, signing certificate) to register at the IdP. */
+function samlMetadata(deps: LoginRouteDependencies) {
+  return async function serviceProviderMetadata(ctx: Context): Promise<void> {
+    const provider = samlProvider(ctx, deps);
+    ctx.type = 'application/samlmetadata+xml';
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = provider.serviceProviderMetadata();
+  };
+}
+
+/**
+ * `POST /saml/:provider/acs` (SAML 2.0 bindings §3.5, HTTP-POST): an answer to a login started here (its
+ * RelayState is the transaction's state) is parked and the browser sent on, by a 303 GET that carries the
+ * login cookie, to `/callback/:provider`, where it is matched and verified like any callback. Any other
+ * answer is IdP-initiated: verified here when the provider allows that, else refused.
+ */
+function samlAssertionConsumer(deps: LoginRouteDependencies) {
+  return async function consumeAssertion(ctx: Context): Promise<void> {
+    const provider = samlProvider(ctx, deps);
+    const started = performance.now();
+    const form = ctx.state.form as Map<string, string>;
+    const samlResponse = form.get('SAMLResponse');
+    const relayState = form.get('RelayState') ?? '';
+    if (samlResponse === undefined || samlResponse === '') {
+      deps.audit.session(ctx, 'login_failed', { provider: provider.id, reason: 'bad_request' });
+      throw new LoginFailure('bad_request', 'The sign-in answer carries no SAMLResponse.');
     }
-    deps.metrics.loginSeconds.observe({ provider: providerId, outcome: succeeded ? 'success' : 'failure' }, seconds);
-    if (outcome.kind === 'failed') throw outcome.error;
-    if (outcome.kind === 'terminal_code_shown') {
-      // Shown, never put in a URL: it would stay in the history and in logs on the way.
-      ctx.type = 'html';
-      ctx.body = terminalCodePage({ code: outcome.code, account: accountLabel(outcome.identity) }, pageOptions(deps));
+    if (deps.login.loginCookieName(relayState) !== undefined) {
+      ctx.status = 303;
+      ctx.redirect(await deps.login.parkSamlResponse(provider.id, samlResponse, relayState));
       return;
     }
-    // RFC 9110 §15.4.4: 303, so the browser GETs the next page whatever method brought it here.
-    ctx.status = 303;
-    ctx.redirect(outcome.redirectTo);
+    const outcome = await deps.loginFlow.finishUnsolicited({ providerId: provider.id, samlResponse, previousSessionCookie: sessionCookie(ctx, deps), requestId: String(ctx.state.requestId) });
+    renderOutcome(ctx, deps, provider.id, outcome, started);
   };
 }
 

@@ -10,11 +10,12 @@ import type { BrowserConfig } from '../config/types.js';
 import type { RevocationWatermarks } from '../credentials/revocations.js';
 import type { Identity } from '../domain/types.js';
 import { storeKeys } from '../store/keys.js';
-import { jsonRecord, Records, secretDigest } from '../store/records.js';
+import { guardStore, jsonRecord, Records, secretDigest } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
 import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
-import type { LoginProvider } from './login-provider.js';
+import type { BrowserLoginProvider } from './login-provider.js';
+import { SamlLoginProvider } from './saml-provider.js';
 import { checkReturnTo } from './return-to.js';
 import { isRevoked, TerminalSessions, type TerminalRequest } from './terminal-login.js';
 
@@ -60,7 +61,7 @@ export interface BrowserSession {
  * `terminal` is set when the login was a terminal's, whose command then hears how it ended.
  */
 export interface MatchedLogin {
-  readonly provider: LoginProvider;
+  readonly provider: BrowserLoginProvider;
   readonly transaction: LoginTransaction;
   readonly terminal?: TerminalRequest;
 }
@@ -75,6 +76,20 @@ export interface CompletedLogin {
 
 /** Login transactions, under the hash of their state; ten minutes, taken once. */
 const loginTransactions = jsonRecord<LoginTransaction>({ key: storeKeys.loginTransaction, secretId: true, ttlMs: LOGIN_TRANSACTION_TTL_MS });
+/**
+ * A SAML Response posted to the ACS, parked for a minute under a random handle: the POST comes from the
+ * IdP's page (cross-site, so without the SameSite=Lax login cookie), and the 303 to `/callback/<id>` that
+ * follows is a top-level GET, which carries it. The callback then checks the binding as for OAuth.
+ */
+interface ParkedSamlResponse {
+  v: 1;
+  provider: string;
+  relayState: string;
+  samlResponse: string;
+}
+const SAML_PARK_TTL_MS = 60 * 1000;
+const parkedSamlResponses = jsonRecord<ParkedSamlResponse>({ key: storeKeys.samlResponse, secretId: true, ttlMs: SAML_PARK_TTL_MS });
+
 /** Browser sessions, under the hash of the cookie value; they last `browser.session_ttl_seconds`. */
 const browserSessions = jsonRecord<BrowserSession>({ key: storeKeys.browserSession, secretId: true });
 
@@ -86,7 +101,7 @@ export interface NewSession {
 
 export interface BrowserLoginOptions {
   store: Store;
-  providers: readonly LoginProvider[];
+  providers: readonly BrowserLoginProvider[];
   publicUrl: string;
   browser: BrowserConfig;
   /** Called before a login transaction is stored, with the client's address; throws to refuse (the pending-login cap). */
@@ -114,7 +129,8 @@ export function hostOnlyCookieName(publicUrl: string, configured: string): strin
 /** Starts and completes browser logins, and keeps browser sessions. */
 export class BrowserLogin {
   readonly #records: Records;
-  readonly #providers: ReadonlyMap<string, LoginProvider>;
+  readonly #store: Store;
+  readonly #providers: ReadonlyMap<string, BrowserLoginProvider>;
   readonly #publicUrl: string;
   readonly #browser: BrowserConfig;
   readonly #now: () => number;
@@ -127,6 +143,7 @@ export class BrowserLogin {
 
   constructor(options: BrowserLoginOptions) {
     this.#records = new Records(options.store, 'session');
+    this.#store = options.store;
     this.#providers = new Map(options.providers.map((p) => [p.id, p]));
     this.#publicUrl = options.publicUrl;
     this.#browser = options.browser;
@@ -143,7 +160,7 @@ export class BrowserLogin {
   }
 
   /** The configured providers, in configuration order (the page's login buttons). */
-  get providers(): LoginProvider[] {
+  get providers(): BrowserLoginProvider[] {
     return [...this.#providers.values()];
   }
 
@@ -152,7 +169,7 @@ export class BrowserLogin {
   }
 
   /** The provider with this id, or undefined. */
-  provider(id: string): LoginProvider | undefined {
+  provider(id: string): BrowserLoginProvider | undefined {
     return this.#providers.get(id);
   }
 
@@ -213,7 +230,7 @@ export class BrowserLogin {
    */
   async match(providerId: string, parameters: URLSearchParams, cookie: (name: string) => string | undefined): Promise<MatchedLogin> {
     const provider = this.requireProvider(providerId);
-    for (const name of ['state', 'code', 'error', 'iss']) {
+    for (const name of ['state', 'code', 'error', 'iss', 'saml_response']) {
       if (parameters.getAll(name).length > 1) throw new LoginFailure('bad_request', `The sign-in answer carries ${name} more than once.`);
     }
     const state = parameters.get('state');
@@ -252,8 +269,9 @@ export class BrowserLogin {
       const shown = [error, description].filter((v): v is string => v !== null && v !== '').map((v) => v.replace(/[^\x20-\x7e]/g, '').slice(0, 300));
       throw new LoginFailure('provider_error', `${provider.displayName} did not sign you in: ${shown.join(' — ')}`, { debug: `error=${error.slice(0, 64)}` });
     }
-    if (!parameters.get('code')) throw new LoginFailure('code_missing', `${provider.displayName} sent no authorization code. Start again.`);
-    const identity = await provider.complete(parameters, transaction);
+    const answer = parameters.get(provider.answerParameter);
+    if (!answer) throw new LoginFailure('code_missing', `${provider.displayName} sent no ${provider.protocol === 'saml' ? 'SAML response' : 'authorization code'}. Start again.`);
+    const identity = await provider.complete(provider.protocol === 'saml' ? await this.#takeParkedResponse(provider, answer, transaction.state) : parameters, transaction);
     // Checked again on the way out: a transaction stored before this check existed (a replica on an older
     // version, during an upgrade) may hold a target that the check now refuses; the start page is used then.
     const returnTo = transaction.returnTo === undefined ? undefined : checkReturnTo(transaction.returnTo, this.#publicUrl, this.#browser.allowedReturnOrigins);
@@ -263,6 +281,45 @@ export class BrowserLogin {
       ...(transaction.role !== undefined ? { role: transaction.role } : {}),
       ...(transaction.terminal !== undefined ? { terminal: transaction.terminal } : {}),
     };
+  }
+
+  /**
+   * Parks a SAML Response posted to a provider's ACS (`RelayState` must be a state stsgate handed out) and
+   * returns where the browser goes next: `/callback/<id>` with the state and the parked response's handle.
+   */
+  async parkSamlResponse(providerId: string, samlResponse: string, relayState: string): Promise<string> {
+    const provider = this.requireProvider(providerId);
+    if (!isOpaqueValue(relayState)) throw new LoginFailure('state_unknown', 'This sign-in answer does not belong to a sign-in in progress. Start again.');
+    const handle = newOpaqueValue();
+    await this.#records.put(parkedSamlResponses, handle, { v: 1, provider: provider.id, relayState, samlResponse });
+    return `/callback/${encodeURIComponent(provider.id)}?${new URLSearchParams({ state: relayState, saml_response: handle }).toString()}`;
+  }
+
+  /** The parked answer a callback names, for this provider and this transaction's state only; taken once. */
+  async #takeParkedResponse(provider: BrowserLoginProvider, handle: string, state: string): Promise<URLSearchParams> {
+    const parked = isOpaqueValue(handle) ? await this.#records.take(parkedSamlResponses, handle) : undefined;
+    if (parked === undefined || parked.provider !== provider.id || parked.relayState !== state) {
+      throw new LoginFailure('saml_in_response_to', `The sign-in answer from ${provider.displayName} is gone or belongs to another sign-in. Start again.`, { debug: parked === undefined ? 'no parked SAML response' : 'parked SAML response for another provider or state' });
+    }
+    return new URLSearchParams({ SAMLResponse: parked.samlResponse });
+  }
+
+  /**
+   * An IdP-initiated SAML login (no AuthnRequest, no transaction): refused unless the provider allows it
+   * (`saml.allow_idp_initiated`); else verified, and its assertion ID recorded until it expires so the
+   * same answer signs nobody in twice.
+   */
+  async completeUnsolicited(providerId: string, samlResponse: string): Promise<CompletedLogin> {
+    const provider = this.requireProvider(providerId);
+    if (!(provider instanceof SamlLoginProvider) || !provider.allowsIdpInitiated) {
+      throw new LoginFailure('saml_unsolicited', `${provider.displayName} sent a sign-in that was not started here, and this gateway accepts only sign-ins it started. Start again from this site.`, { debug: 'IdP-initiated answer, not allowed' });
+    }
+    const login = await provider.completeUnsolicited(samlResponse);
+    const ttlMs = Math.max(1_000, login.notOnOrAfterMs + provider.settings.clockSkewSeconds * 1000 - this.#now());
+    const digest = secretDigest(`${provider.id}\u0000${login.assertionId}`);
+    const { value } = await guardStore('session', () => this.#store.increment(storeKeys.samlAssertion(digest), ttlMs));
+    if (value !== 1) throw new LoginFailure('saml_unsolicited', `This sign-in answer from ${provider.displayName} was used already. Start again.`, { debug: 'IdP-initiated assertion replayed' });
+    return { identity: login.identity };
   }
 
   /**
@@ -296,7 +353,7 @@ export class BrowserLogin {
   }
 
   /** The provider named in a login's path; a 404 LoginFailure when there is none. */
-  requireProvider(providerId: string): LoginProvider {
+  requireProvider(providerId: string): BrowserLoginProvider {
     const provider = this.#providers.get(providerId);
     if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
     return provider;

@@ -8,7 +8,8 @@ import { facebookAdapter } from './adapters/facebook.js';
 import { githubAdapter } from './adapters/github.js';
 import { oidcAdapter } from './adapters/oidc.js';
 import { providerDefinitions, type AdapterName } from '../config/provider-definitions.js';
-import { LoginProvider } from './login-provider.js';
+import { LoginProvider, type BrowserLoginProvider } from './login-provider.js';
+import { SamlLoginProvider } from './saml-provider.js';
 
 /** Adapters by the name definitions use in `adapter:`. */
 export const PROVIDER_ADAPTERS = {
@@ -17,13 +18,17 @@ export const PROVIDER_ADAPTERS = {
   facebook: facebookAdapter,
 } as const satisfies Record<AdapterName, ProviderAdapter>;
 
-/** Builds the configured providers; their redirect URI is `<public_url>/callback/<id>` (design.md). */
-export function createLoginProviders(providers: readonly ProviderConfig[], options: { publicUrl: string; allowInsecureHttp: boolean }): LoginProvider[] {
+/**
+ * Builds the configured providers; their redirect URI is `<public_url>/callback/<id>` (design.md), a SAML
+ * provider's ACS URL `<public_url>/saml/<id>/acs`.
+ */
+export function createLoginProviders(providers: readonly ProviderConfig[], options: { publicUrl: string; allowInsecureHttp: boolean }): BrowserLoginProvider[] {
   const definitions = providerDefinitions();
   return providers.map((config) => {
     const definition = definitions.get(config.use);
     if (!definition) throw new Error(`providers: ${config.id}: unknown definition ${config.use}`);
-    return new LoginProvider(config, definition, PROVIDER_ADAPTERS[definition.adapter], {
+    if (definition.kind === 'saml') return new SamlLoginProvider(config, definition, { publicUrl: options.publicUrl });
+    return new LoginProvider(config, definition, PROVIDER_ADAPTERS[definition.adapter!], {
       redirectUri: `${options.publicUrl}/callback/${encodeURIComponent(config.id)}`,
       allowInsecureHttp: options.allowInsecureHttp,
     });
@@ -33,6 +38,7 @@ export function createLoginProviders(providers: readonly ProviderConfig[], optio
 export { BrowserLogin, LOGIN_TRANSACTION_TTL_MS, type BrowserSession, type CompletedLogin, type MatchedLogin } from './browser-login.js';
 export { LoginFailure, type LoginFailureReason } from './login-failure.js';
 export { LoginFlow, type CallbackRequest, type LoginOutcome } from './login-flow.js';
-export { LoginProvider } from './login-provider.js';
+export { LoginProvider, type BrowserLoginProvider } from './login-provider.js';
+export { SamlLoginProvider } from './saml-provider.js';
 export { checkReturnTo } from './return-to.js';
 export { PASTED_CODE_REDIRECT, TerminalSessions, checkLoopbackRedirect, parseTerminalRequest, pkceChallenge, type TerminalRequest, type TerminalSession } from './terminal-login.js';

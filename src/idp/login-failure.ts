@@ -17,7 +17,19 @@ export type LoginFailureReason =
   | 'profile_invalid'
   | 'provider_unreachable'
   | 'provider_failed'
-  | 'no_role';
+  | 'no_role'
+  /** SAML (idp/saml-checks.ts): not a response stsgate accepts (DTD, comment, wrapping, several assertions...). */
+  | 'saml_malformed'
+  /** SAML: a required signature missing, not by the IdP's certificates, or with an algorithm not allowed. */
+  | 'saml_signature_invalid'
+  /** SAML: Destination or Recipient is not this ACS URL. */
+  | 'saml_destination'
+  /** SAML: expired, not yet valid, another audience or issuer. */
+  | 'saml_conditions'
+  /** SAML: InResponseTo is not this login's AuthnRequest (a replayed or foreign answer). */
+  | 'saml_in_response_to'
+  /** SAML: an IdP-initiated answer where they are not allowed, or one used before. */
+  | 'saml_unsolicited';
 
 /**
  * A refused or failed browser login. The message is what the person sees (HTML-escaped); `reason` goes to

@@ -7,7 +7,7 @@
 import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError, type DecisionContext } from '../errors/gateway-error.js';
-import type { BrowserLogin } from './browser-login.js';
+import type { BrowserLogin, CompletedLogin } from './browser-login.js';
 import { LoginFailure } from './login-failure.js';
 import { PASTED_CODE_REDIRECT, type TerminalRequest } from './terminal-login.js';
 
@@ -57,15 +57,34 @@ export class LoginFlow {
    * every other end, success or not, is an outcome.
    */
   async finish(request: CallbackRequest): Promise<LoginOutcome> {
-    const provider = this.#login.requireProvider(request.providerId);
-    const providerId = provider.id;
+    return this.#conclude(request.providerId, request, async () => {
+      const matched = await this.#login.match(request.providerId, request.parameters, request.cookie);
+      return { terminal: matched.terminal, complete: () => this.#login.completeMatched(matched, request.parameters) };
+    });
+  }
+
+  /**
+   * Finishes an IdP-initiated SAML login posted to the ACS: no transaction, so no return_to, role or
+   * terminal; refused unless the provider allows them (`BrowserLogin.completeUnsolicited`).
+   */
+  async finishUnsolicited(request: { providerId: string; samlResponse: string; previousSessionCookie: string | undefined; requestId: string }): Promise<LoginOutcome> {
+    return this.#conclude(request.providerId, request, async () => ({ terminal: undefined, complete: () => this.#login.completeUnsolicited(request.providerId, request.samlResponse) }));
+  }
+
+  /** The rules, the no-role refusal, and the session or terminal code, after `begin` matched and `complete` verified the answer. */
+  async #conclude(
+    providerId: string,
+    request: { previousSessionCookie: string | undefined; requestId: string },
+    begin: () => Promise<{ terminal: TerminalRequest | undefined; complete: () => Promise<CompletedLogin> }>,
+  ): Promise<LoginOutcome> {
+    const provider = this.#login.requireProvider(providerId);
     let identity: Identity | undefined;
     let terminal: TerminalRequest | undefined;
     let refusal: LoginRefusal | undefined;
     try {
-      const matched = await this.#login.match(providerId, request.parameters, request.cookie);
-      terminal = matched.terminal;
-      const completed = await this.#login.completeMatched(matched, request.parameters);
+      const begun = await begin();
+      terminal = begun.terminal;
+      const completed = await begun.complete();
       identity = completed.identity;
       const roles = this.#grantedRoles(identity);
       if (roles.length === 0) {

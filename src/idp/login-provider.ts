@@ -51,8 +51,27 @@ export interface LoginChecks {
   codeVerifier: string;
 }
 
+/**
+ * What the browser-login engine needs of any provider, whatever its protocol: where to send the browser
+ * for a transaction, and how to turn the answer that came back into an identity.
+ */
+export interface BrowserLoginProvider {
+  readonly id: string;
+  readonly displayName: string;
+  /** `oauth` (OAuth 2 / OpenID Connect, this file) or `saml` (saml-provider.ts). */
+  readonly protocol: 'oauth' | 'saml';
+  /** The `/callback/<id>` query parameter that carries the answer (`code`; SAML: the parked response's handle). */
+  readonly answerParameter: string;
+  /** Where to send the browser to sign in, for this transaction's checks. */
+  authorizationUrl(checks: LoginChecks): Promise<URL>;
+  /** The identity the answer carries, once every check of the protocol passed. */
+  complete(answer: URLSearchParams, checks: LoginChecks): Promise<Identity>;
+}
+
 /** A configured provider, ready to send people to and to take them back from. */
-export class LoginProvider {
+export class LoginProvider implements BrowserLoginProvider {
+  readonly protocol = 'oauth' as const;
+  readonly answerParameter = 'code';
   readonly id: string;
   readonly displayName: string;
   readonly definition: ProviderDefinition;

@@ -17,6 +17,10 @@ export const storeKeys = {
   brokeredFetch: (cacheKey: string) => `brkf:${cacheKey}`,
   /** A browser login transaction (state), single use. */
   loginTransaction: (state: string) => `login:${state}`,
+  /** A SAML Response posted to the ACS, parked for the callback that runs in the browser's own context; single use. */
+  samlResponse: (handle: string) => `samlr:${handle}`,
+  /** An IdP-initiated SAML assertion's ID (hashed with its provider), kept until it expires so it is used once. */
+  samlAssertion: (digest: string) => `samla:${digest}`,
   /** A browser session behind the cookie. */
   browserSession: (id: string) => `bsess:${id}`,
   /** A terminal login's one-time code (`stsgate login`), single use. */
