@@ -33,9 +33,13 @@ const definitionSchema = z
   .strictObject({
     name: z.string().regex(NAME),
     display_name: z.string().min(1).max(64),
-    /** `oidc`: discovery and a verified ID token; `oauth2`: endpoints given here, claims from an API. */
-    kind: z.enum(['oidc', 'oauth2']),
-    adapter: z.enum(ADAPTER_NAMES),
+    /**
+     * `oidc`: discovery and a verified ID token; `oauth2`: endpoints given here, claims from an API;
+     * `ldap`: a directory checks a username and password typed into stsgate's own form (idp/ldap/).
+     */
+    kind: z.enum(['oidc', 'oauth2', 'ldap']),
+    /** The code that reads the profile (oidc and oauth2 kinds); the ldap kind has its own provider. */
+    adapter: z.enum(ADAPTER_NAMES).optional(),
     /** The default issuer (oidc kind); none means every configured provider must name one. */
     issuer: z.url({ protocol: /^https$/ }).optional(),
     /** Values that endpoint templates use but no configured provider changes (an API version). */
@@ -44,7 +48,7 @@ const definitionSchema = z
     urls: z.record(z.string().regex(NAME), z.url({ protocol: /^https$/ })).default({}),
     /** Endpoint name -> URL template (`{base_url}/login/oauth/authorize`). */
     endpoints: z.record(z.string().regex(NAME), z.string().min(1)).default({}),
-    scopes: z.array(z.string().min(1)).min(1),
+    scopes: z.array(z.string().min(1)).default([]),
     /** oidc kind: whether the userinfo response is merged into the claims. */
     userinfo: z.boolean().default(false),
     /** identity claim -> dot path into what the adapter read; or `all` (oidc: every claim). */
@@ -56,6 +60,13 @@ const definitionSchema = z
       for (const [, variable] of template.matchAll(TEMPLATE_VARIABLE)) {
         if (!variables.has(variable!)) ctx.addIssue({ code: 'custom', path: ['endpoints', name], message: `unknown variable {${variable}}` });
       }
+    }
+    if (def.kind !== 'ldap') {
+      if (def.adapter === undefined) ctx.addIssue({ code: 'custom', path: ['adapter'], message: `an ${def.kind} definition needs an adapter` });
+      if (def.scopes.length === 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `an ${def.kind} definition needs at least one scope` });
+    } else {
+      for (const key of ['adapter', 'issuer'] as const) if (def[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `an ldap definition has no ${key}` });
+      if (def.claims === 'all') ctx.addIssue({ code: 'custom', path: ['claims'], message: 'claims: all is for oidc definitions; name each claim' });
     }
     if (def.kind === 'oauth2') {
       for (const required of ['authorization', 'token']) {

@@ -14,7 +14,6 @@ import { jsonRecord, Records, secretDigest } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
 import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
-import type { LoginProvider } from './login-provider.js';
 import { checkReturnTo } from './return-to.js';
 import { isRevoked, TerminalSessions, type TerminalRequest } from './terminal-login.js';
 
@@ -35,6 +34,24 @@ export interface LoginTransaction {
   /** SHA-256 of the login cookie's value: the callback must come back to the browser that started. */
   bindingHash: string;
   startedAt: number;
+  /**
+   * A password provider's form accepted a username and password: the identity it made, waiting for the
+   * callback, which must bring the one-time code whose SHA-256 this is.
+   */
+  verified?: { identity: Identity; codeHash: string };
+}
+
+/**
+ * What the engine needs of a provider: where a login starts (`authorizationUrl`: the provider's
+ * authorization endpoint, or stsgate's own sign-in form) and how its callback becomes an identity. A
+ * provider with a sign-in form (`use: ldap`) also checks a username and password.
+ */
+export interface BrowserLoginProvider {
+  readonly id: string;
+  readonly displayName: string;
+  authorizationUrl(transaction: LoginTransaction): Promise<URL>;
+  complete(parameters: URLSearchParams, transaction: LoginTransaction): Promise<Identity>;
+  checkPassword?(username: string, password: string): Promise<Identity>;
 }
 
 /** A started login: where to send the browser, and the login cookie that binds the transaction to it. */
@@ -60,7 +77,7 @@ export interface BrowserSession {
  * `terminal` is set when the login was a terminal's, whose command then hears how it ended.
  */
 export interface MatchedLogin {
-  readonly provider: LoginProvider;
+  readonly provider: BrowserLoginProvider;
   readonly transaction: LoginTransaction;
   readonly terminal?: TerminalRequest;
 }
@@ -86,7 +103,7 @@ export interface NewSession {
 
 export interface BrowserLoginOptions {
   store: Store;
-  providers: readonly LoginProvider[];
+  providers: readonly BrowserLoginProvider[];
   publicUrl: string;
   browser: BrowserConfig;
   /** Called before a login transaction is stored, with the client's address; throws to refuse (the pending-login cap). */
@@ -114,7 +131,7 @@ export function hostOnlyCookieName(publicUrl: string, configured: string): strin
 /** Starts and completes browser logins, and keeps browser sessions. */
 export class BrowserLogin {
   readonly #records: Records;
-  readonly #providers: ReadonlyMap<string, LoginProvider>;
+  readonly #providers: ReadonlyMap<string, BrowserLoginProvider>;
   readonly #publicUrl: string;
   readonly #browser: BrowserConfig;
   readonly #now: () => number;
@@ -143,7 +160,7 @@ export class BrowserLogin {
   }
 
   /** The configured providers, in configuration order (the page's login buttons). */
-  get providers(): LoginProvider[] {
+  get providers(): BrowserLoginProvider[] {
     return [...this.#providers.values()];
   }
 
@@ -152,7 +169,7 @@ export class BrowserLogin {
   }
 
   /** The provider with this id, or undefined. */
-  provider(id: string): LoginProvider | undefined {
+  provider(id: string): BrowserLoginProvider | undefined {
     return this.#providers.get(id);
   }
 
@@ -295,8 +312,51 @@ export class BrowserLogin {
     return isOpaqueValue(cookieValue) ? this.#records.take(browserSessions, cookieValue) : undefined;
   }
 
+  /**
+   * The pending login a password provider's form belongs to (checked as the callback checks it: this
+   * provider, this browser), without taking it: the form may be sent again after a wrong password.
+   */
+  async pendingPasswordLogin(providerId: string, state: string | undefined, cookie: (name: string) => string | undefined): Promise<LoginTransaction> {
+    const provider = this.requirePasswordProvider(providerId);
+    const transaction = isOpaqueValue(state) ? await this.#records.get(loginTransactions, state) : undefined;
+    if (transaction === undefined || transaction.state !== state || transaction.startedAt + LOGIN_TRANSACTION_TTL_MS <= this.#now()) {
+      throw new LoginFailure('state_unknown', 'This sign-in form does not belong to a sign-in in progress: it expired, was already used, or was started elsewhere. Start again.');
+    }
+    if (transaction.provider !== provider.id) throw new LoginFailure('provider_mismatch', 'This sign-in form is for a different identity provider than the one the sign-in was started with. Start again.');
+    const binding = cookie(this.loginCookieName(state)!);
+    if (binding === undefined || !equalSecretText(secretDigest(binding), transaction.bindingHash)) {
+      throw new LoginFailure('browser_mismatch', 'This sign-in form was opened in a different browser from the one that started the sign-in. Start again from this site, in one browser.', {
+        debug: binding === undefined ? 'no login cookie' : 'login cookie does not match',
+      });
+    }
+    return transaction;
+  }
+
+  /**
+   * A password provider's form: checks the username and password, keeps the identity in the login
+   * transaction (its remaining lifetime) under a new one-time code, and returns the callback path that
+   * finishes the login with it. A wrong password leaves the transaction as it was.
+   */
+  async checkPassword(providerId: string, form: { state: string | undefined; username: string; password: string }, cookie: (name: string) => string | undefined): Promise<string> {
+    const transaction = await this.pendingPasswordLogin(providerId, form.state, cookie);
+    const provider = this.requirePasswordProvider(providerId);
+    const identity = await provider.checkPassword!(form.username, form.password);
+    const code = newOpaqueValue();
+    const remainingMs = transaction.startedAt + LOGIN_TRANSACTION_TTL_MS - this.#now();
+    if (remainingMs <= 0) throw new LoginFailure('state_unknown', 'This sign-in took too long and expired. Start again.');
+    await this.#records.put(loginTransactions, transaction.state, { ...transaction, verified: { identity, codeHash: secretDigest(code) } }, remainingMs);
+    return `/callback/${encodeURIComponent(provider.id)}?${new URLSearchParams({ state: transaction.state, code }).toString()}`;
+  }
+
+  /** A provider with a sign-in form; a 404 LoginFailure for any other. */
+  requirePasswordProvider(providerId: string): BrowserLoginProvider {
+    const provider = this.requireProvider(providerId);
+    if (provider.checkPassword === undefined) throw new LoginFailure('unknown_provider', 'There is no such sign-in form here.', { code: 'NotFound' });
+    return provider;
+  }
+
   /** The provider named in a login's path; a 404 LoginFailure when there is none. */
-  requireProvider(providerId: string): LoginProvider {
+  requireProvider(providerId: string): BrowserLoginProvider {
     const provider = this.#providers.get(providerId);
     if (!provider) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
     return provider;

@@ -2,13 +2,15 @@
  * The browser-login engine's public face, and the registry of provider adapters: one line per kind of
  * provider protocol (a definition in `providers/` names its adapter).
  */
-import type { ProviderConfig } from '../config/types.js';
+import type { AnyProviderConfig } from '../config/types.js';
 import type { ProviderAdapter } from './adapter.js';
 import { facebookAdapter } from './adapters/facebook.js';
 import { githubAdapter } from './adapters/github.js';
 import { oidcAdapter } from './adapters/oidc.js';
 import { providerDefinitions, type AdapterName } from '../config/provider-definitions.js';
+import { LdapLoginProvider } from './ldap/provider.js';
 import { LoginProvider } from './login-provider.js';
+import type { BrowserLoginProvider } from './browser-login.js';
 
 /** Adapters by the name definitions use in `adapter:`. */
 export const PROVIDER_ADAPTERS = {
@@ -17,12 +19,17 @@ export const PROVIDER_ADAPTERS = {
   facebook: facebookAdapter,
 } as const satisfies Record<AdapterName, ProviderAdapter>;
 
-/** Builds the configured providers; their redirect URI is `<public_url>/callback/<id>` (design.md). */
-export function createLoginProviders(providers: readonly ProviderConfig[], options: { publicUrl: string; allowInsecureHttp: boolean }): LoginProvider[] {
+/**
+ * Builds the configured providers; their redirect URI is `<public_url>/callback/<id>` (design.md), and a
+ * directory provider's sign-in form is `<public_url>/login/<id>/password`.
+ */
+export function createLoginProviders(providers: readonly AnyProviderConfig[], options: { publicUrl: string; allowInsecureHttp: boolean }): BrowserLoginProvider[] {
   const definitions = providerDefinitions();
   return providers.map((config) => {
     const definition = definitions.get(config.use);
     if (!definition) throw new Error(`providers: ${config.id}: unknown definition ${config.use}`);
+    if ('ldap' in config) return new LdapLoginProvider(config, definition, { formUrl: `${options.publicUrl}/login/${encodeURIComponent(config.id)}/password` });
+    if (definition.adapter === undefined) throw new Error(`providers: ${config.id}: definition ${config.use} has no adapter`);
     return new LoginProvider(config, definition, PROVIDER_ADAPTERS[definition.adapter], {
       redirectUri: `${options.publicUrl}/callback/${encodeURIComponent(config.id)}`,
       allowInsecureHttp: options.allowInsecureHttp,
@@ -30,9 +37,10 @@ export function createLoginProviders(providers: readonly ProviderConfig[], optio
   });
 }
 
-export { BrowserLogin, LOGIN_TRANSACTION_TTL_MS, type BrowserSession, type CompletedLogin, type MatchedLogin } from './browser-login.js';
+export { BrowserLogin, LOGIN_TRANSACTION_TTL_MS, type BrowserLoginProvider, type BrowserSession, type CompletedLogin, type MatchedLogin } from './browser-login.js';
 export { LoginFailure, type LoginFailureReason } from './login-failure.js';
 export { LoginFlow, type CallbackRequest, type LoginOutcome } from './login-flow.js';
 export { LoginProvider } from './login-provider.js';
+export { LdapLoginProvider } from './ldap/provider.js';
 export { checkReturnTo } from './return-to.js';
 export { TerminalSessions, checkLoopbackRedirect, parseTerminalRequest, pkceChallenge, type TerminalRequest, type TerminalSession } from './terminal-login.js';

@@ -17,7 +17,14 @@ export type LoginFailureReason =
   | 'profile_invalid'
   | 'provider_unreachable'
   | 'provider_failed'
-  | 'no_role';
+  | 'no_role'
+  /** A directory provider's form: a wrong password or an unknown user (one reason, one message). */
+  | 'credentials_rejected'
+  /** Active Directory: userAccountControl has ACCOUNTDISABLE, or accountExpires has passed. */
+  | 'account_disabled'
+  | 'account_expired'
+  /** Too many password attempts for one username or from one address. */
+  | 'password_attempts';
 
 /**
  * A refused or failed browser login. The message is what the person sees (HTML-escaped); `reason` goes to

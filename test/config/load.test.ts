@@ -67,7 +67,7 @@ describe('a valid configuration', () => {
       signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
       accountId: ACCOUNT_ID,
       dev: { allowInsecureHttp: false },
-      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 },
+      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, passwordAttemptsPerAddressPerMinute: 20, passwordAttemptsPerUsernamePerMinute: 10, introspectionPerAddressPerMinute: 3000 },
       introspection: { clients: [] },
       cache: { minRemainingFraction: 0.5 },
       workers: 1,
@@ -134,7 +134,7 @@ describe('a valid configuration', () => {
     expect(config.audit).toEqual({ includeAccountLabel: false });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
-    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 });
+    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, passwordAttemptsPerAddressPerMinute: 20, passwordAttemptsPerUsernamePerMinute: 10, introspectionPerAddressPerMinute: 3000 });
     expect(config.dev).toEqual({ allowInsecureHttp: true });
     expect(config.issuers[0]).toMatchObject({ algorithms: ['ES384', 'EdDSA'], clockSkewSeconds: 5, maxTokenAgeSeconds: 600 });
     expect(config.roles[0]).toEqual({
@@ -557,7 +557,7 @@ describe('<name>_file secrets', () => {
 
   it('resolves the file path after interpolation', () => {
     const config = parse(with_((t) => (t.providers = [{ id: 'github', use: 'github', client_id: 'x', client_secret_file: '${SECRETS}/client-secret' }])), { SECRETS: dir });
-    expect(config.providers[0]!.clientSecret).toBe('s3cr3t');
+    expect(config.providers[0]).toMatchObject({ clientSecret: 's3cr3t' });
   });
 
   it('reads encryption_key_file into the encryption key', () => {
