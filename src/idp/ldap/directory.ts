@@ -157,17 +157,16 @@ export class LdapDirectory {
     }
   }
 
-  /** The user's groups: memberOf, then the group search (in-chain for AD), then iterative nesting; at most `max` + 1 are gathered. */
+  /**
+   * The user's groups: memberOf, then the group search (in-chain for AD), then iterative nesting. The
+   * searches stop once more than `max` groups are known (the claim is capped at `max` and says so).
+   */
   async #groups(client: Client, entry: Entry): Promise<GroupSet> {
     const { groups: settings } = this.#settings;
     const found = new GroupSet();
     const limit = settings.max + 1;
-    if (settings.memberOf) {
-      for (const dn of attributeTexts(entry.memberOf)) {
-        if (found.size >= limit) break;
-        found.add(dn);
-      }
-    }
+    // memberOf came with the entry: all of it is kept (and capped by name when the claims are made).
+    if (settings.memberOf) for (const dn of attributeTexts(entry.memberOf)) found.add(dn);
     const search = settings.search;
     if (search === undefined) return found;
     const inChain = settings.nested === 'ad';
