@@ -10,7 +10,7 @@
  * attempted either way), and both give the same LoginFailure, so the answer does not tell which.
  */
 import { isIP, connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Client, InvalidCredentialsError, ResultCodeError, type Entry } from 'ldapts';
 import type { LdapSettings } from '../../config/types.js';
 import { LoginFailure, providerFailed, providerUnreachable } from '../login-failure.js';
@@ -79,11 +79,14 @@ export class LdapDirectory {
     const settings = this.#settings;
     const url = new URL(settings.url);
     const host = url.hostname.replace(/^\[|\]$/g, '');
+    // The name the certificate must carry: tls.server_name, else the URL's host (an IP address needs an IP SAN).
+    const expectedName = settings.serverName ?? host;
     const tlsOptions: ConnectionOptions = {
       ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
-      // RFC 6066 §3: SNI carries host names only; the certificate is still checked against `host`.
-      ...(settings.serverName !== undefined ? { servername: settings.serverName } : isIP(host) === 0 ? { servername: host } : {}),
-      host: settings.serverName ?? host,
+      // RFC 6066 §3: SNI carries host names only.
+      ...(isIP(expectedName) === 0 ? { servername: expectedName } : {}),
+      // Checked explicitly: a StartTLS upgrade hands Node a socket without a host to check against.
+      checkServerIdentity: (_name, certificate) => checkServerIdentity(expectedName, certificate),
       minVersion: 'TLSv1.2',
     };
     return new Client({
