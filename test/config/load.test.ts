@@ -301,8 +301,8 @@ describe('problems', () => {
     ['provider without id', (t) => (t.providers = [{ ...client, use: 'google' }]), 'providers[0].id: missing, expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'],
     ['provider with http endpoint', (t) => (t.providers = [{ ...client, id: 'gh', use: 'github', base_url: 'http://ghe.local' }]), 'providers[0].base_url: found "http://ghe.local", expected an https:// URL (http:// only with dev.allow_insecure_http: true)'],
     ['provider with an http endpoint override', (t) => (t.providers = [{ ...client, id: 'g', use: 'google', endpoints: { token: 'http://x.example.com/token' } }]), 'providers[0].endpoints.token: found "http://x.example.com/token", expected an https:// URL (http:// only with dev.allow_insecure_http: true)'],
-    ['provider without use', (t) => (t.providers = [{ ...client, id: 'g' }]), 'providers[0].use: missing, expected one of facebook, github, google, oidc (a definition in providers/)'],
-    ['provider use typo', (t) => (t.providers = [{ ...client, id: 'g', use: 'gogle' }]), 'providers[0].use: found "gogle", expected one of facebook, github, google, oidc (a definition in providers/); did you mean "google"?'],
+    ['provider without use', (t) => (t.providers = [{ ...client, id: 'g' }]), 'providers[0].use: missing, expected one of facebook, github, google, ldap, oidc (a definition in providers/)'],
+    ['provider use typo', (t) => (t.providers = [{ ...client, id: 'g', use: 'gogle' }]), 'providers[0].use: found "gogle", expected one of facebook, github, google, ldap, oidc (a definition in providers/); did you mean "google"?'],
     ['provider without client_id', (t) => (t.providers = [{ id: 'g', use: 'google', client_secret: 'x' }]), 'providers[0].client_id: missing, expected the OAuth client id the provider issued'],
     ['provider without client secret', (t) => (t.providers = [{ id: 'g', use: 'google', client_id: 'x' }]), 'providers[0].client_secret: missing, expected the OAuth client secret (or client_secret_file: PATH)'],
     ['provider secret of the wrong type is not echoed', (t) => (t.providers = [{ id: 'g', use: 'google', client_id: 'x', client_secret: 123456 }]), 'providers[0].client_secret: found a number, expected the OAuth client secret (or client_secret_file: PATH)'],
@@ -710,7 +710,7 @@ describe('provider definitions are passed to the schema, not read when it is imp
   it('refuses the same key and use with the packaged definitions, which have neither', () => {
     const result = parseWith(providerDefinitions());
     expect(result.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
-      'providers.0.use: found "acme", expected one of facebook, github, google, oidc (a definition in providers/)',
+      'providers.0.use: found "acme", expected one of facebook, github, google, ldap, oidc (a definition in providers/)',
       'providers.0: unknown key "uploads_url"; allowed keys: id, use, client_id, client_secret, scopes, issuer, base_url, graph_url, api_url, endpoints, display_name',
     ]);
   });

@@ -13,8 +13,10 @@ import { html } from '../../src/http/pages.js';
 describe('provider definitions', () => {
   const definitions = providerDefinitions();
 
-  it('loads google, github, facebook and oidc, each naming a registered adapter', () => {
-    expect([...definitions.keys()]).toEqual(['facebook', 'github', 'google', 'oidc']);
+  it('loads google, github, facebook and oidc, each naming a registered adapter, and ldap (its own provider, no adapter)', () => {
+    expect([...definitions.keys()]).toEqual(['facebook', 'github', 'google', 'ldap', 'oidc']);
+    expect(definitions.get('ldap')).toMatchObject({ kind: 'ldap', scopes: [] });
+    expect(definitions.get('ldap')!.adapter).toBeUndefined();
     expect(definitions.get('google')).toMatchObject({ kind: 'oidc', adapter: 'oidc', issuer: 'https://accounts.google.com' });
     expect(definitions.get('github')).toMatchObject({ kind: 'oauth2', adapter: 'github' });
     expect(definitions.get('github')!.scopes).toContain('read:org');
