@@ -241,7 +241,7 @@ function pageRole(role: { name: string; arn: string; maxSessionSeconds: number; 
 
 /** AWS RoleSessionName from the identity ([\w+=,.@-]{2,64}): the email, login or subject, with anything else replaced. */
 function sessionNameFor(identity: Identity): string {
-  const preferred = ['email', 'login', 'preferred_username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  const preferred = ['email', 'login', 'preferred_username', 'username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
   const name = (preferred ?? `${identity.source}-${identity.subject}`).replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
   return name.length >= 2 ? name : `${name}--`.slice(0, 2);
 }

@@ -73,7 +73,7 @@ export interface PageOptions {
 }
 
 /** Claims worth showing on the page, in this order (others are left out: the page is not a claims dump). */
-const SHOWN_CLAIMS = ['email', 'email_verified', 'name', 'login', 'preferred_username', 'hd', 'orgs', 'teams', 'groups'];
+const SHOWN_CLAIMS = ['email', 'email_verified', 'name', 'login', 'preferred_username', 'username', 'hd', 'orgs', 'teams', 'groups'];
 
 function layout(title: string, main: Html, options: PageOptions & { signedIn?: { label: string; csrfToken: string }; refreshTo?: string } = {}): string {
   const account = options.signedIn

@@ -104,6 +104,11 @@ describe('use: ldap', () => {
     expect((parse({ ...minimal, url: 'ldap://127.0.0.1:3389' }, { insecure: true }).providers[0] as LdapProviderConfig).ldap.url).toBe('ldap://127.0.0.1:3389');
   });
 
+  it('refuses a service account password written in the file (${VAR} or bind_password_file only)', () => {
+    expect(problems({ ...minimal, bind_password: 'hunter2' })).toContain('providers[0].bind_password: found a password written in the file, expected bind_password: ${VAR} from the environment or bind_password_file: PATH');
+    expect(problems({ ...minimal, bind_password: 'hunter2' }).join('\n')).not.toContain('hunter2');
+  });
+
   it('never echoes the service account password in a problem', () => {
     const found = problems({ ...minimal, bind_password: 12345 });
     expect(found.join('\n')).toContain('providers[0].bind_password');

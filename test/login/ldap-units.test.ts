@@ -4,6 +4,7 @@
  * accountExpires decoding, DN and objectGUID rendering, and the group cap.
  */
 import { describe, expect, it } from 'vitest';
+import { accountLabel } from '../../src/domain/account-label.js';
 import { accountExpiresAt, accountRefusal, isAccountDisabled, toFiletime } from '../../src/idp/ldap/accounts.js';
 import { firstRdnValue, formatObjectGuid, GroupSet, attributeText } from '../../src/idp/ldap/claims.js';
 import { anyMemberFilter, groupFilter, IN_CHAIN_RULE, inChainTemplate, userFilter } from '../../src/idp/ldap/filters.js';
@@ -120,5 +121,10 @@ describe('claims', () => {
     expect(groups.size).toBe(3);
     expect(groups.claims(10)).toEqual({ groups: ['a', 'b', 'c'], group_dns: ['cn=a,dc=x', 'cn=b,dc=x', 'cn=c,dc=x'], groups_truncated: false });
     expect(groups.claims(2)).toEqual({ groups: ['a', 'b'], group_dns: ['cn=a,dc=x', 'cn=b,dc=x'], groups_truncated: true });
+  });
+
+  it("a directory account without email is named by its username on the page and in denials", () => {
+    expect(accountLabel({ source: 'corp', subject: 'uid=frank,ou=people,dc=example,dc=org', claims: { username: 'frank' } })).toBe('frank (corp:uid=frank,ou=people,dc=example,dc=org)');
+    expect(accountLabel({ source: 'corp', subject: 's', claims: { email: 'f@x', username: 'frank' } })).toBe('f@x (corp:s)');
   });
 });
