@@ -22,9 +22,7 @@ export type LoginFailureReason =
   | 'credentials_rejected'
   /** Active Directory: userAccountControl has ACCOUNTDISABLE, or accountExpires has passed. */
   | 'account_disabled'
-  | 'account_expired'
-  /** Too many password attempts for one username or from one address. */
-  | 'password_attempts';
+  | 'account_expired';
 
 /**
  * A refused or failed browser login. The message is what the person sees (HTML-escaped); `reason` goes to
