@@ -28,7 +28,7 @@ import { createApp, type AppDependencies } from './http/app.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
 import { ClientAuthenticator } from './credentials/client-authentication.js';
 import { BrowserLogin, createLoginProviders, LoginFlow } from './idp/index.js';
-import { EndpointAddressLimit, ExchangeRateLimits, LoginRateLimits } from './limits/rate-limits.js';
+import { EndpointAddressLimit, ExchangeRateLimits, LoginRateLimits, PasswordAttemptLimits } from './limits/rate-limits.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -223,6 +223,10 @@ function wireServices(
     requestsPerAddressPerMinute: config.limits.loginPerAddressPerMinute ?? 0,
     pendingPerAddress: config.limits.pendingLoginsPerAddress ?? 0,
   });
+  const passwordLimits = new PasswordAttemptLimits(store, {
+    perAddressPerMinute: config.limits.passwordAttemptsPerAddressPerMinute ?? 0,
+    perUsernamePerMinute: config.limits.passwordAttemptsPerUsernamePerMinute ?? 0,
+  });
   const login = new BrowserLogin({
     store,
     providers: createLoginProviders(config.providers, { publicUrl: config.publicUrl, allowInsecureHttp: config.dev.allowInsecureHttp }),
@@ -252,6 +256,7 @@ function wireServices(
       introspectionClients,
       introspectionLimits,
       loginLimits,
+      passwordLimits,
       trustedProxies: new TrustedProxies(config.listen.trustedProxies ?? []),
       store,
       keys,

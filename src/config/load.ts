@@ -66,6 +66,19 @@ function literalClientSecrets(tree: Record<string, unknown>, problems: ProblemLi
 }
 
 /**
+ * A directory provider's `bind_password:` likewise (`\${VAR}` or `bind_password_file`): it is a directory
+ * credential that can read every user and group.
+ */
+function literalBindPasswords(tree: Record<string, unknown>, problems: ProblemList): void {
+  const providers = Array.isArray(tree.providers) ? tree.providers : [];
+  providers.forEach((provider: unknown, index) => {
+    if (isMapping(provider) && typeof provider.bind_password === 'string' && provider.bind_password !== '' && !provider.bind_password.includes('${')) {
+      problems.add(['providers', index, 'bind_password'], 'found a password written in the file, expected bind_password: ${VAR} from the environment or bind_password_file: PATH');
+    }
+  });
+}
+
+/**
  * Parses and validates gateway YAML text. `env` feeds `${VAR}` interpolation; relative `<name>_file`
  * paths resolve against `baseDir`. Throws `ConfigError` listing every problem.
  */
@@ -80,6 +93,7 @@ export function parseConfig(text: string, env: Env = process.env, baseDir: strin
   }
 
   literalClientSecrets(parsed, problems);
+  literalBindPasswords(parsed, problems);
   const interpolated = interpolateTree(parsed, env, problems) as Record<string, unknown>;
   const tree = resolveSecretFiles(interpolated, baseDir, problems) as Record<string, unknown>;
 

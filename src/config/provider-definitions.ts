@@ -35,10 +35,11 @@ const definitionSchema = z
     display_name: z.string().min(1).max(64),
     /**
      * `oidc`: discovery and a verified ID token; `oauth2`: endpoints given here, claims from an API;
-     * `saml`: SAML 2.0 Web Browser SSO (idp/saml-provider.ts), the IdP from each configured provider's metadata.
+     * `saml`: SAML 2.0 Web Browser SSO (idp/saml-provider.ts), the IdP from each configured provider's metadata;
+     * `ldap`: a directory checks a username and password typed into stsgate's own form (idp/ldap/).
      */
-    kind: z.enum(['oidc', 'oauth2', 'saml']),
-    /** The adapter of an oidc or oauth2 kind; a saml kind has none (its protocol is not OAuth). */
+    kind: z.enum(['oidc', 'oauth2', 'saml', 'ldap']),
+    /** The code that reads the profile (oidc and oauth2 kinds); a saml kind has none (its protocol is not OAuth), the ldap kind has its own provider. */
     adapter: z.enum(ADAPTER_NAMES).optional(),
     /** The default issuer (oidc kind); none means every configured provider must name one. */
     issuer: z.url({ protocol: /^https$/ }).optional(),
@@ -64,6 +65,9 @@ const definitionSchema = z
     if (def.kind === 'saml') {
       for (const key of ['adapter', 'issuer'] as const) if (def[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `a saml definition has no ${key}` });
       if (def.scopes.length > 0 || Object.keys(def.endpoints).length > 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'a saml definition has no scopes or endpoints (the IdP metadata names them)' });
+      if (def.claims === 'all') ctx.addIssue({ code: 'custom', path: ['claims'], message: 'claims: all is for oidc definitions; name each claim' });
+    } else if (def.kind === 'ldap') {
+      for (const key of ['adapter', 'issuer'] as const) if (def[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `an ldap definition has no ${key}` });
       if (def.claims === 'all') ctx.addIssue({ code: 'custom', path: ['claims'], message: 'claims: all is for oidc definitions; name each claim' });
     } else {
       if (def.adapter === undefined) ctx.addIssue({ code: 'custom', path: ['adapter'], message: `an ${def.kind} definition needs an adapter` });

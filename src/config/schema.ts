@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { parseClaimPath } from '../rules/claim-path.js';
 import { ruleSchema } from '../rules/vocabulary.js';
 import { closest, custom, found, isMapping, strict, suggestion } from '../util/validation.js';
+import { filterTemplateProblem } from '../util/ldap-filter-template.js';
 import { isSecretPath } from './problems.js';
 import { overridableEndpoints, type ProviderDefinition } from './provider-definitions.js';
 import { jwkProblem, printableMember } from '../jwt/jwk-usability.js';
@@ -144,7 +145,7 @@ export const ROLE_DESCRIPTION_MAX = 200;
 /** Defaults of `limits.exchange_per_address_per_minute` and `limits.exchange_per_subject_per_minute`. */
 export const DEFAULT_EXCHANGE_LIMITS = { perAddressPerMinute: 600, perSubjectPerMinute: 300 } as const;
 /** Defaults of `limits.login_per_address_per_minute` and `limits.pending_logins_per_address`. */
-export const DEFAULT_LOGIN_LIMITS = { perAddressPerMinute: 60, pendingPerAddress: 20 } as const;
+export const DEFAULT_LOGIN_LIMITS = { perAddressPerMinute: 60, pendingPerAddress: 20, passwordPerAddressPerMinute: 20, passwordPerUsernamePerMinute: 10 } as const;
 
 /** Default of `limits.introspection_per_address_per_minute`: a busy resource server behind one address introspecting every call. */
 export const DEFAULT_INTROSPECTION_LIMIT = 3_000;
@@ -839,6 +840,142 @@ function providerSchema(allowInsecureHttp: boolean, definitions: ReadonlyMap<str
   }));
 }
 
+/** How nested groups are found: not at all, Active Directory's in-chain rule, or level by level. */
+export const LDAP_NESTED_MODES = ['none', 'ad', 'search'] as const;
+/** Defaults of a `use: ldap` provider's limits. */
+export const DEFAULT_LDAP = { connectTimeoutSeconds: 5, timeoutSeconds: 10, maxGroups: 1_000, maxDepth: 5 } as const;
+
+/** An LDAP filter template with these placeholders (each value is RFC 4515-escaped when filled in). */
+function ldapFilterSchema(allowed: readonly string[], required: readonly string[]) {
+  return custom<string>((value) => {
+    if (typeof value !== 'string' || value === '') return { problem: `${found(value)}, expected an LDAP filter such as (uid={username})` };
+    const problem = filterTemplateProblem(value, allowed, required);
+    return problem === undefined ? { ok: value } : { problem: `${found(value)}: ${problem}` };
+  });
+}
+
+/** An attribute name (RFC 4512 §2.5: a descriptor or an OID), or `dn` for the entry's DN. */
+const ldapAttributeSchema = custom<string>((value) =>
+  typeof value === 'string' && /^(?:[A-Za-z][A-Za-z0-9-]{0,63}|[0-9]+(?:\.[0-9]+)+)$/.test(value) ? { ok: value } : { problem: `${found(value)}, expected an attribute name such as uid, mail or sAMAccountName` },
+);
+
+/**
+ * A `use: ldap` provider: a directory that checks usernames and passwords typed into stsgate's own form.
+ * TLS always (ldaps://, or ldap:// with start_tls), unless `dev.allow_insecure_http`.
+ */
+function ldapProviderSchema(allowInsecureHttp: boolean) {
+  return strict({
+    id: idSchema,
+    use: nonEmptyString,
+    display_name: z.string().min(1).max(64).optional(),
+    url: custom<string>((value) => {
+      const problem = { problem: `${found(value)}, expected ldaps://HOST[:PORT] (or ldap://HOST[:PORT] with start_tls: true)` };
+      if (typeof value !== 'string') return problem;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        return problem;
+      }
+      if (!['ldap:', 'ldaps:'].includes(url.protocol) || url.hostname === '' || url.username || url.password || url.search || url.hash || !['', '/'].includes(url.pathname)) return problem;
+      return { ok: `${url.protocol}//${url.host}` };
+    }),
+    start_tls: z.boolean().default(false),
+    // tls.ca_file: PATH is read into tls.ca (the `<name>_file` rule): the CA that signed the directory's certificate.
+    tls: strict({ ca: nonEmptyString.optional(), server_name: nonEmptyString.optional() }).prefault({}),
+    bind_dn: custom<string>((value) => (typeof value === 'string' && value.trim() !== '' ? { ok: value } : { problem: `${found(value)}, expected the DN of stsgate's service account` })),
+    bind_password: custom<string>((value) =>
+      typeof value === 'string' && value !== '' ? { ok: value } : { problem: `${found(value, true)}, expected the service account's password (bind_password: \${VAR} or bind_password_file: PATH)` },
+    ),
+    connect_timeout_seconds: integer(1, 60).default(DEFAULT_LDAP.connectTimeoutSeconds),
+    timeout_seconds: integer(1, 120).default(DEFAULT_LDAP.timeoutSeconds),
+    user: strict({
+      base_dn: nonEmptyString,
+      filter: ldapFilterSchema(['username'], ['username']).default('(uid={username})'),
+      id_attribute: ldapAttributeSchema.default('dn'),
+      username_attribute: ldapAttributeSchema.default('uid'),
+      email_attribute: ldapAttributeSchema.default('mail'),
+      name_attribute: ldapAttributeSchema.default('cn'),
+    }),
+    groups: strict({
+      member_of: z.boolean().default(true),
+      search: strict({
+        base_dn: nonEmptyString,
+        filter: ldapFilterSchema(['dn'], ['dn']).default('(member={dn})'),
+        name_attribute: ldapAttributeSchema.default('cn'),
+      }).optional(),
+      nested: z.enum(LDAP_NESTED_MODES).default('none'),
+      max_depth: integer(1, 20).default(DEFAULT_LDAP.maxDepth),
+      max: integer(1, 10_000).default(DEFAULT_LDAP.maxGroups),
+    }).prefault({}),
+  }).superRefine(
+    (value, ctx) => {
+      if (typeof value.url === 'string' && value.url.startsWith('ldaps:') && value.start_tls === true) {
+        ctx.addIssue({ code: 'custom', path: ['start_tls'], message: 'found start_tls: true with an ldaps:// URL, expected one of them (ldaps:// is TLS from the first byte)' });
+      }
+      if (typeof value.url === 'string' && value.url.startsWith('ldap:') && value.start_tls !== true && !allowInsecureHttp) {
+        ctx.addIssue({ code: 'custom', path: ['url'], message: `found ${JSON.stringify(value.url)} without start_tls, expected ldaps:// or start_tls: true (passwords would cross the network in clear; plain ldap:// only with dev.allow_insecure_http: true)` });
+      }
+      const groups = value.groups as { search?: { filter?: unknown }; nested?: unknown } | undefined;
+      if (groups && (groups.nested === 'ad' || groups.nested === 'search') && groups.search === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['groups', 'search'], message: `missing, expected a group search (base_dn, filter) with nested: ${String(groups.nested)}` });
+      }
+      if (groups?.nested === 'ad' && typeof groups.search?.filter === 'string' && !/\([A-Za-z][A-Za-z0-9-]*=\{dn\}\)/.test(groups.search.filter)) {
+        ctx.addIssue({ code: 'custom', path: ['groups', 'search', 'filter'], message: 'expected an assertion such as (member={dn}), which nested: ad turns into the in-chain rule' });
+      }
+    },
+    { when: (payload) => isMapping(payload.value) },
+  ).transform((provider) => ({
+    /** Appears in `/login/<id>`, `/login/<id>/password`, `/callback/<id>` and as the identity's `source`. */
+    id: provider.id,
+    use: provider.use,
+    ...(provider.display_name !== undefined ? { displayName: provider.display_name } : {}),
+    ldap: {
+      url: provider.url,
+      startTls: provider.start_tls,
+      ...(provider.tls.ca !== undefined ? { ca: provider.tls.ca } : {}),
+      ...(provider.tls.server_name !== undefined ? { serverName: provider.tls.server_name } : {}),
+      bindDn: provider.bind_dn,
+      bindPassword: provider.bind_password,
+      connectTimeoutMs: provider.connect_timeout_seconds * 1_000,
+      timeoutMs: provider.timeout_seconds * 1_000,
+      user: {
+        baseDn: provider.user.base_dn,
+        filter: provider.user.filter,
+        idAttribute: provider.user.id_attribute,
+        usernameAttribute: provider.user.username_attribute,
+        emailAttribute: provider.user.email_attribute,
+        nameAttribute: provider.user.name_attribute,
+      },
+      groups: {
+        memberOf: provider.groups.member_of,
+        ...(provider.groups.search !== undefined ? { search: { baseDn: provider.groups.search.base_dn, filter: provider.groups.search.filter, nameAttribute: provider.groups.search.name_attribute } } : {}),
+        nested: provider.groups.nested,
+        maxDepth: provider.groups.max_depth,
+        max: provider.groups.max,
+      },
+    },
+  }));
+}
+
+/**
+ * One entry of `providers:`: a directory (`use:` a definition of kind ldap) or an OAuth, OpenID Connect or SAML
+ * provider, each validated by its own schema, so that each is told only about its own keys.
+ */
+function providerEntrySchema(allowInsecureHttp: boolean, definitions: ReadonlyMap<string, ProviderDefinition>) {
+  const oauth = providerSchema(allowInsecureHttp, definitions);
+  const ldap = ldapProviderSchema(allowInsecureHttp);
+  type Entry = z.output<typeof oauth> | z.output<typeof ldap>;
+  return z.unknown().transform((value, ctx): Entry => {
+    const use = isMapping(value) ? value.use : undefined;
+    const isLdap = typeof use === 'string' && definitions.get(use)?.kind === 'ldap';
+    const result = (isLdap ? ldap : oauth).safeParse(value, { error: configErrorMap });
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    return z.NEVER;
+  });
+}
+
 /** RFC 6265 §4.1.1: a cookie name is an HTTP token. */
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
@@ -978,7 +1115,7 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
         ? { ok: value }
         : { problem: `${found(value)}, expected a string of 12 digits${typeof value === 'number' ? ' (quote it in YAML)' : ''}` },
     ),
-    providers: z.array(providerSchema(allowInsecureHttp, options.providers)).default([]),
+    providers: z.array(providerEntrySchema(allowInsecureHttp, options.providers)).default([]),
     // The browser login session, and the origins besides the gateway's own that `return_to` may lead to.
     browser: section({
       session_ttl_seconds: integer(300, 7 * 86_400).default(28_800),
@@ -999,6 +1136,10 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
       // per ten minutes (each is a store record kept for a browser nobody has authenticated yet).
       login_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.perAddressPerMinute),
       pending_logins_per_address: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.pendingPerAddress),
+      // Username-and-password attempts at a directory provider's form (use: ldap), per minute: per client
+      // address, and per username from anywhere (password guessing from one machine, and from many).
+      password_attempts_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.passwordPerAddressPerMinute),
+      password_attempts_per_username_per_minute: integer(0, 1_000_000).default(DEFAULT_LOGIN_LIMITS.passwordPerUsernamePerMinute),
       // /oauth2/introspect, per client address, whether or not the client authenticates (guessing secrets
       // and scanning tokens both cost requests).
       introspection_per_address_per_minute: integer(0, 1_000_000).default(DEFAULT_INTROSPECTION_LIMIT),

@@ -19,8 +19,14 @@ export type TargetConfig = LoadedConfig['targets'][number];
 export type RoleConfig = Omit<LoadedConfig['roles'][number], 'targets'> & Partial<Pick<LoadedConfig['roles'][number], 'targets'>>;
 /** One case of `tests:`, run by `stsgate check-config`. */
 export type ConfigTestCase = LoadedConfig['tests'][number];
-/** One configured browser-login provider: a definition from `providers/` (`use`) plus this instance's settings. */
-export type ProviderConfig = LoadedConfig['providers'][number];
+/** One configured browser-login provider of any kind: a definition from `providers/` (`use`) plus this instance's settings. */
+export type AnyProviderConfig = LoadedConfig['providers'][number];
+/** A configured OAuth 2 or OpenID Connect provider. */
+export type ProviderConfig = Exclude<AnyProviderConfig, { ldap: unknown }>;
+/** A configured directory provider (`use: ldap`): a sign-in form served by stsgate, checked by LDAP. */
+export type LdapProviderConfig = Extract<AnyProviderConfig, { ldap: unknown }>;
+/** How a directory provider reaches and reads its directory. */
+export type LdapSettings = LdapProviderConfig['ldap'];
 /** A resource server allowed to call `/oauth2/introspect`, and how it authenticates (RFC 7662 §2.1). */
 export type IntrospectionClientConfig = LoadedConfig['introspection']['clients'][number];
 /** The browser login session and where a login may send the browser afterwards. */

@@ -7,7 +7,7 @@ import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { BrowserLogin, LoginFlow } from '../idp/index.js';
-import type { AddressCounter, ExchangeRateLimits, LoginRateLimits } from '../limits/rate-limits.js';
+import type { AddressCounter, ExchangeRateLimits, LoginRateLimits, PasswordAttemptLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -36,6 +36,8 @@ export interface AppDependencies {
   introspectionLimits?: AddressCounter;
   /** Abuse limits on browser and terminal logins; absent: none. */
   loginLimits?: LoginRateLimits;
+  /** Limits on username-and-password attempts at a directory provider's form; absent: none. */
+  passwordLimits?: PasswordAttemptLimits;
   /** The proxies whose X-Forwarded-For is believed (`listen.trusted_proxies`). */
   trustedProxies: TrustedProxies;
   store: Store;

@@ -9,14 +9,14 @@ import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, SamlLoginProvider, type BrowserLogin, type LoginFlow, type LoginOutcome, type TerminalRequest } from '../idp/index.js';
 import { equalSecretText } from '../util/secret-text.js';
-import type { LoginRateLimits } from '../limits/rate-limits.js';
+import type { LoginRateLimits, PasswordAttemptLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './middleware/browser.js';
+import { bearerToken, formTokenCheck, issueFormToken, noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
-import { countLoginRequest } from './middleware/rate-limit.js';
+import { countLoginRequest, countPasswordAttempt } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { ASSETS, PAGE_CSP, accountPage, signInPage, terminalCodePage, type PageOptions, type PageRole } from './pages.js';
+import { ASSETS, PAGE_CSP, accountPage, passwordPage, signInPage, terminalCodePage, type PageOptions, type PageRole } from './pages.js';
 
 export interface LoginRouteDependencies {
   login: BrowserLogin;
@@ -33,6 +33,8 @@ export interface LoginRouteDependencies {
   maxBodyBytes: number;
   /** Abuse limits on logins; absent: none. */
   loginLimits?: LoginRateLimits;
+  /** Limits on username-and-password attempts at a directory provider's form; absent: none. */
+  passwordLimits?: PasswordAttemptLimits;
   /** A warning on top of every page (`stsgate demo`). */
   pageNotice?: string;
   /** The configured targets; absent: none. */
@@ -52,6 +54,8 @@ export function loginRoutes(deps: LoginRouteDependencies): Router {
   router.get('/', ...page, startPage(deps));
   router.get('/assets/:file', asset);
   router.get('/login/:provider', ...page, countLoginRequest(deps.loginLimits), startLogin(deps));
+  router.get('/login/:provider/password', ...page, countLoginRequest(deps.loginLimits), showPasswordForm(deps));
+  router.post('/login/:provider/password', ...page, countLoginRequest(deps.loginLimits), readBody(deps.maxBodyBytes), parseForm, formFromHere(deps), countPasswordAttempt(deps.passwordLimits), checkPassword(deps));
   router.get('/callback/:provider', ...page, countLoginRequest(deps.loginLimits), completeLogin(deps));
   // SAML providers: the SP metadata to register at the IdP, and the AssertionConsumerService (HTTP-POST).
   router.get('/saml/:provider/metadata', protocol('html'), samlMetadata(deps));
@@ -97,6 +101,64 @@ function startLogin(deps: LoginRouteDependencies) {
       if (err instanceof LoginFailure && deps.login.provider(providerId)) deps.audit.session(ctx, 'login_failed', { provider: providerId, reason: err.reason });
       throw err;
     }
+  };
+}
+
+/**
+ * `GET /login/:provider/password?state=`: a directory provider's sign-in form, for a login started here
+ * (`/login/:provider` or a terminal's confirmation) in this browser.
+ */
+function showPasswordForm(deps: LoginRouteDependencies) {
+  return async function renderPasswordForm(ctx: Context): Promise<void> {
+    const providerId = ctx.params.provider!;
+    const provider = deps.login.requirePasswordProvider(providerId);
+    const transaction = await deps.login.pendingPasswordLogin(providerId, queryParam(ctx, 'state'), (name) => ctx.cookies.get(name) ?? undefined);
+    ctx.type = 'html';
+    ctx.body = passwordPage({ providerId, providerName: provider.displayName, state: transaction.state, formToken: issueFormToken(ctx, deps) }, pageOptions(deps));
+  };
+}
+
+/** The sign-in form must be posted from the gateway's own page in this browser (login CSRF): its form token, never cross-site. */
+function formFromHere(deps: LoginRouteDependencies) {
+  return async function checkFormToken(ctx: Context, next: Next): Promise<void> {
+    const check = formTokenCheck(ctx, deps);
+    if (check !== 'ok') {
+      throw new GatewayError('AccessDenied', 'A sign-in form must be sent from this site’s own page. Start the sign-in again.', { debug: check === 'cross-site' ? 'cross-site sign-in form' : 'form token missing or not this browser’s' });
+    }
+    await next();
+  };
+}
+
+/**
+ * `POST /login/:provider/password` (`state`, `username`, `password`, `form_token`): the directory checks
+ * the username and password; on success a 303 to `/callback/:provider` with a one-time code finishes the
+ * login as every provider's does. A wrong password and an unknown user give the same form again, with
+ * the same words (401); a directory that is down or slow gives the error page (503).
+ */
+function checkPassword(deps: LoginRouteDependencies) {
+  return async function verifyPassword(ctx: Context): Promise<void> {
+    const providerId = ctx.params.provider!;
+    const provider = deps.login.requirePasswordProvider(providerId);
+    const form = ctx.state.form as Map<string, string>;
+    const username = form.get('username') ?? '';
+    const state = form.get('state');
+    const started = performance.now();
+    let callback: string;
+    try {
+      callback = await deps.login.checkPassword(providerId, { state, username, password: form.get('password') ?? '' }, (name) => ctx.cookies.get(name) ?? undefined);
+    } catch (err) {
+      if (!(err instanceof LoginFailure)) throw err;
+      deps.audit.session(ctx, 'login_failed', { provider: providerId, reason: err.reason });
+      deps.metrics.loginSeconds.observe({ provider: providerId, outcome: 'failure' }, (performance.now() - started) / 1000);
+      if (err.reason !== 'credentials_rejected' || state === undefined) throw err;
+      // The form again, to try once more within the same login.
+      ctx.status = 401;
+      ctx.type = 'html';
+      ctx.body = passwordPage({ providerId, providerName: provider.displayName, state, formToken: issueFormToken(ctx, deps), username: username.slice(0, 256), error: err.message }, pageOptions(deps));
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(callback);
   };
 }
 
@@ -238,7 +300,7 @@ function pageRole(role: { name: string; arn: string; maxSessionSeconds: number; 
 
 /** AWS RoleSessionName from the identity ([\w+=,.@-]{2,64}): the email, login or subject, with anything else replaced. */
 function sessionNameFor(identity: Identity): string {
-  const preferred = ['email', 'login', 'preferred_username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  const preferred = ['email', 'login', 'preferred_username', 'username'].map((k) => identity.claims[k]).find((v): v is string => typeof v === 'string' && v !== '');
   const name = (preferred ?? `${identity.source}-${identity.subject}`).replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
   return name.length >= 2 ? name : `${name}--`.slice(0, 2);
 }

@@ -74,7 +74,7 @@ export interface PageOptions {
 }
 
 /** Claims worth showing on the page, in this order (others are left out: the page is not a claims dump). */
-const SHOWN_CLAIMS = ['email', 'email_verified', 'name', 'login', 'preferred_username', 'hd', 'orgs', 'teams', 'groups'];
+const SHOWN_CLAIMS = ['email', 'email_verified', 'name', 'login', 'preferred_username', 'username', 'hd', 'orgs', 'teams', 'groups'];
 
 function layout(title: string, main: Html, options: PageOptions & { signedIn?: { label: string; csrfToken: string }; refreshTo?: string } = {}): string {
   const account = options.signedIn
@@ -395,6 +395,45 @@ export function continuePage(location: URL, providerName: string, options: PageO
     html`<h1>Continuing to ${providerName}…</h1>
     <p>If nothing happens, <a href="${location.href}">continue to ${providerName}</a>.</p>`,
     { ...options, refreshTo: location.href },
+  );
+}
+
+/** A directory provider's sign-in form (`/login/<id>/password`). */
+export interface PasswordForm {
+  providerId: string;
+  providerName: string;
+  /** The login transaction's state, sent back as a hidden field. */
+  state: string;
+  /** The form token, also held in this browser's form cookie. */
+  formToken: string;
+  /** The username typed last time (never the password). */
+  username?: string;
+  /** Why the last attempt failed, in words. */
+  error?: string;
+}
+
+/**
+ * The sign-in form of a directory provider: username and password, posted back to the same address. The
+ * page says which directory the password goes to, since it is typed into stsgate, not the directory.
+ */
+export function passwordPage(view: PasswordForm, options: PageOptions = {}): string {
+  const action = `/login/${encodeURIComponent(view.providerId)}/password`;
+  return layout(
+    `Sign in with ${view.providerName}`,
+    html`<h1>Sign in with ${view.providerName}</h1>
+    <p>Type your ${view.providerName} username and password. stsgate checks them with the directory and keeps neither.</p>
+    ${view.error !== undefined ? html`<p class="error" role="alert" id="form-error">${view.error}</p>` : ''}
+    <form method="post" action="${action}" class="password">
+      <input type="hidden" name="state" value="${view.state}">
+      <input type="hidden" name="form_token" value="${view.formToken}">
+      <p><label for="username">Username</label><br>
+      <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required maxlength="256" value="${view.username ?? ''}"${view.error !== undefined ? html` aria-describedby="form-error"` : ''}></p>
+      <p><label for="password">Password</label><br>
+      <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"></p>
+      <p><button type="submit">Sign in</button></p>
+    </form>
+    <p><a href="/">Cancel</a></p>`,
+    options,
   );
 }
 

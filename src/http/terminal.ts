@@ -12,14 +12,13 @@ import { accountLabel } from '../domain/account-label.js';
 import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { terminalConfirmationCode } from '../idp/confirmation-code.js';
-import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, parseTerminalRequest, type BrowserLogin } from '../idp/index.js';
+import { LoginFailure, parseTerminalRequest, type BrowserLogin } from '../idp/index.js';
 import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
-import { bearerToken, noStore, pageHeaders, pageOptions, queryParam, requestSite, setCookie, startBoundLogin } from './middleware/browser.js';
+import { bearerToken, formTokenCheck, issueFormToken, noStore, pageHeaders, pageOptions, queryParam, startBoundLogin } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
-import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
 import { continuePage, terminalConfirmPage } from './pages.js';
 
 export interface TerminalRouteDependencies {
@@ -47,9 +46,6 @@ export function terminalRoutes(deps: TerminalRouteDependencies): Router {
 
 /** The parameters of `/cli/login`: the terminal request, and which provider and role. */
 const TERMINAL_PARAMETERS = ['redirect_uri', 'code_challenge', 'code_challenge_method', 'state', 'provider', 'role'];
-
-/** The form cookie's name: the session cookie's, with `_form`. */
-const formCookieName = (deps: TerminalRouteDependencies) => `${deps.login.cookieName}_form`;
 
 /** The checked terminal request, provider and role from `/cli/login`'s query or form; unknown names are refused. */
 function readTerminalParameters(get: (name: string) => string | undefined, names: Iterable<string>, allowed: readonly string[] = TERMINAL_PARAMETERS) {
@@ -82,10 +78,7 @@ function confirmTerminalLogin(deps: TerminalRouteDependencies) {
       if (!named) throw new LoginFailure('unknown_provider', 'There is no such identity provider here.', { code: 'NotFound' });
       providers = [named];
     }
-    // One form token per browser, kept while it stays in use, so confirmation pages in two tabs both work.
-    const cookie = ctx.cookies.get(formCookieName(deps));
-    const formToken = isOpaqueValue(cookie) ? cookie : newOpaqueValue();
-    setCookie(ctx, deps.publicUrl, formCookieName(deps), formToken, LOGIN_TRANSACTION_TTL_MS / 1000);
+    const formToken = issueFormToken(ctx, deps);
     const { terminal, role } = request;
     ctx.type = 'html';
     ctx.body = terminalConfirmPage(
@@ -107,12 +100,10 @@ function confirmTerminalLogin(deps: TerminalRouteDependencies) {
  */
 function confirmedHere(deps: TerminalRouteDependencies) {
   return async function checkConfirmation(ctx: Context, next: Next): Promise<void> {
-    const token = (ctx.state.form as Map<string, string>).get('form_token');
-    const cookie = ctx.cookies.get(formCookieName(deps));
-    const tokenMatches = token !== undefined && isOpaqueValue(cookie) && equalSecretText(token, cookie);
-    if (requestSite(ctx, deps.publicUrl) === 'cross' || !tokenMatches) {
+    const check = formTokenCheck(ctx, deps);
+    if (check !== 'ok') {
       throw new GatewayError('AccessDenied', 'A terminal sign-in must be confirmed on this site’s own page. Open the address stsgate login printed again.', {
-        debug: tokenMatches ? 'cross-site confirmation' : 'form token missing or not this browser’s',
+        debug: check === 'cross-site' ? 'cross-site confirmation' : 'form token missing or not this browser’s',
       });
     }
     await next();

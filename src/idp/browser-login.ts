@@ -14,7 +14,7 @@ import { guardStore, jsonRecord, Records, secretDigest } from '../store/records.
 import type { Store } from '../store/store.js';
 import { LoginFailure } from './login-failure.js';
 import { equalSecretText, isOpaqueValue, newOpaqueValue } from '../util/secret-text.js';
-import type { BrowserLoginProvider } from './login-provider.js';
+import type { BrowserLoginProvider, VerifiedPassword } from './login-provider.js';
 import { SamlLoginProvider } from './saml-provider.js';
 import { checkReturnTo } from './return-to.js';
 import { isRevoked, TerminalSessions, type TerminalRequest } from './terminal-login.js';
@@ -36,6 +36,11 @@ export interface LoginTransaction {
   /** SHA-256 of the login cookie's value: the callback must come back to the browser that started. */
   bindingHash: string;
   startedAt: number;
+  /**
+   * A password provider's form accepted a username and password: the identity it made, waiting for the
+   * callback, which must bring the one-time code whose SHA-256 this is.
+   */
+  verified?: VerifiedPassword;
 }
 
 /** A started login: where to send the browser, and the login cookie that binds the transaction to it. */
@@ -270,7 +275,12 @@ export class BrowserLogin {
       throw new LoginFailure('provider_error', `${provider.displayName} did not sign you in: ${shown.join(' — ')}`, { debug: `error=${error.slice(0, 64)}` });
     }
     const answer = parameters.get(provider.answerParameter);
-    if (!answer) throw new LoginFailure('code_missing', `${provider.displayName} sent no ${provider.protocol === 'saml' ? 'SAML response' : 'authorization code'}. Start again.`);
+    if (!answer) {
+      throw new LoginFailure(
+        'code_missing',
+        provider.protocol === 'password' ? `This sign-in with ${provider.displayName} was not finished on its form. Start again.` : `${provider.displayName} sent no ${provider.protocol === 'saml' ? 'SAML response' : 'authorization code'}. Start again.`,
+      );
+    }
     const identity = await provider.complete(provider.protocol === 'saml' ? await this.#takeParkedResponse(provider, answer, transaction.state) : parameters, transaction);
     // Checked again on the way out: a transaction stored before this check existed (a replica on an older
     // version, during an upgrade) may hold a target that the check now refuses; the start page is used then.
@@ -350,6 +360,49 @@ export class BrowserLogin {
   /** Ends the session a cookie names; returns it when there was one. */
   async endSession(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
     return isOpaqueValue(cookieValue) ? this.#records.take(browserSessions, cookieValue) : undefined;
+  }
+
+  /**
+   * The pending login a password provider's form belongs to (checked as the callback checks it: this
+   * provider, this browser), without taking it: the form may be sent again after a wrong password.
+   */
+  async pendingPasswordLogin(providerId: string, state: string | undefined, cookie: (name: string) => string | undefined): Promise<LoginTransaction> {
+    const provider = this.requirePasswordProvider(providerId);
+    const transaction = isOpaqueValue(state) ? await this.#records.get(loginTransactions, state) : undefined;
+    if (transaction === undefined || transaction.state !== state || transaction.startedAt + LOGIN_TRANSACTION_TTL_MS <= this.#now()) {
+      throw new LoginFailure('state_unknown', 'This sign-in form does not belong to a sign-in in progress: it expired, was already used, or was started elsewhere. Start again.');
+    }
+    if (transaction.provider !== provider.id) throw new LoginFailure('provider_mismatch', 'This sign-in form is for a different identity provider than the one the sign-in was started with. Start again.');
+    const binding = cookie(this.loginCookieName(state)!);
+    if (binding === undefined || !equalSecretText(secretDigest(binding), transaction.bindingHash)) {
+      throw new LoginFailure('browser_mismatch', 'This sign-in form was opened in a different browser from the one that started the sign-in. Start again from this site, in one browser.', {
+        debug: binding === undefined ? 'no login cookie' : 'login cookie does not match',
+      });
+    }
+    return transaction;
+  }
+
+  /**
+   * A password provider's form: checks the username and password, keeps the identity in the login
+   * transaction (its remaining lifetime) under a new one-time code, and returns the callback path that
+   * finishes the login with it. A wrong password leaves the transaction as it was.
+   */
+  async checkPassword(providerId: string, form: { state: string | undefined; username: string; password: string }, cookie: (name: string) => string | undefined): Promise<string> {
+    const transaction = await this.pendingPasswordLogin(providerId, form.state, cookie);
+    const provider = this.requirePasswordProvider(providerId);
+    const identity = await provider.checkPassword!(form.username, form.password);
+    const code = newOpaqueValue();
+    const remainingMs = transaction.startedAt + LOGIN_TRANSACTION_TTL_MS - this.#now();
+    if (remainingMs <= 0) throw new LoginFailure('state_unknown', 'This sign-in took too long and expired. Start again.');
+    await this.#records.put(loginTransactions, transaction.state, { ...transaction, verified: { identity, codeHash: secretDigest(code) } }, remainingMs);
+    return `/callback/${encodeURIComponent(provider.id)}?${new URLSearchParams({ state: transaction.state, code }).toString()}`;
+  }
+
+  /** A provider with a sign-in form; a 404 LoginFailure for any other. */
+  requirePasswordProvider(providerId: string): BrowserLoginProvider {
+    const provider = this.requireProvider(providerId);
+    if (provider.protocol !== 'password' || provider.checkPassword === undefined) throw new LoginFailure('unknown_provider', 'There is no such sign-in form here.', { code: 'NotFound' });
+    return provider;
   }
 
   /** The provider named in a login's path; a 404 LoginFailure when there is none. */

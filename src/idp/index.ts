@@ -2,12 +2,13 @@
  * The browser-login engine's public face, and the registry of provider adapters: one line per kind of
  * provider protocol (a definition in `providers/` names its adapter).
  */
-import type { ProviderConfig } from '../config/types.js';
+import type { AnyProviderConfig } from '../config/types.js';
 import type { ProviderAdapter } from './adapter.js';
 import { facebookAdapter } from './adapters/facebook.js';
 import { githubAdapter } from './adapters/github.js';
 import { oidcAdapter } from './adapters/oidc.js';
 import { providerDefinitions, type AdapterName } from '../config/provider-definitions.js';
+import { LdapLoginProvider } from './ldap/provider.js';
 import { LoginProvider, type BrowserLoginProvider } from './login-provider.js';
 import { SamlLoginProvider } from './saml-provider.js';
 
@@ -20,15 +21,18 @@ export const PROVIDER_ADAPTERS = {
 
 /**
  * Builds the configured providers; their redirect URI is `<public_url>/callback/<id>` (design.md), a SAML
- * provider's ACS URL `<public_url>/saml/<id>/acs`.
+ * provider's ACS URL `<public_url>/saml/<id>/acs`, and a directory provider's sign-in form
+ * `<public_url>/login/<id>/password`.
  */
-export function createLoginProviders(providers: readonly ProviderConfig[], options: { publicUrl: string; allowInsecureHttp: boolean }): BrowserLoginProvider[] {
+export function createLoginProviders(providers: readonly AnyProviderConfig[], options: { publicUrl: string; allowInsecureHttp: boolean }): BrowserLoginProvider[] {
   const definitions = providerDefinitions();
   return providers.map((config) => {
     const definition = definitions.get(config.use);
     if (!definition) throw new Error(`providers: ${config.id}: unknown definition ${config.use}`);
+    if ('ldap' in config) return new LdapLoginProvider(config, definition, { formUrl: `${options.publicUrl}/login/${encodeURIComponent(config.id)}/password` });
     if (definition.kind === 'saml') return new SamlLoginProvider(config, definition, { publicUrl: options.publicUrl });
-    return new LoginProvider(config, definition, PROVIDER_ADAPTERS[definition.adapter!], {
+    if (definition.adapter === undefined) throw new Error(`providers: ${config.id}: definition ${config.use} has no adapter`);
+    return new LoginProvider(config, definition, PROVIDER_ADAPTERS[definition.adapter], {
       redirectUri: `${options.publicUrl}/callback/${encodeURIComponent(config.id)}`,
       allowInsecureHttp: options.allowInsecureHttp,
     });
@@ -40,5 +44,6 @@ export { LoginFailure, type LoginFailureReason } from './login-failure.js';
 export { LoginFlow, type CallbackRequest, type LoginOutcome } from './login-flow.js';
 export { LoginProvider, type BrowserLoginProvider } from './login-provider.js';
 export { SamlLoginProvider } from './saml-provider.js';
+export { LdapLoginProvider } from './ldap/provider.js';
 export { checkReturnTo } from './return-to.js';
 export { PASTED_CODE_REDIRECT, TerminalSessions, checkLoopbackRedirect, parseTerminalRequest, pkceChallenge, type TerminalRequest, type TerminalSession } from './terminal-login.js';

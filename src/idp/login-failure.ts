@@ -29,7 +29,12 @@ export type LoginFailureReason =
   /** SAML: InResponseTo is not this login's AuthnRequest (a replayed or foreign answer). */
   | 'saml_in_response_to'
   /** SAML: an IdP-initiated answer where they are not allowed, or one used before. */
-  | 'saml_unsolicited';
+  | 'saml_unsolicited'
+  /** A directory provider's form: a wrong password or an unknown user (one reason, one message). */
+  | 'credentials_rejected'
+  /** Active Directory: userAccountControl has ACCOUNTDISABLE, or accountExpires has passed. */
+  | 'account_disabled'
+  | 'account_expired';
 
 /**
  * A refused or failed browser login. The message is what the person sees (HTML-escaped); `reason` goes to

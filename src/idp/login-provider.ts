@@ -49,23 +49,43 @@ export interface LoginChecks {
   state: string;
   nonce: string;
   codeVerifier: string;
+  /** A `password` provider's form accepted a username and password: see {@link VerifiedPassword}. */
+  verified?: VerifiedPassword;
+}
+
+/**
+ * The identity a `password` provider's form made, waiting in the login transaction for the callback, which
+ * must bring the one-time code whose SHA-256 this is.
+ */
+export interface VerifiedPassword {
+  identity: Identity;
+  codeHash: string;
 }
 
 /**
  * What the browser-login engine needs of any provider, whatever its protocol: where to send the browser
- * for a transaction, and how to turn the answer that came back into an identity.
+ * for a transaction (the provider's authorization endpoint, the IdP's SSO service, or stsgate's own
+ * sign-in form), and how to turn the answer that came back into an identity.
  */
 export interface BrowserLoginProvider {
   readonly id: string;
   readonly displayName: string;
-  /** `oauth` (OAuth 2 / OpenID Connect, this file) or `saml` (saml-provider.ts). */
-  readonly protocol: 'oauth' | 'saml';
-  /** The `/callback/<id>` query parameter that carries the answer (`code`; SAML: the parked response's handle). */
+  /**
+   * `oauth` (OAuth 2 / OpenID Connect, this file), `saml` (saml-provider.ts) or `password` (a username and
+   * password typed into stsgate's own form and checked by `checkPassword`: `use: ldap`, ldap/provider.ts).
+   */
+  readonly protocol: 'oauth' | 'saml' | 'password';
+  /**
+   * The `/callback/<id>` query parameter that carries the answer (`code`; SAML: the parked response's
+   * handle; a password provider: the one-time code its form's check handed out).
+   */
   readonly answerParameter: string;
   /** Where to send the browser to sign in, for this transaction's checks. */
   authorizationUrl(checks: LoginChecks): Promise<URL>;
   /** The identity the answer carries, once every check of the protocol passed. */
   complete(answer: URLSearchParams, checks: LoginChecks): Promise<Identity>;
+  /** `password` providers only: checks a username and password; the identity they belong to. */
+  checkPassword?(username: string, password: string): Promise<Identity>;
 }
 
 /** A configured provider, ready to send people to and to take them back from. */

@@ -111,6 +111,13 @@ export interface LoginLimitSettings {
   pendingPerAddress: number;
 }
 
+/** Username-and-password attempts at a directory provider's form, per minute; 0 turns one off. */
+export interface PasswordLimitSettings {
+  perAddressPerMinute: number;
+  /** Per username, whatever address the attempts come from. */
+  perUsernamePerMinute: number;
+}
+
 /** The pending-login window: a login transaction lives this long at most (LOGIN_TRANSACTION_TTL_MS). */
 export const PENDING_LOGIN_WINDOW_MS = 10 * 60_000;
 
@@ -148,6 +155,38 @@ export class LoginRateLimits {
     const retryAfter = await countInWindow(this.#store, `plogin:${addressBucket(address)}`, limit, PENDING_LOGIN_WINDOW_MS, this.#now, 'session');
     if (retryAfter !== undefined) {
       throw throttled(`Too many sign-ins were started from your network address and not finished. Try again ${afterWaiting(retryAfter)}.`, retryAfter, `pending login cap ${limit}/10 min exceeded`);
+    }
+  }
+}
+
+/**
+ * Username-and-password attempts at a directory provider's form (`use: ldap`): per client address, so
+ * one machine cannot guess many accounts' passwords, and per username, so many machines cannot guess one
+ * account's. Counted before the directory is asked anything. The username is counted as typed, lower
+ * case and trimmed (directories mostly match it so), and only its hash is a store key.
+ */
+export class PasswordAttemptLimits {
+  readonly #store: Store;
+  readonly #settings: PasswordLimitSettings;
+  readonly #now: () => number;
+
+  constructor(store: Store, settings: PasswordLimitSettings, now: () => number = Date.now) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#now = now;
+  }
+
+  /** Counts one attempt; throws Throttling (429) when the address or the username is over its limit. */
+  async countAttempt(address: string, provider: string, username: string): Promise<void> {
+    const { perAddressPerMinute: perAddress, perUsernamePerMinute: perUsername } = this.#settings;
+    const user = createHash('sha256').update(`${provider}\u0000${username.trim().toLowerCase()}`).digest('base64url').slice(0, 22);
+    const [byAddress, byUsername] = await Promise.all([
+      perAddress > 0 ? countInWindow(this.#store, `pw-addr:${addressBucket(address)}`, perAddress, WINDOW_MS, this.#now, 'session') : undefined,
+      perUsername > 0 ? countInWindow(this.#store, `pw-user:${user}`, perUsername, WINDOW_MS, this.#now, 'session') : undefined,
+    ]);
+    const retryAfter = byAddress ?? byUsername;
+    if (retryAfter !== undefined) {
+      throw throttled(`Too many sign-in attempts for this account or from your network address. Try again ${afterWaiting(retryAfter)}.`, retryAfter, byAddress !== undefined ? `password attempts per address ${perAddress}/min exceeded` : `password attempts per username ${perUsername}/min exceeded`);
     }
   }
 }

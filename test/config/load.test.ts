@@ -67,7 +67,7 @@ describe('a valid configuration', () => {
       signing: { algorithm: 'ES256', reloadIntervalSeconds: 10 },
       accountId: ACCOUNT_ID,
       dev: { allowInsecureHttp: false },
-      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 },
+      limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, passwordAttemptsPerAddressPerMinute: 20, passwordAttemptsPerUsernamePerMinute: 10, introspectionPerAddressPerMinute: 3000 },
       introspection: { clients: [] },
       cache: { minRemainingFraction: 0.5 },
       workers: 1,
@@ -134,7 +134,7 @@ describe('a valid configuration', () => {
     expect(config.audit).toEqual({ includeAccountLabel: false });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
-    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, introspectionPerAddressPerMinute: 3000 });
+    expect(config.limits).toEqual({ maxBodyBytes: 4096, exchangePerAddressPerMinute: 600, exchangePerSubjectPerMinute: 300, loginPerAddressPerMinute: 60, pendingLoginsPerAddress: 20, passwordAttemptsPerAddressPerMinute: 20, passwordAttemptsPerUsernamePerMinute: 10, introspectionPerAddressPerMinute: 3000 });
     expect(config.dev).toEqual({ allowInsecureHttp: true });
     expect(config.issuers[0]).toMatchObject({ algorithms: ['ES384', 'EdDSA'], clockSkewSeconds: 5, maxTokenAgeSeconds: 600 });
     expect(config.roles[0]).toEqual({
@@ -301,8 +301,8 @@ describe('problems', () => {
     ['provider without id', (t) => (t.providers = [{ ...client, use: 'google' }]), 'providers[0].id: missing, expected 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'],
     ['provider with http endpoint', (t) => (t.providers = [{ ...client, id: 'gh', use: 'github', base_url: 'http://ghe.local' }]), 'providers[0].base_url: found "http://ghe.local", expected an https:// URL (http:// only with dev.allow_insecure_http: true)'],
     ['provider with an http endpoint override', (t) => (t.providers = [{ ...client, id: 'g', use: 'google', endpoints: { token: 'http://x.example.com/token' } }]), 'providers[0].endpoints.token: found "http://x.example.com/token", expected an https:// URL (http:// only with dev.allow_insecure_http: true)'],
-    ['provider without use', (t) => (t.providers = [{ ...client, id: 'g' }]), 'providers[0].use: missing, expected one of facebook, github, google, oidc, saml (a definition in providers/)'],
-    ['provider use typo', (t) => (t.providers = [{ ...client, id: 'g', use: 'gogle' }]), 'providers[0].use: found "gogle", expected one of facebook, github, google, oidc, saml (a definition in providers/); did you mean "google"?'],
+    ['provider without use', (t) => (t.providers = [{ ...client, id: 'g' }]), 'providers[0].use: missing, expected one of facebook, github, google, ldap, oidc, saml (a definition in providers/)'],
+    ['provider use typo', (t) => (t.providers = [{ ...client, id: 'g', use: 'gogle' }]), 'providers[0].use: found "gogle", expected one of facebook, github, google, ldap, oidc, saml (a definition in providers/); did you mean "google"?'],
     ['provider without client_id', (t) => (t.providers = [{ id: 'g', use: 'google', client_secret: 'x' }]), 'providers[0].client_id: missing, expected the OAuth client id the provider issued'],
     ['provider without client secret', (t) => (t.providers = [{ id: 'g', use: 'google', client_id: 'x' }]), 'providers[0].client_secret: missing, expected the OAuth client secret (or client_secret_file: PATH)'],
     ['provider secret of the wrong type is not echoed', (t) => (t.providers = [{ id: 'g', use: 'google', client_id: 'x', client_secret: 123456 }]), 'providers[0].client_secret: found a number, expected the OAuth client secret (or client_secret_file: PATH)'],
@@ -557,7 +557,7 @@ describe('<name>_file secrets', () => {
 
   it('resolves the file path after interpolation', () => {
     const config = parse(with_((t) => (t.providers = [{ id: 'github', use: 'github', client_id: 'x', client_secret_file: '${SECRETS}/client-secret' }])), { SECRETS: dir });
-    expect(config.providers[0]!.clientSecret).toBe('s3cr3t');
+    expect(config.providers[0]).toMatchObject({ clientSecret: 's3cr3t' });
   });
 
   it('reads encryption_key_file into the encryption key', () => {
@@ -710,7 +710,7 @@ describe('provider definitions are passed to the schema, not read when it is imp
   it('refuses the same key and use with the packaged definitions, which have neither', () => {
     const result = parseWith(providerDefinitions());
     expect(result.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
-      'providers.0.use: found "acme", expected one of facebook, github, google, oidc, saml (a definition in providers/)',
+      'providers.0.use: found "acme", expected one of facebook, github, google, ldap, oidc, saml (a definition in providers/)',
       'providers.0: unknown key "uploads_url"; allowed keys: id, use, client_id, client_secret, scopes, issuer, base_url, graph_url, api_url, endpoints, display_name, saml',
     ]);
   });

@@ -13,10 +13,12 @@ import { html } from '../../src/http/pages.js';
 describe('provider definitions', () => {
   const definitions = providerDefinitions();
 
-  it('loads google, github, facebook and oidc, each naming a registered adapter, and saml, which has none', () => {
-    expect([...definitions.keys()]).toEqual(['facebook', 'github', 'google', 'oidc', 'saml']);
+  it('loads google, github, facebook and oidc, each naming a registered adapter, saml and ldap, which have none', () => {
+    expect([...definitions.keys()]).toEqual(['facebook', 'github', 'google', 'ldap', 'oidc', 'saml']);
     expect(definitions.get('saml')).toMatchObject({ kind: 'saml', scopes: [], claims: { sub: 'name_id' } });
     expect(definitions.get('saml')!.adapter).toBeUndefined();
+    expect(definitions.get('ldap')).toMatchObject({ kind: 'ldap', scopes: [] });
+    expect(definitions.get('ldap')!.adapter).toBeUndefined();
     expect(definitions.get('google')).toMatchObject({ kind: 'oidc', adapter: 'oidc', issuer: 'https://accounts.google.com' });
     expect(definitions.get('github')).toMatchObject({ kind: 'oauth2', adapter: 'github' });
     expect(definitions.get('github')!.scopes).toContain('read:org');

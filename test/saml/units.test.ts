@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
+import type { ProviderConfig } from '../../src/config/types.js';
 import { inspectResponseDocument, readSignedAssertion, refuseDeclarations, SamlProblem, type SamlProblemKind } from '../../src/idp/saml-checks.js';
 import { parseIdentityProviderMetadata } from '../../src/idp/saml-metadata.js';
 import { ACCOUNT_ID } from '../support/common.js';
@@ -155,7 +156,7 @@ describe('use: saml configuration', () => {
   };
 
   it('loads the defaults: both signatures, no IdP-initiated logins, 60 s of skew, groups as a list', () => {
-    const provider = parse({ id: 'okta', use: 'saml', saml: { idp_metadata_file: metadataFile, attributes: { email: 'email', groups: 'groups' } } }).providers[0]!;
+    const provider = parse({ id: 'okta', use: 'saml', saml: { idp_metadata_file: metadataFile, attributes: { email: 'email', groups: 'groups' } } }).providers[0] as ProviderConfig;
     expect(provider.saml).toEqual({ idpMetadata: idpMetadataXml([CERT]), signed: 'both', attributes: { email: 'email', groups: 'groups' }, multiValued: ['groups'], allowIdpInitiated: false, clockSkewSeconds: 60 });
   });
 
@@ -194,6 +195,6 @@ describe("the README's SAML examples", () => {
       {},
       process.cwd(),
     );
-    expect(config.providers.map((p) => [p.id, p.saml?.signed])).toEqual([['okta', 'both'], ['entra', 'assertion']]);
+    expect((config.providers as ProviderConfig[]).map((p) => [p.id, p.saml?.signed])).toEqual([['okta', 'both'], ['entra', 'assertion']]);
   });
 });

@@ -6,7 +6,7 @@
 import type { Context, Next } from 'koa';
 import { LOGIN_TRANSACTION_TTL_MS, LoginFailure, type BrowserLogin, type TerminalRequest } from '../../idp/index.js';
 import { PAGE_CSP, type PageOptions } from '../pages.js';
-import { opaqueBearerToken } from '../../util/secret-text.js';
+import { equalSecretText, isOpaqueValue, newOpaqueValue, opaqueBearerToken } from '../../util/secret-text.js';
 
 /**
  * Pages show credentials and carry sessions, and token responses carry tokens: never cached
@@ -80,4 +80,32 @@ export function requestSite(ctx: Context, publicUrl: string): 'same' | 'cross' |
 /** The options every page of this gateway is rendered with. */
 export function pageOptions(deps: { pageNotice?: string }): PageOptions {
   return deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {};
+}
+
+/** The form cookie's name: the session cookie's, with `_form`. */
+export function formCookieName(login: Pick<BrowserLogin, 'cookieName'>): string {
+  return `${login.cookieName}_form`;
+}
+
+/**
+ * The form token for a page's form (double submit): one per browser, kept while it stays in use, so forms
+ * in two tabs both work; set in the form cookie and returned for the page's hidden `form_token` field.
+ */
+export function issueFormToken(ctx: Context, deps: { login: Pick<BrowserLogin, 'cookieName'>; publicUrl: string }): string {
+  const cookie = ctx.cookies.get(formCookieName(deps.login));
+  const formToken = isOpaqueValue(cookie) ? cookie : newOpaqueValue();
+  setCookie(ctx, deps.publicUrl, formCookieName(deps.login), formToken, LOGIN_TRANSACTION_TTL_MS / 1000);
+  return formToken;
+}
+
+/**
+ * Whether a form POST carries this browser's form token (the parsed form's `form_token` equals the form
+ * cookie, which another site can neither read nor set) and does not come from another site.
+ */
+export function formTokenCheck(ctx: Context, deps: { login: Pick<BrowserLogin, 'cookieName'>; publicUrl: string }): 'ok' | 'cross-site' | 'no-token' {
+  const token = (ctx.state.form as Map<string, string>).get('form_token');
+  const cookie = ctx.cookies.get(formCookieName(deps.login));
+  const tokenMatches = token !== undefined && isOpaqueValue(cookie) && equalSecretText(token, cookie);
+  if (!tokenMatches) return 'no-token';
+  return requestSite(ctx, deps.publicUrl) === 'cross' ? 'cross-site' : 'ok';
 }

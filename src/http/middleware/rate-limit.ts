@@ -3,7 +3,7 @@
  * services in src/limits/; these only call them at the right point of a route.
  */
 import type { Context, Next } from 'koa';
-import type { AddressCounter, LoginRateLimits } from '../../limits/rate-limits.js';
+import type { AddressCounter, LoginRateLimits, PasswordAttemptLimits } from '../../limits/rate-limits.js';
 
 /**
  * Starts counting the request against its client address at once, so the store's round trip runs while
@@ -32,6 +32,17 @@ export async function awaitAddressCount(ctx: Context, next: Next): Promise<void>
 export function countLoginRequest(limits: LoginRateLimits | undefined) {
   return async function limitLoginRequests(ctx: Context, next: Next): Promise<void> {
     if (limits) await limits.countRequest(ctx.ip);
+    await next();
+  };
+}
+
+/**
+ * Counts a username-and-password attempt (the parsed form's `username`) against the client address and
+ * the username before the directory is asked anything.
+ */
+export function countPasswordAttempt(limits: PasswordAttemptLimits | undefined) {
+  return async function limitPasswordAttempts(ctx: Context, next: Next): Promise<void> {
+    if (limits) await limits.countAttempt(ctx.ip, String(ctx.params.provider ?? ''), (ctx.state.form as Map<string, string>).get('username') ?? '');
     await next();
   };
 }
