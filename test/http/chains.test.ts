@@ -147,13 +147,14 @@ describe.each([
 
     it('after the root web-identity token and the root session expired, the chain can neither be used nor renewed', async () => {
       // The root was issued 61 minutes ago for an hour (its web-identity token long expired) and ended a
-      // minute ago; the child was chained from it a second before the root ended. Uncapped, the child
-      // would live almost another hour and could chain (renew itself) forever.
+      // minute ago; the child was chained from it fifteen seconds before the root ended (a margin a loaded
+      // machine's pause between these steps cannot use up). Uncapped, the child would live almost another
+      // hour and could chain (renew itself) forever.
       let offsetMs = -3660_000;
       const past = gatewayServicesAt(gateway, () => Date.now() + offsetMs);
       const identity = { source: 'ci', subject: TEST_SUBJECT, claims: { ...MAIN, sub: TEST_SUBJECT } };
       const root = await past.exchange.issueForIdentity(identity, { role: 'deployer', sessionName: 'expired-root', durationSeconds: 3600 });
-      offsetMs = -61_000;
+      offsetMs = -75_000;
       const parent = await past.credentials.findSession(root.credentials.sessionId);
       expect(parent, 'the root is still live on the past clock').toBeDefined();
       const child = (await past.exchange.chain(parent!, { role: 'deployer', sessionName: 'outliving-child' })).credentials;
