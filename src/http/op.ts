@@ -1,0 +1,121 @@
+/**
+ * stsgate's OpenID Provider on the public port (src/op/): its endpoints are handed to oidc-provider as they
+ * are (it answers them itself), `POST /oauth2/token` is shared with the RFC 8693 exchange and goes to the
+ * provider only for its grant types, and `/oauth2/interaction/:uid` is stsgate's own page: it finishes the
+ * provider's login prompt with the browser's stsgate session, or shows stsgate's sign-in page first.
+ */
+import { IncomingMessage } from 'node:http';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { BrowserLogin } from '../idp/index.js';
+import { INTERACTION_PATH, OP_GRANT_TYPES, OP_ROUTES, type OpenIdProvider } from '../op/openid-provider.js';
+import { noStore, pageHeaders, pageOptions } from './middleware/browser.js';
+import { protocol } from './middleware/errors.js';
+import { readBody } from './middleware/request.js';
+import { signInPage } from './pages.js';
+
+export interface OpRouteDependencies {
+  openIdProvider: OpenIdProvider;
+  login: BrowserLogin;
+  publicUrl: string;
+  maxBodyBytes: number;
+  pageNotice?: string;
+}
+
+/** The path prefixes oidc-provider answers (each with what lies below it: resume, confirm, success). */
+function providerPaths(op: OpenIdProvider): string[] {
+  return [OP_ROUTES.authorization, OP_ROUTES.userinfo, OP_ROUTES.end_session, ...(op.deviceFlow ? [OP_ROUTES.device_authorization, OP_ROUTES.code_verification] : [])];
+}
+
+/**
+ * Middleware ahead of the router: a request for one of the provider's paths, or a token request of one of
+ * its grant types, is answered by oidc-provider; anything else goes on to the gateway's routes.
+ */
+export function openIdProviderMount(deps: OpRouteDependencies) {
+  const prefixes = providerPaths(deps.openIdProvider);
+  const readTokenBody = readBody(deps.maxBodyBytes);
+  return async function mountOpenIdProvider(ctx: Context, next: Next): Promise<void> {
+    if (prefixes.some((prefix) => ctx.path === prefix || ctx.path.startsWith(`${prefix}/`))) {
+      await forward(ctx, deps);
+      return;
+    }
+    if (ctx.path === OP_ROUTES.token && ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
+      // The body is read once (the exchange route reuses it); its grant_type decides who answers.
+      let body: Buffer | undefined;
+      await readTokenBody(ctx, async () => {
+        body = ctx.state.rawBody as Buffer;
+      });
+      const grantType = new URLSearchParams(body!.toString('utf8')).getAll('grant_type');
+      if (grantType.length === 1 && OP_GRANT_TYPES.has(grantType[0]!)) {
+        await forward(ctx, deps, body!.toString('utf8'));
+        return;
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * Hands the request to oidc-provider, which writes the response itself. It is told the public URL's scheme
+ * (its cookies are Secure under https, behind a proxy that ended TLS), never a client's claim of a host.
+ */
+async function forward(ctx: Context, deps: OpRouteDependencies, body?: string): Promise<void> {
+  ctx.respond = false;
+  ctx.req.headers['x-forwarded-proto'] = new URL(deps.publicUrl).protocol.slice(0, -1);
+  delete ctx.req.headers['x-forwarded-host'];
+  await deps.openIdProvider.handle(body === undefined ? ctx.req : replayed(ctx.req, body), ctx.res);
+}
+
+/** The same request with its body readable again (it was read to find the grant type). */
+function replayed(req: IncomingMessage, body: string): IncomingMessage {
+  const copy = new IncomingMessage(req.socket);
+  copy.method = req.method;
+  copy.url = req.url;
+  copy.headers = req.headers;
+  copy.rawHeaders = req.rawHeaders;
+  copy.httpVersion = req.httpVersion;
+  copy.httpVersionMajor = req.httpVersionMajor;
+  copy.httpVersionMinor = req.httpVersionMinor;
+  // Complete, as the parser would mark it: an incomplete message destroys its socket when it is destroyed.
+  copy.complete = true;
+  copy.push(Buffer.from(body, 'utf8'));
+  copy.push(null);
+  return copy;
+}
+
+/** `GET /oauth2/interaction/:uid`: the provider's login prompt, answered with stsgate's browser session. */
+export function openIdProviderRoutes(deps: OpRouteDependencies): Router {
+  const router = new Router();
+  router.get(`${INTERACTION_PATH}:uid`, protocol('html'), noStore, pageHeaders, interaction(deps));
+  return router;
+}
+
+function interaction(deps: OpRouteDependencies) {
+  return async function answerInteraction(ctx: Context): Promise<void> {
+    let view;
+    try {
+      view = await deps.openIdProvider.interaction(ctx.req, ctx.res);
+    } catch {
+      view = undefined;
+    }
+    if (view === undefined || view.uid !== ctx.params.uid) {
+      throw new GatewayError('ValidationError', 'This sign-in request has expired or was already used. Start again from the application.', { status: 400 });
+    }
+    const session = await deps.login.session(ctx.cookies.get(deps.login.cookieName) ?? undefined);
+    if (session !== undefined) {
+      // Signed in already: not asked again; on to the provider, which answers the client.
+      const resume = await deps.openIdProvider.finishLogin(ctx.req, ctx.res, session);
+      ctx.status = 303;
+      ctx.redirect(resume);
+      return;
+    }
+    const returnTo = encodeURIComponent(`${INTERACTION_PATH}${view.uid}`);
+    ctx.type = 'html';
+    ctx.body = signInPage(
+      deps.login.providers.map((p) => ({ id: p.id, displayName: p.displayName, href: `/login/${encodeURIComponent(p.id)}?return_to=${returnTo}` })),
+      pageOptions(deps),
+      { continuingTo: view.clientName },
+    );
+  };
+}
