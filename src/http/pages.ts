@@ -501,14 +501,18 @@ export function openIdProviderPages(options: PageOptions = {}) {
     csp: OP_PAGE_CSP,
     deviceCodeInput(form: string, error?: string): string {
       const id = formId(form);
+      // The form's own text field (with an inline handler the CSP would refuse) gives way to a labelled one.
+      const field = /<input\s[^>]*name="user_code"[^>]*>(?:<\/input>)?/.exec(form);
+      const value = field === null ? undefined : /value="([^"]*)"/.exec(field[0])?.[1];
+      const hidden = field === null ? form : form.replace(field[0], '');
       return layout(
         'Connect a device',
         html`<h1>Connect a device</h1>
-        ${new Html(form)}
+        ${new Html(hidden)}
         ${error !== undefined ? html`<p class="error" role="alert">${error}</p>` : ''}
         <p>Type the code the device or command shows you.</p>
         <p><label for="user-code">Code</label>
-        <input id="user-code" form="${id}" name="user_code" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus></p>
+        <input id="user-code" form="${id}" name="user_code" ${new Html(value !== undefined ? `value="${value}" ` : '')}autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus></p>
         <p><button type="submit" form="${id}">Continue</button></p>`,
         options,
       );
