@@ -8,7 +8,7 @@
  * provider without `response_types_supported`.
  */
 import type { JWK } from 'jose';
-import { DEVICE_CODE_GRANT, OP_ROUTES, TOKEN_EXCHANGE_GRANT } from '../domain/oauth-identifiers.js';
+import { DEVICE_CODE_GRANT, OP_CLIENT_AUTH_METHODS, OP_ROUTES, TOKEN_EXCHANGE_GRANT } from '../domain/oauth-identifiers.js';
 import { ACCEPTABLE_ALGORITHMS } from '../issuers/index.js';
 import type { GatewayConfig } from '../config/types.js';
 import { targetClaimNames } from '../rules/target-claims.js';
@@ -33,8 +33,6 @@ export interface DiscoveryOptions {
 export interface OpenIdProviderDiscovery {
   /** Whether a client may use the device flow (then the device authorization endpoint is listed). */
   deviceFlow: boolean;
-  /** The token endpoint authentication methods the clients use (`none` for public clients). */
-  authMethods: readonly string[];
   /** The scopes clients may ask for and the claims they release. */
   scopes: readonly string[];
   claims: readonly string[];
@@ -89,10 +87,12 @@ function openIdProviderMembers(op: OpenIdProviderDiscovery, base: string, option
     end_session_endpoint: `${base}${OP_ROUTES.end_session}`,
     ...(op.deviceFlow ? { device_authorization_endpoint: `${base}${OP_ROUTES.device_authorization}` } : {}),
     response_types_supported: ['code', 'id_token'],
-    response_modes_supported: ['form_post', 'query'],
+    // oidc-provider's response modes (fragment too: RFC 6749 allows it for a code response, if a client asks).
+    response_modes_supported: ['form_post', 'fragment', 'query'],
     grant_types_supported: ['authorization_code', 'refresh_token', ...(op.deviceFlow ? [DEVICE_CODE_GRANT] : []), TOKEN_EXCHANGE_GRANT],
     code_challenge_methods_supported: ['S256'],
-    token_endpoint_auth_methods_supported: [...new Set(['none', ...op.authMethods])],
+    // What the OP takes (each client uses the one it is configured with): `none` is a public client's.
+    token_endpoint_auth_methods_supported: [...OP_CLIENT_AUTH_METHODS],
     scopes_supported: [...new Set(['openid', ...op.scopes, ...(options.scopesSupported ?? [])])],
     claims_supported: [...new Set([...ACCESS_TOKEN_CLAIMS, 'auth_time', 'nonce', 'acr', 'at_hash', ...op.claims, ...(options.claimsSupported ?? [])])],
     claims_parameter_supported: false,
@@ -118,7 +118,6 @@ export function discoveryClaims(config: Pick<GatewayConfig, 'targets' | 'roles' 
       : {
           openIdProvider: {
             deviceFlow: clients.some((client) => client.grantTypes.includes('device_code')),
-            authMethods: [...new Set(clients.map((client) => client.authMethod))],
             scopes: [...new Set(clients.flatMap((client) => client.scopes))],
             claims: ['sub', ...new Set(clients.flatMap((client) => client.claims))],
           },

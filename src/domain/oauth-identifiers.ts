@@ -33,3 +33,6 @@ export const OP_ROUTES = {
   challenge: '/oauth2/op-challenge',
   credential: '/oauth2/op-credential',
 } as const;
+
+/** How the OP's clients may authenticate at the token endpoint: a public client with none (RFC 6749 §2.1), a confidential one with its secret (§2.3.1). */
+export const OP_CLIENT_AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;

@@ -27,7 +27,7 @@ import { storeKeys } from '../store/keys.js';
 import { secretDigest } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { storeAdapterFactory } from './store-adapter.js';
-import { DEVICE_CODE_GRANT, OP_ROUTES } from '../domain/oauth-identifiers.js';
+import { DEVICE_CODE_GRANT, OP_CLIENT_AUTH_METHODS, OP_ROUTES } from '../domain/oauth-identifiers.js';
 
 export { OP_ROUTES };
 
@@ -246,6 +246,7 @@ export class OpenIdProvider {
       cookies: { keys: this.#cookieKeys, names: COOKIE_NAMES, long: cookieOptions, short: cookieOptions },
       routes: OP_ROUTES,
       responseTypes: ['code'],
+      clientAuthMethods: [...OP_CLIENT_AUTH_METHODS],
       scopes: Object.keys(CLIENT_SCOPE_CLAIMS),
       claims: Object.fromEntries(Object.entries(CLIENT_SCOPE_CLAIMS).filter(([, claims]) => claims.length > 0).map(([scope, claims]) => [scope, [...claims]])),
       // The scopes' claims go into the ID token too: Grafana, Argo CD and Vault read email and groups there.
