@@ -21,6 +21,8 @@ import { standardRoles } from '../support/gateway.js';
 import { testClients } from '../support/op.js';
 
 let server: Server;
+let publicUrlOfServer: string;
+let keys: { set: SigningKeySet };
 let ours: Record<string, unknown>;
 let theirs: Record<string, unknown>;
 
@@ -30,6 +32,8 @@ beforeAll(async () => {
   const publicUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const store = new MemoryStore({});
   const set: SigningKeySet = await generateSigningKeys('ES256');
+  publicUrlOfServer = publicUrl;
+  keys = { set };
   const clients = testClients();
   const op = new OpenIdProvider({
     publicUrl,
@@ -37,7 +41,7 @@ beforeAll(async () => {
     store,
     box: new SecretBox(randomBytes(32)),
     cookieSecret: randomBytes(32),
-    keys: { set },
+    keys,
     algorithm: 'ES256',
     login: new BrowserLogin({ store, providers: [], publicUrl, browser: DEFAULT_BROWSER_CONFIG }),
     grantedRoles: () => [],
@@ -76,5 +80,15 @@ describe("the gateway's discovery and oidc-provider's agree", () => {
     const extraGrants = (ours.grant_types_supported as string[]).filter((grant) => !(theirs.grant_types_supported as string[]).includes(grant));
     expect(extraGrants).toEqual(['urn:ietf:params:oauth:grant-type:token-exchange']);
     expect(ours.introspection_endpoint).toMatch(/\/oauth2\/introspect$/);
+  });
+});
+
+describe('the provider follows the signing keys', () => {
+  it('signs with the current key: after a rotation, the new key (oidc-provider rebuilt with it)', async () => {
+    const kids = async () => ((await (await fetch(`${publicUrlOfServer}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    expect(await kids()).toEqual([keys.set.current(Date.now(), 'ES256').kid]);
+    const rotated = await generateSigningKeys('ES256');
+    keys.set = rotated;
+    expect(await kids()).toEqual([rotated.current(Date.now(), 'ES256').kid]);
   });
 });
