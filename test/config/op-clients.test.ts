@@ -107,3 +107,20 @@ describe('clients: problems, each at its path', () => {
     expect(problems.length).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe("the README's clients: examples", () => {
+  it('load as they are written (roles defined, secrets from the environment)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseAllDocuments } = await import('yaml');
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Sign in with stsgate'), readme.indexOf('### Commands'));
+    const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((block) => block.includes('clients:'));
+    expect(blocks.length).toBe(2);
+    const roles = ['grafana-admin', 'grafana-editor', 'cluster-admin', 'developer', 'argocd-admin', 'argocd-readonly'].map((name) => ({ name }));
+    for (const block of blocks) {
+      const clients = (parseAllDocuments(block)[0]!.toJSON() as { clients: unknown }).clients;
+      const config = parse({ ...withClients(clients), roles }, { GRAFANA_OIDC_SECRET: SECRET, ARGOCD_OIDC_SECRET: SECRET });
+      expect(config.clients!.length).toBe(2);
+    }
+  });
+});
