@@ -13,6 +13,8 @@ declare module 'oidc-provider' {
     session?: { accountId: string; uid?: string };
     returnTo: string;
     grantId?: string;
+    /** When it was created (epoch seconds). */
+    iat?: number;
   }
 
   export interface Grant {

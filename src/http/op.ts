@@ -12,11 +12,17 @@ import type { BrowserLogin } from '../idp/index.js';
 import { INTERACTION_PATH, OP_GRANT_TYPES, OP_ROUTES, type OpenIdProvider } from '../op/openid-provider.js';
 import { noStore, pageHeaders, pageOptions } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
+import { countLoginRequest } from './middleware/rate-limit.js';
+import type { LoginRateLimits } from '../limits/rate-limits.js';
+import type { AuditLog } from '../observability/audit.js';
 import { readBody } from './middleware/request.js';
 import { signInPage } from './pages.js';
 
 export interface OpRouteDependencies {
   openIdProvider: OpenIdProvider;
+  audit: AuditLog;
+  /** Abuse limits on logins (the interaction page counts as one); absent: none. */
+  loginLimits?: LoginRateLimits;
   login: BrowserLogin;
   publicUrl: string;
   maxBodyBytes: number;
@@ -87,7 +93,7 @@ function replayed(req: IncomingMessage, body: string): IncomingMessage {
 /** `GET /oauth2/interaction/:uid`: the provider's login prompt, answered with stsgate's browser session. */
 export function openIdProviderRoutes(deps: OpRouteDependencies): Router {
   const router = new Router();
-  router.get(`${INTERACTION_PATH}:uid`, protocol('html'), noStore, pageHeaders, interaction(deps));
+  router.get(`${INTERACTION_PATH}:uid`, protocol('html'), noStore, pageHeaders, countLoginRequest(deps.loginLimits), interaction(deps));
   return router;
 }
 
@@ -103,13 +109,17 @@ function interaction(deps: OpRouteDependencies) {
       throw new GatewayError('ValidationError', 'This sign-in request has expired or was already used. Start again from the application.', { status: 400 });
     }
     const session = await deps.login.session(ctx.cookies.get(deps.login.cookieName) ?? undefined);
-    if (session !== undefined) {
-      // Signed in already: not asked again; on to the provider, which answers the client.
+    // Signed in already: not asked again (unless the client asked for a fresh sign-in, which only a
+    // session begun since this interaction answers); on to the provider, which answers the client.
+    const shownAt = view.freshLogin ? await deps.openIdProvider.signInShownAt(view.uid) : undefined;
+    if (session !== undefined && (!view.freshLogin || (shownAt !== undefined && session.createdAt >= shownAt))) {
       const resume = await deps.openIdProvider.finishLogin(ctx.req, ctx.res, session);
+      deps.audit.session(ctx, 'client_sign_in', { provider: session.provider, subject: session.identity.subject, clientId: view.clientId });
       ctx.status = 303;
       ctx.redirect(resume);
       return;
     }
+    if (view.freshLogin) await deps.openIdProvider.markSignInShown(view.uid);
     const returnTo = encodeURIComponent(`${INTERACTION_PATH}${view.uid}`);
     ctx.type = 'html';
     ctx.body = signInPage(

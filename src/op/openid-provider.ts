@@ -136,6 +136,11 @@ export interface InteractionView {
   clientName: string;
   /** The prompt oidc-provider asks for (`login`, or `consent` when a grant lacks something). */
   prompt: string;
+  /**
+   * The client asked for a fresh sign-in (`prompt=login`, or a `max_age` the session is older than): a
+   * stsgate session older than the interaction does not answer it; the person signs in upstream again.
+   */
+  freshLogin: boolean;
 }
 
 /** The OpenID Provider: builds oidc-provider for the current key and answers its interactions. */
@@ -179,7 +184,29 @@ export class OpenIdProvider {
     const { provider } = await this.#current();
     const details = await provider.interactionDetails(req, res);
     const clientId = String(details.params.client_id ?? '');
-    return { uid: details.uid, clientId, clientName: this.#clients.get(clientId)?.name ?? clientId, prompt: details.prompt.name };
+    const reasons = details.prompt.reasons;
+    return {
+      uid: details.uid,
+      clientId,
+      clientName: this.#clients.get(clientId)?.name ?? clientId,
+      prompt: details.prompt.name,
+      freshLogin: reasons.includes('login_prompt') || reasons.includes('max_age'),
+    };
+  }
+
+  /**
+   * For an interaction that asks for a fresh sign-in: records that the sign-in page is shown for it now
+   * (kept as long as the interaction). A stsgate session begun since then is a fresh sign-in; one from
+   * before is not.
+   */
+  async markSignInShown(uid: string): Promise<void> {
+    await this.#options.store.set(storeKeys.opSignInShown(secretDigest(uid)), String(this.#now()), INTERACTION_TTL_SECONDS * 1000);
+  }
+
+  /** When the sign-in page was last shown for this interaction (epoch ms), or undefined. */
+  async signInShownAt(uid: string): Promise<number | undefined> {
+    const value = await this.#options.store.get(storeKeys.opSignInShown(secretDigest(uid)));
+    return value === undefined ? undefined : Number(value);
   }
 
   /**

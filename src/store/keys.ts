@@ -47,6 +47,8 @@ export const storeKeys = {
   opUserCode: (userCodeDigest: string) => `op:ucode:${userCodeDigest}`,
   opRevokedGrant: (grantId: string) => `op:revgrant:${encodeURIComponent(grantId)}`,
   opSessionLink: (sessionUidDigest: string) => `op:link:${sessionUidDigest}`,
+  /** When stsgate's sign-in page was shown for an interaction that asks for a fresh sign-in (`prompt=login`). */
+  opSignInShown: (interactionUidDigest: string) => `op:signin:${interactionUidDigest}`,
   /** Rate-limit counter for one window. */
   rateLimit: (bucket: string, window: number) => `rl:${bucket}:${window}`,
 } as const;

@@ -89,6 +89,24 @@ describe('authorization code with PKCE', () => {
   });
 });
 
+describe('a fresh sign-in when the client asks for one', () => {
+  it('prompt=login shows the sign-in page despite the session; the new sign-in answers it', async () => {
+    const browser = new TestBrowser();
+    await codeFlow(webapp, browser, env);
+    let shown = false;
+    const { tokens } = await codeFlow(webapp, browser, env, { parameters: { prompt: 'login' }, onSignInPage: () => (shown = true) });
+    expect(shown).toBe(true);
+    expect(tokens.claims()).toMatchObject({ sub: 'google:1001' });
+    expect(tokens.claims()!.auth_time).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 5);
+  });
+
+  it('every sign-in of a client is an audit line naming the client', () => {
+    const lines = env.gateway.logs().filter((line) => line.event === 'client_sign_in');
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines[0]).toMatchObject({ event: 'client_sign_in', clientId: 'webapp', provider: 'google', subject: '1001' });
+  });
+});
+
 describe('refresh tokens', () => {
   it('rotate at every use; a used one is refused and ends the grant (RFC 9700 §4.14.2)', async () => {
     const { tokens } = await codeFlow(webapp, new TestBrowser(), env);

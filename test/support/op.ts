@@ -109,7 +109,7 @@ export async function codeFlow(
   rp: client.Configuration,
   browser: TestBrowser,
   env: LoginEnvironment,
-  options: { user?: string; provider?: 'google' | 'okta' | 'github'; parameters?: Record<string, string> } = {},
+  options: { user?: string; provider?: 'google' | 'okta' | 'github'; parameters?: Record<string, string>; onSignInPage?: (html: string) => void } = {},
 ): Promise<{ tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers; callback: URL }> {
   const request = await authorizationRequest(rp, options.parameters);
   const callback = await authorizeInBrowser(browser, env, request.url, options);
