@@ -9,7 +9,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { BrowserLogin } from '../idp/index.js';
-import { INTERACTION_PATH, OP_GRANT_TYPES, OP_ROUTES, type OpenIdProvider } from '../op/openid-provider.js';
+import { INTERACTION_PATH, OP_GRANT_TYPES, OP_ROUTES, SILENT_PARAMETER, type OpenIdProvider } from '../op/openid-provider.js';
 import { noStore, pageHeaders, pageOptions } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
 import { countLoginRequest } from './middleware/rate-limit.js';
@@ -42,7 +42,12 @@ export function openIdProviderMount(deps: OpRouteDependencies) {
   const prefixes = providerPaths(deps.openIdProvider);
   const readTokenBody = readBody(deps.maxBodyBytes);
   return async function mountOpenIdProvider(ctx: Context, next: Next): Promise<void> {
-    if (prefixes.some((prefix) => ctx.path === prefix || ctx.path.startsWith(`${prefix}/`))) {
+    const prefix = prefixes.find((candidate) => ctx.path === candidate || ctx.path.startsWith(`${candidate}/`));
+    if (prefix !== undefined) {
+      // Every authorization or device request may store an interaction for an unknown browser: counted
+      // with the logins (limits.login_per_address_per_minute).
+      if (prefix !== OP_ROUTES.userinfo && prefix !== OP_ROUTES.end_session && deps.loginLimits) await deps.loginLimits.countRequest(ctx.ip);
+      if (ctx.path === OP_ROUTES.authorization) await silentWithSession(ctx, deps);
       await forward(ctx, deps);
       return;
     }
@@ -60,6 +65,20 @@ export function openIdProviderMount(deps: OpRouteDependencies) {
     }
     await next();
   };
+}
+
+/**
+ * `prompt=none` from a browser whose stsgate session is live: sent on without the prompt and with
+ * SILENT_PARAMETER, so that a browser with no provider session yet (signed in on stsgate's own page) is
+ * answered from its stsgate session, silently, instead of login_required.
+ */
+async function silentWithSession(ctx: Context, deps: OpRouteDependencies): Promise<void> {
+  const url = new URL(ctx.req.url ?? '/', deps.publicUrl);
+  if (url.searchParams.getAll('prompt').length !== 1 || url.searchParams.get('prompt') !== 'none' || url.searchParams.has(SILENT_PARAMETER)) return;
+  if ((await deps.login.session(ctx.cookies.get(deps.login.cookieName) ?? undefined)) === undefined) return;
+  url.searchParams.delete('prompt');
+  url.searchParams.set(SILENT_PARAMETER, '1');
+  ctx.req.url = `${url.pathname}${url.search}`;
 }
 
 /**
@@ -112,9 +131,16 @@ function interaction(deps: OpRouteDependencies) {
     // Signed in already: not asked again (unless the client asked for a fresh sign-in, which only a
     // session begun since this interaction answers); on to the provider, which answers the client.
     const shownAt = view.freshLogin ? await deps.openIdProvider.signInShownAt(view.uid) : undefined;
-    if (session !== undefined && (!view.freshLogin || (shownAt !== undefined && session.createdAt >= shownAt))) {
-      const resume = await deps.openIdProvider.finishLogin(ctx.req, ctx.res, session);
-      deps.audit.session(ctx, 'client_sign_in', { provider: session.provider, subject: session.identity.subject, clientId: view.clientId });
+    const answered = session !== undefined && (!view.freshLogin || (shownAt !== undefined && session.createdAt >= shownAt));
+    if (view.silent && !answered) {
+      // prompt=none: nothing is shown (OIDC Core §3.1.2.6).
+      ctx.status = 303;
+      ctx.redirect(await deps.openIdProvider.abort(ctx.req, ctx.res, 'login_required', 'End-User authentication is required'));
+      return;
+    }
+    if (answered) {
+      const resume = await deps.openIdProvider.finishLogin(ctx.req, ctx.res, session!);
+      deps.audit.session(ctx, 'client_sign_in', { provider: session!.provider, subject: session!.identity.subject, clientId: view.clientId });
       ctx.status = 303;
       ctx.redirect(resume);
       return;

@@ -31,6 +31,13 @@ import { DEVICE_CODE_GRANT, OP_CLIENT_AUTH_METHODS, OP_ROUTES } from '../domain/
 
 export { OP_ROUTES };
 
+/**
+ * `prompt=none` (OIDC Core §3.1.2.1) from a browser with a live stsgate session but no provider session
+ * yet (it signed in on stsgate's own page) is sent on as this parameter instead: the interaction then
+ * finishes with the stsgate session, without a page, or answers login_required; never shows anything.
+ */
+export const SILENT_PARAMETER = 'stsgate_silent';
+
 /** The interaction page (stsgate's own route): `/oauth2/interaction/<uid>`. */
 export const INTERACTION_PATH = '/oauth2/interaction/';
 
@@ -141,6 +148,8 @@ export interface InteractionView {
    * stsgate session older than the interaction does not answer it; the person signs in upstream again.
    */
   freshLogin: boolean;
+  /** The request was `prompt=none` (see SILENT_PARAMETER): nothing may be shown. */
+  silent: boolean;
 }
 
 /** The OpenID Provider: builds oidc-provider for the current key and answers its interactions. */
@@ -191,6 +200,7 @@ export class OpenIdProvider {
       clientName: this.#clients.get(clientId)?.name ?? clientId,
       prompt: details.prompt.name,
       freshLogin: reasons.includes('login_prompt') || reasons.includes('max_age'),
+      silent: details.params[SILENT_PARAMETER] === '1',
     };
   }
 
@@ -273,6 +283,7 @@ export class OpenIdProvider {
       cookies: { keys: this.#cookieKeys, names: COOKIE_NAMES, long: cookieOptions, short: cookieOptions },
       routes: OP_ROUTES,
       responseTypes: ['code'],
+      extraParams: [SILENT_PARAMETER],
       clientAuthMethods: [...OP_CLIENT_AUTH_METHODS],
       scopes: Object.keys(CLIENT_SCOPE_CLAIMS),
       claims: Object.fromEntries(Object.entries(CLIENT_SCOPE_CLAIMS).filter(([, claims]) => claims.length > 0).map(([scope, claims]) => [scope, [...claims]])),

@@ -181,6 +181,31 @@ describe('prompt=none', () => {
   });
 });
 
+describe('prompt=none for a browser signed in on stsgate\'s own page (no provider session yet)', () => {
+  it('gets a code silently', async () => {
+    const browser = new TestBrowser();
+    const { loginAs } = await import('../support/browser-login.js');
+    expect((await loginAs(browser, env.gateway.url, 'google', env.google, 'alice')).status).toBe(303);
+    const silent = await authorizationRequest(webapp, { prompt: 'none' });
+    const { response, url } = await browser.follow(silent.url, { until: (next) => next.href.startsWith(REDIRECT_URI) });
+    expect(response).toBeUndefined();
+    expect(url.searchParams.get('error')).toBeNull();
+    const tokens = await client.authorizationCodeGrant(webapp, url, { pkceCodeVerifier: silent.verifier, expectedState: silent.state, expectedNonce: silent.nonce });
+    expect(tokens.claims()).toMatchObject({ sub: 'google:1001' });
+  });
+
+  it('with max_age shorter than the session: login_required, nothing shown', async () => {
+    const browser = new TestBrowser();
+    const { loginAs } = await import('../support/browser-login.js');
+    await loginAs(browser, env.gateway.url, 'google', env.google, 'alice');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const silent = await authorizationRequest(webapp, { prompt: 'none', max_age: '0' });
+    const { response, url } = await browser.follow(silent.url, { until: (next) => next.href.startsWith(REDIRECT_URI) });
+    expect(response).toBeUndefined();
+    expect(url.searchParams.get('error')).toBe('login_required');
+  });
+});
+
 describe('bad requests are refused', () => {
   it.each([
     ['a prefix of the registered URI', 'http://127.0.0.1:9/call'],
