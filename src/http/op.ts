@@ -86,10 +86,12 @@ async function silentWithSession(ctx: Context, deps: OpRouteDependencies): Promi
  * (its cookies are Secure under https, behind a proxy that ended TLS), never a client's claim of a host.
  */
 async function forward(ctx: Context, deps: OpRouteDependencies, body?: string): Promise<void> {
+  // Fetched first: a failure here is still the gateway's to answer (its error page, a 500).
+  const handler = await deps.openIdProvider.requestHandler();
   ctx.respond = false;
   ctx.req.headers['x-forwarded-proto'] = new URL(deps.publicUrl).protocol.slice(0, -1);
   delete ctx.req.headers['x-forwarded-host'];
-  await deps.openIdProvider.handle(body === undefined ? ctx.req : replayed(ctx.req, body), ctx.res);
+  await handler(body === undefined ? ctx.req : replayed(ctx.req, body), ctx.res);
 }
 
 /** The same request with its body readable again (it was read to find the grant type). */

@@ -182,10 +182,17 @@ export class OpenIdProvider {
     return this.#options.clients.some((client) => client.grantTypes.includes('device_code'));
   }
 
-  /** Hands a request to oidc-provider (the http layer decides which requests are the OP's). */
+  /**
+   * oidc-provider's request handler for the key that signs now (the http layer decides which requests are
+   * the OP's). Getting it may fail (no usable key); once called, the handler answers every request itself.
+   */
+  async requestHandler(): Promise<ReturnType<Provider['callback']>> {
+    return (await this.#current()).callback;
+  }
+
+  /** Hands a request to oidc-provider, which answers it. */
   async handle(req: Parameters<ReturnType<Provider['callback']>>[0], res: Parameters<ReturnType<Provider['callback']>>[1]): Promise<void> {
-    const { callback } = await this.#current();
-    await callback(req, res);
+    await (await this.requestHandler())(req, res);
   }
 
   /** The interaction the browser's interaction cookie names. Throws (oidc-provider's SessionNotFound) when there is none. */
