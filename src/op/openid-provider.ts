@@ -356,10 +356,14 @@ export class OpenIdProvider {
     // Behind the gateway's own listener: oidc-provider must take the request as the public URL's scheme
     // (its Secure cookies), which the forwarding code in the http layer states in X-Forwarded-Proto.
     provider.proxy = true;
-    // RP-initiated logout that signs out everywhere (`logout=yes`) ends the stsgate session in this browser too.
+    // RP-initiated logout that signs out everywhere (`logout=yes`) ends the stsgate session in this browser
+    // too. Not the logout oidc-provider runs itself when another person signs in over an old provider
+    // session (it then resumes the authorization): that person's stsgate session is the new one.
+    const resumePaths = [OP_ROUTES.authorization, OP_ROUTES.code_verification].map((path) => `${options.publicUrl}${path}/`);
     provider.use(async (ctx, next) => {
       await next();
-      if (ctx.oidc?.route === 'end_session_confirm' && ctx.status === 303 && ctx.oidc.params?.logout) {
+      const location = ctx.response.get('Location');
+      if (ctx.oidc?.route === 'end_session_confirm' && ctx.status === 303 && ctx.oidc.params?.logout && !resumePaths.some((path) => location.startsWith(path))) {
         const cookie = ctx.cookies.get(options.login.cookieName, { signed: false });
         if (cookie !== undefined) {
           await options.login.endSession(cookie);

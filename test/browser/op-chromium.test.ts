@@ -66,6 +66,23 @@ describe.skipIf(!available)('Sign in with stsgate, in headless Chromium', () => 
     expect(visited.some((path) => path.startsWith('/login/') || path.startsWith('/oauth2/interaction/'))).toBe(false);
   });
 
+  it('after signing out of stsgate, another person signs in to the app (the old provider session gives way)', async () => {
+    await page.goto(`${env.gateway.url}/`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${env.gateway.url}/?signed_out=1`);
+    await page.context().clearCookies({ name: 'rp' });
+    await page.goto(app.url);
+    await page.waitForURL((url) => url.pathname.startsWith('/oauth2/interaction/'));
+    await page.getByRole('link', { name: 'Sign in with Okta' }).click();
+    await page.waitForURL((url) => url.origin === env.okta.issuer && url.pathname.startsWith('/interaction/'));
+    await page.getByRole('button', { name: 'Sign in as carol' }).click();
+    await page.waitForURL(`${app.url}/`, { timeout: 10_000 }).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\nstopped at ${page.url()}: ${(await page.content()).slice(0, 1500)}`);
+    });
+    await expect(page.locator('#sub').textContent()).resolves.toBe('okta:c-1');
+    await expect(page.locator('#roles').textContent()).resolves.toBe('admin');
+  });
+
   it('RP-initiated logout: stsgate asks, signs out everywhere, and returns to the app', async () => {
     const context = await browser.newContext();
     const fresh = await context.newPage();

@@ -301,7 +301,10 @@ describe('the device authorization grant (RFC 8628)', () => {
     expect(await done.response!.text()).toContain('is signed in');
     const tokens = await client.pollDeviceAuthorizationGrant(device, started);
     expect(tokens.claims()).toMatchObject({ sub: 'okta:c-1', aud: 'device', roles: ['admin'] });
-    expect(tokens.refresh_token).toBeTypeOf('string');
+    // The device's refresh token lives as long as the session of the browser that approved it.
+    const refreshed = await client.refreshTokenGrant(device, tokens.refresh_token!);
+    await browser.request(`${env.gateway.url}/logout`, { form: {}, headers: { origin: env.publicUrl, 'sec-fetch-site': 'same-origin' } });
+    expect(await oauthError(client.refreshTokenGrant(device, refreshed.refresh_token!))).toBe('invalid_grant');
   });
 
   it('an unknown user code is refused on the page; a device code nobody confirmed is pending', async () => {
