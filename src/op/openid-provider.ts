@@ -20,11 +20,11 @@ import Provider, { interactionPolicy, type Grant, type OidcToken, type ProviderC
 import { CLIENT_SCOPE_CLAIMS, type ClientClaim } from '../config/schema.js';
 import type { OidcClientConfig, SigningAlgorithm } from '../config/types.js';
 import type { SecretBox } from '../credentials/secret-box.js';
-import type { SigningKeySource } from '../credentials/signing-keys.js';
+import type { SigningKey, SigningKeySource } from '../credentials/signing-keys.js';
 import type { Identity } from '../domain/types.js';
 import type { BrowserLogin, BrowserSession } from '../idp/index.js';
 import { storeKeys } from '../store/keys.js';
-import { secretDigest } from '../store/records.js';
+import { jsonRecord, Records } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { storeAdapterFactory } from './store-adapter.js';
 import { DEVICE_CODE_GRANT, OP_CLIENT_AUTH_METHODS, OP_ROUTES } from '../domain/oauth-identifiers.js';
@@ -136,6 +136,11 @@ interface SessionLink {
   sub: string;
 }
 
+/** Links from a provider session (by its uid, hashed) to the stsgate session; as long as that session lives. */
+const sessionLinks = jsonRecord<SessionLink>({ key: storeKeys.opSessionLink, secretId: true });
+/** When stsgate's sign-in page was shown for an interaction asking for a fresh sign-in (epoch ms). */
+const signInShown = jsonRecord<number>({ key: storeKeys.opSignInShown, secretId: true, ttlMs: INTERACTION_TTL_SECONDS * 1000 });
+
 /** A started interaction, as the interaction page needs it. */
 export interface InteractionView {
   uid: string;
@@ -159,22 +164,20 @@ export class OpenIdProvider {
   readonly #now: () => number;
   readonly #cookieKeys: string[];
   readonly #maxTtlSeconds: number;
-  #built: { kid: string; provider: Provider; callback: ReturnType<Provider['callback']> } | undefined;
-  #building: Promise<{ kid: string; provider: Provider; callback: ReturnType<Provider['callback']> }> | undefined;
+  /** The OP's own records (session links, sign-in marks); a store failure is ServiceUnavailable. */
+  readonly #records: Records;
+  #built: BuiltProvider | undefined;
+  #building: Promise<BuiltProvider> | undefined;
 
   constructor(options: OpenIdProviderOptions) {
     this.#options = options;
     this.#clients = new Map(options.clients.map((client) => [client.id, client]));
     this.#now = options.now ?? Date.now;
+    this.#records = new Records(options.store, 'session');
     // Derived, not the encryption key itself: a cookie key that leaks through the OP opens nothing else.
     this.#cookieKeys = [Buffer.from(hkdfSync('sha256', options.cookieSecret, 'stsgate', 'oidc-provider cookie keys', 32)).toString('base64url')];
     const refreshLifetimes = options.clients.map((client) => client.lifetimes.refreshTokenSeconds ?? options.browserSessionTtlSeconds);
     this.#maxTtlSeconds = Math.max(options.browserSessionTtlSeconds, DEVICE_CODE_TTL_SECONDS, INTERACTION_TTL_SECONDS, ...refreshLifetimes, ...options.clients.map((c) => c.lifetimes.accessTokenSeconds));
-  }
-
-  /** The configured clients, by id. */
-  client(id: string): OidcClientConfig | undefined {
-    return this.#clients.get(id);
   }
 
   /** Whether any client may use the device flow (RFC 8628): its endpoints are served only then. */
@@ -217,13 +220,12 @@ export class OpenIdProvider {
    * before is not.
    */
   async markSignInShown(uid: string): Promise<void> {
-    await this.#options.store.set(storeKeys.opSignInShown(secretDigest(uid)), String(this.#now()), INTERACTION_TTL_SECONDS * 1000);
+    await this.#records.put(signInShown, uid, this.#now());
   }
 
   /** When the sign-in page was last shown for this interaction (epoch ms), or undefined. */
   async signInShownAt(uid: string): Promise<number | undefined> {
-    const value = await this.#options.store.get(storeKeys.opSignInShown(secretDigest(uid)));
-    return value === undefined ? undefined : Number(value);
+    return this.#records.get(signInShown, uid);
   }
 
   /**
@@ -243,13 +245,14 @@ export class OpenIdProvider {
   }
 
   /** The provider for the key that signs now; rebuilt (once, however many requests wait) when another key became current. */
-  async #current(): Promise<{ kid: string; provider: Provider; callback: ReturnType<Provider['callback']> }> {
+  async #current(): Promise<BuiltProvider> {
+    // The key object itself: a reloaded keys file gives new objects, even for a key of the same kid.
     const key = this.#options.keys.set.current(this.#now(), this.#options.algorithm);
-    if (this.#built?.kid === key.kid) return this.#built;
+    if (this.#built?.key === key) return this.#built;
     if (!this.#building) {
       this.#building = Promise.resolve().then(() => {
         const provider = this.#build(key);
-        return { kid: key.kid, provider, callback: provider.callback() };
+        return { key, provider, callback: provider.callback() };
       });
       this.#building.then(
         (built) => {
@@ -264,9 +267,9 @@ export class OpenIdProvider {
     return this.#building;
   }
 
-  #build(key: { kid: string; alg: SigningAlgorithm; privateKey: unknown }): Provider {
+  #build(key: SigningKey): Provider {
     const options = this.#options;
-    const privateKey = key.privateKey instanceof KeyObject ? key.privateKey : KeyObject.from(key.privateKey as Parameters<typeof KeyObject.from>[0]);
+    const privateKey = key.privateKey instanceof KeyObject ? key.privateKey : KeyObject.from(key.privateKey as unknown as Parameters<typeof KeyObject.from>[0]);
     const jwk = { ...privateKey.export({ format: 'jwk' }), kid: key.kid, alg: key.alg, use: 'sig' };
     const secure = new URL(options.publicUrl).protocol === 'https:';
     const cookieOptions = { signed: true, secure, sameSite: 'lax', httpOnly: true };
@@ -385,8 +388,7 @@ export class OpenIdProvider {
     let session: BrowserSession | undefined;
     if (token !== undefined) {
       if (typeof token.sessionUid !== 'string') return undefined;
-      const text = await options.store.get(storeKeys.opSessionLink(secretDigest(token.sessionUid)));
-      const link = text === undefined ? undefined : (JSON.parse(text) as SessionLink);
+      const link = await this.#records.get(sessionLinks, token.sessionUid);
       if (link === undefined || link.sub !== sub) return undefined;
       session = await options.login.sessionByReference(link.session);
     } else {
@@ -396,7 +398,7 @@ export class OpenIdProvider {
       const reference = options.login.sessionReference(cookie);
       if (session !== undefined && subjectOf(session.identity) === sub && uid !== undefined && reference !== undefined) {
         const link: SessionLink = { session: reference, sub };
-        await options.store.set(storeKeys.opSessionLink(secretDigest(uid)), JSON.stringify(link), Math.max(1, Math.min(session.expiresAt - this.#now(), this.#maxTtlSeconds * 1000)));
+        await this.#records.put(sessionLinks, uid, link, Math.max(1, Math.min(session.expiresAt - this.#now(), this.#maxTtlSeconds * 1000)));
       }
     }
     if (session === undefined || subjectOf(session.identity) !== sub) return undefined;
@@ -430,6 +432,13 @@ export class OpenIdProvider {
     await grant.save();
     return grant;
   }
+}
+
+/** oidc-provider built for one signing key. */
+interface BuiltProvider {
+  key: SigningKey;
+  provider: Provider;
+  callback: ReturnType<Provider['callback']>;
 }
 
 /** An access or ID token's lifetime for a client that is not configured (never issued; oidc-provider asks anyway). */
