@@ -44,6 +44,9 @@ export function openIdProviderMount(deps: OpRouteDependencies) {
   return async function mountOpenIdProvider(ctx: Context, next: Next): Promise<void> {
     const prefix = prefixes.find((candidate) => ctx.path === candidate || ctx.path.startsWith(`${candidate}/`));
     if (prefix !== undefined) {
+      // Errors before oidc-provider answers (a rate limit, a store failure) are the gateway's: a page for
+      // the browser's endpoints, OAuth JSON for the rest.
+      ctx.state.protocol = prefix === OP_ROUTES.userinfo || prefix === OP_ROUTES.device_authorization ? 'oauth' : 'html';
       // Every authorization or device request may store an interaction for an unknown browser: counted
       // with the logins (limits.login_per_address_per_minute).
       if (prefix !== OP_ROUTES.userinfo && prefix !== OP_ROUTES.end_session && deps.loginLimits) await deps.loginLimits.countRequest(ctx.ip);
@@ -53,6 +56,7 @@ export function openIdProviderMount(deps: OpRouteDependencies) {
     }
     if (ctx.path === OP_ROUTES.token && ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
       // The body is read once (the exchange route reuses it); its grant_type decides who answers.
+      ctx.state.protocol = 'oauth';
       let body: Buffer | undefined;
       await readTokenBody(ctx, async () => {
         body = ctx.state.rawBody as Buffer;
