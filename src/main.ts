@@ -256,6 +256,7 @@ function wireServices(
           grantedRoles,
           browserSessionTtlSeconds: (config.browser ?? DEFAULT_BROWSER_CONFIG).sessionTtlSeconds,
           pages: openIdProviderPages(options.pageNotice !== undefined ? { notice: options.pageNotice } : {}),
+          logger,
         });
   if (openIdProvider && config.providers.length === 0) logger.warn('clients: are configured but no providers: nobody can sign in to them');
 

@@ -25,6 +25,7 @@ import type { Identity } from '../domain/types.js';
 import type { BrowserLogin, BrowserSession } from '../idp/index.js';
 import { storeKeys } from '../store/keys.js';
 import { jsonRecord, Records } from '../store/records.js';
+import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/store.js';
 import { storeAdapterFactory } from './store-adapter.js';
 import { DEVICE_CODE_GRANT, OP_CLIENT_AUTH_METHODS, OP_ROUTES } from '../domain/oauth-identifiers.js';
@@ -90,6 +91,8 @@ export interface OpenIdProviderOptions {
   /** `browser.session_ttl_seconds`: the OP session and a refresh token last no longer by default. */
   browserSessionTtlSeconds: number;
   pages: OpPages;
+  /** Where oidc-provider's own failures go: it answers them (server_error, invalid_grant…) without logging. */
+  logger?: Logger;
   now?: () => number;
 }
 
@@ -359,6 +362,19 @@ export class OpenIdProvider {
     // Behind the gateway's own listener: oidc-provider must take the request as the public URL's scheme
     // (its Secure cookies), which the forwarding code in the http layer states in X-Forwarded-Proto.
     provider.proxy = true;
+    // oidc-provider answers its errors itself; the gateway's log hears of them (codes and messages only:
+    // never a token, a code or a body).
+    const logger = options.logger;
+    if (logger) {
+      provider.on('server_error', (_ctx: unknown, err: unknown) => logger.error({ op: 'server_error', err: err instanceof Error ? err.message : String(err) }, 'OpenID Provider server error'));
+      for (const event of ['grant.error', 'authorization.error', 'userinfo.error', 'end_session.error', 'device_authorization.error', 'code_verification.error']) {
+        provider.on(event, (ctx: unknown, err: unknown) => {
+          const refusal = err as { error?: string; error_description?: string } | undefined;
+          const clientId = (ctx as { oidc?: { client?: { clientId?: string } } } | undefined)?.oidc?.client?.clientId;
+          logger.info({ op: event, error: refusal?.error, description: refusal?.error_description, clientId }, 'OpenID Provider refused a request');
+        });
+      }
+    }
     // RP-initiated logout that signs out everywhere (`logout=yes`) ends the stsgate session in this browser
     // too. Not the logout oidc-provider runs itself when another person signs in over an old provider
     // session (it then resumes the authorization): that person's stsgate session is the new one.

@@ -252,6 +252,12 @@ describe('bad requests are refused', () => {
     expect(await oauthError(client.refreshTokenGrant(webapp, tokens.refresh_token!))).toBe('invalid_grant');
   });
 
+  it('refusals are in the gateway log with their OAuth error, never the code', async () => {
+    const lines = env.gateway.logs().filter((line) => line.op === 'grant.error');
+    expect(lines.some((line) => line.error === 'invalid_grant')).toBe(true);
+    expect(env.gateway.logs().filter((line) => line.op === 'server_error')).toEqual([]);
+  });
+
   it("mix-up: client other cannot redeem webapp's code", async () => {
     const request = await authorizationRequest(webapp, { scope: 'openid email' });
     const callback = await authorizeInBrowser(new TestBrowser(), env, request.url);
