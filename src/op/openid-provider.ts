@@ -21,14 +21,14 @@ import { CLIENT_SCOPE_CLAIMS, type ClientClaim } from '../config/schema.js';
 import type { OidcClientConfig, SigningAlgorithm } from '../config/types.js';
 import type { SecretBox } from '../credentials/secret-box.js';
 import type { SigningKey, SigningKeySource } from '../credentials/signing-keys.js';
+import { DEVICE_CODE_GRANT, OP_CLIENT_AUTH_METHODS, OP_ROUTES } from '../domain/oauth-identifiers.js';
 import type { Identity } from '../domain/types.js';
 import type { BrowserLogin, BrowserSession } from '../idp/index.js';
 import { storeKeys } from '../store/keys.js';
-import { jsonRecord, Records } from '../store/records.js';
 import type { Logger } from '../observability/logger.js';
+import { jsonRecord, Records } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { storeAdapterFactory } from './store-adapter.js';
-import { DEVICE_CODE_GRANT, OP_CLIENT_AUTH_METHODS, OP_ROUTES } from '../domain/oauth-identifiers.js';
 
 export { OP_ROUTES };
 
