@@ -25,6 +25,8 @@ import type { Identity } from './domain/types.js';
 import { createAdminApp } from './http/admin-app.js';
 import { revocationRoutes } from './http/admin-revocations.js';
 import { createApp, type AppDependencies } from './http/app.js';
+import { openIdProviderPages } from './http/pages.js';
+import { OpenIdProvider } from './op/openid-provider.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
 import { ClientAuthenticator } from './credentials/client-authentication.js';
 import { BrowserLogin, createLoginProviders, LoginFlow } from './idp/index.js';
@@ -244,6 +246,26 @@ function wireServices(
   if (!introspectionClients.required) logger.warn('introspection.clients is empty: /oauth2/introspect answers anyone who can reach it');
   const introspectionLimits = new EndpointAddressLimit(store, { endpoint: 'introspect', perAddressPerMinute: config.limits.introspectionPerAddressPerMinute ?? 0 });
 
+  // stsgate as an OpenID Provider, when clients are configured: its people are the browser sessions above.
+  const openIdProvider =
+    (config.clients ?? []).length === 0
+      ? undefined
+      : new OpenIdProvider({
+          publicUrl: config.publicUrl,
+          clients: config.clients!,
+          store,
+          box,
+          cookieSecret: encryptionKey,
+          keys,
+          algorithm: config.signing.algorithm,
+          login,
+          grantedRoles,
+          browserSessionTtlSeconds: (config.browser ?? DEFAULT_BROWSER_CONFIG).sessionTtlSeconds,
+          pages: openIdProviderPages(options.pageNotice !== undefined ? { notice: options.pageNotice } : {}),
+          logger,
+        });
+  if (openIdProvider && config.providers.length === 0) logger.warn('clients: are configured but no providers: nobody can sign in to them');
+
   const audit = new AuditLog(logger, metrics, { includeAccountLabel: config.audit?.includeAccountLabel ?? true });
   return {
     ...base,
@@ -273,6 +295,7 @@ function wireServices(
       metrics,
       metricsOnPublicPort: adminConfig(config).metricsOnPublicPort,
       ...(options.pageNotice !== undefined ? { pageNotice: options.pageNotice } : {}),
+      ...(openIdProvider ? { openIdProvider } : {}),
     },
   };
 }

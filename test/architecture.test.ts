@@ -18,7 +18,7 @@ const LEAVES = ['util', 'domain', 'errors', 'jwt', 'rules', 'config', 'observabi
 /** What a service may use: the leaves and the Store interface (never an adapter: see concreteAdapters). */
 const SERVICE_BASE = [...LEAVES, 'store'] as const;
 /** Everything below the HTTP layer. */
-const BELOW_HTTP = [...SERVICE_BASE, 'issuers', 'limits', 'credentials', 'idp'] as const;
+const BELOW_HTTP = [...SERVICE_BASE, 'issuers', 'limits', 'credentials', 'idp', 'op'] as const;
 
 const POLICY: LayerPolicy = {
   mayImport: {
@@ -32,7 +32,9 @@ const POLICY: LayerPolicy = {
     terminal: [...BELOW_HTTP],
     // Protocol layer: parse, call a service, render.
     http: [...BELOW_HTTP],
-    // Services, ordered so that none needs the one above it.
+    // Services, ordered so that none needs the one above it. op/ (stsgate as an OpenID Provider) signs
+    // people in through idp/'s browser sessions.
+    op: [...SERVICE_BASE, 'issuers', 'limits', 'credentials', 'idp'],
     idp: [...SERVICE_BASE, 'issuers', 'limits', 'credentials'],
     credentials: [...SERVICE_BASE, 'issuers', 'limits'],
     issuers: [...SERVICE_BASE],

@@ -64,6 +64,12 @@ export function checkConsistency(tree: Tree, problems: ProblemList): void {
     list(field(test, 'expect_roles')).forEach((role, j) => checkReference(role, roles, ['tests', i, 'expect_roles', j], 'role', problems));
   });
 
+  const clientIds = new Map<string, string>();
+  list(tree.clients).forEach((client, i) => {
+    checkUnique(clientIds, field(client, 'id'), ['clients', i, 'id'], 'client id', problems, 'unique client ids');
+    list(field(client, 'roles')).forEach((role, j) => checkReference(role, roles, ['clients', i, 'roles', j], 'role', problems));
+  });
+
   checkWorkers(tree, problems);
 }
 

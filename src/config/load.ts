@@ -52,17 +52,23 @@ function givenAsFile(interpolated: unknown, tree: unknown, path: readonly Proper
 }
 
 /**
- * An introspection client's `secret:` must come from the environment (`\${VAR}`) or a file (`secret_file`):
+ * An introspection client's or an OpenID Provider client's `secret:` must come from the environment (`\${VAR}`) or a file (`secret_file`):
  * written into the gateway file, it would travel wherever the file does (ConfigMaps, repositories).
  */
 function literalClientSecrets(tree: Record<string, unknown>, problems: ProblemList): void {
   const introspection = tree.introspection;
-  const clients = isMapping(introspection) && Array.isArray(introspection.clients) ? introspection.clients : [];
-  clients.forEach((client: unknown, index) => {
-    if (isMapping(client) && typeof client.secret === 'string' && !client.secret.includes('${')) {
-      problems.add(['introspection', 'clients', index, 'secret'], 'found a secret written in the file, expected secret: ${VAR} from the environment or secret_file: PATH');
-    }
-  });
+  const sections: [readonly PropertyKey[], unknown][] = [
+    [['introspection', 'clients'], isMapping(introspection) ? introspection.clients : undefined],
+    // The OpenID Provider's clients: the same rule for their secrets.
+    [['clients'], tree.clients],
+  ];
+  for (const [path, clients] of sections) {
+    (Array.isArray(clients) ? clients : []).forEach((client: unknown, index) => {
+      if (isMapping(client) && typeof client.secret === 'string' && !client.secret.includes('${')) {
+        problems.add([...path, index, 'secret'], 'found a secret written in the file, expected secret: ${VAR} from the environment or secret_file: PATH');
+      }
+    });
+  }
 }
 
 /**

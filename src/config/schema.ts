@@ -976,6 +976,134 @@ function providerEntrySchema(allowInsecureHttp: boolean, definitions: ReadonlyMa
   });
 }
 
+
+/**
+ * The scopes an OpenID Provider client may be allowed (`clients[].scopes`), each with the claims it
+ * releases (OIDC Core §5.4, plus stsgate's own `groups` and `roles`). `offline_access` releases none: it
+ * asks for a refresh token (OIDC Core §11).
+ */
+export const CLIENT_SCOPE_CLAIMS = {
+  openid: ['sub'],
+  email: ['email', 'email_verified'],
+  profile: ['name', 'preferred_username'],
+  groups: ['groups'],
+  roles: ['roles'],
+  offline_access: [],
+} as const satisfies Record<string, readonly string[]>;
+export type ClientScope = keyof typeof CLIENT_SCOPE_CLAIMS;
+/** The claims a client may be allowed to see besides `sub` (which every client sees). */
+export const CLIENT_CLAIMS = ['email', 'email_verified', 'name', 'preferred_username', 'groups', 'roles'] as const;
+export type ClientClaim = (typeof CLIENT_CLAIMS)[number];
+/** Grant types a client may list: the short names of RFC 6749 §4.1 and §6, and RFC 8628's device code. */
+export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'device_code'] as const;
+export type ClientGrantType = (typeof CLIENT_GRANT_TYPES)[number];
+/** How a confidential client authenticates at the token endpoint (RFC 6749 §2.3.1). */
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+/** Defaults of `clients[].lifetimes` (seconds); the refresh token's default is the browser session's length. */
+export const DEFAULT_CLIENT_LIFETIMES = { accessTokenSeconds: 600, idTokenSeconds: 600 } as const;
+
+/**
+ * A client's redirect URI (RFC 6749 §3.1.2): absolute, no fragment, https, or http on a loopback host
+ * (RFC 8252 §7.3, a command's local listener), or any http with `dev.allow_insecure_http`. Compared
+ * exactly, never as a prefix.
+ */
+function redirectUriSchema(allowInsecureHttp: boolean) {
+  return custom<string>((value) => {
+    const problem = { problem: `${found(value)}, expected an absolute https URL without a fragment (http only on a loopback host, or with dev.allow_insecure_http: true), compared exactly` };
+    if (typeof value !== 'string' || value.length > 2_048 || value.includes('#')) return problem;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return problem;
+    }
+    if (url.username !== '' || url.password !== '') return problem;
+    if (url.protocol === 'https:' || (url.protocol === 'http:' && (allowInsecureHttp || isLoopback(url.hostname)))) return { ok: value };
+    return problem;
+  });
+}
+
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
+
+/**
+ * `clients:` (stsgate as an OpenID Provider): one application that signs people in through stsgate
+ * (Grafana, Argo CD, Vault, kubelogin...). A confidential client has a secret; a public one has none and
+ * must use PKCE (RFC 9700 §2.1.1).
+ */
+function clientSchema(allowInsecureHttp: boolean) {
+  return strict({
+    id: custom<string>((value) =>
+      typeof value === 'string' && CLIENT_ID.test(value)
+        ? { ok: value }
+        : { problem: `${found(value)}, expected a client id of 1-128 letters, digits, ".", "_", "~" or "-", starting with a letter or digit` },
+    ),
+    name: z.string().min(1).max(64).optional(),
+    type: z.enum(['confidential', 'public']).default('confidential'),
+    secret: custom<string>((value) =>
+      typeof value === 'string' && value.length >= MIN_CLIENT_SECRET_LENGTH
+        ? { ok: value }
+        : { problem: `${found(value, true)}, expected a secret of at least ${MIN_CLIENT_SECRET_LENGTH} characters` },
+    ).optional(),
+    auth_method: z.enum(CLIENT_AUTH_METHODS).optional(),
+    redirect_uris: z.array(redirectUriSchema(allowInsecureHttp)).max(32).default([]),
+    post_logout_redirect_uris: z.array(redirectUriSchema(allowInsecureHttp)).max(32).default([]),
+    grant_types: z.array(z.enum(CLIENT_GRANT_TYPES)).min(1).default(['authorization_code', 'refresh_token']),
+    scopes: z.array(z.enum(Object.keys(CLIENT_SCOPE_CLAIMS) as [ClientScope, ...ClientScope[]])).min(1).default(['openid', 'email', 'profile']),
+    roles: z.array(nonEmptyString).default([]),
+    claims: z.array(z.enum(CLIENT_CLAIMS)).default([...CLIENT_CLAIMS]),
+    lifetimes: section({
+      access_token_seconds: integer(60, 86_400).default(DEFAULT_CLIENT_LIFETIMES.accessTokenSeconds),
+      id_token_seconds: integer(60, 86_400).default(DEFAULT_CLIENT_LIFETIMES.idTokenSeconds),
+      refresh_token_seconds: integer(300, 30 * 86_400).optional(),
+    }).prefault({}),
+  }).superRefine(
+    (value, ctx) => {
+      if (value.type === 'public') {
+        if (value.secret !== undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'found a secret, expected none for type: public (a public client cannot keep one; it uses PKCE)' });
+        if (value.auth_method !== undefined) ctx.addIssue({ code: 'custom', path: ['auth_method'], message: 'found auth_method, expected none for type: public (it does not authenticate)' });
+      } else if (value.type === 'confidential' && value.secret === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['secret'], message: 'missing, expected the client secret (secret_file: PATH, or secret: ${VAR}) for type: confidential, or type: public' });
+      }
+      const grants: readonly string[] = Array.isArray(value.grant_types) ? value.grant_types : [];
+      if (grants.includes('authorization_code') && Array.isArray(value.redirect_uris) && value.redirect_uris.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'found none, expected at least one redirect URI for grant_types with authorization_code' });
+      }
+      if (grants.includes('refresh_token') && !grants.includes('authorization_code') && !grants.includes('device_code')) {
+        ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'found refresh_token alone, expected it beside authorization_code or device_code (a refresh token comes from one of them)' });
+      }
+      const scopes: readonly string[] = Array.isArray(value.scopes) ? value.scopes : [];
+      if (!scopes.includes('openid')) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'found no openid, expected openid among the allowed scopes (an OpenID Connect client asks for it)' });
+      if (scopes.includes('offline_access') && !grants.includes('refresh_token')) {
+        ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'found offline_access, expected refresh_token in grant_types too (offline_access asks for a refresh token)' });
+      }
+      (Array.isArray(value.redirect_uris) ? value.redirect_uris : []).forEach((uri, index, all) => {
+        if (all.indexOf(uri) !== index) ctx.addIssue({ code: 'custom', path: ['redirect_uris', index], message: `found ${JSON.stringify(uri)} again, expected each redirect URI once` });
+      });
+    },
+    { when: (payload) => isMapping(payload.value) },
+  ).transform((client) => ({
+    /** The OAuth client_id. */
+    id: client.id,
+    /** Shown on the sign-in page ("to continue to Grafana"); default: the id. */
+    name: client.name ?? client.id,
+    type: client.type,
+    ...(client.secret !== undefined ? { secret: client.secret } : {}),
+    /** How it authenticates at the token endpoint: none for a public client. */
+    authMethod: client.type === 'public' ? ('none' as const) : (client.auth_method ?? 'client_secret_basic'),
+    /** Compared exactly (RFC 9700 §4.1.3). */
+    redirectUris: client.redirect_uris,
+    postLogoutRedirectUris: client.post_logout_redirect_uris,
+    grantTypes: [...new Set(client.grant_types)],
+    /** The scopes it may ask for; a request for another is refused (invalid_scope). */
+    scopes: [...new Set(client.scopes)],
+    /** The roles its `roles` claim may list (of those the rules grant the person). */
+    roles: [...new Set(client.roles)],
+    /** The claims it may see besides `sub`. */
+    claims: [...new Set(client.claims)],
+    lifetimes: client.lifetimes,
+  }));
+}
+
 /** RFC 6265 §4.1.1: a cookie name is an HTTP token. */
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 
@@ -1160,6 +1288,8 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
     roles: z.array(roleSchema).default([]),
     rules: z.array(ruleSchema).default([]),
     tests: z.array(testSchema).default([]),
+    // Applications that sign people in through stsgate as their OpenID Provider (src/op/).
+    clients: z.array(clientSchema(allowInsecureHttp)).max(1_000).default([]),
   }).superRefine((value, ctx) => {
     const adminHost = value.admin.listen.host ?? value.listen.host;
     const overlaps = adminHost === value.listen.host || [adminHost, value.listen.host].some((host) => ['0.0.0.0', '::'].includes(host));

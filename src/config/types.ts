@@ -29,6 +29,8 @@ export type LdapProviderConfig = Extract<AnyProviderConfig, { ldap: unknown }>;
 export type LdapSettings = LdapProviderConfig['ldap'];
 /** A resource server allowed to call `/oauth2/introspect`, and how it authenticates (RFC 7662 §2.1). */
 export type IntrospectionClientConfig = LoadedConfig['introspection']['clients'][number];
+/** One application of `clients:` that signs people in through stsgate as its OpenID Provider (src/op/). */
+export type OidcClientConfig = LoadedConfig['clients'][number];
 /** The browser login session and where a login may send the browser afterwards. */
 export type BrowserConfig = LoadedConfig['browser'];
 /** The operators' listener: `/metrics`, `/healthz`, `/readyz` and, with a token, the admin API under `/admin/`. */
@@ -46,9 +48,11 @@ type Limits = LoadedConfig['limits'];
  * introspection limits off, one worker, the default shutdown and keys reload, DEFAULT_BROWSER_CONFIG, and
  * an open introspection endpoint, the `auto` log format, and account labels in denial lines.
  */
-export type GatewayConfig = Omit<LoadedConfig, 'listen' | 'admin' | 'signing' | 'limits' | 'workers' | 'shutdown' | 'browser' | 'introspection' | 'roles' | 'targets' | 'log' | 'audit'> & {
+export type GatewayConfig = Omit<LoadedConfig, 'listen' | 'admin' | 'signing' | 'limits' | 'workers' | 'shutdown' | 'browser' | 'introspection' | 'roles' | 'targets' | 'log' | 'audit' | 'clients'> & {
   roles: RoleConfig[];
   targets?: LoadedConfig['targets'];
+  /** Absent: no OpenID Provider clients (the provider is not mounted). */
+  clients?: LoadedConfig['clients'];
   listen: Omit<LoadedConfig['listen'], 'trustedProxies'> & Partial<Pick<LoadedConfig['listen'], 'trustedProxies'>>;
   admin?: AdminConfig;
   signing: Omit<LoadedConfig['signing'], 'reloadIntervalSeconds'> & Partial<Pick<LoadedConfig['signing'], 'reloadIntervalSeconds'>>;

@@ -21,6 +21,8 @@ import { accessLog, assignRequestId } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
 import type { DiscoveryOptions } from '../credentials/discovery.js';
+import type { OpenIdProvider } from '../op/openid-provider.js';
+import { openIdProviderMount, openIdProviderRoutes } from './op.js';
 import { stsRoutes } from './sts.js';
 import { terminalRoutes } from './terminal.js';
 import { wellKnownRoutes } from './wellknown.js';
@@ -62,7 +64,9 @@ export interface AppDependencies {
   /** The configured targets (relying parties trusting stsgate as an issuer); absent: none. */
   targets?: TargetTokens;
   /** What discovery lists besides the access token's claims: targets' claims, session tags, roles' scopes. */
-  discovery?: Pick<DiscoveryOptions, 'claimsSupported' | 'scopesSupported'>;
+  discovery?: Pick<DiscoveryOptions, 'claimsSupported' | 'scopesSupported' | 'openIdProvider'>;
+  /** stsgate as an OpenID Provider for the configured `clients:`; absent: none configured. */
+  openIdProvider?: OpenIdProvider;
 }
 
 /** Builds the Koa application: middleware in order, then the routes of every group. */
@@ -78,6 +82,8 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(errorHandler(deps.logger, deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {}));
   app.use(securityHeaders);
   app.use(notFound);
+  // Its endpoints (and its grant types at the token endpoint) are oidc-provider's own; the rest goes on.
+  if (deps.openIdProvider) app.use(openIdProviderMount({ ...deps, openIdProvider: deps.openIdProvider }));
   // One router for every route group: one path match and one allowedMethods per request, instead of
   // every group's router trying the path in turn.
   const routes = new Router();
@@ -88,6 +94,7 @@ export function createApp(deps: AppDependencies): Koa {
     oauthRoutes(deps),
     loginRoutes(deps),
     terminalRoutes(deps),
+    ...(deps.openIdProvider ? [openIdProviderRoutes({ ...deps, openIdProvider: deps.openIdProvider })] : []),
   ]) {
     routes.use(group.routes());
   }
@@ -101,7 +108,8 @@ export function createApp(deps: AppDependencies): Koa {
 /** No route answered: a 404, or the router's 405 / 501, in the error format. */
 export async function notFound(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   await next();
-  if (ctx.body != null) return;
+  // `respond = false`: someone else (oidc-provider) answered on the raw response.
+  if (ctx.body != null || ctx.respond === false) return;
   if (ctx.status === 404) throw new GatewayError('NotFound', 'Not found.');
   const allow = ctx.response.get('Allow');
   if (ctx.status === 405) throw new GatewayError('NotFound', 'Method not allowed.', { status: 405, headers: { Allow: allow } });

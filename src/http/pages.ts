@@ -115,7 +115,7 @@ function layout(title: string, main: Html, options: PageOptions & { signedIn?: {
  * The start page when nobody is signed in: one button per configured provider. `signedOut`: the person
  * has just signed out, and the page says what that did and did not end.
  */
-export function signInPage(providers: readonly ProviderLink[], options: PageOptions = {}, view: { signedOut?: boolean } = {}): string {
+export function signInPage(providers: readonly ProviderLink[], options: PageOptions = {}, view: { signedOut?: boolean; continuingTo?: string } = {}): string {
   const buttons =
     providers.length === 0
       ? html`<p>No identity provider is configured on this gateway.</p>`
@@ -124,7 +124,9 @@ export function signInPage(providers: readonly ProviderLink[], options: PageOpti
     'Sign in',
     html`<h1>Sign in</h1>
     ${view.signedOut ? signedOutNotice() : ''}
-    <p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>
+    ${view.continuingTo !== undefined
+      ? html`<p>Sign in with an account you already have to continue to <strong>${view.continuingTo}</strong>. It will see who you are, your groups and the roles this gateway allows you.</p>`
+      : html`<p>Sign in with an account you already have. You get short-lived credentials for the roles your account is allowed.</p>`}
     ${buttons}`,
     options,
   );
@@ -540,3 +542,75 @@ document.addEventListener('DOMContentLoaded', function () {
 `,
   },
 };
+
+/**
+ * The pages of stsgate's OpenID Provider (src/op/): oidc-provider hands over its forms (hidden fields
+ * only), and these pages add the visible fields and buttons, tied to the form by its id (`form=`).
+ * Their CSP leaves out form-action: after a submit the OP redirects to the client's registered URI,
+ * another origin, which form-action 'self' would block.
+ */
+export const OP_PAGE_CSP = PAGE_CSP.replace("form-action 'self'; ", '');
+
+/** The id oidc-provider gives a form it hands over (`<form id="op.logoutForm" ...>`). */
+function formId(form: string): string {
+  return /id="([^"]+)"/.exec(form)?.[1] ?? '';
+}
+
+/** The OP's pages, with the notice every page carries. */
+export function openIdProviderPages(options: PageOptions = {}) {
+  return {
+    csp: OP_PAGE_CSP,
+    deviceCodeInput(form: string, error?: string): string {
+      const id = formId(form);
+      // The form's own text field (with an inline handler the CSP would refuse) gives way to a labelled one.
+      const field = /<input\s[^>]*name="user_code"[^>]*>(?:<\/input>)?/.exec(form);
+      const value = field === null ? undefined : /value="([^"]*)"/.exec(field[0])?.[1];
+      const hidden = field === null ? form : form.replace(field[0], '');
+      return layout(
+        'Connect a device',
+        html`<h1>Connect a device</h1>
+        ${new Html(hidden)}
+        ${error !== undefined ? html`<p class="error" role="alert">${error}</p>` : ''}
+        <p>Type the code the device or command shows you.</p>
+        <p><label for="user-code">Code</label>
+        <input id="user-code" form="${id}" name="user_code" ${new Html(value !== undefined ? `value="${value}" ` : '')}autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus></p>
+        <p><button type="submit" form="${id}">Continue</button></p>`,
+        options,
+      );
+    },
+    deviceCodeConfirm(form: string, clientName: string, userCode: string): string {
+      const id = formId(form);
+      return layout(
+        'Connect a device',
+        html`<h1>Connect ${clientName}?</h1>
+        ${new Html(form)}
+        <p>The device showing the code <strong><code>${userCode}</code></strong> asks to sign in as you with <strong>${clientName}</strong>. Continue only if you started this yourself, on a device you trust.</p>
+        <p><button type="submit" form="${id}">Continue</button>
+        <button type="submit" form="${id}" name="abort" value="yes" class="secondary">Cancel</button></p>`,
+        options,
+      );
+    },
+    deviceDone(clientName: string | undefined): string {
+      return layout('Device connected', html`<h1>Device connected</h1><p>${clientName ?? 'The device'} is signed in. You can close this page and go back to it.</p>`, options);
+    },
+    logoutConfirm(form: string, clientName: string | undefined): string {
+      const id = formId(form);
+      return layout(
+        'Sign out',
+        html`<h1>Sign out</h1>
+        ${new Html(form)}
+        <p>${clientName !== undefined ? html`<strong>${clientName}</strong> asks to sign you out.` : 'An application asks to sign you out.'} Sign out of this gateway too, ending every application’s sign-in through it in this browser?</p>
+        <p><button type="submit" form="${id}" name="logout" value="yes">Sign out everywhere</button>
+        <button type="submit" form="${id}" class="secondary">Only ${clientName ?? 'that application'}</button></p>`,
+        options,
+      );
+    },
+    loggedOut(): string {
+      return layout('Signed out', html`<h1>Signed out</h1><p>You have been signed out.</p><p><a href="/">Sign in again</a></p>`, options);
+    },
+    error(error: string, description: string | undefined): string {
+      // RFC 6749 §5.2 error codes and descriptions are ASCII the OP wrote; they are escaped like any text.
+      return layout('Sign-in failed', html`<h1>Sign-in failed</h1><p class="error" role="alert">${description ?? 'The request could not be completed.'}</p><p>Error: <code>${error}</code></p><p>Start again from the application.</p>`, options);
+    },
+  };
+}

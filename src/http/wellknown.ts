@@ -9,7 +9,7 @@ export function wellKnownRoutes(deps: {
   keys: SigningKeySource;
   introspectionClients?: Pick<ClientAuthenticator, 'methods'>;
   /** Claim names and scopes tokens may carry besides the access token's (targets' claims, roles' scopes). */
-  discovery?: Pick<DiscoveryOptions, 'claimsSupported' | 'scopesSupported'>;
+  discovery?: Pick<DiscoveryOptions, 'claimsSupported' | 'scopesSupported' | 'openIdProvider'>;
 }): Router {
   const router = new Router({ prefix: '/.well-known' });
   const options: DiscoveryOptions = { publicUrl: deps.publicUrl, introspectionMethods: deps.introspectionClients?.methods ?? [], ...deps.discovery };

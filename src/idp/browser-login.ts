@@ -97,6 +97,8 @@ const parkedSamlResponses = jsonRecord<ParkedSamlResponse>({ key: storeKeys.saml
 
 /** Browser sessions, under the hash of the cookie value; they last `browser.session_ttl_seconds`. */
 const browserSessions = jsonRecord<BrowserSession>({ key: storeKeys.browserSession, secretId: true });
+/** The same records, by the hash itself (`sessionReference`). */
+const browserSessionsByReference = jsonRecord<BrowserSession>({ key: storeKeys.browserSession, secretId: false });
 
 /** A new session and the cookie value that names it. */
 export interface NewSession {
@@ -353,6 +355,22 @@ export class BrowserLogin {
   async session(cookieValue: string | undefined): Promise<BrowserSession | undefined> {
     if (!isOpaqueValue(cookieValue)) return undefined;
     const session = await this.#records.get(browserSessions, cookieValue);
+    if (session === undefined || session.expiresAt <= this.#now()) return undefined;
+    return (await this.#records.guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
+  }
+
+  /**
+   * A reference to the session a cookie names that is not the cookie (its SHA-256, the key part the
+   * store uses): what another record keeps to follow the session (the OpenID Provider's session link)
+   * without holding the cookie itself. Undefined when the value is not one of ours.
+   */
+  sessionReference(cookieValue: string | undefined): string | undefined {
+    return isOpaqueValue(cookieValue) ? secretDigest(cookieValue) : undefined;
+  }
+
+  /** The live session a reference names (`sessionReference`), with the same checks as `session`. */
+  async sessionByReference(reference: string): Promise<BrowserSession | undefined> {
+    const session = await this.#records.get(browserSessionsByReference, reference);
     if (session === undefined || session.expiresAt <= this.#now()) return undefined;
     return (await this.#records.guard(() => isRevoked(this.#revocations, session))) ? undefined : session;
   }

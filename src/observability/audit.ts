@@ -146,8 +146,8 @@ export class AuditLog {
   /** Records a browser or terminal login or logout (`terminal_login`: a code went to `stsgate login`; `terminal_session`: it was redeemed). */
   session(
     ctx: Context,
-    event: 'login' | 'logout' | 'login_failed' | 'terminal_login' | 'terminal_session',
-    fields: { provider?: string; subject?: string; reason?: string; refusal?: Pick<DecisionContext, 'closestRule' | 'failing' | 'account'> },
+    event: 'login' | 'logout' | 'login_failed' | 'terminal_login' | 'terminal_session' | 'client_sign_in',
+    fields: { provider?: string; subject?: string; reason?: string; clientId?: string; refusal?: Pick<DecisionContext, 'closestRule' | 'failing' | 'account'> },
   ): void {
     const { refusal, ...rest } = fields;
     this.#logger.info({ event, requestId: ctx.state.requestId, ...rest, ...(refusal ? this.#refusal(refusal) : {}), client: ctx.ip });

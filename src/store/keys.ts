@@ -39,6 +39,20 @@ export const storeKeys = {
   revocationPrefix: () => 'rev:{rev}:',
   /** A client assertion's `jti` (hashed), kept until the assertion expires so it is used once (RFC 7523 §3). */
   clientAssertion: (clientId: string, jtiDigest: string) => `cjti:${clientId}:${jtiDigest}`,
+  /**
+   * What the OpenID Provider (src/op/) stores through its adapter: one record per model and id (the id's
+   * SHA-256: ids are tokens, codes and cookie values), its "consumed" mark, the indexes from a session's
+   * uid and a device flow's user code to a record, a revoked grant's tombstone, and the link from an OP
+   * session to the stsgate browser session it rests on.
+   */
+  opRecord: (model: string, idDigest: string) => `op:${model}:{${idDigest}}`,
+  opConsumed: (model: string, idDigest: string) => `op:${model}:{${idDigest}}:consumed`,
+  opSessionUid: (uidDigest: string) => `op:uid:${uidDigest}`,
+  opUserCode: (userCodeDigest: string) => `op:ucode:${userCodeDigest}`,
+  opRevokedGrant: (grantId: string) => `op:revgrant:${encodeURIComponent(grantId)}`,
+  opSessionLink: (sessionUidDigest: string) => `op:link:${sessionUidDigest}`,
+  /** When stsgate's sign-in page was shown for an interaction that asks for a fresh sign-in (`prompt=login`). */
+  opSignInShown: (interactionUidDigest: string) => `op:signin:${interactionUidDigest}`,
   /** Rate-limit counter for one window. */
   rateLimit: (bucket: string, window: number) => `rl:${bucket}:${window}`,
 } as const;

@@ -73,7 +73,7 @@ describe('check-config', () => {
         `${path}: 3 problems`,
         '  listen.port: found 0, expected an integer in 1..65535',
         '  account_id: found "1", expected a string of 12 digits',
-        '  (top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, log, audit, issuers, targets, roles, rules, tests',
+        '  (top level): unknown key "extra"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, log, audit, issuers, targets, roles, rules, tests, clients',
       ],
     });
   });

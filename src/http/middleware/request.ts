@@ -50,6 +50,11 @@ function routeGroup(path: string): string {
  */
 export function readBody(maxBytes: number) {
   return async function readRawBody(ctx: Context, next: Next): Promise<void> {
+    // Already read by middleware ahead (the token endpoint's dispatch to the OpenID Provider): read once.
+    if (ctx.state.rawBody !== undefined) {
+      await next();
+      return;
+    }
     const declared = ctx.get('content-length');
     if (declared !== '' && Number(declared) > maxBytes) {
       throw new GatewayError('PayloadTooLarge', `The request body is larger than ${maxBytes} bytes.`);
