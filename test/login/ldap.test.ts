@@ -14,7 +14,7 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapProviderConfig, LdapSettings, RuleConfig } from '../../src/config/types.js';
 import { toFiletime } from '../../src/idp/ldap/accounts.js';
-import { LdapDirectory } from '../../src/idp/ldap/directory.js';
+import { LdapDirectory, POOL_SIZE } from '../../src/idp/ldap/directory.js';
 import { TestBrowser } from '../support/browser.js';
 import { confirmTerminalLogin, reservePublicUrl, startLogin } from '../support/browser-login.js';
 import { runCli, runCliToEnd } from '../support/cli-process.js';
@@ -400,3 +400,26 @@ if (unavailable !== undefined) {
     it.skip(`cannot run here: ${unavailable}`, () => {});
   });
 }
+
+describe.skipIf(unavailable !== undefined)('the directory connection pool', () => {
+  it('logins that work reuse one connection; a failed login closes its own; the pool never holds more than it may', async () => {
+    const directory = new LdapDirectory(settings(), 'Directory pool');
+    try {
+      expect(await directory.authenticate('alice', 'alice-pw')).toMatchObject({ user: { username: 'alice' } });
+      expect(await directory.authenticate('bob', 'bob-pw')).toMatchObject({ user: { username: 'bob' } });
+      expect(await directory.authenticate('alice', 'alice-pw')).toMatchObject({ user: { username: 'alice' } });
+      expect(directory.opened).toBe(1);
+      // A wrong password takes the pooled connection and closes it: the next login opens a new one.
+      await expect(directory.authenticate('alice', 'wrong')).rejects.toMatchObject({ reason: 'credentials_rejected' });
+      await directory.authenticate('alice', 'alice-pw');
+      expect(directory.opened).toBe(2);
+      // Ten at once need ten connections; at most POOL_SIZE of them are kept.
+      await Promise.all(Array.from({ length: 10 }, () => directory.authenticate('bob', 'bob-pw')));
+      const opened = directory.opened;
+      await Promise.all(Array.from({ length: POOL_SIZE }, () => directory.authenticate('bob', 'bob-pw')));
+      expect(directory.opened).toBe(opened);
+    } finally {
+      directory.close();
+    }
+  });
+});

@@ -8,6 +8,11 @@
  *
  * The failure path does the same work whether the username is unknown or the password wrong (a bind is
  * attempted either way), and both give the same LoginFailure, so the answer does not tell which.
+ *
+ * Connections are pooled: a login that succeeded leaves its connection bound as the service account
+ * (TLS already set up), and the next login takes it instead of connecting, binding and negotiating TLS
+ * again. At most POOL_SIZE wait, none longer than POOL_IDLE_MS; a login that failed in any way (a wrong
+ * password, a timeout, a refusal) closes its connection, so a pooled one is always one that just worked.
  */
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
@@ -26,6 +31,19 @@ const DNS_PER_NESTED_SEARCH = 50;
 /** Page size of group searches (Active Directory's MaxPageSize is 1000; OpenLDAP's default size limit 500). */
 const PAGE_SIZE = 250;
 
+/** Idle connections kept per directory, and how long one may wait before it is closed instead of reused. */
+export const POOL_SIZE = 8;
+export const POOL_IDLE_MS = 30_000;
+
+/** A connection and the sockets under it (so that a deadline can destroy them wherever they hang). */
+interface Connection {
+  client: Client;
+  sockets: Socket[];
+  /** Set up (StartTLS) and bound as the service account: a pooled connection. */
+  ready: boolean;
+  idleSince: number;
+}
+
 /** The one answer to a wrong password, an unknown user and an ambiguous filter alike. */
 export function credentialsRejected(displayName: string, debug: string): LoginFailure {
   return new LoginFailure('credentials_rejected', `${displayName} did not accept this username and password.`, { status: 401, code: 'AccessDenied', debug });
@@ -36,6 +54,10 @@ export class LdapDirectory {
   readonly #settings: LdapSettings;
   readonly #displayName: string;
   readonly #now: () => Date;
+  /** Connections that just served a login, newest last. */
+  readonly #idle: Connection[] = [];
+  /** Connections opened so far (tests read it to see the pool work). */
+  opened = 0;
 
   constructor(settings: LdapSettings, displayName: string, now: () => Date = () => new Date()) {
     this.#settings = settings;
@@ -55,24 +77,69 @@ export class LdapDirectory {
     if (username === '' || username.length > MAX_USERNAME_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
       throw credentialsRejected(this.#displayName, 'username empty or too long, or password too long');
     }
-    const sockets: Socket[] = [];
-    const client = this.#client(sockets);
+    const connection = this.#take();
+    if (!connection.ready) return this.#attempt(connection, username, password);
+    try {
+      return await this.#attempt(connection, username, password);
+    } catch (err) {
+      // A pooled connection the directory has closed meanwhile: once more on a new one.
+      if (err instanceof LoginFailure && err.reason === 'provider_unreachable') return this.#attempt(this.#connect(), username, password);
+      throw err;
+    }
+  }
+
+  /** One login on `connection`, within the deadline; back to the pool when it worked, closed when not. */
+  async #attempt(connection: Connection, username: string, password: string): Promise<Record<string, unknown>> {
+    for (const socket of connection.sockets) socket.ref();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        for (const socket of sockets) socket.destroy();
+        for (const socket of connection.sockets) socket.destroy();
         reject(providerUnreachable(this.#displayName, `no answer within ${this.#settings.timeoutMs} ms`));
       }, this.#settings.timeoutMs);
     });
     try {
-      return await Promise.race([this.#login(client, username, password), deadline]);
-    } catch (err) {
-      throw this.#classify(err);
-    } finally {
+      const profile = await Promise.race([this.#login(connection, username, password), deadline]);
       clearTimeout(timer);
-      client.unbind().catch(() => undefined);
-      for (const socket of sockets) socket.destroy();
+      this.#release(connection);
+      return profile;
+    } catch (err) {
+      clearTimeout(timer);
+      close(connection);
+      throw this.#classify(err);
     }
+  }
+
+  /** Closes the idle connections (the provider is going away). */
+  close(): void {
+    for (const connection of this.#idle.splice(0)) close(connection);
+  }
+
+  /** The newest idle connection young enough to reuse (older ones are closed on the way), else a new one. */
+  #take(): Connection {
+    const now = Date.now();
+    for (let connection = this.#idle.pop(); connection !== undefined; connection = this.#idle.pop()) {
+      const alive = connection.sockets.length > 0 && connection.sockets.every((socket) => !socket.destroyed);
+      if (alive && now - connection.idleSince < POOL_IDLE_MS) return connection;
+      close(connection);
+    }
+    return this.#connect();
+  }
+
+  #connect(): Connection {
+    const sockets: Socket[] = [];
+    this.opened++;
+    return { client: this.#client(sockets), sockets, ready: false, idleSince: Date.now() };
+  }
+
+  /** Back to the pool after a login that worked (bound as the service account), or closed when it is full. */
+  #release(connection: Connection): void {
+    if (this.#idle.length >= POOL_SIZE) return close(connection);
+    connection.ready = true;
+    connection.idleSince = Date.now();
+    // An idle connection never keeps the process alive.
+    for (const socket of connection.sockets) socket.unref();
+    this.#idle.push(connection);
   }
 
   #client(sockets: Socket[]): Client {
@@ -112,10 +179,13 @@ export class LdapDirectory {
     });
   }
 
-  async #login(client: Client, username: string, password: string): Promise<Record<string, unknown>> {
+  async #login(connection: Connection, username: string, password: string): Promise<Record<string, unknown>> {
     const settings = this.#settings;
-    if (settings.startTls) await client.startTLS({});
-    await this.#bindServiceAccount(client);
+    const { client } = connection;
+    if (!connection.ready) {
+      if (settings.startTls) await client.startTLS({});
+      await this.#bindServiceAccount(client);
+    }
     const user = settings.user;
     const attributes = [...new Set([user.idAttribute, user.usernameAttribute, user.emailAttribute, user.nameAttribute, 'memberOf', 'userAccountControl', 'accountExpires'].filter((a) => a !== 'dn'))];
     const { searchEntries } = await client.search(user.baseDn, {
@@ -206,4 +276,10 @@ export class LdapDirectory {
     if (err instanceof ResultCodeError) return providerFailed(this.#displayName, `LDAP result ${err.code}: ${err.message}`, err);
     return providerUnreachable(this.#displayName, detail, err);
   }
+}
+
+/** Unbinds (best effort) and destroys a connection's sockets. */
+function close(connection: Connection): void {
+  connection.client.unbind().catch(() => undefined);
+  for (const socket of connection.sockets) socket.destroy();
 }
