@@ -26,7 +26,6 @@ import { createAdminApp } from './http/admin-app.js';
 import { revocationRoutes } from './http/admin-revocations.js';
 import { createApp, type AppDependencies } from './http/app.js';
 import { openIdProviderPages } from './http/pages.js';
-import { OpenIdProvider } from './op/openid-provider.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
 import { ClientAuthenticator } from './credentials/client-authentication.js';
 import { BrowserLogin, createLoginProviders, LoginFlow } from './idp/index.js';
@@ -125,7 +124,9 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
   const store = openStore(config, logger, metrics);
   opened.push(store);
   const keys = await signingKeys(config, keysFile, options, logger);
-  const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile });
+  // oidc-provider is loaded only when clients are configured: a gateway without them never pays for it.
+  const op = (config.clients ?? []).length === 0 ? undefined : await import('./op/openid-provider.js');
+  const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile, op });
   const accepting: Accepting = { value: true };
   return startServers(config, options, parts, accepting, opened);
 }
@@ -167,7 +168,7 @@ async function signingKeys(config: GatewayConfig, keysFile: SigningKeysFile | un
 function wireServices(
   config: GatewayConfig,
   options: GatewayOptions,
-  base: { logger: Logger; metrics: GatewayMetrics; store: Store; keys: SigningKeySource; keysFile: SigningKeysFile | undefined },
+  base: { logger: Logger; metrics: GatewayMetrics; store: Store; keys: SigningKeySource; keysFile: SigningKeysFile | undefined; op: typeof import('./op/openid-provider.js') | undefined },
 ): GatewayParts {
   const { logger, metrics, store, keys } = base;
   let encryptionKey = config.encryptionKey;
@@ -248,9 +249,9 @@ function wireServices(
 
   // stsgate as an OpenID Provider, when clients are configured: its people are the browser sessions above.
   const openIdProvider =
-    (config.clients ?? []).length === 0
+    base.op === undefined || (config.clients ?? []).length === 0
       ? undefined
-      : new OpenIdProvider({
+      : new base.op.OpenIdProvider({
           publicUrl: config.publicUrl,
           clients: config.clients!,
           store,

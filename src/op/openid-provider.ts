@@ -32,18 +32,9 @@ import { storeAdapterFactory } from './store-adapter.js';
 
 export { OP_ROUTES };
 
-/**
- * `prompt=none` (OIDC Core §3.1.2.1) from a browser with a live stsgate session but no provider session
- * yet (it signed in on stsgate's own page) is sent on as this parameter instead: the interaction then
- * finishes with the stsgate session, without a page, or answers login_required; never shows anything.
- */
-export const SILENT_PARAMETER = 'stsgate_silent';
+import { INTERACTION_PATH, SILENT_PARAMETER } from './protocol.js';
 
-/** The interaction page (stsgate's own route): `/oauth2/interaction/<uid>`. */
-export const INTERACTION_PATH = '/oauth2/interaction/';
-
-/** The grant types the token endpoint hands to the OP (anything else is stsgate's RFC 8693 exchange). */
-export const OP_GRANT_TYPES: ReadonlySet<string> = new Set(['authorization_code', 'refresh_token', DEVICE_CODE_GRANT]);
+export { INTERACTION_PATH, OP_GRANT_TYPES, SILENT_PARAMETER } from './protocol.js';
 
 const GRANT_TYPE_NAMES = { authorization_code: 'authorization_code', refresh_token: 'refresh_token', device_code: DEVICE_CODE_GRANT } as const;
 
