@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { Identity } from '../domain/types.js';
 import { describeValue } from '../config/problems.js';
+import { clientClaims } from '../op/claims.js';
 import { compileRules, formatExplanation } from '../rules/index.js';
 import { explainTargets } from '../rules/target-claims.js';
 import { loadConfigOrReport } from './check-config.js';
@@ -148,5 +149,7 @@ export async function explainCommand(options: ExplainOptions, write: (line: stri
   for (const line of formatExplanation(explanation).split('\n')) write(line);
   const roles = explanation.roles.flatMap((name) => config.roles.filter((role) => role.name === name)).map((role) => ({ name: role.name, targets: role.targets ?? [] }));
   for (const line of explainTargets(config.targets ?? [], roles, identity, config.publicUrl)) write(line);
+  // What each OpenID Provider client would receive after this identity signed in (its scopes permitting).
+  for (const client of config.clients ?? []) write(`client ${JSON.stringify(client.id)} would receive: ${JSON.stringify(clientClaims(client, identity, explanation.roles))}`);
   return 0;
 }

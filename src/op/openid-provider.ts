@@ -28,6 +28,7 @@ import { storeKeys } from '../store/keys.js';
 import type { Logger } from '../observability/logger.js';
 import { jsonRecord, Records } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { clientClaims, subjectOf } from './claims.js';
 import { storeAdapterFactory } from './store-adapter.js';
 
 export { OP_ROUTES };
@@ -87,41 +88,7 @@ export interface OpenIdProviderOptions {
   now?: () => number;
 }
 
-/** The subject stsgate's OP gives an identity: `<source>:<subject>`, stable per upstream account. */
-export function subjectOf(identity: Identity): string {
-  return `${identity.source}:${identity.subject}`;
-}
-
-/**
- * `groups`: the upstream groups an identity's claims carry: its `groups` claim (OIDC providers such as
- * Okta, Keycloak, Entra ID) and GitHub's `orgs` and `teams` (`org/team-slug`), strings only, deduplicated.
- */
-export function upstreamGroups(identity: Identity): string[] {
-  const groups = ['groups', 'orgs', 'teams'].flatMap((name) => {
-    const value = identity.claims[name];
-    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string' && item !== '') : [];
-  });
-  return [...new Set(groups)].slice(0, 500);
-}
-
-/**
- * Every claim stsgate knows for an identity, before a client's narrowing: the profile claims the upstream
- * provider gave, its groups, and the roles the rules grant.
- */
-export function identityClaims(identity: Identity, roles: readonly string[]): Record<ClientClaim, unknown> & { sub: string } {
-  const text = (name: string) => (typeof identity.claims[name] === 'string' ? (identity.claims[name] as string) : undefined);
-  const claims: Record<string, unknown> = {
-    sub: subjectOf(identity),
-    email: text('email'),
-    email_verified: typeof identity.claims.email_verified === 'boolean' ? identity.claims.email_verified : undefined,
-    name: text('name'),
-    // GitHub's login is its username.
-    preferred_username: text('preferred_username') ?? text('login'),
-    groups: upstreamGroups(identity),
-    roles: [...roles],
-  };
-  return Object.fromEntries(Object.entries(claims).filter(([, value]) => value !== undefined)) as Record<ClientClaim, unknown> & { sub: string };
-}
+export { clientClaims, identityClaims, subjectOf, upstreamGroups } from './claims.js';
 
 /** What the link from an OP session to the stsgate browser session holds. */
 interface SessionLink {
@@ -415,9 +382,7 @@ export class OpenIdProvider {
       claims: async () => {
         const client = this.#clients.get(ctx.oidc.client?.clientId ?? '');
         if (client === undefined) return { sub };
-        const roles = options.grantedRoles(identity).filter((role) => client.roles.includes(role));
-        const all = identityClaims(identity, roles);
-        return { sub, ...Object.fromEntries(client.claims.flatMap((name) => (all[name] === undefined ? [] : [[name, all[name]]]))) };
+        return clientClaims(client, identity, options.grantedRoles(identity));
       },
     };
   }

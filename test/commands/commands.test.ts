@@ -188,6 +188,24 @@ describe('explain', () => {
     expect(lines[1]).toMatch(/expected JSON or YAML$/);
   });
 
+  it('shows what each OpenID Provider client would receive for the identity (its roles and claims only)', async () => {
+    const withClients = file(
+      'clients.yaml',
+      CONFIG +
+        `clients:
+  - { id: kubelogin, type: public, redirect_uris: ["http://localhost:8000"], scopes: [openid, email, groups, roles], roles: [deployer] }
+  - { id: wiki, type: public, redirect_uris: ["https://wiki.example.com/callback"], claims: [email] }
+`,
+    );
+    const identity = file('person.json', JSON.stringify({ source: 'gha', subject: 's', claims: { repository: 'acme/app', ref: 'refs/heads/main', email: 'ada@acme.com', groups: ['platform'] } }));
+    const { code, lines } = await run((w) => explainCommand({ configFile: withClients, identity }, w));
+    expect(code).toBe(0);
+    expect(lines.filter((line) => line.startsWith('client '))).toEqual([
+      'client "kubelogin" would receive: {"sub":"gha:s","email":"ada@acme.com","groups":["platform"],"roles":["deployer"]}',
+      'client "wiki" would receive: {"sub":"gha:s","email":"ada@acme.com"}',
+    ]);
+  });
+
   it('shows the targets an identity may get and the exact claims each token would carry, or the limit it breaks', async () => {
     const withTargets = file(
       'targets.yaml',
