@@ -69,7 +69,8 @@ describe.each(COMMANDS)('stsgate $words', ({ words, required, foreign }) => {
     expect(result.stderr).toContain(`Usage: stsgate ${name} `);
   });
 
-  it.skipIf(required.length === 0)('a missing required option: exit 2, naming it', async () => {
+  // Only commands with a required option have one to leave out (defined for them alone, not skipped).
+  if (required.length > 0) it('a missing required option: exit 2, naming it', async () => {
     const result = await cli([...words, ...required.slice(0, -2)]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(new RegExp(`^stsgate: required option '(?:-c, )?${required.at(-2)} <[^>]+>' not specified\\n`));
