@@ -169,10 +169,23 @@ function program(run: (code: number) => void): Command {
     .option('--role <role>', 'the role stsgate credentials uses when given none')
     .option('--no-browser', 'do not open a browser: print the address to open')
     .option('--paste-code', 'for a machine without a browser: sign in on any device, then paste the one-time code the gateway shows')
+    .option('--device', 'the device authorization grant (RFC 8628) at the gateway\'s OpenID Provider: sign in on any device, nothing to paste')
+    .option('--client <id>', 'with --device: the clients: entry with terminal_login: true (default: stsgate-cli)')
     .addHelpText('after', examples(['stsgate login --gateway https://sts.example.com --role deployer', 'opens the browser'], ['stsgate login --gateway https://sts.example.com --paste-code', 'over SSH: open the address elsewhere, paste the code here']))
-    .action(async (o: { gateway: string; provider?: string; role?: string; browser: boolean; pasteCode?: true }) => {
+    .action(async (o: { gateway: string; provider?: string; role?: string; browser: boolean; pasteCode?: true; device?: true; client?: string }) => {
+      if (o.client !== undefined && o.device !== true) throw new UsageError('--client goes with --device');
+      if (o.device === true && o.pasteCode === true) throw new UsageError('give --device or --paste-code, not both');
       const { loginCommand } = await import('./terminal/commands.js');
-      run(await loginCommand({ gateway: o.gateway, ...(o.provider !== undefined ? { provider: o.provider } : {}), ...(o.role !== undefined ? { role: o.role } : {}), openBrowser: o.browser && o.pasteCode !== true, pasteCode: o.pasteCode === true }));
+      run(
+        await loginCommand({
+          gateway: o.gateway,
+          ...(o.provider !== undefined ? { provider: o.provider } : {}),
+          ...(o.role !== undefined ? { role: o.role } : {}),
+          openBrowser: o.browser && o.pasteCode !== true,
+          pasteCode: o.pasteCode === true,
+          ...(o.device === true ? { deviceClient: o.client ?? 'stsgate-cli' } : {}),
+        }),
+      );
     });
 
   root

@@ -1051,6 +1051,9 @@ function clientSchema(allowInsecureHttp: boolean) {
     scopes: z.array(z.enum(Object.keys(CLIENT_SCOPE_CLAIMS) as [ClientScope, ...ClientScope[]])).min(1).default(['openid', 'email', 'profile']),
     roles: z.array(nonEmptyString).default([]),
     claims: z.array(z.enum(CLIENT_CLAIMS)).default([...CLIENT_CLAIMS]),
+    // `stsgate login --device --client <id>`: this client's device tokens may open stsgate terminal sessions
+    // (which get credentials for every role the person is granted): only a public device_code client, on purpose.
+    terminal_login: z.boolean().default(false),
     lifetimes: section({
       access_token_seconds: integer(60, 86_400).default(DEFAULT_CLIENT_LIFETIMES.accessTokenSeconds),
       id_token_seconds: integer(60, 86_400).default(DEFAULT_CLIENT_LIFETIMES.idTokenSeconds),
@@ -1076,6 +1079,9 @@ function clientSchema(allowInsecureHttp: boolean) {
       if (scopes.includes('offline_access') && !grants.includes('refresh_token')) {
         ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'found offline_access, expected refresh_token in grant_types too (offline_access asks for a refresh token)' });
       }
+      if (value.terminal_login === true && (value.type !== 'public' || !grants.includes('device_code'))) {
+        ctx.addIssue({ code: 'custom', path: ['terminal_login'], message: 'found terminal_login: true, expected it only on a type: public client with device_code in grant_types (stsgate login --device)' });
+      }
       (Array.isArray(value.redirect_uris) ? value.redirect_uris : []).forEach((uri, index, all) => {
         if (all.indexOf(uri) !== index) ctx.addIssue({ code: 'custom', path: ['redirect_uris', index], message: `found ${JSON.stringify(uri)} again, expected each redirect URI once` });
       });
@@ -1100,6 +1106,8 @@ function clientSchema(allowInsecureHttp: boolean) {
     roles: [...new Set(client.roles)],
     /** The claims it may see besides `sub`. */
     claims: [...new Set(client.claims)],
+    /** Its device tokens may open stsgate terminal sessions (`stsgate login --device`). */
+    terminalLogin: client.terminal_login,
     lifetimes: client.lifetimes,
   }));
 }

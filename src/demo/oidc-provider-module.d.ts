@@ -97,6 +97,7 @@ declare module 'oidc-provider' {
     interactionResult(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>, options?: { mergeWithLastSubmission?: boolean }): Promise<string>;
     Grant: (new (init: { accountId: string; clientId: string }) => Grant) & { find(id: string): Promise<Grant | undefined> };
     Client: { find(id: string): Promise<{ clientId: string; clientName?: string } | undefined> };
+    AccessToken: { find(value: string): Promise<{ accountId?: string; clientId: string; sessionUid?: string; isExpired: boolean } | undefined> };
     on(event: string, listener: (...args: unknown[]) => void): this;
     use(middleware: (ctx: ProviderContext, next: () => Promise<void>) => Promise<void>): this;
   }

@@ -31,15 +31,18 @@ export interface TerminalRouteDependencies {
   /** Abuse limits on logins; absent: none. */
   loginLimits?: LoginRateLimits;
   pageNotice?: string;
+  /** The OpenID Provider, when `clients:` are configured: a `terminal_login` client's device tokens open terminal sessions. */
+  openIdProvider?: { terminalIdentity(accessToken: string): Promise<{ identity: Identity; provider: string; clientId: string } | undefined> };
 }
 
-/** `/cli/login`, `/cli/token` and `/cli/logout`. */
+/** `/cli/login`, `/cli/token`, `/cli/device/session` and `/cli/logout`. */
 export function terminalRoutes(deps: TerminalRouteDependencies): Router {
   const router = new Router();
   const limited = countLoginRequest(deps.loginLimits);
   router.get('/cli/login', protocol('html'), noStore, pageHeaders, limited, confirmTerminalLogin(deps));
   router.post('/cli/login', protocol('html'), noStore, pageHeaders, limited, readBody(deps.maxBodyBytes), parseForm, confirmedHere(deps), startTerminalLogin(deps));
   router.post('/cli/token', protocol('oauth'), noStore, limited, readBody(deps.maxBodyBytes), parseForm, redeemCode(deps));
+  router.post('/cli/device/session', protocol('oauth'), noStore, limited, deviceSession(deps));
   router.post('/cli/logout', protocol('oauth'), noStore, endTerminalSession(deps));
   return router;
 }
@@ -161,6 +164,33 @@ function redeemCode(deps: TerminalRouteDependencies) {
       account: accountLabel(identity),
       provider,
       roles: deps.grantedRoles(identity),
+    };
+  };
+}
+
+/**
+ * `POST /cli/device/session` with `Authorization: Bearer <access token>` (`stsgate login --device`): the
+ * access token a `terminal_login` client got by the device authorization grant (RFC 8628), approved in a
+ * signed-in browser, becomes a terminal session for that person; the same answer as `/cli/token`. Anything
+ * else (no provider, another client's token, an expired one, a browser session ended since) is 401.
+ */
+function deviceSession(deps: TerminalRouteDependencies) {
+  return async function issueDeviceSession(ctx: Context): Promise<void> {
+    const token = bearerToken(ctx);
+    const found = token === undefined || deps.openIdProvider === undefined ? undefined : await deps.openIdProvider.terminalIdentity(token);
+    if (found === undefined) {
+      deps.audit.session(ctx, 'login_failed', { reason: 'device_token_refused' });
+      throw new GatewayError('invalid_client', 'The access token is not a live device login of a client allowed to open terminal sessions.', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+    }
+    const created = await deps.login.terminal.create(found.identity, found.provider);
+    deps.audit.session(ctx, 'terminal_session', { provider: found.provider, subject: found.identity.subject });
+    ctx.body = {
+      session_token: created.token,
+      token_type: 'Bearer',
+      expires_in: deps.login.terminal.ttlSeconds,
+      account: accountLabel(found.identity),
+      provider: found.provider,
+      roles: deps.grantedRoles(found.identity),
     };
   };
 }

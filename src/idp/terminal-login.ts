@@ -167,6 +167,18 @@ export class TerminalSessions {
   }
 
   /**
+   * A terminal session for an identity a caller has already established (`stsgate login --device`: a
+   * device grant approved in a signed-in browser, checked by the OpenID Provider).
+   */
+  async create(identity: Identity, provider: string): Promise<NewTerminalSession> {
+    const token = newOpaqueValue();
+    const createdAt = this.#now();
+    const session: TerminalSession = { identity, provider, createdAt, expiresAt: createdAt + this.#ttlMs };
+    await this.#records.put(terminalSessions, token, session, this.#ttlMs);
+    return { token, session };
+  }
+
+  /**
    * The live session a bearer token names, or undefined (unknown, expired, or its subject's sessions revoked
    * by a watermark since it began: the command is told to log in again).
    */

@@ -205,6 +205,25 @@ export class OpenIdProvider {
     return provider.interactionResult(req, res, { error, error_description: description }, { mergeWithLastSubmission: false });
   }
 
+  /**
+   * The person behind an access token of a `terminal_login` client (`stsgate login --device`), while the
+   * token is live, the client is one that may open terminal sessions, and the stsgate browser session
+   * that approved the device is live and still the token's subject; else undefined.
+   */
+  async terminalIdentity(accessToken: string): Promise<{ identity: Identity; provider: string; clientId: string } | undefined> {
+    if (!/^[\w-]{20,200}$/.test(accessToken)) return undefined;
+    const { provider } = await this.#current();
+    const token = await provider.AccessToken.find(accessToken);
+    if (token === undefined || token.isExpired || typeof token.accountId !== 'string' || typeof token.sessionUid !== 'string') return undefined;
+    const client = this.#clients.get(token.clientId);
+    if (client === undefined || !client.terminalLogin || !client.grantTypes.includes('device_code')) return undefined;
+    const link = await this.#records.get(sessionLinks, token.sessionUid);
+    if (link === undefined || link.sub !== token.accountId) return undefined;
+    const session = await this.#options.login.sessionByReference(link.session);
+    if (session === undefined || subjectOf(session.identity) !== token.accountId) return undefined;
+    return { identity: session.identity, provider: session.provider, clientId: client.id };
+  }
+
   /** The provider for the key that signs now; rebuilt (once, however many requests wait) when another key became current. */
   async #current(): Promise<BuiltProvider> {
     // The key object itself: a reloaded keys file gives new objects, even for a key of the same kid.

@@ -18,8 +18,9 @@ import { terminalTargetToken } from './target-token.js';
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** `stsgate login --gateway URL [--provider P] [--role R] [--no-browser | --paste-code]`. */
-export async function loginCommand(options: { gateway: string; provider?: string; role?: string; openBrowser: boolean; pasteCode?: boolean }): Promise<number> {
+export async function loginCommand(options: { gateway: string; provider?: string; role?: string; openBrowser: boolean; pasteCode?: boolean; deviceClient?: string }): Promise<number> {
   return terminalLogin({
+    ...(options.deviceClient !== undefined ? { device: { clientId: options.deviceClient } } : {}),
     gateway: gatewayOrigin(options.gateway),
     ...(options.provider !== undefined ? { provider: options.provider } : {}),
     ...(options.role !== undefined ? { role: options.role } : {}),

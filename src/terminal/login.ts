@@ -46,6 +46,12 @@ export interface TerminalLoginOptions {
   pasteCode?: boolean;
   /** Where a pasted code is read from (default: a line of stdin). */
   readLine?: (timeoutMs: number) => Promise<string | undefined>;
+  /**
+   * The device authorization grant (RFC 8628, `--device --client ID`): sign in on any device at the
+   * gateway's OpenID Provider as this `terminal_login` client; the approved grant's access token becomes
+   * the terminal session (`POST /cli/device/session`).
+   */
+  device?: { clientId: string };
 }
 
 /** How long the gateway may take to answer `/healthz` before the login gives up. */
@@ -81,6 +87,7 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
     }
     throw err;
   }
+  if (options.device !== undefined) return deviceLogin(options, options.device.clientId);
   const receiver = options.pasteCode ? undefined : await LoopbackReceiver.start(state);
   try {
     const redirectUri = receiver === undefined ? PASTED_CODE_REDIRECT : `${receiver.origin}/callback`;
@@ -112,33 +119,7 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
       options.say('Waiting for the browser (Ctrl-C to give up)...');
       session = await receiver.receive(timeoutMs, (code) => redeem(options.gateway, code, verifier, redirectUri));
     }
-    const saved: SavedSession = {
-      session_token: session.session_token,
-      expires_at: new Date(Date.now() + session.expires_in * 1000).toISOString(),
-      account: session.account,
-      provider: session.provider,
-      roles: session.roles,
-    };
-    const sessions = await options.folder.readSessions();
-    const roleRefused = options.role !== undefined && !session.roles.includes(options.role);
-    // A login without --role (the session expired) keeps the default role of the last one, if still granted.
-    const role = options.role ?? sessions.gateways[options.gateway]?.role;
-    if (role !== undefined && session.roles.includes(role)) saved.role = role;
-    sessions.gateways[options.gateway] = saved;
-    sessions.default_gateway = options.gateway;
-    await options.folder.writeSessions(sessions);
-    // Credentials and target tokens cached for an earlier session may be another account's: never hand them out again.
-    await options.folder.forgetCachedTokens(options.gateway);
-
-    options.say(`Signed in to ${options.gateway} as ${session.account}. Roles: ${session.roles.join(', ') || '(none)'}.`);
-    options.say(`Session saved in ${options.folder.sessionsFile} until ${saved.expires_at}.`);
-    if (roleRefused) {
-      options.say(`stsgate: this account is not granted the role ${options.role}.`);
-      return 1;
-    }
-    const hint = saved.role ?? session.roles[0];
-    if (hint !== undefined) options.say(`Credentials: stsgate credentials --role ${hint}   (or credential_process = stsgate credentials --role ${hint} in ~/.aws/config)`);
-    return 0;
+    return await keepSession(options, session);
   } catch (err) {
     if (err instanceof TerminalLoginError) {
       options.say(`stsgate: ${err.message}`);
@@ -148,6 +129,88 @@ export async function terminalLogin(options: TerminalLoginOptions): Promise<numb
   } finally {
     await receiver?.close();
   }
+}
+
+/**
+ * `stsgate login --device --client ID`: RFC 8628 with openid-client against the gateway's OpenID Provider.
+ * The person opens the printed address on any device (already signed in there, or signing in), checks the
+ * code and confirms; the access token of the approved grant is traded for a terminal session.
+ */
+async function deviceLogin(options: TerminalLoginOptions, clientId: string): Promise<number> {
+  try {
+    const oidc = await import('openid-client');
+    const issuer = new URL(options.gateway);
+    let config;
+    try {
+      config = await oidc.discovery(issuer, clientId, undefined, oidc.None(), issuer.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : undefined);
+    } catch (err) {
+      throw new TerminalLoginError(`the gateway's OpenID Provider could not be reached (is a clients: entry ${JSON.stringify(clientId)} configured?): ${(err as Error).message}`);
+    }
+    let started;
+    try {
+      started = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
+    } catch (err) {
+      throw new TerminalLoginError(`the gateway refused the device login for client ${clientId}: ${(err as Error).message}`);
+    }
+    options.say(`Open this address on any device and sign in to ${options.gateway}:`);
+    options.say(`  ${started.verification_uri_complete ?? started.verification_uri}`);
+    options.say(`Confirm there only if it shows the code ${started.user_code}. Waiting (Ctrl-C to give up)...`);
+    let tokens;
+    try {
+      tokens = await oidc.pollDeviceAuthorizationGrant(config, started, undefined, { signal: AbortSignal.timeout(options.timeoutMs ?? Math.min(started.expires_in * 1000, 15 * 60_000)) });
+    } catch (err) {
+      throw new TerminalLoginError(`the device login did not finish: ${(err as Error).message}`);
+    }
+    return await keepSession(options, await deviceSession(options.gateway, tokens.access_token));
+  } catch (err) {
+    if (err instanceof TerminalLoginError) {
+      options.say(`stsgate: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** `POST /cli/device/session`: the device grant's access token for a terminal session. */
+async function deviceSession(gateway: string, accessToken: string): Promise<TokenResponse> {
+  let response: Response;
+  try {
+    response = await fetch(new URL('/cli/device/session', gateway), { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+  } catch (err) {
+    throw new TerminalLoginError(`the gateway could not be reached to finish the sign-in: ${(err as Error).message}`);
+  }
+  return readSession(response);
+}
+
+/** Keeps the new session in the config folder, says who signed in and with which roles; the exit code. */
+async function keepSession(options: TerminalLoginOptions, session: TokenResponse): Promise<number> {
+  const saved: SavedSession = {
+    session_token: session.session_token,
+    expires_at: new Date(Date.now() + session.expires_in * 1000).toISOString(),
+    account: session.account,
+    provider: session.provider,
+    roles: session.roles,
+  };
+  const sessions = await options.folder.readSessions();
+  const roleRefused = options.role !== undefined && !session.roles.includes(options.role);
+  // A login without --role (the session expired) keeps the default role of the last one, if still granted.
+  const role = options.role ?? sessions.gateways[options.gateway]?.role;
+  if (role !== undefined && session.roles.includes(role)) saved.role = role;
+  sessions.gateways[options.gateway] = saved;
+  sessions.default_gateway = options.gateway;
+  await options.folder.writeSessions(sessions);
+  // Credentials and target tokens cached for an earlier session may be another account's: never hand them out again.
+  await options.folder.forgetCachedTokens(options.gateway);
+
+  options.say(`Signed in to ${options.gateway} as ${session.account}. Roles: ${session.roles.join(', ') || '(none)'}.`);
+  options.say(`Session saved in ${options.folder.sessionsFile} until ${saved.expires_at}.`);
+  if (roleRefused) {
+    options.say(`stsgate: this account is not granted the role ${options.role}.`);
+    return 1;
+  }
+  const hint = saved.role ?? session.roles[0];
+  if (hint !== undefined) options.say(`Credentials: stsgate credentials --role ${hint}   (or credential_process = stsgate credentials --role ${hint} in ~/.aws/config)`);
+  return 0;
 }
 
 /** `GET /healthz` must answer 200 within a few seconds, else the gateway is unreachable or not one. */
@@ -203,6 +266,11 @@ async function redeem(gateway: string, code: string, verifier: string, redirectU
   } catch (err) {
     throw new TerminalLoginError(`the gateway could not be reached to finish the sign-in: ${(err as Error).message}`);
   }
+  return readSession(response);
+}
+
+/** A session answer (`/cli/token`, `/cli/device/session`), checked; a refusal is a TerminalLoginError. */
+async function readSession(response: Response): Promise<TokenResponse> {
   if (!response.ok) throw new TerminalLoginError(`the gateway refused to finish the sign-in: ${await gatewayErrorText(response)}`);
   const body = (await response.json()) as Partial<TokenResponse>;
   if (typeof body.session_token !== 'string' || typeof body.expires_in !== 'number' || body.token_type?.toLowerCase() !== 'bearer') {

@@ -56,6 +56,7 @@ describe('clients: as loaded', () => {
         scopes: ['openid', 'email', 'profile'],
         roles: [],
         claims: ['email', 'email_verified', 'name', 'preferred_username', 'groups', 'roles'],
+        terminalLogin: false,
         lifetimes: { accessTokenSeconds: 600, idTokenSeconds: 600 },
       },
     ]);
@@ -92,6 +93,8 @@ describe('clients: problems, each at its path', () => {
     ['an unknown role', { id: 'a', secret: '${SECRET}', redirect_uris: ['https://a.example.com/cb'], roles: ['deployr'] }, 'clients[0].roles[0]: unknown role "deployr"; did you mean "deployer"?'],
     ['a lifetime out of range', { id: 'a', secret: '${SECRET}', redirect_uris: ['https://a.example.com/cb'], lifetimes: { access_token_seconds: 5 } }, 'clients[0].lifetimes.access_token_seconds: found 5, expected an integer in 60..86400'],
     ['an unknown key', { id: 'a', secret: '${SECRET}', redirect_uris: ['https://a.example.com/cb'], redirect_uri: 'x' }, 'clients[0]: unknown key "redirect_uri"'],
+    ['terminal_login on a confidential client', { id: 'a', secret: '${SECRET}', grant_types: ['device_code'], terminal_login: true }, 'clients[0].terminal_login: found terminal_login: true, expected it only on a type: public client with device_code in grant_types'],
+    ['terminal_login without the device flow', { id: 'a', type: 'public', redirect_uris: ['http://localhost:8000'], terminal_login: true }, 'clients[0].terminal_login: found terminal_login: true, expected it only on a type: public client with device_code in grant_types'],
   ])('%s', (_name, client, problem) => {
     const problems = problemsOf(withClients([client]), { SECRET, SHORT: 'short' });
     expect(problems.some((p) => p.startsWith(problem)), problems.join('\n')).toBe(true);
@@ -120,7 +123,9 @@ describe("the README's clients: examples", () => {
     for (const block of blocks) {
       const clients = (parseAllDocuments(block)[0]!.toJSON() as { clients: unknown }).clients;
       const config = parse({ ...withClients(clients), roles }, { GRAFANA_OIDC_SECRET: SECRET, ARGOCD_OIDC_SECRET: SECRET });
-      expect(config.clients!.length).toBe(2);
+      // Every client the block lists loads (the first block also has the terminal's device client).
+      expect(config.clients!.map((c) => c.id)).toEqual([...block.matchAll(/^ {2}- id: ([\w-]+)/gm)].map((m) => m[1]));
+      expect(config.clients!.length).toBeGreaterThanOrEqual(2);
     }
   });
 });

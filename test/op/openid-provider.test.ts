@@ -3,9 +3,13 @@
  * as the person, the login environment's upstream stand-ins (oidc-provider as Google and Okta, the GitHub
  * double), the real Redis. Bad input is refused the way RFC 6749, RFC 7636, RFC 9700 and OIDC Core say.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser.js';
+import { runCli, runCliToEnd } from '../support/cli-process.js';
 import { redisStoreConfig } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { authorizationRequest, authorizeInBrowser, codeFlow, OTHER_SECRET, REDIRECT_URI, relyingParty, testClients, WEBAPP_SECRET } from '../support/op.js';
@@ -285,6 +289,46 @@ describe('bad requests are refused', () => {
     });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toMatch(/^invalid_/);
+  });
+});
+
+describe('stsgate login --device (RFC 8628 at the OpenID Provider, for a terminal_login client)', () => {
+  const home = mkdtempSync(join(tmpdir(), 'stsgate-device-login-'));
+  const person = { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), NODE_ENV: undefined };
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  it('the person confirms the code in a signed-in browser; the terminal gets a session and credentials', async () => {
+    const cli = runCli(['login', '--gateway', env.publicUrl, '--device', '--role', 'admin'], person);
+    try {
+      const [address] = await cli.waitFor(/http:\/\/127\.0\.0\.1:\d+\/oauth2\/device\S*/, 'stderr', 30_000);
+      const [, userCode] = await cli.waitFor(/only if it shows the code (\S+)\./, 'stderr');
+      const browser = new TestBrowser();
+      await codeFlow(webapp, browser, env, { provider: 'okta', user: 'carol' });
+      const inputPage = await (await browser.get(address!)).text();
+      expect(inputPage).toContain(`value="${userCode}"`);
+      const confirmHtml = await (await browser.request(new URL('/oauth2/device', env.gateway.url), { form: { ...hiddenFields(inputPage), user_code: userCode! } })).text();
+      const confirmText = confirmHtml.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+      expect(confirmText).toContain('Connect stsgate-cli?');
+      expect(confirmText).toContain(`The device showing the code ${userCode} asks to sign in as you`);
+      const done = await browser.follow(new URL('/oauth2/device', env.gateway.url), { first: { form: hiddenFields(confirmHtml) } });
+      expect(done.response?.status).toBe(200);
+      expect(await cli.exited).toBe(0);
+      expect(cli.stderr()).toContain('Signed in to');
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    }
+    const printed = await runCliToEnd(['credentials', '--role', 'admin'], person);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(JSON.parse(printed.stdout)).toMatchObject({ Version: 1, AccessKeyId: expect.stringMatching(/^ASIA/) as unknown as string });
+  }, 90_000);
+
+  it('another client\'s access token, or none, opens no terminal session (401)', async () => {
+    const { tokens } = await codeFlow(webapp, new TestBrowser(), env);
+    for (const authorization of [`Bearer ${tokens.access_token}`, 'Bearer not-a-token-at-all-0123456789', undefined]) {
+      const response = await fetch(new URL('/cli/device/session', env.gateway.url), { method: 'POST', headers: authorization === undefined ? {} : { authorization } });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+    }
   });
 });
 

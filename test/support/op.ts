@@ -32,6 +32,7 @@ export function opClient(id: string, settings: Partial<OidcClientConfig> = {}): 
     scopes: ['openid', 'email', 'profile', 'groups', 'roles', 'offline_access'],
     roles: ['deployer', 'reader', 'admin'],
     claims: ['email', 'email_verified', 'name', 'preferred_username', 'groups', 'roles'],
+    terminalLogin: false,
     lifetimes: { accessTokenSeconds: 600, idTokenSeconds: 600 },
     ...settings,
   };
@@ -40,13 +41,14 @@ export function opClient(id: string, settings: Partial<OidcClientConfig> = {}): 
 /**
  * The clients most tests use: `webapp` (confidential, every scope, every role), `spa` (public: PKCE
  * required, may see `reader` only, no groups), `device` (public, device flow), `other` (confidential, only
- * openid and email, a second client for mix-ups).
+ * openid and email, a second client for mix-ups), `stsgate-cli` (the terminal's device login: `stsgate login --device`).
  */
 export function testClients(): OidcClientConfig[] {
   return [
     opClient('webapp', { name: 'Web App', secret: WEBAPP_SECRET }),
     opClient('spa', { type: 'public', authMethod: 'none', roles: ['reader'], claims: ['email', 'email_verified', 'name', 'roles'] }),
     opClient('device', { type: 'public', authMethod: 'none', redirectUris: [], grantTypes: ['device_code', 'refresh_token'] }),
+    opClient('stsgate-cli', { type: 'public', authMethod: 'none', redirectUris: [], grantTypes: ['device_code'], scopes: ['openid'], terminalLogin: true }),
     opClient('other', { secret: OTHER_SECRET, scopes: ['openid', 'email'], roles: [] }),
   ];
 }
