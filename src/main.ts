@@ -14,11 +14,9 @@ import { longestCoveredLifetimeSeconds, RevocationWatermarks } from './credentia
 import { SecretBox } from './credentials/secret-box.js';
 import { generateSigningKeys, SigningKeysFile, type SigningKeySource } from './credentials/signing-keys.js';
 import { TargetTokens } from './credentials/target-tokens.js';
-import { AwsUpstream } from './credentials/aws-upstream.js';
-import { AzureUpstream } from './credentials/azure-upstream.js';
-import { Broker } from './credentials/broker.js';
+import { Broker, type Upstreams } from './credentials/broker.js';
+import { GatewayError } from './errors/gateway-error.js';
 import { openGatewayKeys } from './credentials/gateway-keys.js';
-import { GcpUpstream } from './credentials/gcp-upstream.js';
 import { discoveryClaims } from './credentials/discovery.js';
 import { RoleCatalog } from './domain/role-catalog.js';
 import type { Identity } from './domain/types.js';
@@ -126,9 +124,33 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
   const keys = await signingKeys(config, keysFile, options, logger);
   // oidc-provider is loaded only when clients are configured: a gateway without them never pays for it.
   const op = (config.clients ?? []).length === 0 ? undefined : await import('./op/openid-provider.js');
-  const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile, op });
+  const upstreams = await cloudUpstreams(config);
+  const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile, op, upstreams });
   const accepting: Accepting = { value: true };
   return startServers(config, options, parts, accepting, opened);
+}
+
+/**
+ * The broker's upstream of each cloud some target brokers with, its client library loaded only then (the
+ * AWS, Google and Azure libraries are 15 to 25 MB each); a cloud no target uses gets one that is never
+ * called (the broker asks only a target's own cloud) and would fail closed if it were.
+ */
+async function cloudUpstreams(config: GatewayConfig): Promise<Upstreams> {
+  const clouds = new Set((config.targets ?? []).flatMap((target) => (target.broker ? [target.broker.cloud] : [])));
+  const unused = (cloud: string) => ({
+    prepare(): never {
+      throw new GatewayError('InternalFailure', 'An internal error occurred.', { debug: `no ${cloud} upstream: no target brokers with ${cloud}` });
+    },
+    call(): never {
+      throw new GatewayError('InternalFailure', 'An internal error occurred.', { debug: `no ${cloud} upstream` });
+    },
+    endpointOf: () => `${cloud} (none)`,
+  });
+  return {
+    aws: clouds.has('aws') ? new (await import('./credentials/aws-upstream.js')).AwsUpstream() : unused('aws'),
+    gcp: clouds.has('gcp') ? new (await import('./credentials/gcp-upstream.js')).GcpUpstream() : unused('gcp'),
+    azure: clouds.has('azure') ? new (await import('./credentials/azure-upstream.js')).AzureUpstream() : unused('azure'),
+  };
 }
 
 /** The store (Redis or in-memory), with its calls timed and counted in the metrics. */
@@ -168,7 +190,7 @@ async function signingKeys(config: GatewayConfig, keysFile: SigningKeysFile | un
 function wireServices(
   config: GatewayConfig,
   options: GatewayOptions,
-  base: { logger: Logger; metrics: GatewayMetrics; store: Store; keys: SigningKeySource; keysFile: SigningKeysFile | undefined; op: typeof import('./op/openid-provider.js') | undefined },
+  base: { logger: Logger; metrics: GatewayMetrics; store: Store; keys: SigningKeySource; keysFile: SigningKeysFile | undefined; op: typeof import('./op/openid-provider.js') | undefined; upstreams: Upstreams },
 ): GatewayParts {
   const { logger, metrics, store, keys } = base;
   let encryptionKey = config.encryptionKey;
@@ -209,7 +231,7 @@ function wireServices(
     perSubjectPerMinute: config.limits.exchangePerSubjectPerMinute ?? 0,
   });
   const targets = new TargetTokens({ keys, issuer: config.publicUrl, targets: config.targets ?? [] });
-  const broker = new Broker({ store, box, targets, revocations, upstreams: { aws: new AwsUpstream(), gcp: new GcpUpstream(), azure: new AzureUpstream() } });
+  const broker = new Broker({ store, box, targets, revocations, upstreams: base.upstreams });
   const exchange = new TokenExchange({
     roles,
     credentials,

@@ -37,7 +37,13 @@ interface DomParserOptions {
   locator?: object;
   errorHandler?: { warning?: (message: string) => void; error?: (message: string) => void; fatalError?: (message: string) => void };
 }
-export const DOMParser = (require('@xmldom/xmldom') as { DOMParser: new (options?: DomParserOptions) => { parseFromString(text: string, type: string): XmlDocument } }).DOMParser;
+type DomParserClass = new (options?: DomParserOptions) => { parseFromString(text: string, type: string): XmlDocument };
+let xmldom: { DOMParser: DomParserClass } | undefined;
+/** @xmldom/xmldom's DOMParser, loaded at its first use: a gateway without SAML providers never loads it. */
+export const DOMParser = function (options?: DomParserOptions) {
+  xmldom ??= require('@xmldom/xmldom') as { DOMParser: DomParserClass };
+  return new xmldom.DOMParser(options);
+} as unknown as DomParserClass;
 
 /** A response's profile, as @node-saml/node-saml returns it (only what stsgate reads). */
 export interface SamlLibraryProfile {
@@ -80,4 +86,10 @@ export interface SamlLibrary {
   generateServiceProviderMetadata(decryptionCert: string | null, publicCerts?: string | string[] | null): string;
 }
 
-export const SAML = (require('@node-saml/node-saml') as { SAML: new (options: SamlLibraryOptions) => SamlLibrary }).SAML;
+type SamlClass = new (options: SamlLibraryOptions) => SamlLibrary;
+let nodeSaml: { SAML: SamlClass } | undefined;
+/** node-saml's SAML, loaded at its first use (about 15 MB): a gateway without SAML providers never loads it. */
+export const SAML = function (options: SamlLibraryOptions) {
+  nodeSaml ??= require('@node-saml/node-saml') as { SAML: SamlClass };
+  return new nodeSaml.SAML(options);
+} as unknown as SamlClass;
