@@ -13,14 +13,11 @@ import type { LdapProviderConfig, RuleConfig } from '../../src/config/types.js';
 import { reservePublicUrl } from '../support/browser-login.js';
 import { ACCOUNT_ID } from '../support/common.js';
 import { startTestGateway, standardRoles, type TestGateway } from '../support/gateway.js';
-import { BASE_DN, groupDn, groupLdif, personDn, personLdif, SERVICE_DN, SERVICE_PASSWORD, slapdUnavailable, startSlapd, type Slapd } from '../support/slapd.js';
+import { groupDn, groupLdif, personDn, personLdif, slapdSettings, slapdUnavailable, startSlapd, type Slapd } from '../support/slapd.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const unavailable = slapdUnavailable() ?? (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`);
 if (unavailable) console.warn(`ldap-chromium.test.ts: skipped: ${unavailable}`);
-
-const PEOPLE = `ou=people,${BASE_DN}`;
-const GROUPS = `ou=groups,${BASE_DN}`;
 
 describe.skipIf(unavailable !== undefined)('a directory login in Chromium', () => {
   let slapd: Slapd;
@@ -43,17 +40,8 @@ describe.skipIf(unavailable !== undefined)('a directory login in Chromium', () =
       id: 'corp',
       use: 'ldap',
       displayName: 'Corporate directory',
-      ldap: {
-        url: slapd.ldapsUrl,
-        startTls: false,
-        ca: slapd.ca,
-        bindDn: SERVICE_DN,
-        bindPassword: SERVICE_PASSWORD,
-        connectTimeoutMs: 2_000,
-        timeoutMs: 5_000,
-        user: { baseDn: PEOPLE, filter: '(&(objectClass=inetOrgPerson)(uid={username}))', idAttribute: 'dn', usernameAttribute: 'uid', emailAttribute: 'mail', nameAttribute: 'displayName' },
-        groups: { memberOf: false, search: { baseDn: GROUPS, filter: '(&(objectClass=groupOfNames)(member={dn}))', nameAttribute: 'cn' }, nested: 'search', maxDepth: 5, max: 1_000 },
-      },
+      // memberOf off: only the group search, nested level by level, finds platform.
+      ldap: slapdSettings(slapd, { groups: { ...slapdSettings(slapd).groups, memberOf: false } }),
     };
     const rules: RuleConfig[] = [{ name: 'platform, through nested groups, deploys', match: { source: 'corp', conditions: [{ claim: 'groups', op: 'contains', value: 'platform', ignoreCase: false }] }, roles: ['deployer'] }];
     const reserved = await reservePublicUrl();

@@ -20,12 +20,10 @@ import { confirmTerminalLogin, reservePublicUrl, startLogin } from '../support/b
 import { runCli, runCliToEnd } from '../support/cli-process.js';
 import { ACCOUNT_ID, freePort } from '../support/common.js';
 import { startTestGateway, standardRoles, type TestGateway } from '../support/gateway.js';
-import { BASE_DN, groupDn, groupLdif, personDn, personLdif, SERVICE_DN, SERVICE_PASSWORD, slapdUnavailable, startSlapd, type Slapd } from '../support/slapd.js';
+import { GROUPS_DN, groupDn, groupLdif, personDn, personLdif, slapdSettings, slapdUnavailable, startSlapd, type Slapd } from '../support/slapd.js';
 
 const unavailable = slapdUnavailable();
-const PEOPLE = `ou=people,${BASE_DN}`;
-const GROUPS = `ou=groups,${BASE_DN}`;
-const MASS = `ou=mass,${GROUPS}`;
+const MASS = `ou=mass,${GROUPS_DN}`;
 const MASS_GROUPS = 2_000;
 
 let slapd: Slapd;
@@ -34,18 +32,7 @@ let hang: { server: Server; sockets: Set<Socket>; port: number };
 
 /** The directory's settings as the schema's transform makes them (the `corp` provider). */
 function settings(overrides: Partial<LdapSettings> = {}): LdapSettings {
-  return {
-    url: slapd.ldapsUrl,
-    startTls: false,
-    ca: slapd.ca,
-    bindDn: SERVICE_DN,
-    bindPassword: SERVICE_PASSWORD,
-    connectTimeoutMs: 2_000,
-    timeoutMs: 5_000,
-    user: { baseDn: PEOPLE, filter: '(&(objectClass=inetOrgPerson)(uid={username}))', idAttribute: 'dn', usernameAttribute: 'uid', emailAttribute: 'mail', nameAttribute: 'displayName' },
-    groups: { memberOf: true, search: { baseDn: GROUPS, filter: '(&(objectClass=groupOfNames)(member={dn}))', nameAttribute: 'cn' }, nested: 'search', maxDepth: 5, max: 1_000 },
-    ...overrides,
-  };
+  return slapdSettings(slapd, overrides);
 }
 
 function provider(id: string, overrides: Partial<LdapSettings> = {}): LdapProviderConfig {

@@ -1,12 +1,24 @@
 /**
  * The small helpers every kind of test needs, in one place: the test account id, a free loopback port, a
- * pause, and a form POST.
+ * pause, whether a loopback port answers, and a form POST.
  */
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** The AWS account id every test gateway is configured with. */
 export const ACCOUNT_ID = '123456789012';
+
+/** Whether something accepts TCP connections on `port` of 127.0.0.1 (a server started by a test is up). */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
 
 /** Resolves after `ms` milliseconds (keep it short: tests prefer an injected clock to waiting). */
 export function sleep(ms: number): Promise<void> {

@@ -10,11 +10,10 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { sleep } from './common.js';
+import { canConnect, sleep } from './common.js';
 
 const run = promisify(execFile);
 const SAMBA_TOOL = '/usr/bin/samba-tool';
@@ -88,15 +87,4 @@ export async function startSambaDc(): Promise<SambaDc> {
     await stop();
     throw err;
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

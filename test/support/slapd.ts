@@ -14,11 +14,11 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, sleep } from './common.js';
+import type { LdapSettings } from '../../src/config/types.js';
+import { canConnect, freePort, sleep } from './common.js';
 
 const run = promisify(execFile);
 
@@ -33,6 +33,9 @@ export function slapdUnavailable(): string | undefined {
 }
 
 export const BASE_DN = 'dc=example,dc=org';
+/** Where the tests' people and groups live. */
+export const PEOPLE_DN = `ou=people,${BASE_DN}`;
+export const GROUPS_DN = `ou=groups,${BASE_DN}`;
 export const ROOT_DN = `cn=admin,${BASE_DN}`;
 const ROOT_PASSWORD = 'root-secret';
 /** The gateway's service account. */
@@ -101,17 +104,6 @@ export async function startSlapd(): Promise<Slapd> {
     await stop();
     throw err;
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** A test CA and a server certificate for 127.0.0.1 and localhost, signed by it. */
@@ -211,3 +203,22 @@ export function groupLdif(cn: string, members: readonly string[], ou = `ou=group
 
 export const personDn = (uid: string) => `uid=${uid},ou=people,${BASE_DN}`;
 export const groupDn = (cn: string, ou = `ou=groups,${BASE_DN}`) => `cn=${cn},${ou}`;
+
+/**
+ * A `use: ldap` provider's settings, as the schema's transform makes them, for this slapd over LDAPS: the
+ * service account, people found by uid, groups from memberOf and a groupOfNames search, nested by search.
+ */
+export function slapdSettings(slapd: Pick<Slapd, 'ldapsUrl' | 'ca'>, overrides: Partial<LdapSettings> = {}): LdapSettings {
+  return {
+    url: slapd.ldapsUrl,
+    startTls: false,
+    ca: slapd.ca,
+    bindDn: SERVICE_DN,
+    bindPassword: SERVICE_PASSWORD,
+    connectTimeoutMs: 2_000,
+    timeoutMs: 5_000,
+    user: { baseDn: PEOPLE_DN, filter: '(&(objectClass=inetOrgPerson)(uid={username}))', idAttribute: 'dn', usernameAttribute: 'uid', emailAttribute: 'mail', nameAttribute: 'displayName' },
+    groups: { memberOf: true, search: { baseDn: GROUPS_DN, filter: '(&(objectClass=groupOfNames)(member={dn}))', nameAttribute: 'cn' }, nested: 'search', maxDepth: 5, max: 1_000 },
+    ...overrides,
+  };
+}
