@@ -5,14 +5,14 @@
  * subject in the headers mod_auth_openidc passes on.
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApacheOpenIdc, apacheAvailable } from '../support/apache-openidc.js';
 import { redisStoreConfig } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { opClient, WEBAPP_SECRET } from '../support/op.js';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM) && apacheAvailable;
 if (!available) console.warn('skipping the mod_auth_openidc test: it needs /usr/bin/chromium, apache2 and libapache2-mod-auth-openidc (.ci/run installs them)');
 
@@ -26,10 +26,7 @@ describe.skipIf(!available)('Apache mod_auth_openidc signs in with stsgate', () 
     const client = opClient('apache', { name: 'Apache', secret: WEBAPP_SECRET, redirectUris: [apache.redirectUri], postLogoutRedirectUris: [] });
     env = await startLoginEnvironment({ store: redisStoreConfig(), gateway: { clients: [client] } });
     await apache.start({ issuer: env.publicUrl, clientId: 'apache', secret: WEBAPP_SECRET });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -16,15 +16,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliCommandLine, runCli } from '../support/cli-process.js';
 import { parseConfig } from '../../src/config/load.js';
 import { redisStoreConfig, standardRoles } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { ACCOUNT_ID } from '../support/common.js';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 if (!available) console.warn(`skipping the Chromium tests: ${CHROMIUM} is not installed (apt-get install chromium; .ci/run does)`);
 
@@ -94,11 +94,7 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     ).targets!;
     const roles = standardRoles().map((role) => (role.name === 'reader' ? { ...role, targets: ['kube'] } : role.name === 'deployer' ? { ...role, description: DEPLOYER_DESCRIPTION } : role));
     env = await startLoginEnvironment({ store: redisStoreConfig(), gateway: { roles, targets } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // No sandbox (containers run as root), and nothing that reaches out to the network on its own.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
     // The copy button uses the async clipboard API; loopback http is a secure context, so it is allowed once granted.
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.gateway.url });

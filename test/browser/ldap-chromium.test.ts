@@ -5,18 +5,17 @@
  * rules grant through nested groups, and the credentials the page shows pass the AWS SDK's
  * GetCallerIdentity. A wrong password shows the form again with the same words as an unknown user.
  */
-import { existsSync } from 'node:fs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapProviderConfig, RuleConfig } from '../../src/config/types.js';
 import { reservePublicUrl } from '../support/browser-login.js';
 import { ACCOUNT_ID } from '../support/common.js';
 import { startTestGateway, standardRoles, type TestGateway } from '../support/gateway.js';
 import { groupDn, groupLdif, personDn, personLdif, slapdSettings, slapdUnavailable, startSlapd, type Slapd } from '../support/slapd.js';
+import { chromiumMissing, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const unavailable = slapdUnavailable() ?? (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`);
+const unavailable = slapdUnavailable() ?? chromiumMissing();
 if (unavailable) console.warn(`ldap-chromium.test.ts: skipped: ${unavailable}`);
 
 describe.skipIf(unavailable !== undefined)('a directory login in Chromium', () => {
@@ -47,10 +46,7 @@ describe.skipIf(unavailable !== undefined)('a directory login in Chromium', () =
     const reserved = await reservePublicUrl();
     publicUrl = reserved.publicUrl;
     gateway = await startTestGateway({ issuers: [], port: reserved.port, roles: standardRoles(), rules, config: { publicUrl, providers: [provider] } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

@@ -6,14 +6,14 @@
  * not asked again; RP-initiated logout signs out of both.
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisStoreConfig } from '../support/gateway.js';
 import { startLoginEnvironment, type LoginEnvironment } from '../support/login-environment.js';
 import { opClient, WEBAPP_SECRET } from '../support/op.js';
 import { RelyingPartyApp } from '../support/relying-party-app.js';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 if (!available) console.warn(`skipping the Chromium OpenID Provider test: ${CHROMIUM} is not installed (apt-get install chromium; .ci/run does)`);
 
@@ -28,10 +28,7 @@ describe.skipIf(!available)('Sign in with stsgate, in headless Chromium', () => 
     const client = opClient('testapp', { name: 'Test App', secret: WEBAPP_SECRET, redirectUris: [app.redirectUri], postLogoutRedirectUris: [app.postLogoutRedirectUri] });
     env = await startLoginEnvironment({ store: redisStoreConfig(), gateway: { clients: [client] } });
     await app.connect(env.publicUrl, 'testapp', WEBAPP_SECRET);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await (await browser.newContext()).newPage();
   }, 60_000);
   afterAll(async () => {

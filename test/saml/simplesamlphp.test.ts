@@ -7,11 +7,11 @@
  * attribute, and the credentials are verified by the AWS SDK (GetCallerIdentity against the gateway).
  * Then `stsgate login` through the same IdP, and its credentials checked the same way.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderConfig } from '../../src/config/types.js';
 import { runCli } from '../support/cli-process.js';
@@ -20,10 +20,10 @@ import { reservePublicUrl } from '../support/browser-login.js';
 import { startTestGateway, standardRoles, type TestGateway } from '../support/gateway.js';
 import { haveXmlsec, makeKeyPair } from '../support/saml-signer.js';
 import { SimpleSamlPhp, simpleSamlPhpMissing } from '../support/simplesamlphp.js';
+import { chromiumMissing, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PROVIDER = 'ssp';
-const missing = simpleSamlPhpMissing() ?? (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`) ?? ((await haveXmlsec()) ? undefined : 'openssl or xmlsec1 is missing');
+const missing = simpleSamlPhpMissing() ?? chromiumMissing() ?? ((await haveXmlsec()) ? undefined : 'openssl or xmlsec1 is missing');
 if (missing) console.warn(`SKIP test/saml/simplesamlphp.test.ts: ${missing}`);
 
 describe.skipIf(missing !== undefined)('SAML login with SimpleSAMLphp as the IdP', () => {
@@ -63,10 +63,7 @@ describe.skipIf(missing !== undefined)('SAML login with SimpleSAMLphp as the IdP
       rules: [{ name: 'sts-admins administer', match: { source: PROVIDER, conditions: [{ claim: 'groups', op: 'contains', value: 'sts-admins', ignoreCase: false }] }, roles: ['admin'] }],
       config: { publicUrl, providers: [provider], browser: { sessionTtlSeconds: 3600, allowedReturnOrigins: [], cookieName: 'stsgate_session' } },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
