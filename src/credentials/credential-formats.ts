@@ -95,13 +95,12 @@ export function targetTokenExchangeJson(minted: TargetToken, issuedTokenType: st
  * stsgate: `N_A`). GCP and Azure: the cloud's OAuth access token, a bearer token for its APIs.
  */
 export function brokeredExchangeJson(credentials: BrokeredCredentials, target: string, nowMs: number = Date.now()) {
-  const expiresIn = Math.max(0, Math.floor((credentials.expiresAt.getTime() - nowMs) / 1000));
   if (credentials.cloud !== 'aws') return { ...accessTokenJson(credentials, nowMs), issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', target };
   return {
     access_token: credentials.sessionToken,
     issued_token_type: 'urn:ietf:params:aws:token-type:session-token',
     token_type: 'N_A',
-    expires_in: expiresIn,
+    expires_in: Math.max(0, Math.floor((credentials.expiresAt.getTime() - nowMs) / 1000)),
     target,
     aws_credentials: credentialProcessJson(credentials),
   };

@@ -13,6 +13,7 @@ import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { terminalConfirmationCode } from '../idp/confirmation-code.js';
 import { LoginFailure, parseTerminalRequest, type BrowserLogin } from '../idp/index.js';
+import type { NewTerminalSession } from '../idp/terminal-login.js';
 import type { LoginRateLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
 import { bearerToken, formTokenCheck, issueFormToken, noStore, pageHeaders, pageOptions, queryParam, startBoundLogin } from './middleware/browser.js';
@@ -155,16 +156,21 @@ function redeemCode(deps: TerminalRouteDependencies) {
       if (err instanceof GatewayError && err.code === 'invalid_grant') deps.audit.session(ctx, 'login_failed', { reason: 'terminal_code_refused' });
       throw err;
     }
-    const { identity, provider } = created.session;
-    deps.audit.session(ctx, 'terminal_session', { provider, subject: identity.subject });
-    ctx.body = {
-      session_token: created.token,
-      token_type: 'Bearer',
-      expires_in: deps.login.terminal.ttlSeconds,
-      account: accountLabel(identity),
-      provider,
-      roles: deps.grantedRoles(identity),
-    };
+    answerSession(ctx, deps, created);
+  };
+}
+
+/** A new terminal session's audit line and answer: `{ session_token, token_type: "Bearer", expires_in, account, provider, roles }`. */
+function answerSession(ctx: Context, deps: TerminalRouteDependencies, created: NewTerminalSession): void {
+  const { identity, provider } = created.session;
+  deps.audit.session(ctx, 'terminal_session', { provider, subject: identity.subject });
+  ctx.body = {
+    session_token: created.token,
+    token_type: 'Bearer',
+    expires_in: deps.login.terminal.ttlSeconds,
+    account: accountLabel(identity),
+    provider,
+    roles: deps.grantedRoles(identity),
   };
 }
 
@@ -182,16 +188,7 @@ function deviceSession(deps: TerminalRouteDependencies) {
       deps.audit.session(ctx, 'login_failed', { reason: 'device_token_refused' });
       throw new GatewayError('invalid_client', 'The access token is not a live device login of a client allowed to open terminal sessions.', { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
     }
-    const created = await deps.login.terminal.create(found.identity, found.provider);
-    deps.audit.session(ctx, 'terminal_session', { provider: found.provider, subject: found.identity.subject });
-    ctx.body = {
-      session_token: created.token,
-      token_type: 'Bearer',
-      expires_in: deps.login.terminal.ttlSeconds,
-      account: accountLabel(found.identity),
-      provider: found.provider,
-      roles: deps.grantedRoles(found.identity),
-    };
+    answerSession(ctx, deps, await deps.login.terminal.create(found.identity, found.provider));
   };
 }
 

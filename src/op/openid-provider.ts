@@ -217,11 +217,8 @@ export class OpenIdProvider {
     if (token === undefined || token.isExpired || typeof token.accountId !== 'string' || typeof token.sessionUid !== 'string') return undefined;
     const client = this.#clients.get(token.clientId);
     if (client === undefined || !client.terminalLogin || !client.grantTypes.includes('device_code')) return undefined;
-    const link = await this.#records.get(sessionLinks, token.sessionUid);
-    if (link === undefined || link.sub !== token.accountId) return undefined;
-    const session = await this.#options.login.sessionByReference(link.session);
-    if (session === undefined || subjectOf(session.identity) !== token.accountId) return undefined;
-    return { identity: session.identity, provider: session.provider, clientId: client.id };
+    const session = await this.#linkedSession(token.sessionUid, token.accountId);
+    return session === undefined ? undefined : { identity: session.identity, provider: session.provider, clientId: client.id };
   }
 
   /** The provider for the key that signs now; rebuilt (once, however many requests wait) when another key became current. */
@@ -381,9 +378,7 @@ export class OpenIdProvider {
     let session: BrowserSession | undefined;
     if (token !== undefined) {
       if (typeof token.sessionUid !== 'string') return undefined;
-      const link = await this.#records.get(sessionLinks, token.sessionUid);
-      if (link === undefined || link.sub !== sub) return undefined;
-      session = await options.login.sessionByReference(link.session);
+      session = await this.#linkedSession(token.sessionUid, sub);
     } else {
       const cookie = ctx.cookies.get(options.login.cookieName, { signed: false });
       session = await options.login.session(cookie);
@@ -404,6 +399,14 @@ export class OpenIdProvider {
         return clientClaims(client, identity, options.grantedRoles(identity));
       },
     };
+  }
+
+  /** The stsgate browser session an OP session is linked to, while it lives and is still `sub`'s. */
+  async #linkedSession(sessionUid: string, sub: string): Promise<BrowserSession | undefined> {
+    const link = await this.#records.get(sessionLinks, sessionUid);
+    if (link === undefined || link.sub !== sub) return undefined;
+    const session = await this.#options.login.sessionByReference(link.session);
+    return session !== undefined && subjectOf(session.identity) === sub ? session : undefined;
   }
 
   /**
