@@ -21,6 +21,7 @@ import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import { ACCOUNT_ID, freePort, postForm } from '../support/common.js';
 import { STAND_IN_ROLE_ARN, startAwsStandIn, type AwsStandIn } from '../support/aws-stand-in.js';
 import { issuerFor, REDIS_URL, redisStoreConfig, standardRoles, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { reservePublicUrl } from '../support/browser-login.js';
 import { TestIssuer } from '../support/test-issuer.js';
 
 const AWS = '/usr/bin/aws';
@@ -42,8 +43,7 @@ describe('the AWS broker', () => {
 
   beforeAll(async () => {
     workload = await TestIssuer.start();
-    const port = await freePort();
-    const publicUrl = `http://127.0.0.1:${port}`;
+    const { port, publicUrl } = await reservePublicUrl();
     aws = await startAwsStandIn(publicUrl);
     const nobody = await freePort();
     const aws_ = { principal_tags: { repo: '{claims.repository}' }, source_identity: '{claims.actor}' };

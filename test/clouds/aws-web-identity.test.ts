@@ -18,10 +18,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { ACCOUNT_ID, freePort, postForm } from '../support/common.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 import { issuerFor, standardRoles, startTestGateway, type TestGateway } from '../support/gateway.js';
 import type { GatewayProcess } from '../support/gateway-process.js';
 import { STAND_IN_ROLE_ARN, startAwsStandIn, type AwsStandIn } from '../support/aws-stand-in.js';
+import { reservePublicUrl } from '../support/browser-login.js';
 import { TestIssuer } from '../support/test-issuer.js';
 
 const AWS = '/usr/bin/aws';
@@ -39,8 +40,7 @@ describe('an aws target token opens a second stsgate playing AWS STS', () => {
 
   beforeAll(async () => {
     workload = await TestIssuer.start();
-    const port = await freePort();
-    const publicUrl = `http://127.0.0.1:${port}`;
+    const { port, publicUrl } = await reservePublicUrl();
     const targets = parseConfig(
       stringify({
         public_url: publicUrl,

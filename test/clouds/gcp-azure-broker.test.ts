@@ -12,8 +12,9 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
 import { AzureStandIn, GcpStandIn } from '../support/cloud-stand-ins.js';
-import { ACCOUNT_ID, freePort, postForm } from '../support/common.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 import { issuerFor, REDIS_URL, redisStoreConfig, standardRoles, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { reservePublicUrl } from '../support/browser-login.js';
 import { TestIssuer } from '../support/test-issuer.js';
 
 const PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/ci-pool/providers/stsgate';
@@ -39,8 +40,7 @@ describe('the GCP and Azure brokers', () => {
 
   beforeAll(async () => {
     workload = await TestIssuer.start();
-    const port = await freePort();
-    const publicUrl = `http://127.0.0.1:${port}`;
+    const { port, publicUrl } = await reservePublicUrl();
     gcp = await GcpStandIn.start(publicUrl, { provider: PROVIDER, serviceAccounts: { [SA]: [SUBJECT('octocat'), SUBJECT('hubot'), SUBJECT('bounded')] }, maxLifetimeSeconds: 3600 });
     azure = await AzureStandIn.start(publicUrl, { tenantId: TENANT, applications: { [APP]: [SUBJECT('octocat'), SUBJECT('hubot')] } });
     const subject = 'repo:{claims.repository_id}:actor:{claims.actor}';

@@ -15,9 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../src/http/oauth.js';
-import { ACCOUNT_ID, freePort, postForm } from '../support/common.js';
+import { ACCOUNT_ID, postForm } from '../support/common.js';
 import { runCliToEnd } from '../support/cli-process.js';
 import { issuerFor, standardRoles, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { reservePublicUrl } from '../support/browser-login.js';
 import { TestIssuer } from '../support/test-issuer.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -54,8 +55,7 @@ const dir = mkdtempSync(join(tmpdir(), 'stsgate-validators-'));
 
 beforeAll(async () => {
   issuer = await TestIssuer.start();
-  const port = await freePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
+  const { port, publicUrl } = await reservePublicUrl();
   const targets = parseConfig(stringify({ public_url: publicUrl, account_id: ACCOUNT_ID, dev: { allow_insecure_http: true }, ...TARGETS_YAML }), {}, process.cwd()).targets!;
   gateway = await startTestGateway({
     issuers: [issuerFor(issuer)],
