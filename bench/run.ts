@@ -566,7 +566,7 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
 async function profileRun(context: RunContext & { dir: string }): Promise<void> {
   const { start, stop, pool, redis, dir } = context;
   const sections: string[] = [];
-  for (const id of ['fresh', 'cache-hit'] as const) {
+  for (const id of ['fresh', 'cache-hit', 'healthz'] as const) {
     const profileDir = join(dir, `profile-${id}`);
     const gateway = await start('gateway', [...IMAGE_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
     const fixtures = await gatewayFixtures(gateway, context.issuer, context.repeatedToken);

@@ -334,7 +334,7 @@ async function main(argv: string[]): Promise<number> {
 }
 /** Runs the gateway (or, with `workers` > 1, the primary that forks it) until SIGTERM or SIGINT. */
 async function serve(configFile: string, listen: { port?: number; host?: string }): Promise<number> {
-  const [{ loadGatewayInputs }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger }, { GatewayMetrics }] = await Promise.all([
+  const [{ loadGatewayInputs }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger, flushLogs }, { GatewayMetrics }] = await Promise.all([
     import('./commands/gateway-inputs.js'),
     import('./config/schema.js'),
     import('./cluster.js'),
@@ -350,7 +350,8 @@ async function serve(configFile: string, listen: { port?: number; host?: string 
     return runPrimary({ workers, logger: createLogger({ format: config.log?.format }), stopTimeoutMs: (delaySeconds + graceSeconds) * 1000 + 5_000 });
   }
   const id = workerId();
-  const logger = id === undefined ? createLogger({ format: config.log?.format }) : createLogger({ format: config.log?.format }).child({ worker: id });
+  // Buffered: a request never waits for stdout; flushLogs below writes every line out before the exit.
+  const logger = id === undefined ? createLogger({ format: config.log?.format, buffered: true }) : createLogger({ format: config.log?.format, buffered: true }).child({ worker: id });
   const metrics = new GatewayMetrics();
   await shareMetricsWithPrimary(metrics);
   const gateway = await startGateway(config, { logger, metrics, ...listen, ...(keysFile ? { keysFile } : {}) });
@@ -374,6 +375,7 @@ async function serve(configFile: string, listen: { port?: number; host?: string 
     logger.error({ err: String(err) }, 'shutdown failed');
     code = 1;
   }
+  await flushLogs();
   releaseWorker();
   // Everything is closed; a handle some library left open must not keep the process (and the pod) alive.
   setTimeout(() => {

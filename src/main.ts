@@ -114,7 +114,7 @@ interface Accepting {
 
 /** The start in named steps: checks, store, signing keys, services (`wireServices`), servers (`startServers`). */
 async function start(config: GatewayConfig, options: GatewayOptions, opened: { close(): unknown }[]): Promise<RunningGateway> {
-  const logger = options.logger ?? createLogger();
+  const logger = options.logger ?? createLogger({ buffered: true });
   // Before anything opens: a keys file check-config would refuse stops the start with the same problems.
   const keysFile = options.keysFile ?? (await openGatewayKeys(config));
   if (keysFile) opened.push({ close: () => keysFile.stop() });

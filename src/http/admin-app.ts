@@ -11,10 +11,8 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { equalSecretText } from '../util/secret-text.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { notFound, securityHeaders } from './app.js';
 import { healthRoutes, type HealthDependencies } from './health.js';
-import { errorHandler } from './middleware/errors.js';
-import { accessLog, assignRequestId } from './middleware/request.js';
+import { frontDoor } from './middleware/request.js';
 
 /** What the admin listener needs; built by main.ts. */
 export interface AdminAppDependencies extends Omit<HealthDependencies, 'serveMetrics'> {
@@ -39,11 +37,7 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 export function createAdminApp(deps: AdminAppDependencies): Koa {
   const app = new Koa();
   app.silent = true;
-  app.use(assignRequestId);
-  app.use(accessLog(deps.logger, deps.metrics));
-  app.use(errorHandler(deps.logger));
-  app.use(securityHeaders);
-  app.use(notFound);
+  app.use(frontDoor({ logger: deps.logger, metrics: deps.metrics }));
   app.use(adminGate(deps.token));
   const routes = new Router();
   routes.use(healthRoutes({ ...deps, serveMetrics: true }).routes());

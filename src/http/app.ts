@@ -5,7 +5,6 @@ import type { TokenExchange } from '../credentials/exchange.js';
 import type { Identity } from '../domain/types.js';
 import type { SigningKeySource } from '../credentials/signing-keys.js';
 import type { RoleCatalog } from '../domain/role-catalog.js';
-import { GatewayError } from '../errors/gateway-error.js';
 import type { BrowserLogin, LoginFlow } from '../idp/index.js';
 import type { AddressCounter, ExchangeRateLimits, LoginRateLimits, PasswordAttemptLimits } from '../limits/rate-limits.js';
 import type { AuditLog } from '../observability/audit.js';
@@ -14,10 +13,9 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { healthRoutes } from './health.js';
 import { loginRoutes } from './login.js';
-import { resolveClientAddress, type TrustedProxies } from './middleware/client-address.js';
-import { errorHandler } from './middleware/errors.js';
+import type { TrustedProxies } from './middleware/client-address.js';
 import type { ClientAuthenticator } from '../credentials/client-authentication.js';
-import { accessLog, assignRequestId } from './middleware/request.js';
+import { frontDoor } from './middleware/request.js';
 import { oauthRoutes } from './oauth.js';
 import type { TargetTokens } from '../credentials/target-tokens.js';
 import type { DiscoveryOptions } from '../credentials/discovery.js';
@@ -72,16 +70,12 @@ export interface AppDependencies {
 /** Builds the Koa application: middleware in order, then the routes of every group. */
 export function createApp(deps: AppDependencies): Koa {
   // Koa's `proxy` stays off: it would believe X-Forwarded-For (and -Host, -Proto) from any connection.
-  // The client address comes from resolveClientAddress, which believes trusted proxies only.
   const app = new Koa({ proxy: false });
   // Koa's own error printing would bypass the logger (and could print details); errors are handled below.
   app.silent = true;
-  app.use(resolveClientAddress(deps.trustedProxies));
-  app.use(assignRequestId);
-  app.use(accessLog(deps.logger, deps.metrics));
-  app.use(errorHandler(deps.logger, deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {}));
-  app.use(securityHeaders);
-  app.use(notFound);
+  // The client address comes from the trusted proxies only; then the request id, the headers every
+  // response carries, the error format, 404/405/501, and the request's log line (frontDoor).
+  app.use(frontDoor({ logger: deps.logger, metrics: deps.metrics, trustedProxies: deps.trustedProxies, pages: deps.pageNotice !== undefined ? { notice: deps.pageNotice } : {} }));
   // Its endpoints (and its grant types at the token endpoint) are oidc-provider's own; the rest goes on.
   if (deps.openIdProvider) app.use(openIdProviderMount({ ...deps, openIdProvider: deps.openIdProvider }));
   // One router for every route group: one path match and one allowedMethods per request, instead of
@@ -103,22 +97,4 @@ export function createApp(deps: AppDependencies): Koa {
   // those into errors in the protocol's format, Allow kept.
   app.use(routes.allowedMethods());
   return app;
-}
-
-/** No route answered: a 404, or the router's 405 / 501, in the error format. */
-export async function notFound(ctx: Koa.Context, next: Koa.Next): Promise<void> {
-  await next();
-  // `respond = false`: someone else (oidc-provider) answered on the raw response.
-  if (ctx.body != null || ctx.respond === false) return;
-  if (ctx.status === 404) throw new GatewayError('NotFound', 'Not found.');
-  const allow = ctx.response.get('Allow');
-  if (ctx.status === 405) throw new GatewayError('NotFound', 'Method not allowed.', { status: 405, headers: { Allow: allow } });
-  if (ctx.status === 501) throw new GatewayError('NotFound', 'Not implemented.', { status: 501, headers: { Allow: allow } });
-}
-
-/** Headers every response carries, whichever listener answers. */
-export async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Referrer-Policy', 'no-referrer');
-  await next();
 }

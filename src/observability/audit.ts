@@ -10,6 +10,20 @@ import { deniedRoleLabel, type GatewayMetrics } from './metrics.js';
 export type TargetOutcome = Pick<TargetToken, 'identity' | 'role' | 'target' | 'issuedAt' | 'expiresAt'> & { cached?: boolean; upstreamRequestId?: string };
 
 /**
+ * Where the access-log middleware (http/middleware/request.ts) keeps a request's audit events until the
+ * request ends, to write each as one line with the request's own fields (method, path, status, time):
+ * one log event per audited request instead of an audit line and an access line. Without it (no such
+ * middleware ahead, e.g. the CLI) an event is written at once.
+ */
+export const PENDING_AUDIT = 'pendingAudit';
+
+/** An audit event waiting for its request to end. */
+export interface PendingAuditEvent {
+  logger: Logger;
+  fields: Record<string, unknown>;
+}
+
+/**
  * The audit log: one structured line per decision (issued, denied, revoked, login, logout), and the
  * matching metrics. It names who, what and why, never a token, secret, code or cookie value.
  */
@@ -33,7 +47,7 @@ export class AuditLog {
       const result = await decide();
       const seconds = (performance.now() - started) / 1000;
       const info = result.credentials.session;
-      this.#logger.info({
+      this.#write(ctx, {
         event: 'issued',
         action,
         requestId: ctx.state.requestId,
@@ -69,7 +83,7 @@ export class AuditLog {
     const label = knownTarget === undefined ? { target: 'unknown', kind: 'unknown' } : { target: targetName, kind: knownTarget.kind };
     try {
       const minted = await decide();
-      this.#logger.info({
+      this.#write(ctx, {
         event: 'issued',
         action,
         requestId: ctx.state.requestId,
@@ -96,7 +110,7 @@ export class AuditLog {
 
   /** The audit line and the denial metric of a refused issuing request. */
   #denied(ctx: Context, action: string, err: GatewayError, seconds: number, extra: Record<string, unknown> = {}): void {
-    this.#logger.info({
+    this.#write(ctx, {
       event: 'denied',
       action,
       requestId: ctx.state.requestId,
@@ -113,6 +127,13 @@ export class AuditLog {
     this.#metrics?.denied.inc({ action, source: err.context.source ?? 'unknown', role: deniedRoleLabel(err.context), reason: err.code });
   }
 
+  /** Writes an event, or hands it to the request's access-log middleware to write with the request's fields. */
+  #write(ctx: Context, fields: Record<string, unknown>): void {
+    const pending = ctx.state[PENDING_AUDIT] as PendingAuditEvent[] | undefined;
+    if (pending) pending.push({ logger: this.#logger, fields });
+    else this.#logger.info(fields);
+  }
+
   /** A refusal by the rules: the closest rule and its failing conditions, and the account unless the config leaves it out. */
   #refusal(fields: Pick<DecisionContext, 'closestRule' | 'failing' | 'account'>): Record<string, unknown> {
     return {
@@ -123,7 +144,7 @@ export class AuditLog {
 
   /** Records a revocation. */
   revoked(ctx: Context, sessionId: string | undefined, found: boolean): void {
-    this.#logger.info({ event: 'revoked', requestId: ctx.state.requestId, sid: sessionId, found, client: ctx.ip });
+    this.#write(ctx, { event: 'revoked', requestId: ctx.state.requestId, sid: sessionId, found, client: ctx.ip });
   }
 
   /** Records a revocation watermark written (`stsgate revoke`, the admin API): who, what, until when, why. */
@@ -150,6 +171,6 @@ export class AuditLog {
     fields: { provider?: string; subject?: string; reason?: string; clientId?: string; refusal?: Pick<DecisionContext, 'closestRule' | 'failing' | 'account'> },
   ): void {
     const { refusal, ...rest } = fields;
-    this.#logger.info({ event, requestId: ctx.state.requestId, ...rest, ...(refusal ? this.#refusal(refusal) : {}), client: ctx.ip });
+    this.#write(ctx, { event, requestId: ctx.state.requestId, ...rest, ...(refusal ? this.#refusal(refusal) : {}), client: ctx.ip });
   }
 }

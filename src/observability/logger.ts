@@ -58,6 +58,14 @@ export interface LoggerOptions {
   level?: string;
   /** Where lines go; default stdout, written synchronously so that nothing is lost when the process exits. */
   destination?: NodeJS.WritableStream;
+  /**
+   * Stdout written without blocking the request path (the gateway's `serve`): lines are handed to the
+   * kernel by a background write, and the lines logged while one write is in flight go out together in
+   * the next. Nothing is lost on SIGTERM or any exit (flushLogs, and a synchronous flush on exit); a
+   * crash the process cannot see (SIGKILL, the OOM killer) loses the lines of the write in flight and
+   * those queued behind it: milliseconds of lines, at most MAX_BUFFERED_LOG_BYTES.
+   */
+  buffered?: boolean;
   /** `log.format` from the config; `STSGATE_LOG_FORMAT` overrides it. */
   format?: LogFormat;
   /** The environment read for `STSGATE_LOG_LEVEL`, `STSGATE_LOG_FORMAT` and `NO_COLOR` (default process.env). */
@@ -87,11 +95,64 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       // The text format is rendered from the finished (censored) JSON line, so both carry the same fields.
       ...(text ? { hooks: { streamWrite: (line: string) => formatTextLine(line, { colour }) } } : {}),
     },
-    // Synchronous: pino's default asynchronous stdout could reorder lines, or lose the one in flight, when
-    // the process exits straight after logging (seen with three lines and process.exit).
-    (options.destination ?? pino.destination({ dest: 1, sync: true })) as Parameters<typeof pino>[1],
+    // Synchronous unless buffered: an asynchronous stdout could reorder lines, or lose the one in flight,
+    // when a command exits straight after logging (seen with three lines and process.exit).
+    (options.destination ?? (options.buffered ? bufferedStdout() : pino.destination({ dest: 1, sync: true }))) as Parameters<typeof pino>[1],
   );
   return censoringChildBindings(logger);
+}
+
+/**
+ * How many bytes of lines may wait for stdout. When the reader of stdout stalls for this long a line is
+ * dropped (and counted: droppedLogLines) rather than the process growing without bound or stalling every
+ * request behind a blocked write.
+ */
+export const MAX_BUFFERED_LOG_BYTES = 16 * 1024 * 1024;
+
+type Destination = ReturnType<typeof pino.destination>;
+/** This process's buffered stdout destinations; flushLogs drains them. */
+const bufferedDestinations = new Set<Destination>();
+let dropped = 0;
+
+/** Lines a stalled stdout made the buffered logger drop since the process started. */
+export function droppedLogLines(): number {
+  return dropped;
+}
+
+function bufferedStdout(): Destination {
+  // minLength 0: a line goes out at once when no write is in flight (no timer, no delay at low rates);
+  // under load the lines logged during one write are batched into the next. pino registers a synchronous
+  // flush of this stream on process exit.
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: MAX_BUFFERED_LOG_BYTES });
+  destination.on('drop', () => {
+    dropped += 1;
+  });
+  bufferedDestinations.add(destination);
+  return destination;
+}
+
+/**
+ * Waits for the buffered loggers' write in flight, then writes what is left synchronously, in order. The
+ * gateway calls this when it has closed (SIGTERM): every line logged before it is on stdout. Bounded by
+ * `timeoutMs` for a stdout that no longer drains.
+ */
+export async function flushLogs(timeoutMs = 2_000): Promise<void> {
+  for (const destination of bufferedDestinations) {
+    if ((destination as unknown as { _writing?: boolean })._writing === true) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        destination.once('drain', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    try {
+      destination.flushSync();
+    } catch {
+      // Not open yet, or destroyed: nothing of ours to write.
+    }
+  }
 }
 
 /** `STSGATE_LOG_FORMAT` over the configured format; `auto` is text on a terminal and JSON otherwise. */

@@ -1,5 +1,6 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DecisionContext } from '../errors/gateway-error.js';
+import { droppedLogLines } from './logger.js';
 
 /** The `role` label of a refusal whose role the rules did not grant to the identity asking (or that does not exist). */
 export const NOT_GRANTED_ROLE = 'not_granted';
@@ -31,10 +32,24 @@ export class GatewayMetrics {
   readonly targetTokens = new Counter({ name: 'stsgate_target_tokens_total', help: 'Target tokens asked for, by target (configured names only, else unknown), kind and outcome (issued or the refusal code).', labelNames: ['target', 'kind', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'stsgate_http_requests_total', help: 'HTTP requests, by route group and status class.', labelNames: ['route', 'status'], registers: [this.registry] });
 
+  readonly logLinesDropped: Counter = new Counter({
+    name: 'stsgate_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout stopped draining (more than 16 MiB waiting); any is worth an alert.',
+    registers: [this.registry],
+    collect: () => this.#countDroppedLines(),
+  });
+  #droppedLinesCounted = 0;
+
   #exposition: () => Promise<string> = () => this.registry.metrics();
 
   constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'stsgate_' });
+  }
+
+  #countDroppedLines(): void {
+    const total = droppedLogLines();
+    if (total > this.#droppedLinesCounted) this.logLinesDropped.inc(total - this.#droppedLinesCounted);
+    this.#droppedLinesCounted = total;
   }
 
   /** The text `/metrics` serves: this process's registry, unless `exposeFrom` replaced it. */

@@ -70,6 +70,10 @@ describe('audit log of a gateway process', () => {
     });
     expect(line.sid).toMatch(/^[A-Za-z0-9_-]{16,}$/);
     expect(Date.parse(line.time as string)).toBeGreaterThan(Date.now() - 60_000);
+    // One event per audited request: the audit line carries the request's own fields, and no access line is written.
+    expect(line).toMatchObject({ method: 'POST', path: '/sts', status: 200 });
+    expect(line.ms).toEqual(expect.any(Number));
+    expect(gateway.logs().filter((entry) => entry.requestId === res.requestId && entry.level === 'info')).toHaveLength(1);
   });
 
   it('records an OAuth issuance with the session id in the access token', async () => {
@@ -114,8 +118,17 @@ describe('audit log of a gateway process', () => {
     expect(res.status, res.text).toBe(status);
     expect(res.text).toContain(`<Code>${code}</Code>`);
     const line = await auditLine(res.requestId);
-    expect(line).toMatchObject({ event: 'denied', action: 'AssumeRoleWithWebIdentity', requestId: res.requestId, code, client: '127.0.0.1', ...identity });
+    expect(line).toMatchObject({ event: 'denied', action: 'AssumeRoleWithWebIdentity', requestId: res.requestId, code, client: '127.0.0.1', ...identity, method: 'POST', path: '/sts', status });
     expect(line.sid).toBeUndefined();
+    expect(gateway.logs().filter((entry) => entry.requestId === res.requestId && entry.level === 'info')).toHaveLength(1);
+  });
+
+  it('writes a request no decision was made on as an access line', async () => {
+    const res = await fetch(`${gateway.url}/healthz`);
+    expect(res.status).toBe(200);
+    const lines = await gateway.waitForLogs((entry) => entry.requestId === res.headers.get('x-request-id'));
+    expect(lines).toEqual([expect.objectContaining({ msg: 'request', method: 'GET', path: '/healthz', status: 200, client: '127.0.0.1' })]);
+    expect(lines[0]!.log).toBeUndefined();
   });
 
   it('writes one audit line per decision, and no token or secret into any log', async () => {

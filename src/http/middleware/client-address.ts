@@ -7,7 +7,6 @@
  * cannot rotate its address by writing the header.
  */
 import { BlockList, isIP } from 'node:net';
-import type { Context, Next } from 'koa';
 
 /** The proxies whose X-Forwarded-For is believed, matched by node's BlockList (addresses and CIDR ranges). */
 export class TrustedProxies {
@@ -48,13 +47,4 @@ export class TrustedProxies {
     }
     return client;
   }
-}
-
-/** Sets `ctx.ip` (Koa's `request.ip`) to the client address `TrustedProxies` finds; placed before anything reads it. */
-export function resolveClientAddress(trusted: TrustedProxies) {
-  return async function clientAddress(ctx: Context, next: Next): Promise<void> {
-    const forwardedFor = ctx.req.headers['x-forwarded-for'];
-    ctx.request.ip = trusted.clientAddress(ctx.req.socket.remoteAddress ?? '', Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor);
-    await next();
-  };
 }

@@ -4,6 +4,10 @@ import getRawBody from 'raw-body';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
+import { PENDING_AUDIT, type PendingAuditEvent } from '../../observability/audit.js';
+import type { PageOptions } from '../pages.js';
+import type { TrustedProxies } from './client-address.js';
+import { renderError } from './errors.js';
 
 /** A request id for every request, returned to the client (AWS RequestId, `x-request-id`) and logged. */
 export async function assignRequestId(ctx: Context, next: Next): Promise<void> {
@@ -13,28 +17,77 @@ export async function assignRequestId(ctx: Context, next: Next): Promise<void> {
   await next();
 }
 
-/** One access-log line per request (no query string, body, header or cookie values), and a request count. */
-export function accessLog(logger: Logger, metrics: GatewayMetrics) {
-  return async function logRequest(ctx: Context, next: Next): Promise<void> {
+/** What frontDoor needs. */
+export interface FrontDoorOptions {
+  logger: Logger;
+  metrics: GatewayMetrics;
+  /** The proxies whose X-Forwarded-For is believed; absent: the connection's address is the client's. */
+  trustedProxies?: TrustedProxies;
+  /** How error pages look (`stsgate demo`'s notice). */
+  pages?: PageOptions;
+}
+
+/**
+ * Everything a request meets before its routes, as one middleware (one closure and one promise per
+ * request instead of six), in this order: the client address (`ctx.ip`, see TrustedProxies), a request
+ * id returned to the client (AWS RequestId, `x-request-id`), the headers every response carries, then
+ * the routes; a request no route answered becomes a 404, or the router's 405 / 501 with its Allow header;
+ * anything thrown is answered in the protocol's error format (renderError). At the end one log line and
+ * a request count: the access line (no query string, body, header or cookie values), or for an audited
+ * request its audit lines, each carrying the request's fields too (PENDING_AUDIT): one event per request.
+ */
+export function frontDoor(options: FrontDoorOptions) {
+  const { logger, metrics, trustedProxies } = options;
+  const pages = options.pages ?? {};
+  return async function front(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
+    if (trustedProxies) {
+      const forwardedFor = ctx.req.headers['x-forwarded-for'];
+      ctx.request.ip = trustedProxies.clientAddress(ctx.req.socket.remoteAddress ?? '', Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor);
+    }
+    const requestId = randomUUID();
+    ctx.state.requestId = requestId;
+    const pending: PendingAuditEvent[] = [];
+    ctx.state[PENDING_AUDIT] = pending;
+    const { res } = ctx;
+    res.setHeader('x-request-id', requestId);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
     try {
       await next();
+      unanswered(ctx);
+    } catch (thrown) {
+      renderError(ctx, thrown, logger, pages);
     } finally {
-      metrics.requests.inc({ route: routeGroup(ctx.path), status: `${Math.floor(ctx.status / 100)}xx` });
-      logger.info(
-        {
-          requestId: ctx.state.requestId,
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.status,
-          ms: Math.round((performance.now() - started) * 10) / 10,
-          client: ctx.ip,
-          ...(ctx.state.errorCode ? { code: ctx.state.errorCode } : {}),
-        },
-        'request',
-      );
+      // From here an event is written at once: nobody would write it later.
+      ctx.state[PENDING_AUDIT] = undefined;
+      metrics.requests.inc({ route: routeGroup(ctx.path), status: STATUS_CLASSES[Math.floor(ctx.status / 100)] ?? 'other' });
+      const request = {
+        requestId,
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        client: ctx.ip,
+        ...(ctx.state.errorCode ? { code: ctx.state.errorCode } : {}),
+      };
+      if (pending.length === 0) logger.info(request, 'request');
+      // The audit line's own fields first (its code, client, request id are the request's anyway), then the request's.
+      else for (const event of pending) event.logger.info({ ...event.fields, ...request });
     }
   };
+}
+
+const STATUS_CLASSES: readonly string[] = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** No route answered: a 404, or the router's 405 / 501, in the error format (thrown for renderError). */
+function unanswered(ctx: Context): void {
+  // `respond = false`: someone else (oidc-provider) answered on the raw response.
+  if (ctx.body != null || ctx.respond === false) return;
+  if (ctx.status === 404) throw new GatewayError('NotFound', 'Not found.');
+  const allow = ctx.response.get('Allow');
+  if (ctx.status === 405) throw new GatewayError('NotFound', 'Method not allowed.', { status: 405, headers: { Allow: allow } });
+  if (ctx.status === 501) throw new GatewayError('NotFound', 'Not implemented.', { status: 501, headers: { Allow: allow } });
 }
 
 /** A bounded label for a path: its first segment when it is one of the gateway's, else "other". */
