@@ -36,6 +36,20 @@ describe('buffered stdout logger', () => {
     expectEveryLineInOrder(lines);
   });
 
+  it('writes a lone line within its flush interval, while the process goes on without logging', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, 'idle'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const started = await new Promise<number>((resolve) => child.once('spawn', () => resolve(performance.now())));
+      const line = await new Promise<string>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8'))));
+      // The process lives 5 s after logging: a line seen well before that was written by the flush timer (100 ms), not at exit.
+      expect(child.exitCode).toBeNull();
+      expect(performance.now() - started).toBeLessThan(4_000);
+      expect(JSON.parse(line)).toMatchObject({ msg: 'alone', n: 0 });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('has written every line once flushLogs resolves: a SIGKILL after it loses nothing', async () => {
     const { lines, signal } = await run('flush-then-kill');
     expect(signal).toBe('SIGKILL');
