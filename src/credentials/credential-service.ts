@@ -75,6 +75,9 @@ function recordJson(infoJson: string, sealed: string, cacheKey: string): string 
   return `{"info":${infoJson},"sealed":${JSON.stringify(sealed)},"cacheKey":${JSON.stringify(cacheKey)}}`;
 }
 
+/** How much of a stored record's end keys the memo of opened records (see #openRecord). */
+const RECORD_TAIL_CHARS = 96;
+
 /** A session found by one of its credentials, with its secrets opened. */
 export interface OpenSession {
   info: SessionInfo;
@@ -107,7 +110,7 @@ export class CredentialService {
   readonly #onCacheLookup: (hit: boolean) => void;
   readonly #revocations: RevocationWatermarks | undefined;
   /** Records opened recently, by their stored text (see #openRecord). */
-  readonly #opened = new RecentlyUsed<string, OpenSession>(256);
+  readonly #opened = new RecentlyUsed<string, { raw: string; open: OpenSession }>(256);
 
   constructor(options: CredentialServiceOptions) {
     this.#store = options.store;
@@ -420,10 +423,13 @@ export class CredentialService {
    * a revoked session is never read at all, since the store is asked every time.
    */
   #openRecord(raw: string): OpenSession | undefined {
-    const remembered = this.#opened.get(raw);
-    if (remembered) return remembered;
+    // Looked up by the record's tail (the end of its sealed secrets, unique per seal, and its cache key), then
+    // compared in full: hashing a 2.5 KB key on every read cost more than the comparison.
+    const tail = raw.slice(-RECORD_TAIL_CHARS);
+    const remembered = this.#opened.get(tail);
+    if (remembered?.raw === raw) return remembered.open;
     const open = this.#openRecordNow(raw);
-    if (open) this.#opened.set(raw, deepFreeze(open));
+    if (open) this.#opened.set(tail, { raw, open: deepFreeze(open) });
     return open;
   }
 
