@@ -318,6 +318,18 @@ export function describeStoreContract(name: string, harness: StoreContractHarnes
         expect(await store.ttl('c:{y}')).toBeGreaterThan(2 * LONG_TTL);
       });
 
+      it('writes a value several keys share to each of them, with each key\'s own TTL', async () => {
+        const shared = `{"record":"${'x'.repeat(2048)}"}`;
+        await store.setMany([
+          { key: 'sess:{s}', value: shared, ttlMs: LONG_TTL },
+          { key: 'other', value: 'O', ttlMs: LONG_TTL },
+          { key: 'cache:{c}', value: `${shared.slice(0, -1)}}`, ttlMs: 2 * LONG_TTL },
+        ]);
+        expect(await store.getMany(['sess:{s}', 'other', 'cache:{c}'])).toEqual([shared, 'O', shared]);
+        expect(await store.ttl('sess:{s}')).toBeLessThanOrEqual(LONG_TTL);
+        expect(await store.ttl('cache:{c}')).toBeGreaterThan(LONG_TTL);
+      });
+
       it('keeps the last value when a key appears twice', async () => {
         await store.setMany([
           { key: 'k', value: 'first', ttlMs: LONG_TTL },

@@ -61,14 +61,16 @@ return {value, ttl}
 
 /**
  * SET with PX for every key, in one atomic step: what a MULTI of SETs does, but as one command, so that it
- * is auto-pipelined with whatever else is in flight (a MULTI is always written on its own). KEYS[i] gets
- * ARGV[2i-1] for ARGV[2i] ms.
+ * is auto-pipelined with whatever else is in flight (a MULTI is always written on its own). With n keys,
+ * KEYS[i] is set to value number ARGV[n + i] (of the values from ARGV[2n + 1] on) for ARGV[i] ms: a value
+ * several keys share (a credential set under its session and its cache entry) is sent once.
  */
 const SET_MANY_SCRIPT = `
+local n = #KEYS
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+  redis.call('SET', key, ARGV[2 * n + tonumber(ARGV[n + i])], 'PX', ARGV[i])
 end
-return #KEYS
+return n
 `;
 
 /**
@@ -105,6 +107,16 @@ function script(text: string): Script {
 const INCREMENT = script(INCREMENT_SCRIPT);
 const SET_MANY = script(SET_MANY_SCRIPT);
 const SET_MAX = script(SET_MAX_SCRIPT);
+
+/** SET_MANY's ARGV for `writes`: their TTLs, then which value each takes, then each distinct value once. */
+function setManyArguments(writes: readonly { value: string; ttlMs: number }[]): (string | number)[] {
+  const values: string[] = [];
+  const picks = writes.map(({ value }) => {
+    const index = values.indexOf(value);
+    return index >= 0 ? index + 1 : values.push(value);
+  });
+  return [...writes.map((w) => w.ttlMs), ...picks, ...values];
+}
 
 async function runScript(client: Redis | Cluster, { text, sha }: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
   try {
@@ -191,16 +203,7 @@ export class RedisStore implements Store {
     await this.#run('setMany', async (c) => {
       // Standalone and Sentinel: one script, atomic. Cluster: one per slot (atomic per slot), in parallel.
       const groups = this.#settings.topology === 'cluster' ? groupBySlot(writes, (w) => w.rawKey) : [writes];
-      await Promise.all(
-        groups.map((group) =>
-          runScript(
-            c,
-            SET_MANY,
-            group.map((w) => w.rawKey),
-            group.flatMap((w) => [w.value, w.ttlMs]),
-          ),
-        ),
-      );
+      await Promise.all(groups.map((group) => runScript(c, SET_MANY, group.map((w) => w.rawKey), setManyArguments(group))));
     });
   }
 
