@@ -36,7 +36,9 @@ export function awsCredentialsXml(set: AwsKeys): string {
 
 /** AWS writes timestamps without milliseconds. */
 function awsTimestamp(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const iso = date.toISOString();
+  // `YYYY-MM-DDTHH:mm:ss.sssZ`; an expanded year (beyond 9999) keeps the general form.
+  return iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The AWS keys in AWS `credential_process` shape: exactly its five members. */

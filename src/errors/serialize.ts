@@ -6,8 +6,13 @@ export const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
 
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
+/** Anything escapeXml changes: a character XML 1.0 cannot carry, or one of the five it escapes. */
+const NEEDS_ESCAPING = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff&<>"']/;
+
 /** Escapes text for an XML element or attribute. */
 export function escapeXml(text: string): string {
+  // Most values (keys, tokens, ids) need nothing: one scan to tell, instead of two replacing ones.
+  if (!NEEDS_ESCAPING.test(text)) return text;
   // Characters XML 1.0 cannot carry at all are dropped rather than escaped.
   return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '').replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
 }
