@@ -331,11 +331,15 @@ async function startServers(config: GatewayConfig, options: GatewayOptions, part
 
   // Responses not yet started, so that a shutdown can ask them to end their connection.
   const unanswered = new Set<ServerResponse>();
+  // One listener function for every response (a response closes once), not a closure per request.
+  function answered(this: ServerResponse): void {
+    unanswered.delete(this);
+  }
   const handle = app.callback();
   const server = boundedServer((req, res) => {
     if (accepting.value) {
       unanswered.add(res);
-      res.once('close', () => unanswered.delete(res));
+      res.on('close', answered);
     } else {
       // Draining: Node would otherwise keep the connection alive, and a client reusing it just as the
       // port closes has its request dropped unanswered (and `server.close` waits for the idle timeout).
