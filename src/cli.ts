@@ -350,8 +350,9 @@ async function serve(configFile: string, listen: { port?: number; host?: string 
     return runPrimary({ workers, logger: createLogger({ format: config.log?.format }), stopTimeoutMs: (delaySeconds + graceSeconds) * 1000 + 5_000 });
   }
   const id = workerId();
-  // Buffered: a request never waits for stdout; flushLogs below writes every line out before the exit.
-  const logger = id === undefined ? createLogger({ format: config.log?.format, buffered: true }) : createLogger({ format: config.log?.format, buffered: true }).child({ worker: id });
+  // Buffered unless log.sync: a request never waits for stdout; flushLogs below writes every line out before the exit.
+  const processLogger = createLogger({ format: config.log?.format, buffered: !(config.log?.sync ?? false) });
+  const logger = id === undefined ? processLogger : processLogger.child({ worker: id });
   const metrics = new GatewayMetrics();
   await shareMetricsWithPrimary(metrics);
   const gateway = await startGateway(config, { logger, metrics, ...listen, ...(keysFile ? { keysFile } : {}) });

@@ -1287,8 +1287,9 @@ export function gatewaySchema(options: { allowInsecureHttp: boolean; providers: 
       delay_seconds: integer(0, 300).default(DEFAULT_SHUTDOWN.delaySeconds),
       grace_seconds: integer(0, 3_600).default(DEFAULT_SHUTDOWN.graceSeconds),
     }).prefault({}),
-    // STSGATE_LOG_FORMAT overrides log.format (observability/logger.ts).
-    log: section({ format: z.enum(LOG_FORMATS).default('auto') }).prefault({}),
+    // STSGATE_LOG_FORMAT overrides log.format (observability/logger.ts). sync: every line written before
+    // the response is sent (a system call per line) instead of in batches of at most 100 ms.
+    log: section({ format: z.enum(LOG_FORMATS).default('auto'), sync: z.boolean().default(false) }).prefault({}),
     // Denial lines name the account (email or login) the person saw on the denial page; false leaves it out.
     audit: section({ include_account_label: z.boolean().default(true) }).prefault({}),
     issuers: z.array(issuerSchema).default([]),

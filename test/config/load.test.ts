@@ -73,7 +73,7 @@ describe('a valid configuration', () => {
       clients: [],
       workers: 1,
       shutdown: { delaySeconds: 0, graceSeconds: 10 },
-      log: { format: 'auto' },
+      log: { format: 'auto', sync: false },
       audit: { includeAccountLabel: true },
       issuers: [
         {
@@ -110,7 +110,7 @@ describe('a valid configuration', () => {
         t.store = { redis: { url: 'redis://localhost:6379' } };
         t.workers = 4;
         t.shutdown = { delay_seconds: 5, grace_seconds: 20 };
-        t.log = { format: 'text' };
+        t.log = { format: 'text', sync: true };
         t.audit = { include_account_label: false };
         Object.assign(issuer(t), { algorithms: ['ES384', 'EdDSA'], clock_skew_seconds: 5, max_token_age_seconds: 600 });
         Object.assign(role(t), {
@@ -131,7 +131,7 @@ describe('a valid configuration', () => {
     expect(config.signing).toEqual({ algorithm: 'EdDSA', keysFile: '/etc/stsgate/keys.json', reloadIntervalSeconds: 2 });
     expect(config.workers).toBe(4);
     expect(config.shutdown).toEqual({ delaySeconds: 5, graceSeconds: 20 });
-    expect(config.log).toEqual({ format: 'text' });
+    expect(config.log).toEqual({ format: 'text', sync: true });
     expect(config.audit).toEqual({ includeAccountLabel: false });
     expect(config.encryptionKey).toEqual(Buffer.alloc(32, 7));
     expect(config.cache).toEqual({ minRemainingFraction: 0.25 });
@@ -248,6 +248,7 @@ describe('problems', () => {
     ['unknown key without a close match', (t) => (t.frobnicate = 1), '(top level): unknown key "frobnicate"; allowed keys: public_url, listen, admin, store, signing, account_id, providers, browser, dev, credentials, limits, introspection, workers, shutdown, log, audit, issuers, targets, roles, rules, tests, clients'],
     ['unknown nested key', (t) => (issuer(t).audience = ['x']), 'issuers[0]: unknown key "audience"; did you mean "audiences"?'],
     ['an unknown log format', (t) => (t.log = { format: 'pretty' }), 'log.format: found "pretty", expected one of auto, text, json'],
+    ['log.sync that is not a boolean', (t) => (t.log = { sync: 'yes' }), 'log.sync: found "yes", expected true or false'],
     ['an account-label switch that is not a boolean', (t) => (t.audit = { include_account_label: 'no' }), 'audit.include_account_label: found "no", expected true or false'],
     ['unknown rule key', (t) => (rule(t).mtach = {}), 'rules[0]: unknown key "mtach"; did you mean "match"?'],
     ['missing public_url', (t) => delete t.public_url, 'public_url: missing, expected an https:// URL'],

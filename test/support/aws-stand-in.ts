@@ -36,6 +36,8 @@ export async function startAwsStandIn(issuerUrl: string, subject = 'repo:4242:re
       credentials: { encryption_key: keys.encryptionKey },
       account_id: ACCOUNT_ID,
       dev: { allow_insecure_http: true },
+      // calls() reads this process's audit log right after each answer: each line written before its response.
+      log: { sync: true },
       issuers: [{ id: 'stsgate-a', issuer: issuerUrl, audiences: ['sts.amazonaws.com'] }],
       roles: [{ name: 'prod-deployer', scopes: ['deploy'], audiences: ['aws.example.com'], session_tags: { repo: 'claims.https://aws\\.amazon\\.com/tags.principal_tags.repo.0' } }],
       rules: [
