@@ -11,7 +11,7 @@ import { noStore } from './middleware/browser.js';
 import { protocol } from './middleware/errors.js';
 import type { ClientAuthenticator } from '../credentials/client-authentication.js';
 import type { AddressCounter, ExchangeRateLimits } from '../limits/rate-limits.js';
-import { awaitAddressCount, countClientAddress } from './middleware/rate-limit.js';
+import { countedForm } from './middleware/rate-limit.js';
 import { parseForm, readBody } from './middleware/request.js';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../domain/oauth-identifiers.js';
 
@@ -42,10 +42,10 @@ export interface OAuthRouteDependencies {
 export function oauthRoutes(deps: OAuthRouteDependencies): Router {
   const router = new Router({ prefix: '/oauth2' });
   const form = [protocol('oauth'), noStore, readBody(deps.maxBodyBytes), parseForm] as const;
-  router.post('/token', protocol('oauth'), noStore, countClientAddress(deps.limits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, tokenExchange(deps));
+  router.post('/token', protocol('oauth'), noStore, countedForm(deps.limits, deps.maxBodyBytes), tokenExchange(deps));
   // Counted before anything else (unauthenticated requests too: guessing secrets and scanning tokens both
   // cost requests), then the client authenticates (RFC 7662 §2.1), then the token is looked at.
-  router.post('/introspect', protocol('oauth'), noStore, countClientAddress(deps.introspectionLimits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, authenticateClient(deps.introspectionClients), introspect(deps));
+  router.post('/introspect', protocol('oauth'), noStore, countedForm(deps.introspectionLimits, deps.maxBodyBytes), authenticateClient(deps.introspectionClients), introspect(deps));
   // RFC 7009 §2.1 has the client authenticate too; stsgate does not ask it to: revoking needs the token
   // itself, and whoever holds a token may end it (SECURITY.md, "Introspection and revocation").
   router.post('/revoke', ...form, revoke(deps));

@@ -9,9 +9,8 @@ import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ExchangeRateLimits } from '../limits/rate-limits.js';
 import { STS_NAMESPACE, xmlElement } from '../errors/serialize.js';
-import { parseForm, readBody } from './middleware/request.js';
-import { protocol } from './middleware/errors.js';
-import { awaitAddressCount, countClientAddress } from './middleware/rate-limit.js';
+import type { Protocol } from './middleware/errors.js';
+import { countedForm } from './middleware/rate-limit.js';
 import type { AuditLog } from '../observability/audit.js';
 
 /** The one STS API version there is. */
@@ -40,15 +39,15 @@ export interface StsRouteDependencies {
 /** `POST /` and `POST /sts`: the AWS STS Query API. */
 export function stsRoutes(deps: StsRouteDependencies): Router {
   const router = new Router();
-  const handlers = [
-    protocol('aws'), awsRequestId, countClientAddress(deps.limits), readBody(deps.maxBodyBytes), parseForm, awaitAddressCount, checkAction(deps), dispatch(deps),
-  ];
+  const handlers = [awsProtocol, countedForm(deps.limits, deps.maxBodyBytes), checkAction(deps), dispatch(deps)];
   router.post('/', ...handlers);
   router.post('/sts', ...handlers);
   return router;
 }
 
-async function awsRequestId(ctx: Context, next: Next): Promise<void> {
+/** Errors below in AWS's XML, and the request id under AWS's header name too. */
+async function awsProtocol(ctx: Context, next: Next): Promise<void> {
+  ctx.state.protocol = 'aws' satisfies Protocol;
   ctx.set('x-amzn-RequestId', String(ctx.state.requestId));
   await next();
 }

@@ -4,28 +4,27 @@
  */
 import type { Context, Next } from 'koa';
 import type { AddressCounter, LoginRateLimits, PasswordAttemptLimits } from '../../limits/rate-limits.js';
+import { parseFormOf, readBodyOf } from './request.js';
 
 /**
- * Starts counting the request against its client address at once, so the store's round trip runs while
- * the body is read and parsed; `awaitAddressCount` (placed before the request is acted on) waits for it.
+ * The exchange endpoints' common head, as one middleware: the request is counted against its client
+ * address at once, so that the store's round trip runs while the body is read (readBody's limits) and
+ * parsed (parseForm's rules); the count is waited for, and a request over the limit refused, before
+ * anything else is done with it.
  */
-export function countClientAddress(limits: AddressCounter | undefined) {
-  return async function startAddressCount(ctx: Context, next: Next): Promise<void> {
+export function countedForm(limits: AddressCounter | undefined, maxBodyBytes: number) {
+  return async function readCountedForm(ctx: Context, next: Next): Promise<void> {
+    let counted: Promise<void> | undefined;
     if (limits?.limitsAddresses) {
-      const counted = limits.countAddress(ctx.ip);
+      counted = limits.countAddress(ctx.ip);
       // Settled below; a request that fails earlier (e.g. 413) must not leave an unhandled rejection.
       counted.catch(() => {});
-      ctx.state.addressCount = counted;
     }
+    await readBodyOf(ctx, maxBodyBytes);
+    parseFormOf(ctx);
+    if (counted) await counted;
     await next();
   };
-}
-
-/** Waits for the address count started by `countClientAddress`, refusing the request when over the limit. */
-export async function awaitAddressCount(ctx: Context, next: Next): Promise<void> {
-  const counted = ctx.state.addressCount as Promise<void> | undefined;
-  if (counted) await counted;
-  await next();
 }
 
 /** Counts the request against its client address's login limit before anything else is done with it. */

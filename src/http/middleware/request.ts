@@ -103,24 +103,26 @@ function routeGroup(path: string): string {
  */
 export function readBody(maxBytes: number) {
   return async function readRawBody(ctx: Context, next: Next): Promise<void> {
-    // Already read by middleware ahead (the token endpoint's dispatch to the OpenID Provider): read once.
-    if (ctx.state.rawBody !== undefined) {
-      await next();
-      return;
-    }
-    const declared = ctx.get('content-length');
-    if (declared !== '' && Number(declared) > maxBytes) {
-      throw new GatewayError('PayloadTooLarge', `The request body is larger than ${maxBytes} bytes.`);
-    }
-    try {
-      ctx.state.rawBody = await getRawBody(ctx.req, { limit: maxBytes, length: declared === '' ? null : declared });
-    } catch (err) {
-      const type = (err as { type?: string }).type;
-      if (type === 'entity.too.large') throw new GatewayError('PayloadTooLarge', `The request body is larger than ${maxBytes} bytes.`);
-      throw new GatewayError('ValidationError', 'The request body could not be read.', { debug: type ?? String(err) });
-    }
+    await readBodyOf(ctx, maxBytes);
     await next();
   };
+}
+
+/** readBody's work, for middleware that does more around it (rate-limit.ts's countedForm). */
+export async function readBodyOf(ctx: Context, maxBytes: number): Promise<void> {
+  // Already read by middleware ahead (the token endpoint's dispatch to the OpenID Provider): read once.
+  if (ctx.state.rawBody !== undefined) return;
+  const declared = ctx.get('content-length');
+  if (declared !== '' && Number(declared) > maxBytes) {
+    throw new GatewayError('PayloadTooLarge', `The request body is larger than ${maxBytes} bytes.`);
+  }
+  try {
+    ctx.state.rawBody = await getRawBody(ctx.req, { limit: maxBytes, length: declared === '' ? null : declared });
+  } catch (err) {
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.too.large') throw new GatewayError('PayloadTooLarge', `The request body is larger than ${maxBytes} bytes.`);
+    throw new GatewayError('ValidationError', 'The request body could not be read.', { debug: type ?? String(err) });
+  }
 }
 
 /**
@@ -129,6 +131,12 @@ export function readBody(maxBytes: number) {
  * splitting parameters between parsers hopes to choose.
  */
 export async function parseForm(ctx: Context, next: Next): Promise<void> {
+  parseFormOf(ctx);
+  await next();
+}
+
+/** parseForm's work, for middleware that does more around it (rate-limit.ts's countedForm). */
+export function parseFormOf(ctx: Context): void {
   if (!ctx.is('application/x-www-form-urlencoded')) {
     throw new GatewayError('UnsupportedMediaType', 'The request body must be application/x-www-form-urlencoded.');
   }
@@ -147,5 +155,4 @@ export async function parseForm(ctx: Context, next: Next): Promise<void> {
     form.set(key, value);
   }
   ctx.state.form = form;
-  await next();
 }
