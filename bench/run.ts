@@ -1,20 +1,21 @@
 /**
  * `npm run bench`: the performance benchmark of issue 5. In one run it starts what it needs (a loopback
  * JWT issuer, a Redis-backed gateway, a bare-Koa baseline, the floor server (bare Koa doing only an
- * exchange's unavoidable work) and an oidc-provider peer, each server in its own process), drives load
- * with autocannon from this process, and writes bench/results.md.
+ * exchange's unavoidable work) and an oidc-provider peer, each server in its own process; then the
+ * gateway once more as one process and with `workers: auto`), drives load with autocannon from this
+ * process, and writes bench/results.md.
  *
- *   npm run bench                       the full run (about 200 s on two cores)
+ *   npm run bench                       the full run (about 230 s on two cores)
  *   npm run bench -- --quick            shorter passes, for checking the harness itself
  *   npm run bench -- --profile          CPU profiles of fresh issuance and cache hits -> bench/PROFILE.md
  *   npm run bench -- --cases=fresh,cache-hit   the baseline and only these cases, in this order (while iterating)
+ *   npm run bench -- --cases=workers    one gateway process against `workers: auto` (issue 17)
  *
  * Environment: REDIS_URL (default redis://127.0.0.1:6379); keys are written under a fresh random prefix
  * and deleted at the end.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Redis } from 'ioredis';
 import { exportPKCS8 } from 'jose';
+import { workerCount } from '../src/cluster.js';
 import { generateSigningJwk } from '../src/credentials/signing-keys.js';
 import { execForm, finalStage, readDockerfile } from '../test/deploy/dockerfile.js';
 import { TestIssuer } from '../test/support/test-issuer.js';
@@ -31,6 +33,8 @@ import { StsFaultServer } from '../test/support/sts-fault-server.js';
 import type { CryptoMeasurement } from './crypto.js';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harness/cpu-profile.js';
 import { runPass, type PassResult, type RequestShape } from './harness/load.js';
+import { parallelScaling } from './harness/parallel-scaling.js';
+import { CLOCK_TICKS, cpusAllowed, cpuTicks, machineTicks, memoryBytes } from './harness/proc.js';
 import { buildServers, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
 import { TokenPool } from './harness/token-pool.js';
 import { measureRules, RULE_SET_SIZES } from './rules.js';
@@ -56,8 +60,9 @@ const selected = (id: string) => id === 'baseline' || !ONLY || ONLY.includes(id)
 /**
  * Seconds per pass: 2 s warm-up, 6 s at full speed, 4 s at half that rate, i.e. 12.5 s a case with the
  * idle sample before it. Fourteen cases (the baseline twice), 16 s of process warm-ups and the token
- * minting the warm-ups do not cover (2-3 s) make about 200 s on two cores. BENCH_TIMING=warm-up,max,half
- * overrides (A/B runs).
+ * minting the warm-ups do not cover (2-3 s) make about 200 s on two cores, and the workers case (two
+ * gateways, each 2 + 2 s of warm-up, 6 s of fresh issuance and 4 s of cache hits) about 30 s more.
+ * BENCH_TIMING=warm-up,max,half overrides (A/B runs).
  */
 const TIMING = timing();
 
@@ -94,6 +99,14 @@ const FLOORS = { fresh: 'floor-fresh', 'cache-hit': 'floor-cache-hit' } as const
 /** The cases whose every request takes a new token from the pool (fresh issuance, gateway and floor). */
 const FRESH_CASES: ReadonlySet<string> = new Set(['fresh', 'fresh-no-targets', 'rfc8693', 'target', FLOORS.fresh]);
 const freshTokens = (spec: CaseSpec) => FRESH_CASES.has(spec.id);
+
+/**
+ * The `workers` case (issue 17): the gateway with `workers: auto` (node:cluster, src/cluster.ts) against
+ * one process, fresh issuance and cache hits, in the same run. It takes tokens from the pool too.
+ */
+const WORKERS_CASE = 'workers';
+/** The `workers` settings it compares, in the order it runs them. */
+const WORKERS_SETTINGS = [1, 'auto'] as const;
 
 /** The most tokens minted alongside warm-ups: above what the floor's fresh case takes in its process (about 135,000 at 9,700 req/s). */
 const ALONGSIDE_LIMIT = QUICK ? 30_000 : 150_000;
@@ -172,11 +185,11 @@ async function main(): Promise<void> {
     cleanups.push(() => awsStandIn.close());
     const settings: GatewayBenchSettings = { issuerUrl: issuer.url, redisUrl: REDIS_URL, redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64'), stsUrl: awsStandIn.url };
     const floorSettings: FloorBenchSettings = { issuerUrl: issuer.url, publicJwk: rsKey.publicJwk, redisUrl: REDIS_URL, redisPrefix: prefix };
-    const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings), [FLOOR_SETTINGS_ENV]: JSON.stringify(floorSettings) };
     // The cache-hit cases (gateway and floor) send this one token, a subject that repeats.
     const repeatedToken = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat', sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
 
-    const start = async (kind: ServerKind, nodeFlags: string[] = []) => {
+    const start = async (kind: ServerKind, nodeFlags: string[] = [], gatewaySettings: Partial<GatewayBenchSettings> = {}) => {
+      const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify({ ...settings, ...gatewaySettings }), [FLOOR_SETTINGS_ENV]: JSON.stringify(floorSettings) };
       const script = { baseline: 'baseline', floor: 'floor', gateway: 'gateway', peer: 'oidc-provider' }[kind];
       const server = await ServerProcess.start(kind, script, { nodeFlags, env });
       servers.add(server);
@@ -188,9 +201,9 @@ async function main(): Promise<void> {
     };
 
     if (PROFILE) {
-      await profileRun({ start, stop, issuer, pool, redis, machine, repeatedToken, dir });
+      await profileRun({ start, stop, issuer, pool, redis, machine, repeatedToken, redisPrefix: prefix, dir });
     } else {
-      await fullRun({ start, stop, issuer, pool, redis, machine, repeatedToken, rules });
+      await fullRun({ start, stop, issuer, pool, redis, machine, repeatedToken, redisPrefix: prefix, rules });
     }
     log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   } finally {
@@ -202,7 +215,8 @@ async function main(): Promise<void> {
 }
 
 interface RunContext {
-  start: (kind: ServerKind, nodeFlags?: string[]) => Promise<ServerProcess>;
+  /** Starts a server; a gateway's settings may differ from the run's in `gatewaySettings` (the `workers` case). */
+  start: (kind: ServerKind, nodeFlags?: string[], gatewaySettings?: Partial<GatewayBenchSettings>) => Promise<ServerProcess>;
   stop: (server: ServerProcess) => Promise<void>;
   issuer: TestIssuer;
   pool: TokenPool;
@@ -210,13 +224,15 @@ interface RunContext {
   machine: Machine;
   /** The cache-hit cases' token. */
   repeatedToken: string;
+  /** The run's Redis key prefix (everything under it is deleted at the end). */
+  redisPrefix: string;
 }
 
 async function fullRun(context: RunContext & { rules: { size: number; perEvaluationUs: number; compileMs: number }[] }): Promise<void> {
   const { start, stop, pool, redis } = context;
   const results: CaseResult[] = [];
   // Tokens are minted alongside the warm-ups of cases that take none, while a case that takes them is still to come.
-  let freshAhead = [...FRESH_CASES].filter(selected).length;
+  let freshAhead = [...FRESH_CASES, WORKERS_CASE].filter(selected).length;
   const measure = async (server: ServerProcess, spec: CaseSpec) => {
     const result = await measureCase(server, spec, pool, redis, freshAhead > 0);
     if (freshTokens(spec)) freshAhead--;
@@ -257,6 +273,12 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
     await stop(floor);
   }
 
+  let workers: WorkersComparison | undefined;
+  if (selected(WORKERS_CASE)) {
+    workers = await workersComparison(context, freshAhead > 0);
+    freshAhead--;
+  }
+
   if (selected('peer')) {
     const peer = await start('peer');
     results.push(await measure(peer, peerCase()));
@@ -269,7 +291,7 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
   results.push(baseline);
   results.sort((a, b) => KIND_ORDER.indexOf(a.spec.server) - KIND_ORDER.indexOf(b.spec.server));
 
-  const report = renderReport(context.machine, results, context.rules, gatewayPeakRss, { start: firstBaseline.max.rps, end: lastBaseline.max.rps });
+  const report = renderReport(context.machine, results, context.rules, gatewayPeakRss, { start: firstBaseline.max.rps, end: lastBaseline.max.rps }, workers);
   // Only a full run replaces the published results; a partial one goes to the temporary directory.
   const file = QUICK || ONLY || process.env.BENCH_TIMING ? join(tmpdir(), 'stsgate-bench-results.partial.md') : join(BENCH_DIR, 'results.md');
   await writeFile(file, report);
@@ -344,42 +366,212 @@ async function measureCase(server: ServerProcess, spec: CaseSpec, pool: TokenPoo
   const { warm, minted, idleRss } = await warmUpCase(server, spec, pool, mintAlongside);
   if (warm.failures > 0) notes.push(`warm-up: ${warm.failures} failed requests (${JSON.stringify(warm.statusCodes)})`);
 
-  const reusedBefore = pool.reused;
-  const cacheBefore = server.name === 'gateway' ? await cacheCounts(server) : undefined;
-  const usesRedis = spec.server === 'gateway' || spec.server === 'floor';
-  const redisBefore = usesRedis ? await redisCpuSeconds(redis) : undefined;
-  const cpuBefore = cpuTicks(server.pid);
   const sampler = new RssSampler(server);
-  const max = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.maxSeconds });
-  const cpuAfter = cpuTicks(server.pid);
-  const redisAfter = usesRedis ? await redisCpuSeconds(redis) : undefined;
+  const measured = await measuredPass(server, spec, TIMING.maxSeconds, pool, redis);
+  const { pass: max, cpu } = measured;
+  notes.push(...measured.notes);
   // Where the resident memory is, right after the full-speed pass (no collection forced): V8's heap, and
   // what lives outside it.
   const heap = await server.memoryUsage().catch(() => undefined);
 
   const halfRate = Math.max(1, Math.floor(max.rps / 2));
   if (freshTokens(spec)) await mint(pool, tokensFor(halfRate, TIMING.halfSeconds, 1.1));
+  const reusedBefore = pool.reused;
   const half = await runPass(server.url, spec.shape, { connections, durationSeconds: TIMING.halfSeconds, overallRate: halfRate });
   const peakRssBytes = sampler.stop();
-  const cacheAfter = server.name === 'gateway' ? await cacheCounts(server) : undefined;
+  notes.push(...passProblems('half-rate pass', half, pool.reused - reusedBefore));
 
-  if (pool.reused > reusedBefore) notes.push(`token pool ran dry: ${pool.reused - reusedBefore} requests repeated a subject`);
-  if (max.failures + half.failures > 0) notes.push(`${max.failures + half.failures} failed requests (${JSON.stringify({ ...max.statusCodes })})`);
-  if (cacheBefore && cacheAfter) {
-    const hits = cacheAfter.hit - cacheBefore.hit;
-    const misses = cacheAfter.miss - cacheBefore.miss;
-    if (hits + misses > 0) notes.push(`credential cache: ${hits} hits, ${misses} misses`);
-  }
-  const perRequest = (ticks: number) => (max.requests === 0 ? 0 : ((ticks / CLOCK_TICKS) * 1e6) / max.requests);
-  const serverCpuUsPerRequest = perRequest(cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system);
-  const serverSystemUsPerRequest = perRequest(cpuAfter.system - cpuBefore.system);
-  const redisCpuUsPerRequest = redisBefore === undefined || redisAfter === undefined || max.requests === 0 ? undefined : ((redisAfter - redisBefore) * 1e6) / max.requests;
+  const perRequest = (seconds: number) => (max.requests === 0 ? 0 : (seconds * 1e6) / max.requests);
+  const serverCpuUsPerRequest = perRequest(cpu.server.user + cpu.server.system);
+  const serverSystemUsPerRequest = perRequest(cpu.server.system);
+  const redisCpuUsPerRequest = cpu.redis === undefined || max.requests === 0 ? undefined : perRequest(cpu.redis);
   const result: CaseResult = { spec, max, half, halfRate, peakRssBytes, serverCpuUsPerRequest, serverSystemUsPerRequest, redisCpuUsPerRequest, notes };
   log(
     `${spec.title}: RSS ${mb(idleRss)} MB before, warm-up ${warm.rps.toFixed(0)} req/s${minted > 0 ? ` (${minted} tokens minted alongside)` : ''}; ${max.rps.toFixed(0)} req/s, p50 ${max.p50Ms} ms, p99 ${max.p99Ms} ms; at ${halfRate} req/s p99 ${half.p99Ms} ms; ` +
       `peak RSS ${mb(peakRssBytes)} MB${heap ? ` (after the full-speed pass: RSS ${mb(heap.rss)} MB, V8 heap ${mb(heap.heapUsed)} used of ${mb(heap.heapTotal)} MB, external ${mb(heap.external)} MB)` : ''}; ${serverCpuUsPerRequest.toFixed(0)} µs CPU/request (${serverSystemUsPerRequest.toFixed(0)} in the kernel)${notes.length ? `; ${notes.join('; ')}` : ''}`,
   );
   return result;
+}
+
+/** CPU seconds over a measured pass, by who spent them. */
+interface CpuUse {
+  /** Wall-clock seconds the pass took. */
+  seconds: number;
+  /** The server: its process and every process it started (a cluster's primary and workers), all threads. */
+  server: { user: number; system: number };
+  /** The same per server process (user + system), the server's own process (a cluster's primary) first. */
+  serverByProcess: number[];
+  /** Redis (`INFO cpu`), for the servers that use it. */
+  redis: number | undefined;
+  /** This process: autocannon, the load generator (the token pool's threads are idle during a measured pass). */
+  loadGenerator: number;
+  /** Every core of the machine, busy for anyone. */
+  machine: number;
+}
+
+/** CPU time used so far, by part: for `cpuUse` (a later snapshot minus an earlier one). */
+interface CpuSnapshot {
+  at: number;
+  server: Map<number, { user: number; system: number }>;
+  redis: number | undefined;
+  loadGenerator: NodeJS.CpuUsage;
+  machine: number;
+}
+
+async function cpuSnapshot(server: ServerProcess, redis: Redis | undefined): Promise<CpuSnapshot> {
+  // Sent first, answered after the synchronous reads below: all of them at about the same instant.
+  const redisSeconds = redis ? redisCpuSeconds(redis) : undefined;
+  const snapshot = { at: performance.now(), server: new Map(server.processTree().map((pid) => [pid, cpuTicks(pid)])), loadGenerator: process.cpuUsage(), machine: machineTicks().busy };
+  return { ...snapshot, redis: await redisSeconds };
+}
+
+/** What each part used between two snapshots; a server process that started in between counts from zero. */
+function cpuUse(before: CpuSnapshot, after: CpuSnapshot): CpuUse {
+  const server = { user: 0, system: 0 };
+  const serverByProcess: number[] = [];
+  for (const [pid, ticks] of after.server) {
+    const earlier = before.server.get(pid) ?? { user: 0, system: 0 };
+    server.user += (ticks.user - earlier.user) / CLOCK_TICKS;
+    server.system += (ticks.system - earlier.system) / CLOCK_TICKS;
+    serverByProcess.push((ticks.user + ticks.system - earlier.user - earlier.system) / CLOCK_TICKS);
+  }
+  const loadGenerator = (after.loadGenerator.user + after.loadGenerator.system - before.loadGenerator.user - before.loadGenerator.system) / 1e6;
+  return {
+    seconds: (after.at - before.at) / 1000,
+    server,
+    redis: before.redis === undefined || after.redis === undefined ? undefined : after.redis - before.redis,
+    loadGenerator,
+    machine: (after.machine - before.machine) / CLOCK_TICKS,
+    serverByProcess,
+  };
+}
+
+/**
+ * A full-speed pass of `seconds`, with the CPU each part used over it, and notes on what would make its
+ * numbers wrong: failed requests, a token pool that ran dry, cache counters off the case's intent.
+ */
+async function measuredPass(server: ServerProcess, spec: CaseSpec, seconds: number, pool: TokenPool, redis: Redis): Promise<{ pass: PassResult; cpu: CpuUse; notes: string[] }> {
+  const notes: string[] = [];
+  const reusedBefore = pool.reused;
+  const cacheBefore = server.name === 'gateway' ? await cacheCounts(server) : undefined;
+  const usesRedis = spec.server === 'gateway' || spec.server === 'floor';
+  const before = await cpuSnapshot(server, usesRedis ? redis : undefined);
+  const pass = await runPass(server.url, spec.shape, { connections: TIMING.connections, durationSeconds: seconds });
+  const after = await cpuSnapshot(server, usesRedis ? redis : undefined);
+  const cacheAfter = server.name === 'gateway' ? await cacheCounts(server) : undefined;
+  notes.push(...passProblems('full-speed pass', pass, pool.reused - reusedBefore));
+  const gone = [...before.server.keys()].filter((pid) => !after.server.has(pid));
+  if (gone.length > 0) notes.push(`server process ${gone.join(', ')} exited during the pass (its CPU is not counted)`);
+  if (cacheBefore && cacheAfter) {
+    const hits = cacheAfter.hit - cacheBefore.hit;
+    const misses = cacheAfter.miss - cacheBefore.miss;
+    if (hits + misses > 0) notes.push(`credential cache: ${hits} hits, ${misses} misses`);
+  }
+  return { pass, cpu: cpuUse(before, after), notes };
+}
+
+/** Notes on a pass whose numbers are not what they claim: failed requests, fresh-issuance tokens handed out twice. */
+function passProblems(label: string, pass: PassResult, reused: number): string[] {
+  return [
+    ...(reused > 0 ? [`${label}: token pool ran dry, ${reused} requests repeated a subject`] : []),
+    ...(pass.failures > 0 ? [`${label}: ${pass.failures} failed requests (${JSON.stringify(pass.statusCodes)})`] : []),
+  ];
+}
+
+/** One side of the `workers` case: the gateway with one `workers` setting, in processes of its own. */
+interface WorkersRun {
+  setting: number | 'auto';
+  /** What the gateway resolved the setting to (src/cluster.ts `workerCount`): 1 is one process, no cluster. */
+  workers: number;
+  /** Fresh issuance, then cache hits, each a full-speed pass with its CPU split. */
+  passes: { spec: CaseSpec; pass: PassResult; cpu: CpuUse }[];
+  /** Each process's own peak resident memory (VmHWM) at the end, the primary first. */
+  peakRss: number[];
+  notes: string[];
+}
+
+/** The `workers` case: how independent the cores were just before (see parallelScaling), and the two runs. */
+interface WorkersComparison {
+  scaling: number;
+  runs: WorkersRun[];
+}
+
+/**
+ * The `workers` case: the gateway of every other case (benchGatewayConfig; only `workers` differs) as one
+ * process, then with `workers: auto`, each in new processes. Each run keeps its Redis keys under a prefix
+ * of its own and reads nothing another process wrote, so, as for the floor, the first run takes the
+ * pool's tokens again from the first; the second goes on where the first stopped, so that no token
+ * reaches both runs.
+ */
+async function workersComparison(context: RunContext, mintAlongside: boolean): Promise<WorkersComparison> {
+  const started = performance.now();
+  const scaling = await parallelScaling(context.machine.cores, 500);
+  log(`workers case: CPU-bound work on ${context.machine.cores} threads at once did ${scaling.toFixed(2)}× the work of one thread alone`);
+  context.pool.rewind();
+  const runs: WorkersRun[] = [];
+  for (const setting of WORKERS_SETTINGS) runs.push(await workersRun(context, setting, mintAlongside));
+  log(`workers case: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  return { scaling, runs };
+}
+
+/**
+ * One `workers` setting: a new gateway, warmed up by cache hits (which take no tokens: the pool may mint
+ * alongside) and the fresh case's own warm-up, then fresh issuance at full speed and cache hits at full
+ * speed (as long as a half-rate pass, to keep the case short; the process is warm by then). No half-rate
+ * passes. Always stopped, however this ends.
+ */
+async function workersRun(context: RunContext, setting: number | 'auto', mintAlongside: boolean): Promise<WorkersRun> {
+  const { pool, redis } = context;
+  const notes: string[] = [];
+  const background = await backgroundCpuShare();
+  if (background > 0.1) notes.push(`other processes used ${(background * 100).toFixed(0)}% of the CPUs just before this run`);
+  const expected = workerCount(setting);
+  const server = await context.start('gateway', IMAGE_NODE_FLAGS, { workers: setting, redisPrefix: `${context.redisPrefix}workers-${setting}:` });
+  try {
+    // What the gateway made of the setting, which is what ran (it resolves "auto" itself, as stsgate serve does).
+    const resolved = server.ready.workers;
+    const workers = resolved?.count ?? expected;
+    if (workers !== expected) {
+      notes.push(`the gateway resolved workers: ${setting} to ${workers}, not ${expected} (it saw ${resolved?.availableParallelism} cores; its CPUs: ${cpusAllowed(server.pid)})`);
+    }
+    const processes = server.processTree().length;
+    if (processes !== (workers > 1 ? workers + 1 : 1)) notes.push(`${processes} gateway processes for ${describeWorkers(workers)}`);
+    const fresh = freshCase(pool);
+    const cacheHit = cacheHitCase(context.repeatedToken);
+    await probe(server, cacheHit);
+    const { pass: cacheWarm, minted } = await unmeasuredPass(server, cacheHit, TIMING.warmupSeconds, pool, mintAlongside);
+    const { warm } = await warmUpCase(server, fresh, pool, false);
+    // A new process's warm-up rate says little of its later rate (a cluster's workers each warm up on a
+    // share of the load; other work on the machine comes and goes), and a pool that runs dry would mean
+    // cache hits in a fresh pass: enough tokens for the higher of every worker at the whole fresh warm-up
+    // rate and the cache-hit warm-up rate (a fresh issuance costs more than a cache hit).
+    await mint(pool, tokensFor(Math.max(warm.rps * workers, cacheWarm.rps), TIMING.maxSeconds, 1.25));
+    if (warm.failures > 0) notes.push(`fresh warm-up: ${warm.failures} failed requests (${JSON.stringify(warm.statusCodes)})`);
+    const passes: WorkersRun['passes'] = [];
+    for (const [spec, seconds] of [
+      [fresh, TIMING.maxSeconds],
+      [cacheHit, TIMING.halfSeconds],
+    ] as const) {
+      const { pass, cpu, notes: passNotes } = await measuredPass(server, spec, seconds, pool, redis);
+      notes.push(...passNotes.map((n) => `${spec.title}: ${n}`));
+      passes.push({ spec, pass, cpu });
+      const cores = (s: number | undefined) => ((s ?? 0) / cpu.seconds).toFixed(2);
+      log(
+        `workers: ${setting} (${describeWorkers(workers)}), ${spec.title}: ${pass.rps.toFixed(0)} req/s, p99 ${pass.p99Ms.toFixed(1)} ms; CPU in cores: ` +
+          `gateway ${cores(cpu.server.user + cpu.server.system)}${cpu.serverByProcess.length > 1 ? ` (${cpu.serverByProcess.map(cores).join(' + ')})` : ''}, Redis ${cores(cpu.redis)}, load generator ${cores(cpu.loadGenerator)}, machine ${cores(cpu.machine)}`,
+      );
+    }
+    const peakRss = server.processTree().map((pid) => memoryBytes(pid, 'VmHWM'));
+    if (workers <= 1 && setting === 'auto') notes.push('workers: auto meant one process here: this run compares nothing');
+    log(`workers: ${setting}: peak RSS ${peakRss.map(mb).join(' + ')} MB${minted > 0 ? ` (${minted} tokens minted alongside the warm-up)` : ''}${notes.length ? `; ${notes.join('; ')}` : ''}`);
+    return { setting, workers, passes, peakRss, notes };
+  } finally {
+    await context.stop(server);
+  }
+}
+
+function describeWorkers(workers: number): string {
+  return workers > 1 ? `${workers} workers and their primary` : 'one process';
 }
 
 async function mint(pool: TokenPool, count: number): Promise<void> {
@@ -478,10 +670,34 @@ function floorCasesFor(repeatedToken: string, pool: TokenPool): CaseSpec[] {
   ];
 }
 
+/** An issued set in AssumeRoleWithWebIdentity's XML answer. */
+const issuedXml = (status: number, body: string) => status === 200 && body.includes('<AccessKeyId>ASIA');
+
+/** The gateway's fresh-issuance case: a new subject on every request. */
+function freshCase(pool: TokenPool): CaseSpec {
+  return {
+    id: 'fresh',
+    title: 'AssumeRoleWithWebIdentity, fresh issuance',
+    server: 'gateway',
+    shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
+    expect: issuedXml,
+  };
+}
+
+/** The gateway's cache-hit case: one token, repeated. */
+function cacheHitCase(repeatedToken: string): CaseSpec {
+  return {
+    id: 'cache-hit',
+    title: 'AssumeRoleWithWebIdentity, cache hit',
+    server: 'gateway',
+    shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, body: sts(repeatedToken) },
+    expect: issuedXml,
+  };
+}
+
 function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
   const exchange = (token: string) =>
     new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', audience: 'deployer' }).toString();
-  const issuedXml = (status: number, body: string) => status === 200 && body.includes('<AccessKeyId>ASIA');
   return [
     {
       // Not a target: the gateway's own middleware (request id, access log, headers, routers) on its
@@ -492,13 +708,7 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
       shape: { method: 'GET', path: '/healthz' },
       expect: (status, body) => status === 200 && body.includes('"ok"'),
     },
-    {
-      id: 'fresh',
-      title: 'AssumeRoleWithWebIdentity, fresh issuance',
-      server: 'gateway',
-      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
-      expect: issuedXml,
-    },
+    freshCase(pool),
     {
       // Issue 12: ten targets on a role must not slow the exchange. `fresh` asks for deployer, which lists
       // ten targets; this asks for reader, which lists none (and has the same session tags), in the same run.
@@ -508,13 +718,7 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
       shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take(), BENCH_ROLE_ARN.replace(/deployer$/, 'reader')) },
       expect: issuedXml,
     },
-    {
-      id: 'cache-hit',
-      title: 'AssumeRoleWithWebIdentity, cache hit',
-      server: 'gateway',
-      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, body: sts(fixtures.repeatedToken) },
-      expect: issuedXml,
-    },
+    cacheHitCase(fixtures.repeatedToken),
     {
       // Issue 13: a cache hit on a brokered set (real AWS credentials, here from a stand-in) costs no more
       // than a native cache hit (compare with cache-hit: the same request, another RoleArn).
@@ -656,6 +860,7 @@ function renderReport(
   rules: { size: number; perEvaluationUs: number; compileMs: number }[],
   gatewayPeakRss: number,
   baselinePasses: { start: number; end: number },
+  workers: WorkersComparison | undefined,
 ): string {
   const baseline = results.find((r) => r.spec.id === 'baseline')!;
   const ratio = (r: CaseResult) => r.max.rps / baseline.max.rps;
@@ -740,7 +945,7 @@ function renderReport(
       'CPU/request: the server process\'s user+system CPU over the full-speed pass (all threads), and Redis\'s (`INFO cpu`), divided by the requests answered. ' +
       'Fresh-issuance cases send a pre-minted RS256 token with a new subject on every request (GitHub-Actions-sized claims; each server process sees a token once), ' +
       'minted before a measured pass or alongside the warm-up of a case that sends none, never during a measured pass; the cache-hit case repeats one subject. ' +
-      'Run order: the baseline, the gateway cases, the floors, the peer, the baseline again.',
+      'Run order: the baseline, the gateway cases, the floors, the workers case, the peer, the baseline again.',
     '',
     '| case | req/s | × baseline | p50 | p99 | p99 at ½ max | peak RSS MB | server CPU µs/req (kernel) | Redis CPU µs/req |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -763,6 +968,7 @@ function renderReport(
           ...(floorLines.length ? [...floorLines, ''] : []),
         ]
       : []),
+    ...(workers ? [renderWorkers(machine, workers), ''] : []),
     '## Rules micro-benchmark',
     '',
     '| rules | µs per evaluation | compile ms |',
@@ -770,6 +976,57 @@ function renderReport(
     ...rules.map((r) => `| ${r.size.toLocaleString('en-US')} | ${r.perEvaluationUs.toFixed(2)} | ${r.compileMs.toFixed(1)} |`),
     '',
     ...(notes.length ? ['## Notes', '', ...notes, ''] : []),
+  ].join('\n');
+}
+
+/** The `workers` section: req/s, latency and how the machine's cores were split, one process against `workers: auto`. */
+function renderWorkers(machine: Machine, { scaling, runs }: WorkersComparison): string {
+  const shown = (run: WorkersRun) => (run.setting === 'auto' ? `auto (${describeWorkers(run.workers)})` : `${run.setting} (${describeWorkers(run.workers)})`);
+  const ids = runs[0]?.passes.map((p) => p.spec.id) ?? [];
+  const rows = ids.flatMap((id) =>
+    runs.map((run) => {
+      const { spec, pass, cpu } = run.passes.find((p) => p.spec.id === id)!;
+      const server = cpu.server.user + cpu.server.system;
+      const redis = cpu.redis ?? 0;
+      const other = Math.max(0, cpu.machine - server - redis - cpu.loadGenerator);
+      const cores = (seconds: number) => `${(seconds / cpu.seconds).toFixed(2)} (${((seconds / cpu.seconds / machine.cores) * 100).toFixed(0)}%)`;
+      const perRequest = pass.requests === 0 ? 0 : (server * 1e6) / pass.requests;
+      const byProcess = cpu.serverByProcess.length > 1 ? cpu.serverByProcess.map((seconds) => (seconds / cpu.seconds).toFixed(2)).join(' + ') : '–';
+      return `| ${spec.title} | ${shown(run)} | ${pass.rps.toFixed(0)} | ${pass.p50Ms.toFixed(1)} | ${pass.p99Ms.toFixed(1)} | ${cores(server)} | ${byProcess} | ${cores(redis)} | ${cores(cpu.loadGenerator)} | ${cores(other)} | ${perRequest.toFixed(0)} |`;
+    }),
+  );
+  const [one, several] = runs;
+  const ratios =
+    one && several
+      ? ids.map((id) => {
+          const rps = (run: WorkersRun) => run.passes.find((p) => p.spec.id === id)!.pass.rps;
+          return `${one.passes.find((p) => p.spec.id === id)!.spec.title}: ${(rps(several) / rps(one)).toFixed(2)}× (${rps(several).toFixed(0)} / ${rps(one).toFixed(0)} req/s)`;
+        })
+      : [];
+  const rss = (run: WorkersRun) =>
+    run.peakRss.length > 1 ? `${mb(run.peakRss.reduce((a, b) => a + b, 0))} MB (primary ${mb(run.peakRss[0]!)} + workers ${run.peakRss.slice(1).map(mb).join(' + ')})` : `${mb(run.peakRss[0] ?? 0)} MB`;
+  const notes = runs.flatMap((run) => run.notes.map((n) => `- workers ${run.setting}: ${n}`));
+  return [
+    '## workers: auto against one process (issue 17)',
+    '',
+    `The gateway of the other cases (same configuration; only \`workers\` differs) as one process (\`workers: 1\`), then with \`workers: auto\` ` +
+      '(src/cluster.ts: node:cluster, the workers share the ports), each in new processes with Redis keys of their own, one after the other: ' +
+      `warm-ups of ${TIMING.warmupSeconds} s of cache hits and ${TIMING.warmupSeconds} s of fresh issuance, then fresh issuance for ${TIMING.maxSeconds} s and cache hits for ${TIMING.halfSeconds} s at full speed ` +
+      `(${TIMING.connections} connections; no half-rate pass). Fresh-issuance tokens are new to each run: no token reaches both. ` +
+      `autocannon, Redis and the gateway share the machine's ${machine.cores} cores; the CPU columns say how they split them over each measured pass, in cores ` +
+      `(CPU seconds per second; in parentheses, the share of all ${machine.cores}): the gateway is the user+system time of the primary and every worker ` +
+      '(`/proc/<pid>/stat`), Redis its `INFO cpu`, the load generator the orchestrating process (`process.cpuUsage()`), other the rest of the machine\'s busy time (`/proc/stat`).',
+    '',
+    '| case | workers | req/s | p50 | p99 | gateway CPU | primary + each worker | Redis CPU | load generator CPU | other CPU | gateway CPU µs/req |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+    '',
+    ...(ratios.length ? [`req/s with workers: auto over one process: ${ratios.join('; ')}.`, ''] : []),
+    `How independent the cores were, just before: CPU-bound work (SHA-256) on ${machine.cores} threads at once did ${scaling.toFixed(2)}× the work of one thread alone ` +
+      `(${machine.cores.toFixed(2)}× on ${machine.cores} independent idle cores). Workers gain at most that, less the share of the cores Redis and the load generator take.`,
+    '',
+    `Peak RSS (each process's own VmHWM; a sum bounds the processes' peak together from above): ${runs.map((run) => `${shown(run)} ${rss(run)}`).join('; ')}.`,
+    ...(notes.length ? ['', ...notes] : []),
   ].join('\n');
 }
 
@@ -809,30 +1066,11 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
  * work, which competes with the servers and the load generator for the same cores.
  */
 async function backgroundCpuShare(ms = 500): Promise<number> {
-  const sample = () => {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-    return { idle, total: fields.reduce((a, b) => a + b, 0) };
-  };
-  const before = sample();
+  const before = machineTicks();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  const after = sample();
+  const after = machineTicks();
   const total = after.total - before.total;
-  return total <= 0 ? 0 : 1 - (after.idle - before.idle) / total;
-}
-
-/** USER_HZ: the unit of /proc/<pid>/stat times on Linux. */
-const CLOCK_TICKS = 100;
-
-/** User and system CPU of a process and all its threads, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-function cpuTicks(pid: number): { user: number; system: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(fields[11]), system: Number(fields[12]) };
-  } catch {
-    return { user: 0, system: 0 };
-  }
+  return total <= 0 ? 0 : (after.busy - before.busy) / total;
 }
 
 /** Deletes the run's keys (bounded: at most 10,000 SCAN rounds). */

@@ -4,12 +4,13 @@
  * started is gone when the run ends, however it ends.
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { MemoryMessage, ReadyMessage } from '../servers/lifecycle.js';
+import { memoryBytes, processTree, startTime } from './proc.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CACHE = join(REPO, 'node_modules', '.cache', 'stsgate-bench');
@@ -39,10 +40,21 @@ export async function buildServers(): Promise<number> {
 
 const running = new Set<ChildProcess>();
 
-/** Last resort: kill whatever is still running when this process exits (normally, by error or by signal). */
+/** Last resort: kill whatever is still running when this process exits (normally, by error or by signal), a cluster's workers too. */
 process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
+  for (const child of running) {
+    for (const pid of child.pid === undefined ? [] : processTree(child.pid).slice(1)) kill(pid);
+    child.kill('SIGKILL');
+  }
 });
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
 
 export interface StartOptions {
   /** Extra Node flags, e.g. `--cpu-prof`. */
@@ -59,6 +71,8 @@ export class ServerProcess {
   readonly url: string;
   /** The metrics and admin listener (the gateway's); the public URL for servers without one. */
   readonly adminUrl: string;
+  /** What the server reported when it was ready. */
+  readonly ready: ReadyMessage;
   readonly #child: ChildProcess;
   readonly #stderr: string[];
 
@@ -66,6 +80,7 @@ export class ServerProcess {
     this.name = name;
     this.url = ready.url;
     this.adminUrl = ready.adminUrl ?? ready.url;
+    this.ready = ready;
     this.#child = child;
     this.#stderr = stderr;
   }
@@ -109,14 +124,19 @@ export class ServerProcess {
     return this.#child.pid!;
   }
 
+  /** This process and every process it started (a cluster primary's workers), itself first. */
+  processTree(): number[] {
+    return processTree(this.pid);
+  }
+
   /** Resident set size now, in bytes (VmRSS). */
   rssBytes(): number {
-    return this.#statusField('VmRSS');
+    return memoryBytes(this.pid, 'VmRSS');
   }
 
   /** Peak resident set size over the process's life, in bytes (VmHWM). */
   peakRssBytes(): number {
-    return this.#statusField('VmHWM');
+    return memoryBytes(this.pid, 'VmHWM');
   }
 
   /** The child's memory as V8 reports it (after a full GC when started with --expose-gc). */
@@ -143,26 +163,23 @@ export class ServerProcess {
     return this.#stderr.join('').slice(-4000);
   }
 
-  /** Asks the child to stop cleanly (so profiles get written), killing it if it has not exited in time. */
+  /**
+   * Asks the child to stop cleanly (so profiles get written), killing it if it has not exited in time;
+   * then kills any process it started that outlived it (a cluster worker), by pid and start time.
+   */
   async stop(timeoutMs = 10_000): Promise<void> {
     const child = this.#child;
     if (child.exitCode !== null || child.signalCode !== null) return;
+    const descendants = this.processTree()
+      .slice(1)
+      .map((pid) => ({ pid, started: startTime(pid) }));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     if (child.connected) child.send({ type: 'stop' });
     else child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     await exited;
     clearTimeout(timer);
-  }
-
-  #statusField(field: 'VmRSS' | 'VmHWM'): number {
-    try {
-      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-      const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
-      return kb === undefined ? 0 : Number(kb) * 1024;
-    } catch {
-      return 0;
-    }
+    for (const { pid, started } of descendants) if (started !== undefined && startTime(pid) === started) kill(pid);
   }
 }
 

@@ -11,6 +11,8 @@ export interface ReadyMessage {
   url: string;
   /** The gateway's metrics and admin listener, when the server has one. */
   adminUrl?: string;
+  /** The gateway's: how many worker processes its `workers` setting meant (1: one process, no cluster), and the cores it saw. */
+  workers?: { count: number; availableParallelism: number };
 }
 
 /** The answer to a `{ type: 'memory' }` message. */
@@ -19,9 +21,20 @@ export interface MemoryMessage {
   usage: NodeJS.MemoryUsage;
 }
 
-/** Reports `server`'s URL (and `adminUrl`) to the parent and arranges a clean stop by `close` (default: close the server). */
-export function serveUntilStopped(server: Server, close: () => Promise<void> = () => closeServer(server), adminUrl?: string): void {
+/** Reports `server`'s URL (and `details`: the admin URL...) to the parent and arranges a clean stop by `close` (default: close the server). */
+export function serveUntilStopped(server: Server, close: () => Promise<void> = () => closeServer(server), details: Omit<ReadyMessage, 'type' | 'url'> = {}): void {
   const { port } = server.address() as AddressInfo;
+  stopWhenAsked(close);
+  reportReady({ type: 'ready', url: `http://127.0.0.1:${port}`, ...details });
+}
+
+/**
+ * Arranges a clean stop by `close`: when the parent asks, on SIGTERM or SIGINT, or when the parent goes
+ * away. Answers the parent's memory requests. For a server that is not ready yet, call it first and
+ * `reportReady` later (a cluster primary waits for its workers).
+ */
+export function stopWhenAsked(close: () => Promise<void>): void {
+  if (!process.send) throw new Error('a benchmark server must be started by bench/run.ts (it needs an IPC channel)');
   let stopping = false;
   const stop = (code: number) => {
     if (stopping) return;
@@ -47,9 +60,11 @@ export function serveUntilStopped(server: Server, close: () => Promise<void> = (
   process.on('SIGINT', () => stop(0));
   // The parent died without stopping us: nobody will, so go.
   process.on('disconnect', () => stop(0));
-  const ready: ReadyMessage = { type: 'ready', url: `http://127.0.0.1:${port}`, ...(adminUrl === undefined ? {} : { adminUrl }) };
-  if (!process.send) throw new Error('a benchmark server must be started by bench/run.ts (it needs an IPC channel)');
-  process.send(ready);
+}
+
+/** Tells the parent where the server listens: the end of its start. */
+export function reportReady(ready: ReadyMessage): void {
+  process.send!(ready);
 }
 
 /** Starts listening on a free loopback port. */

@@ -24,6 +24,8 @@ export interface GatewayBenchSettings {
   encryptionKey: string;
   /** The AWS STS stand-in the broker target trades with. */
   stsUrl: string;
+  /** `workers:` (default 1: one process, no cluster); the `workers` case runs the gateway with 1 and with "auto". */
+  workers?: number | 'auto';
 }
 
 /** The environment variable carrying FloorBenchSettings (JSON) to the floor child (bench/servers/floor.ts). */
@@ -92,6 +94,9 @@ export function benchGatewayConfig(settings: GatewayBenchSettings): GatewayConfi
     encryptionKey: Buffer.from(settings.encryptionKey, 'base64'),
     accountId: BENCH_ACCOUNT_ID,
     dev: { allowInsecureHttp: true },
+    // Several workers need what the config loader asks of them (config/consistency.ts): a shared store
+    // (Redis), a keys file and an encryption key, all set above.
+    workers: settings.workers ?? 1,
     // The exchange limits are on, as they are by default, but high enough that one loopback client at
     // thousands of requests per second is never throttled: their store round trips are measured.
     limits: { maxBodyBytes: 65536, exchangePerAddressPerMinute: 1_000_000, exchangePerSubjectPerMinute: 1_000_000 },
