@@ -334,13 +334,11 @@ async function main(argv: string[]): Promise<number> {
 }
 /** Runs the gateway (or, with `workers` > 1, the primary that forks it) until SIGTERM or SIGINT. */
 async function serve(configFile: string, listen: { port?: number; host?: string }): Promise<number> {
-  const [{ loadGatewayInputs }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { startGateway }, { createLogger, flushLogs }, { GatewayMetrics }] = await Promise.all([
+  const [{ loadGatewayInputs }, { DEFAULT_SHUTDOWN }, { isClusterPrimary, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId }, { createLogger, flushLogs }] = await Promise.all([
     import('./commands/gateway-inputs.js'),
     import('./config/schema.js'),
     import('./cluster.js'),
-    import('./main.js'),
     import('./observability/logger.js'),
-    import('./observability/metrics.js'),
   ]);
   // Everything check-config checks, by the same function: a problem is named by its setting and file.
   const { config, keysFile } = await loadGatewayInputs(configFile);
@@ -349,6 +347,8 @@ async function serve(configFile: string, listen: { port?: number; host?: string 
   if (isClusterPrimary(workers)) {
     return runPrimary({ workers, logger: createLogger({ format: config.log?.format }), stopTimeoutMs: (delaySeconds + graceSeconds) * 1000 + 5_000 });
   }
+  // Only a process that serves loads the gateway: a cluster's primary never does.
+  const [{ startGateway }, { GatewayMetrics }] = await Promise.all([import('./main.js'), import('./observability/metrics.js')]);
   const id = workerId();
   // Buffered unless log.sync: a request never waits for stdout; flushLogs below writes every line out before the exit.
   const processLogger = createLogger({ format: config.log?.format, buffered: !(config.log?.sync ?? false) });

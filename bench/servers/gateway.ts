@@ -7,9 +7,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { isClusterPrimary, releaseWorker, reportListening, runPrimary, shareMetricsWithPrimary, workerCount, workerId } from '../../src/cluster.js';
-import { startGateway } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { reportReady, serveUntilStopped, stopWhenAsked } from './lifecycle.js';
 import { benchGatewayConfig, GATEWAY_SETTINGS_ENV, type GatewayBenchSettings } from './settings.js';
 
@@ -28,12 +26,18 @@ const config = benchGatewayConfig(JSON.parse(raw) as GatewayBenchSettings);
 const workers = workerCount(config.workers ?? 1);
 /** What the parent is told of the `workers` setting, so that it reports what ran rather than what it expects. */
 const resolved = { count: workers, availableParallelism: availableParallelism() };
+/** Loaded only by a process that serves, as `stsgate serve` does: a cluster's primary never loads the gateway. */
+const loadGateway = async () => {
+  const [{ startGateway }, { GatewayMetrics }] = await Promise.all([import('../../src/main.js'), import('../../src/observability/metrics.js')]);
+  return { startGateway, GatewayMetrics };
+};
 
 if (isClusterPrimary(workers)) {
   await primary();
 } else if (cluster.isWorker) {
   await worker();
 } else {
+  const { startGateway } = await loadGateway();
   const gateway = await startGateway(config, { port: 0, adminPort: 0, shutdownGraceMs: SHUTDOWN_GRACE_MS });
   serveUntilStopped(gateway.server, () => gateway.close(), { adminUrl: gateway.adminUrl, workers: resolved });
 }
@@ -63,9 +67,10 @@ async function primary(): Promise<void> {
 
 /** A worker: the gateway as `stsgate serve` starts it in a worker, stopped by the signal the primary forwards. */
 async function worker(): Promise<void> {
+  const { startGateway, GatewayMetrics } = await loadGateway();
   const metrics = new GatewayMetrics();
   await shareMetricsWithPrimary(metrics);
-  const gateway = await startGateway(config, { logger: createLogger().child({ worker: workerId() }), metrics, port: 0, adminPort: 0, shutdownGraceMs: SHUTDOWN_GRACE_MS });
+  const gateway = await startGateway(config, { logger: createLogger({ buffered: true }).child({ worker: workerId() }), metrics, port: 0, adminPort: 0, shutdownGraceMs: SHUTDOWN_GRACE_MS });
   reportListening();
   const ready: WorkerReady = { type: WORKER_READY, url: gateway.url, adminUrl: gateway.adminUrl };
   process.send!(ready);
