@@ -932,6 +932,7 @@ function renderReport(
     `| 10,000 rules ≤ 50 µs per evaluation | ${worstRule.toFixed(2)} µs (worst size) | ${check(worstRule <= 50)} |`,
     peerTarget(),
   ].filter(Boolean);
+  const floorTargets = issue17Targets(byId, healthz, gatewayPeakRss, workers, check, pct);
   const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.spec.title}: ${n}`));
   return [
     '# stsgate benchmark results',
@@ -950,6 +951,14 @@ function renderReport(
     '| case | req/s | × baseline | p50 | p99 | p99 at ½ max | peak RSS MB | server CPU µs/req (kernel) | Redis CPU µs/req |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((row) => `| ${row} |`),
+    '',
+    '## Targets against the floors (issue 17)',
+    '',
+    'Each gateway case against the floor of the same work (or bare Koa), measured in this run.',
+    '',
+    '| target | measured | |',
+    '| --- | --- | --- |',
+    ...floorTargets,
     '',
     '## Targets (issue 5)',
     '',
@@ -977,6 +986,64 @@ function renderReport(
     '',
     ...(notes.length ? ['## Notes', '', ...notes, ''] : []),
   ].join('\n');
+}
+
+/**
+ * Issue 17's targets, each against its floor in this run: fresh issuance and cache hit against the floor
+ * of the same work, /healthz against bare Koa, Redis CPU per fresh issuance, the whole run's peak RSS, p99
+ * at half rate, and whether `workers: auto` was measured. A target whose cases did not run says so.
+ */
+function issue17Targets(
+  byId: (id: string) => CaseResult | undefined,
+  healthz: CaseResult | undefined,
+  gatewayPeakRss: number,
+  workers: WorkersComparison | undefined,
+  check: (ok: boolean) => string,
+  pct: (share: number) => string,
+): string[] {
+  const notRun = (name: string) => `| ${name} | not measured in this run | |`;
+  const fresh = byId('fresh');
+  const cacheHit = byId('cache-hit');
+  const freshFloor = byId(FLOORS.fresh);
+  const cacheFloor = byId(FLOORS['cache-hit']);
+  const baseline = byId('baseline');
+  const rpsShare = (name: string, gateway: CaseResult | undefined, floor: CaseResult | undefined, target: number, floorName: string) => {
+    if (!gateway || !floor) return notRun(name);
+    const share = gateway.max.rps / floor.max.rps;
+    return `| ${name} | ${pct(share)}: ${gateway.max.rps.toFixed(0)} vs ${floorName} ${floor.max.rps.toFixed(0)} req/s (CPU ${gateway.serverCpuUsPerRequest.toFixed(0)} vs ${floor.serverCpuUsPerRequest.toFixed(0)} µs per request) | ${check(share >= target)} |`;
+  };
+  const redis = (() => {
+    const name = 'Redis CPU per fresh issuance ≤ 1.5× the fresh floor\'s';
+    if (fresh?.redisCpuUsPerRequest === undefined || freshFloor?.redisCpuUsPerRequest === undefined) return notRun(name);
+    const times = fresh.redisCpuUsPerRequest / freshFloor.redisCpuUsPerRequest;
+    return `| ${name} | ${times.toFixed(1)}×: ${fresh.redisCpuUsPerRequest.toFixed(0)} vs ${freshFloor.redisCpuUsPerRequest.toFixed(0)} µs | ${check(times <= 1.5)} |`;
+  })();
+  const p99 = (label: string, gateway: CaseResult | undefined, floor: CaseResult | undefined) => {
+    const name = `${label}: p99 at half of its maximum rate ≤ 1.5× the floor's`;
+    if (!gateway || !floor) return notRun(name);
+    const times = gateway.half.p99Ms / floor.half.p99Ms;
+    return `| ${name} | ${times.toFixed(2)}×: ${gateway.half.p99Ms.toFixed(1)} ms at ${gateway.halfRate.toFixed(0)}/s vs ${floor.half.p99Ms.toFixed(1)} ms at ${floor.halfRate.toFixed(0)}/s | ${check(times <= 1.5)} |`;
+  };
+  const workersLine = (() => {
+    const name = '`workers: auto` measured: 2 workers against 1';
+    const [one, several] = workers?.runs ?? [];
+    if (!one || !several) return notRun(name);
+    const ratios = one.passes.map(({ spec, pass }) => {
+      const other = several.passes.find((p) => p.spec.id === spec.id)?.pass.rps ?? 0;
+      return `${spec.id} ${(other / pass.rps).toFixed(2)}×`;
+    });
+    return `| ${name} | ${ratios.join(', ')} (the workers section below: the CPU split) | measured |`;
+  })();
+  return [
+    rpsShare('fresh issuance ≥ 70% of the fresh floor\'s req/s', fresh, freshFloor, 0.7, 'floor'),
+    rpsShare('cache hit ≥ 100% of the cache-hit floor\'s req/s', cacheHit, cacheFloor, 1, 'floor'),
+    rpsShare('/healthz ≥ 70% of bare Koa\'s req/s', healthz, baseline, 0.7, 'bare Koa'),
+    redis,
+    `| gateway peak RSS ≤ 128 MB over the whole run | ${mb(gatewayPeakRss)} MB | ${check(gatewayPeakRss <= 128 * 1024 * 1024)} |`,
+    p99('fresh issuance', fresh, freshFloor),
+    p99('cache hit', cacheHit, cacheFloor),
+    workersLine,
+  ];
 }
 
 /** The `workers` section: req/s, latency and how the machine's cores were split, one process against `workers: auto`. */
