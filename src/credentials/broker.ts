@@ -265,6 +265,12 @@ export class Broker {
       }
     }
     try {
+      if (value === 1) {
+        // The marker is free again as soon as another replica's call has stored its answer: a request
+        // that missed the cache just before that takes the marker just after, and the answer is there.
+        const cached = await this.#cached(cacheKey, call.identity, call.role);
+        if (cached) return cached;
+      }
       return await this.#fetch(cacheKey, target, spec, upstream, call);
     } finally {
       if (value === 1) await this.#store.delete(marker).catch(() => undefined);
