@@ -26,7 +26,7 @@ import { createApp, type AppDependencies } from './http/app.js';
 import { openIdProviderPages } from './http/pages.js';
 import { TrustedProxies } from './http/middleware/client-address.js';
 import { ClientAuthenticator } from './credentials/client-authentication.js';
-import { BrowserLogin, createLoginProviders, LoginFlow } from './idp/index.js';
+import { BrowserLogin, createLoginProviders, LoginFlow, type BrowserLoginProvider } from './idp/index.js';
 import { EndpointAddressLimit, ExchangeRateLimits, LoginRateLimits, PasswordAttemptLimits } from './limits/rate-limits.js';
 import { TrustedIssuers } from './issuers/index.js';
 import { AuditLog } from './observability/audit.js';
@@ -125,7 +125,9 @@ async function start(config: GatewayConfig, options: GatewayOptions, opened: { c
   // oidc-provider is loaded only when clients are configured: a gateway without them never pays for it.
   const op = (config.clients ?? []).length === 0 ? undefined : await import('./op/openid-provider.js');
   const upstreams = await cloudUpstreams(config);
-  const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile, op, upstreams });
+  // Each login provider's protocol code (openid-client, ldapts, node-saml) is loaded only when one uses it.
+  const loginProviders = await createLoginProviders(config.providers, { publicUrl: config.publicUrl, allowInsecureHttp: config.dev.allowInsecureHttp });
+  const parts = wireServices(config, options, { logger, metrics, store, keys, keysFile, op, upstreams, loginProviders });
   const accepting: Accepting = { value: true };
   return startServers(config, options, parts, accepting, opened);
 }
@@ -190,7 +192,7 @@ async function signingKeys(config: GatewayConfig, keysFile: SigningKeysFile | un
 function wireServices(
   config: GatewayConfig,
   options: GatewayOptions,
-  base: { logger: Logger; metrics: GatewayMetrics; store: Store; keys: SigningKeySource; keysFile: SigningKeysFile | undefined; op: typeof import('./op/openid-provider.js') | undefined; upstreams: Upstreams },
+  base: { logger: Logger; metrics: GatewayMetrics; store: Store; keys: SigningKeySource; keysFile: SigningKeysFile | undefined; op: typeof import('./op/openid-provider.js') | undefined; upstreams: Upstreams; loginProviders: BrowserLoginProvider[] },
 ): GatewayParts {
   const { logger, metrics, store, keys } = base;
   let encryptionKey = config.encryptionKey;
@@ -254,7 +256,7 @@ function wireServices(
   });
   const login = new BrowserLogin({
     store,
-    providers: createLoginProviders(config.providers, { publicUrl: config.publicUrl, allowInsecureHttp: config.dev.allowInsecureHttp }),
+    providers: base.loginProviders,
     publicUrl: config.publicUrl,
     browser: config.browser ?? DEFAULT_BROWSER_CONFIG,
     admitLogin: (address) => loginLimits.countPendingLogin(address),

@@ -5,7 +5,6 @@
  * store hands out neither.
  */
 import { createHash } from 'node:crypto';
-import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
 import type { BrowserConfig } from '../config/types.js';
 import type { RevocationWatermarks } from '../credentials/revocations.js';
 import type { Identity } from '../domain/types.js';
@@ -205,9 +204,11 @@ export class BrowserLogin {
     const transaction: LoginTransaction = {
       v: 1,
       provider: provider.id,
-      state: randomState(),
-      nonce: randomNonce(),
-      codeVerifier: randomPKCECodeVerifier(),
+      // 32 random bytes, base64url, each (what openid-client's randomState, randomNonce and
+      // randomPKCECodeVerifier make; a 43-character verifier is within RFC 7636 §4.1's 43 to 128).
+      state: newOpaqueValue(),
+      nonce: newOpaqueValue(),
+      codeVerifier: newOpaqueValue(),
       ...(returnTo !== undefined ? { returnTo } : {}),
       ...(request.role !== undefined ? { role: request.role } : {}),
       ...(request.terminal !== undefined ? { terminal: request.terminal } : {}),

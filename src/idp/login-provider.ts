@@ -25,6 +25,7 @@ import type { Identity } from '../domain/types.js';
 import type { ProviderAdapter } from './adapter.js';
 import { OIDC_ENDPOINTS, expandTemplate, type ProviderDefinition } from '../config/provider-definitions.js';
 import { LoginFailure, providerFailed, providerUnreachable } from './login-failure.js';
+import { buildClaims } from './profile-claims.js';
 import { ProviderApi } from './provider-api.js';
 
 /** Discovery metadata is re-read this often, so a provider's rotated endpoints are picked up. */
@@ -34,9 +35,6 @@ const REQUEST_TIMEOUT_SECONDS = 10;
 
 /** How far a provider's clock may run ahead of ours (ID token `iat`). */
 const MAX_CLOCK_SKEW_SECONDS = 60;
-
-/** ID token claims about the protocol, not the person: never copied into an identity. */
-const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash']);
 
 export interface LoginProviderOptions {
   /** `<public_url>/callback/<id>`: registered with the provider, sent in both requests (RFC 6749 §4.1.3). */
@@ -253,32 +251,6 @@ export class LoginProvider implements BrowserLoginProvider {
 /** A copy of discovered metadata without openid-client's helper functions. */
 function plainMetadata(metadata: Readonly<ServerMetadata>): ServerMetadata {
   return Object.fromEntries(Object.entries(metadata).filter(([, value]) => typeof value !== 'function')) as ServerMetadata;
-}
-
-/** The identity's claims from the adapter's profile, as the definition's `claims:` say. */
-export function buildClaims(spec: ProviderDefinition['claims'], profile: Record<string, unknown>): Record<string, unknown> {
-  const claims: Record<string, unknown> = {};
-  if (spec === 'all') {
-    // OIDC Core §5.3.2: userinfo may add claims; the signed ID token's own values win.
-    const merged = { ...asRecord(profile.userinfo), ...asRecord(profile.id_token) };
-    for (const [name, value] of Object.entries(merged)) if (!PROTOCOL_CLAIMS.has(name)) setOwn(claims, name, value);
-  } else {
-    for (const [name, path] of Object.entries(spec)) {
-      const value = path.split('.').reduce<unknown>((node, key) => (node !== null && typeof node === 'object' && Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined), profile);
-      if (value !== undefined && value !== null) setOwn(claims, name, value);
-    }
-  }
-  // OIDC Core §2: sub is a string; GitHub's numeric id becomes one.
-  if (typeof claims.sub === 'number') claims.sub = String(claims.sub);
-  return claims;
-}
-
-function asRecord(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-}
-
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** openid-client's codes for an ID token that failed verification. */

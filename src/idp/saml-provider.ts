@@ -11,7 +11,7 @@
  */
 import type { ProviderConfig } from '../config/types.js';
 import type { Identity } from '../domain/types.js';
-import { buildClaims } from './login-provider.js';
+import { buildClaims } from './profile-claims.js';
 import type { ProviderDefinition } from '../config/provider-definitions.js';
 import { LoginFailure, providerFailed, providerUnreachable } from './login-failure.js';
 import { inspectResponseDocument, readSignedAssertion, SamlProblem, type SamlProblemKind, type SignedAssertion, type SignedParts } from './saml-checks.js';

@@ -25,7 +25,7 @@ beforeAll(async () => {
   idp.addClient({ clientId: 'idp-client', clientSecret: 'idp-secret', redirectUri: `${PUBLIC_URL}/callback/idp` });
   login = new BrowserLogin({
     store: new MemoryStore({ prefix: 't:' }),
-    providers: createLoginProviders([providerConfig('idp', 'oidc', { issuer: idp.issuer, displayName: 'Test IdP' })], { publicUrl: PUBLIC_URL, allowInsecureHttp: true }),
+    providers: await createLoginProviders([providerConfig('idp', 'oidc', { issuer: idp.issuer, displayName: 'Test IdP' })], { publicUrl: PUBLIC_URL, allowInsecureHttp: true }),
     publicUrl: PUBLIC_URL,
     browser: DEFAULT_BROWSER_CONFIG,
   });

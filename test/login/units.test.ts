@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { expandTemplate, overridableEndpoints, providerDefinitions } from '../../src/config/provider-definitions.js';
-import { buildClaims } from '../../src/idp/login-provider.js';
+import { buildClaims } from '../../src/idp/profile-claims.js';
 import { nextLink } from '../../src/idp/provider-api.js';
 import { checkReturnTo } from '../../src/idp/return-to.js';
 import { hostOnlyCookieName } from '../../src/idp/browser-login.js';

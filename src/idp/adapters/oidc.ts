@@ -1,4 +1,3 @@
-import { fetchUserInfo } from 'openid-client';
 import type { ProviderAdapter } from '../adapter.js';
 
 /**
@@ -10,7 +9,8 @@ export const oidcAdapter = {
   async readProfile({ definition, tokens, idTokenClaims, configuration }) {
     const idToken = idTokenClaims ?? {};
     const wantsUserinfo = definition.userinfo && configuration.serverMetadata().userinfo_endpoint !== undefined && typeof idToken.sub === 'string';
-    const userinfo = wantsUserinfo ? { ...(await fetchUserInfo(configuration, tokens.access_token, idToken.sub as string)) } : undefined;
+    // Already loaded by the provider that called this (login-provider.ts), like every openid-client use.
+    const userinfo = wantsUserinfo ? { ...(await (await import('openid-client')).fetchUserInfo(configuration, tokens.access_token, idToken.sub as string)) } : undefined;
     return { id_token: idToken, ...(userinfo ? { userinfo } : {}) };
   },
 } satisfies ProviderAdapter;

@@ -11,7 +11,8 @@ import type { Identity } from '../../domain/types.js';
 import { secretDigest } from '../../store/records.js';
 import { equalSecretText } from '../../util/secret-text.js';
 import { LoginFailure } from '../login-failure.js';
-import { buildClaims, type BrowserLoginProvider, type LoginChecks } from '../login-provider.js';
+import type { BrowserLoginProvider, LoginChecks } from '../login-provider.js';
+import { buildClaims } from '../profile-claims.js';
 import { LdapDirectory } from './directory.js';
 
 /** A directory login provider. */
