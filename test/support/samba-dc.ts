@@ -61,7 +61,9 @@ export async function startSambaDc(): Promise<SambaDc> {
       await Promise.race([gone, sleep(5_000)]);
       if (!exited) child.kill('SIGKILL');
     }
-    rmSync(dir, { recursive: true, force: true });
+    // The master has exited, but its prefork workers may still write a log or database file for a moment
+    // (ENOTEMPTY on a loaded machine): retried for up to 3 s.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 15, retryDelay: 200 });
   };
   try {
     await run(SAMBA_TOOL, [
