@@ -82,8 +82,8 @@ describe('Dockerfile', () => {
     expect(check!.args).toMatch(/--timeout=\d+s/);
   });
 
-  it('starts the compiled CLI: ENTRYPOINT node --max-semi-space-size=8 dist/cli.js, CMD serve --config /etc/stsgate/gateway.yaml', () => {
-    expect(runtime.filter((i) => i.keyword === 'ENTRYPOINT').map((i) => execForm(i.args))).toEqual([['node', '--max-semi-space-size=8', 'dist/cli.js']]);
+  it('starts the compiled CLI: ENTRYPOINT node --max-semi-space-size=4 --heap-growing-percent=50 dist/cli.js, CMD serve --config /etc/stsgate/gateway.yaml', () => {
+    expect(runtime.filter((i) => i.keyword === 'ENTRYPOINT').map((i) => execForm(i.args))).toEqual([['node', '--max-semi-space-size=4', '--heap-growing-percent=50', 'dist/cli.js']]);
     expect(runtime.filter((i) => i.keyword === 'CMD').map((i) => execForm(i.args))).toEqual([['serve', '--config', '/etc/stsgate/gateway.yaml']]);
     expect(runtime.find((i) => i.keyword === 'WORKDIR')?.args).toBe('/app');
   });
