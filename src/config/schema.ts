@@ -223,12 +223,8 @@ function httpsUrl(kind: UrlKind, allowInsecureHttp: boolean) {
     const insecureNote =
       kind === 'public_url' ? 'http:// only for loopback hosts or with dev.allow_insecure_http: true' : 'http:// only with dev.allow_insecure_http: true';
     if (typeof value !== 'string') return { problem: `${found(value)}, expected an https:// URL` };
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      return { problem: `${found(value)}, expected an absolute https:// URL` };
-    }
+    const url = parsedUrl(value);
+    if (!url) return { problem: `${found(value)}, expected an absolute https:// URL` };
     if (url.protocol === 'http:') {
       if (!allowInsecureHttp && !(kind === 'public_url' && isLoopback(url.hostname))) {
         return { problem: `${found(value)}, expected an https:// URL (${insecureNote})` };
@@ -245,15 +241,17 @@ function httpsUrl(kind: UrlKind, allowInsecureHttp: boolean) {
   });
 }
 
-const redisUrlSchema = custom<string>((value) => {
-  if (typeof value === 'string' && /^rediss?:\/\/[^\s]+$/.test(value)) {
-    try {
-      new URL(value);
-      return { ok: value };
-    } catch {
-      // fall through to the problem below
-    }
+/** `value` as an absolute URL, or undefined when it is none (Node 20 has no `URL.parse`). */
+function parsedUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
   }
+}
+
+const redisUrlSchema = custom<string>((value) => {
+  if (typeof value === 'string' && /^rediss?:\/\/[^\s]+$/.test(value) && parsedUrl(value)) return { ok: value };
   // A Redis URL usually embeds a password: never echo it.
   return { problem: `${found(value, true)}, expected a redis:// or rediss:// URL` };
 });
@@ -871,12 +869,8 @@ function ldapProviderSchema(allowInsecureHttp: boolean) {
     url: custom<string>((value) => {
       const problem = { problem: `${found(value)}, expected ldaps://HOST[:PORT] (or ldap://HOST[:PORT] with start_tls: true)` };
       if (typeof value !== 'string') return problem;
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        return problem;
-      }
+      const url = parsedUrl(value);
+      if (!url) return problem;
       if (!['ldap:', 'ldaps:'].includes(url.protocol) || url.hostname === '' || url.username || url.password || url.search || url.hash || !['', '/'].includes(url.pathname)) return problem;
       return { ok: `${url.protocol}//${url.host}` };
     }),
@@ -1011,12 +1005,8 @@ function redirectUriSchema(allowInsecureHttp: boolean) {
   return custom<string>((value) => {
     const problem = { problem: `${found(value)}, expected an absolute https URL without a fragment (http only on a loopback host, or with dev.allow_insecure_http: true), compared exactly` };
     if (typeof value !== 'string' || value.length > 2_048 || value.includes('#')) return problem;
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      return problem;
-    }
+    const url = parsedUrl(value);
+    if (!url) return problem;
     if (url.username !== '' || url.password !== '') return problem;
     if (url.protocol === 'https:' || (url.protocol === 'http:' && (allowInsecureHttp || isLoopback(url.hostname)))) return { ok: value };
     return problem;
@@ -1120,12 +1110,8 @@ function originSchema(allowInsecureHttp: boolean) {
   return custom<string>((value) => {
     const problem = { problem: `${found(value)}, expected an origin such as https://app.example.com (scheme, host and optional port; no path)${allowInsecureHttp ? '' : '; http:// only with dev.allow_insecure_http: true'}` };
     if (typeof value !== 'string') return problem;
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      return problem;
-    }
+    const url = parsedUrl(value);
+    if (!url) return problem;
     const secureEnough = url.protocol === 'https:' || (url.protocol === 'http:' && allowInsecureHttp);
     if (!secureEnough || url.username || url.password || url.search || url.hash || !['', '/'].includes(url.pathname) || value.includes('#')) return problem;
     return { ok: url.origin };
