@@ -35,6 +35,19 @@ describe('RedisStore standalone', () => {
     await store.close();
   });
 
+  it('gives a counter some other writer left without a TTL one, and keeps counting it', async () => {
+    const store = createRedisStore({ kind: 'standalone', url, prefix: `${prefix}immortal:`, commandTimeoutMs: 2_000 });
+    try {
+      await raw.set(`${prefix}immortal:n`, '41');
+      expect(await store.increment('n', 60_000)).toEqual({ value: 42, ttlMs: 60_000 });
+      const pttl = await raw.pttl(`${prefix}immortal:n`);
+      expect(pttl).toBeGreaterThan(55_000);
+      expect(pttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      await store.close();
+    }
+  });
+
   it.each([
     ['not a URL', 'not a url with hunter2-secret'],
     ['another scheme', 'http://user:hunter2-secret@127.0.0.1:6379'],
