@@ -254,7 +254,7 @@ export class Broker {
   async #fetchOnce(cacheKey: string, target: TargetSpec, spec: BrokerSpec, upstream: Upstream<BrokerSpec, { lifetimeSeconds: number }>, call: FetchCall): Promise<BrokeredCredentials> {
     const marker = storeKeys.brokeredFetch(cacheKey);
     const budgetMs = spec.timeoutSeconds * 1000 * CALL_BUDGET_FACTOR;
-    const { value } = await guardStore('credential', () => this.#store.increment(marker, budgetMs));
+    const value = await guardStore('credential', () => this.#store.increment(marker, budgetMs));
     if (value !== 1) {
       const deadline = this.#now() + budgetMs;
       while (this.#now() < deadline) {

@@ -158,7 +158,7 @@ export class ClientAuthenticator {
     // The first use creates the counter at 1 (atomic on every store); a replay finds it already there.
     let uses: number;
     try {
-      ({ value: uses } = await this.#store.increment(storeKeys.clientAssertion(client.id, secretDigest(jti)), ttlMs));
+      uses = await this.#store.increment(storeKeys.clientAssertion(client.id, secretDigest(jti)), ttlMs);
     } catch (err) {
       throw storeFailure(err, 'credential', 'client assertion jti: ');
     }

@@ -330,7 +330,7 @@ export class BrowserLogin {
     const login = await provider.completeUnsolicited(samlResponse);
     const ttlMs = Math.max(1_000, login.notOnOrAfterMs + provider.settings.clockSkewSeconds * 1000 - this.#now());
     const digest = secretDigest(`${provider.id}\u0000${login.assertionId}`);
-    const { value } = await guardStore('session', () => this.#store.increment(storeKeys.samlAssertion(digest), ttlMs));
+    const value = await guardStore('session', () => this.#store.increment(storeKeys.samlAssertion(digest), ttlMs));
     if (value !== 1) throw new LoginFailure('saml_unsolicited', `This sign-in answer from ${provider.displayName} was used already. Start again.`, { debug: 'IdP-initiated assertion replayed' });
     return { identity: login.identity };
   }

@@ -210,14 +210,15 @@ async function countInWindow(store: Store, bucket: string, limit: number, window
   const at = now();
   const window = Math.floor(at / windowMs);
   const untilWindowEnd = Math.max(1, (window + 1) * windowMs - at);
-  let counted: { value: number; ttlMs: number };
+  let counted: number;
   try {
     counted = await store.increment(storeKeys.rateLimit(bucket, window), untilWindowEnd);
   } catch (err) {
     throw storeFailure(err, use, 'rate limit: ');
   }
-  if (counted.value <= limit) return undefined;
-  return String(Math.max(1, Math.ceil(Math.min(counted.ttlMs, untilWindowEnd) / 1000)));
+  if (counted <= limit) return undefined;
+  // The key names its window, and the window ends when its counter expires: Retry-After is known here.
+  return String(Math.max(1, Math.ceil(untilWindowEnd / 1000)));
 }
 
 /**

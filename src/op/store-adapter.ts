@@ -84,7 +84,7 @@ export class StoreAdapter {
     const digest = secretDigest(id);
     const key = storeKeys.opRecord(this.#model, digest);
     const remaining = await this.#store.ttl(key);
-    const { value } = await this.#store.increment(storeKeys.opConsumed(this.#model, digest), Math.max(1, Math.min(remaining ?? this.#maxTtlMs, this.#maxTtlMs)));
+    const value = await this.#store.increment(storeKeys.opConsumed(this.#model, digest), Math.max(1, Math.min(remaining ?? this.#maxTtlMs, this.#maxTtlMs)));
     if (value > 1) {
       const payload = await this.#findByDigest(digest);
       if (typeof payload?.grantId === 'string') await this.revokeByGrantId(payload.grantId);

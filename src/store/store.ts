@@ -25,10 +25,10 @@ export interface Store {
    */
   setMany(entries: readonly { key: string; value: string; ttlMs: number }[]): Promise<void>;
   /**
-   * Increments a counter, creating it at 1 with `ttlMs` when new; returns the new value and its remaining TTL.
-   * The TTL is set only on creation, so a fixed window (rate limits) is not extended by later increments.
+   * Increments a counter, creating it at 1 with `ttlMs` when new; returns the new value. The TTL is set
+   * only on creation, so a fixed window (rate limits) is not extended by later increments.
    */
-  increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }>;
+  increment(key: string, ttlMs: number): Promise<number>;
   /**
    * Keeps the greater of the stored value and `value` (compared as strings, code unit by code unit, which
    * for ASCII is Redis's byte order), in one atomic step: stores `value` when the key is absent or holds a

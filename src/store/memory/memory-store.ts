@@ -109,13 +109,13 @@ export class MemoryStore implements Store {
     for (const { key, value, ttlMs } of entries) this.#write(key, value, ttlMs);
   }
 
-  async increment(key: string, ttlMs: number): Promise<{ value: number; ttlMs: number }> {
+  async increment(key: string, ttlMs: number): Promise<number> {
     this.#open();
     assertValidTtl(ttlMs);
     const entry = this.#read(key);
     if (!entry) {
       this.#write(key, '1', ttlMs);
-      return { value: 1, ttlMs };
+      return 1;
     }
     // Same rule as Redis INCR: only a canonical base-10 integer (no sign on 0, no leading zeros) increments.
     if (!/^(0|-?[1-9]\d*)$/.test(entry.value) || !Number.isSafeInteger(Number(entry.value) + 1)) {
@@ -124,7 +124,7 @@ export class MemoryStore implements Store {
     const value = Number(entry.value) + 1;
     // The TTL is set once, when the counter is created; later increments keep it.
     entry.value = String(value);
-    return { value, ttlMs: entry.expiresAt - this.#now() };
+    return value;
   }
 
   async setMax(key: string, value: string, ttlMs: number): Promise<string> {
