@@ -19,7 +19,7 @@ export interface Store {
   /** Deletes keys; returns how many existed. */
   delete(...keys: string[]): Promise<number>;
   /**
-   * Stores several entries and resolves only when every write succeeded. Atomic (one transaction, one round trip)
+   * Stores several entries and resolves only when every write succeeded. Atomic (one script, one round trip)
    * when all keys share a hash tag or the server is not a Cluster; on a Cluster with keys in different
    * slots, the writes go out in parallel, in order per slot.
    */

@@ -46,6 +46,20 @@ export interface RedisStoreSettings {
 }
 
 /**
+ * SET with PX for every key, in one atomic step: what a MULTI of SETs does, but as one command, so that it
+ * is auto-pipelined with whatever else is in flight (a MULTI is always written on its own). With n keys,
+ * KEYS[i] is set to value number ARGV[n + i] (of the values from ARGV[2n + 1] on) for ARGV[i] ms: a value
+ * several keys share (a credential set under its session and its cache entry) is sent once.
+ */
+const SET_MANY_SCRIPT = `
+local n = #KEYS
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[2 * n + tonumber(ARGV[n + i])], 'PX', ARGV[i])
+end
+return n
+`;
+
+/**
  * Keep the greater of the stored value and ARGV[1] (Lua compares strings byte by byte, as memcmp), and
  * give the key the longer of its remaining TTL and ARGV[2] ms; returns the value stored afterwards.
  */
@@ -76,7 +90,18 @@ function script(text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
+const SET_MANY = script(SET_MANY_SCRIPT);
 const SET_MAX = script(SET_MAX_SCRIPT);
+
+/** SET_MANY's ARGV for `writes`: their TTLs, then which value each takes, then each distinct value once. */
+function setManyArguments(writes: readonly { value: string; ttlMs: number }[]): (string | number)[] {
+  const values: string[] = [];
+  const picks = writes.map(({ value }) => {
+    const index = values.indexOf(value);
+    return index >= 0 ? index + 1 : values.push(value);
+  });
+  return [...writes.map((w) => w.ttlMs), ...picks, ...values];
+}
 
 async function runScript(client: Redis | Cluster, { text, sha }: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
   try {
@@ -161,20 +186,11 @@ export class RedisStore implements Store {
     if (entries.length === 0) return;
     const writes = entries.map(({ key, value, ttlMs }) => ({ rawKey: this.#key(key), value, ttlMs }));
     await this.#run('setMany', async (c) => {
-      // Standalone and Sentinel: one MULTI, atomic. Cluster: one per slot (atomic per slot), in parallel.
-      // Plain commands in a transaction, not a script: Redis spends about 15 µs starting any script, more
-      // than the writes themselves (bench/README.md "What changed").
+      // Standalone and Sentinel: one script, atomic. Cluster: one per slot (atomic per slot), in parallel.
+      // A script, unlike a MULTI, is auto-pipelined with the other requests' commands and sends a shared
+      // value once: a MULTI here cost Redis and the gateway more per fresh issuance (bench/README.md).
       const groups = this.#settings.topology === 'cluster' ? groupBySlot(writes, (w) => w.rawKey) : [writes];
-      await Promise.all(
-        groups.map(async (group) => {
-          const transaction = c.multi();
-          for (const { rawKey, value, ttlMs } of group) transaction.set(rawKey, value, 'PX', ttlMs);
-          const results = await transaction.exec();
-          // null: the transaction was discarded (nothing was written); an entry's own error fails the whole.
-          if (results === null) throw new Error('the transaction was discarded');
-          for (const [error] of results) if (error) throw error;
-        }),
-      );
+      await Promise.all(groups.map((group) => runScript(c, SET_MANY, group.map((w) => w.rawKey), setManyArguments(group))));
     });
   }
 
