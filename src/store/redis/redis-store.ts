@@ -313,50 +313,32 @@ export class RedisStore implements Store {
    * the same errors, without the AbortController that only the wait for a connection needs. That
    * controller, its listener and the DOMException `abort()` makes cost about 3% of the main thread per
    * operation under load (bench/PROFILE.md: DOMException and createAbortSignal among the top functions).
-   *
-   * The operation's commands are sent with those of every other operation started in the same turn of the
-   * event loop (#startQueued): ioredis' auto-pipelining alone joins only the commands of one callback (one
-   * request's, or the requests a Redis reply resumed), so requests arriving on different connections each
-   * cost a write here and a read in Redis. Queued for at most the rest of the turn, in order.
    */
   #runConnected<T>(operation: string, work: (client: Redis | Cluster) => Promise<T>): Promise<T> {
     const { commandTimeoutMs } = this.#settings;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new StoreUnavailableError(`redis ${operation} failed: timed out after ${commandTimeoutMs} ms`)), commandTimeoutMs);
-      this.#queued.push(() => {
-        let attempt: Promise<T>;
-        try {
-          attempt = work(this.#client);
-        } catch (error) {
+      let attempt: Promise<T>;
+      try {
+        attempt = work(this.#client);
+      } catch (error) {
+        clearTimeout(timer);
+        reject(this.#unavailable(operation, error));
+        return;
+      }
+      // After the deadline has rejected, a late outcome settles nothing (a promise settles once).
+      attempt.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
           clearTimeout(timer);
           reject(this.#unavailable(operation, error));
-          return;
-        }
-        // After the deadline has rejected, a late outcome settles nothing (a promise settles once).
-        attempt.then(
-          (value) => {
-            clearTimeout(timer);
-            resolve(value);
-          },
-          (error: unknown) => {
-            clearTimeout(timer);
-            reject(this.#unavailable(operation, error));
-          },
-        );
-      });
-      if (this.#queued.length === 1) setImmediate(this.#startQueued);
+        },
+      );
     });
   }
-
-  /** Operations waiting for the end of this turn of the event loop (#runConnected). */
-  #queued: (() => void)[] = [];
-
-  /** Starts every queued operation, in order, in one synchronous pass: their commands leave in one write. */
-  readonly #startQueued = (): void => {
-    const queued = this.#queued;
-    this.#queued = [];
-    for (const start of queued) start();
-  };
 
   /**
    * Resolves once the client is ready. A client between two connections gets until the deadline, which
