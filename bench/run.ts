@@ -256,22 +256,39 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
     .filter((c) => selected(c.id))
     .sort((a, b) => (ONLY ? ONLY.indexOf(a.id) - ONLY.indexOf(b.id) : 0));
   await warmProcess(gateway, cases, pool, freshAhead > 0);
-  for (const spec of cases) results.push(await measure(gateway, spec));
+
+  // Each floor is measured right after the gateway case of the same work, so that a machine whose speed
+  // drifts during the run (seen: bare Koa at half its rate by the end) moves both sides of a ratio alike.
+  // The floor is a process of its own that has seen none of the gateway's tokens, keeps its own Redis
+  // keys and reads nothing the gateway wrote; it takes tokens from its own place in the pool (`from`),
+  // so each process still sees each token at most once.
+  const floorCases = floorCasesFor(context.repeatedToken, pool).filter((c) => selected(c.id));
+  let floor: ServerProcess | undefined;
+  let floorCursor = 0;
+  if (floorCases.length > 0) {
+    floor = await start('floor');
+    const warmed = floor;
+    // Warmed up as the gateway is: a ceiling is only one if the floor runs at its best.
+    floorCursor = await pool.from(floorCursor, () => warmProcess(warmed, floorCases, pool, freshAhead > 0));
+  }
+  const measureFloor = async (spec: CaseSpec) => {
+    let result: CaseResult | undefined;
+    floorCursor = await pool.from(floorCursor, async () => {
+      result = await measure(floor!, spec);
+    });
+    results.push(result!);
+  };
+  const pairedFloor = (gatewayCaseId: string) => floorCases.find((c) => c.id === (FLOORS as Record<string, string>)[gatewayCaseId]);
+  for (const spec of cases) {
+    results.push(await measure(gateway, spec));
+    const paired = pairedFloor(spec.id);
+    if (paired) await measureFloor(paired);
+  }
+  // A floor whose gateway case was not selected runs after the gateway cases.
+  for (const spec of floorCases) if (!cases.some((c) => pairedFloor(c.id) === spec)) await measureFloor(spec);
   const gatewayPeakRss = gateway.peakRssBytes();
   await stop(gateway);
-
-  // After the gateway, so that the floor's fresh case (three times the gateway's rate) can take the
-  // tokens the gateway took: the floor is a new process that has seen none of them, keeps its own Redis
-  // keys and reads nothing the gateway wrote, so each still reaches it once.
-  const floorCases = floorCasesFor(context.repeatedToken, pool).filter((c) => selected(c.id));
-  if (floorCases.length > 0) {
-    pool.rewind();
-    const floor = await start('floor');
-    // Warmed up as the gateway is: a ceiling is only one if the floor runs at its best.
-    await warmProcess(floor, floorCases, pool, freshAhead > 0);
-    for (const spec of floorCases) results.push(await measure(floor, spec));
-    await stop(floor);
-  }
+  if (floor) await stop(floor);
 
   let workers: WorkersComparison | undefined;
   if (selected(WORKERS_CASE)) {
@@ -946,7 +963,7 @@ function renderReport(
       'CPU/request: the server process\'s user+system CPU over the full-speed pass (all threads), and Redis\'s (`INFO cpu`), divided by the requests answered. ' +
       'Fresh-issuance cases send a pre-minted RS256 token with a new subject on every request (GitHub-Actions-sized claims; each server process sees a token once), ' +
       'minted before a measured pass or alongside the warm-up of a case that sends none, never during a measured pass; the cache-hit case repeats one subject. ' +
-      'Run order: the baseline, the gateway cases, the floors, the workers case, the peer, the baseline again.',
+      'Run order: the baseline, the gateway cases with each floor right after the gateway case of the same work, the workers case, the peer, the baseline again.',
     '',
     '| case | req/s | × baseline | p50 | p99 | p99 at ½ max | peak RSS MB | server CPU µs/req (kernel) | Redis CPU µs/req |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -124,6 +124,22 @@ export class TokenPool {
     this.#next = 0;
   }
 
+  /**
+   * Hands tokens out from `cursor` (a server process's own place in the pool, from `used`) until `run`
+   * settles, then goes back to where it was: two processes measured in turn each see each token at most
+   * once (each is a process of its own, with its own Redis keys). Returns the process's new place.
+   */
+  async from(cursor: number, run: () => Promise<void>): Promise<number> {
+    const saved = this.#next;
+    this.#next = cursor;
+    try {
+      await run();
+      return this.#next;
+    } finally {
+      this.#next = saved;
+    }
+  }
+
   /** Mints until at least `count` tokens are unused; returns the milliseconds it took. */
   async ensure(count: number): Promise<number> {
     if (this.#background) throw new Error('the pool is minting alongside a warm-up: stop that first');
