@@ -263,20 +263,14 @@ async function fullRun(context: RunContext & { rules: { size: number; perEvaluat
   // keys and reads nothing the gateway wrote; it takes tokens from its own place in the pool (`from`),
   // so each process still sees each token at most once.
   const floorCases = floorCasesFor(context.repeatedToken, pool).filter((c) => selected(c.id));
-  let floor: ServerProcess | undefined;
+  const floor = floorCases.length > 0 ? await start('floor') : undefined;
   let floorCursor = 0;
-  if (floorCases.length > 0) {
-    floor = await start('floor');
-    const warmed = floor;
-    // Warmed up as the gateway is: a ceiling is only one if the floor runs at its best.
-    floorCursor = await pool.from(floorCursor, () => warmProcess(warmed, floorCases, pool, freshAhead > 0));
-  }
+  // Warmed up as the gateway is: a ceiling is only one if the floor runs at its best.
+  if (floor) ({ cursor: floorCursor } = await pool.from(floorCursor, () => warmProcess(floor, floorCases, pool, freshAhead > 0)));
   const measureFloor = async (spec: CaseSpec) => {
-    let result: CaseResult | undefined;
-    floorCursor = await pool.from(floorCursor, async () => {
-      result = await measure(floor!, spec);
-    });
-    results.push(result!);
+    const { result, cursor } = await pool.from(floorCursor, () => measure(floor!, spec));
+    floorCursor = cursor;
+    results.push(result);
   };
   const pairedFloor = (gatewayCaseId: string) => floorCases.find((c) => c.id === (FLOORS as Record<string, string>)[gatewayCaseId]);
   for (const spec of cases) {

@@ -125,16 +125,16 @@ export class TokenPool {
   }
 
   /**
-   * Hands tokens out from `cursor` (a server process's own place in the pool, from `used`) until `run`
-   * settles, then goes back to where it was: two processes measured in turn each see each token at most
-   * once (each is a process of its own, with its own Redis keys). Returns the process's new place.
+   * Hands tokens out from `cursor` (a server process's own place in the pool) until `run` settles, then
+   * goes back to where it was: two processes measured in turn each see each token at most once (each is a
+   * process of its own, with its own Redis keys). Returns what `run` returned and the process's new place.
    */
-  async from(cursor: number, run: () => Promise<void>): Promise<number> {
+  async from<T>(cursor: number, run: () => Promise<T>): Promise<{ result: T; cursor: number }> {
     const saved = this.#next;
     this.#next = cursor;
     try {
-      await run();
-      return this.#next;
+      const result = await run();
+      return { result, cursor: this.#next };
     } finally {
       this.#next = saved;
     }

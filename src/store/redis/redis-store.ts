@@ -459,7 +459,7 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
   // and many gateway replicas do not reconnect in lockstep.
   const backoff = (attempt: number) => Math.round(Math.min(maxDelay, 50 * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2));
   // No ioredis `commandTimeout`: every store operation runs under its own deadline (#run), which covers all
-  // of its commands; a timer per command besides would cost the same again, up to five times per exchange.
+  // of its commands; a timer per command besides would cost the same again, five or six times per exchange.
   const common: RedisOptions = {
     connectTimeout: options.connectTimeoutMs ?? Math.max(2_000, 2 * commandTimeoutMs),
     // Fail fast: nothing waits in an unbounded queue while Redis is away (the store waits for a connection
