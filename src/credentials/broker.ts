@@ -297,13 +297,16 @@ export class Broker {
     }
     circuit.succeeded();
     const expiresAtMs = fetched.expiresAt.getTime();
+    // Kept only for what is left of the credentials' life now, after the call, so that the record never
+    // outlives them (measured from before the call, it did by the call's own duration).
+    const remainingMs = expiresAtMs - this.#now();
     // What is handed out must end within what was asked; anything else fails closed.
-    if (!(expiresAtMs > issuedAtMs) || expiresAtMs > issuedAtMs + (call.params.lifetimeSeconds + EXPIRY_SLACK_SECONDS) * 1000) {
+    if (!(expiresAtMs > issuedAtMs) || remainingMs < 1 || expiresAtMs > issuedAtMs + (call.params.lifetimeSeconds + EXPIRY_SLACK_SECONDS) * 1000) {
       throw new GatewayError('ServiceUnavailable', `The cloud answered credentials with an unexpected expiry for target ${target.name}.`, { debug: `expires ${fetched.expiresAt.toISOString()}` });
     }
     const stored = { issuedAtMs, expiresAtMs };
     const record: StoredBrokered = { ...stored, sealed: this.#box.seal(JSON.stringify({ ...fetched, expiresAt: undefined }), sealContext(cacheKey, stored)) };
-    await guardStore('credential', () => this.#store.set(storeKeys.brokered(cacheKey), JSON.stringify(record), expiresAtMs - issuedAtMs));
+    await guardStore('credential', () => this.#store.set(storeKeys.brokered(cacheKey), JSON.stringify(record), remainingMs));
     return { ...fetched, issuedAt: new Date(issuedAtMs), cached: false } as BrokeredCredentials;
   }
 

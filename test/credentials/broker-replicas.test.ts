@@ -1,7 +1,8 @@
 /**
  * The broker's one call across replicas, at the interleaving a burst test only meets under load: replica
  * B reads the cache a moment before replica A stores its answer and frees the fetch marker, then takes the
- * freed marker. B must find A's answer in the cache rather than call the cloud a second time.
+ * freed marker. B must find A's answer in the cache rather than call the cloud a second time. And the
+ * cached answer's lifetime, which a slow call must not stretch.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -66,6 +67,30 @@ describe('the broker across replicas', () => {
 
     expect(cloud.calls()).toBe(1);
     expect(second).toMatchObject({ cached: true, accessToken: (first as { accessToken: string }).accessToken });
+    await store.close();
+  });
+});
+
+describe('the broker\'s cached answer', () => {
+  it('never outlives the credentials in it, however long the call took', async () => {
+    const store = new MemoryStore();
+    // A cloud that stamps its answer at the end of a slow call, as a real one may (expiry = its now + the lifetime).
+    const gcp: Upstream<GcpBrokerSpec, { lifetimeSeconds: number }> = {
+      prepare: () => ({ lifetimeSeconds: 3600 }),
+      endpointOf: () => 'https://sts.googleapis.com',
+      call: async (): Promise<Fetched> => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return { cloud: 'gcp', accessToken: 'slow-token', scopes: [], expiresAt: new Date(Date.now() + 3_600_000) } as Fetched;
+      },
+    };
+    const targets = { preview: () => ({ claims: {} }), mint: () => ({ token: 'target-token' }) } as never;
+    const broker = new Broker({ store, box: new SecretBox(randomBytes(32)), targets, upstreams: { gcp } as unknown as Upstreams });
+
+    const answer = await broker.credentials(target, identity, role);
+    const [key, ...others] = await store.keysWithPrefix('brk:');
+    expect(others).toEqual([]);
+    // The record expires no later than the credentials do.
+    expect(Date.now() + (await store.ttl(key!))!).toBeLessThanOrEqual(answer.expiresAt.getTime());
     await store.close();
   });
 });
