@@ -73,24 +73,29 @@ describe('the broker across replicas', () => {
 
 describe('the broker\'s cached answer', () => {
   it('never outlives the credentials in it, however long the call took', async () => {
-    const store = new MemoryStore();
+    // One clock for the broker and the store, moved only by the call: the record's expiry is then exact
+    // arithmetic, not a race with the millisecond ticking between the broker's reading of the clock and
+    // the store's (a relative TTL is applied when the store receives it, as Redis does too).
+    let clock = Date.UTC(2026, 11, 5, 8, 0, 0);
+    const now = () => clock;
+    const store = new MemoryStore({ now });
     // A cloud that stamps its answer at the end of a slow call, as a real one may (expiry = its now + the lifetime).
     const gcp: Upstream<GcpBrokerSpec, { lifetimeSeconds: number }> = {
       prepare: () => ({ lifetimeSeconds: 3600 }),
       endpointOf: () => 'https://sts.googleapis.com',
       call: async (): Promise<Fetched> => {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        return { cloud: 'gcp', accessToken: 'slow-token', scopes: [], expiresAt: new Date(Date.now() + 3_600_000) } as Fetched;
+        clock += 2_000;
+        return { cloud: 'gcp', accessToken: 'slow-token', scopes: [], expiresAt: new Date(clock + 3_600_000) } as Fetched;
       },
     };
     const targets = { preview: () => ({ claims: {} }), mint: () => ({ token: 'target-token' }) } as never;
-    const broker = new Broker({ store, box: new SecretBox(randomBytes(32)), targets, upstreams: { gcp } as unknown as Upstreams });
+    const broker = new Broker({ store, box: new SecretBox(randomBytes(32)), targets, upstreams: { gcp } as unknown as Upstreams, now });
 
     const answer = await broker.credentials(target, identity, role);
     const [key, ...others] = await store.keysWithPrefix('brk:');
     expect(others).toEqual([]);
-    // The record expires no later than the credentials do.
-    expect(Date.now() + (await store.ttl(key!))!).toBeLessThanOrEqual(answer.expiresAt.getTime());
+    // The record expires exactly when the credentials do (measured from before the call, 2 s later).
+    expect(clock + (await store.ttl(key!))!).toBe(answer.expiresAt.getTime());
     await store.close();
   });
 });
