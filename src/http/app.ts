@@ -1,5 +1,6 @@
-import Router from '@koa/router';
-import Koa from 'koa';
+import Router, { type Layer } from '@koa/router';
+import Koa, { type Middleware } from 'koa';
+import compose from 'koa-compose';
 import type { CredentialService } from '../credentials/credential-service.js';
 import type { TokenExchange } from '../credentials/exchange.js';
 import type { Identity } from '../domain/types.js';
@@ -92,9 +93,68 @@ export function createApp(deps: AppDependencies): Koa {
   ]) {
     routes.use(group.routes());
   }
-  app.use(routes.routes());
+  app.use(routed(routes));
   // Sets 405 or 501 with the Allow header (RFC 9110 §15.5.6 requires it on a 405); notFound below turns
   // those into errors in the protocol's format, Allow kept.
   app.use(routes.allowedMethods());
   return app;
+}
+
+/**
+ * The router's middleware, with the routes whose path has no parameter (`/sts`, `/oauth2/token`,
+ * `/healthz`: nearly every request) found by one map lookup and run as a chain composed once, instead of
+ * @koa/router testing every route's pattern and composing the chain anew on each request. The chain is the
+ * router's own answer for that exact method and path (`router.match`, computed here, at start): the same
+ * layers, the same context fields. Any other spelling of a path (another case, a trailing slash, a
+ * parameter) goes to the router as before.
+ */
+export function routed(router: Router): Middleware {
+  const dispatch = router.routes() as unknown as Middleware;
+  const exact = exactRoutes(router);
+  return function route(ctx, next) {
+    const found = exact.get(`${ctx.method} ${ctx.path}`);
+    if (found === undefined) return dispatch(ctx, next);
+    const routing = ctx as unknown as RoutingContext;
+    routing.matched = found.matched;
+    routing.router = router;
+    routing.routeMatched = true;
+    routing.captures = [];
+    routing.params = {};
+    routing.request.params = routing.params;
+    routing._matchedRoute = found.path;
+    routing.routerPath = found.path;
+    routing.routerName = undefined;
+    return found.chain(ctx, next);
+  };
+}
+
+/** The context fields @koa/router sets on a request it routes (RouterContext, which Koa's Context does not declare). */
+interface RoutingContext {
+  matched: Layer[];
+  router: Router;
+  routeMatched: boolean;
+  captures: string[];
+  params: Record<string, string>;
+  request: { params: Record<string, string> };
+  _matchedRoute: string;
+  routerPath: string;
+  routerName: string | undefined;
+}
+
+/** `METHOD path` -> the chain the router runs for it, for each route with a literal path and no parameter middleware. */
+export function exactRoutes(router: Router): Map<string, { path: string; matched: Layer[]; chain: Middleware }> {
+  const exact = new Map<string, { path: string; matched: Layer[]; chain: Middleware }>();
+  for (const layer of router.stack) {
+    if (typeof layer.path !== 'string' || layer.paramNames.length > 0 || layer.methods.length === 0) continue;
+    for (const method of layer.methods) {
+      const key = `${method} ${layer.path}`;
+      if (exact.has(key)) continue;
+      const match = router.match(layer.path, method);
+      // Only a route the router itself would run alone, with nothing but plain middleware (no parameter handlers).
+      if (!match.route || match.pathAndMethod.length !== 1 || match.pathAndMethod[0] !== layer) continue;
+      if (layer.stack.some((fn) => 'param' in fn)) continue;
+      exact.set(key, { path: layer.path, matched: match.path, chain: compose(layer.stack as unknown as Middleware[]) });
+    }
+  }
+  return exact;
 }
