@@ -59,4 +59,15 @@ describe('/metrics', () => {
     // No label value is something a client chose freely.
     for (const sample of after) for (const value of Object.values(sample.labels)) expect(value.length).toBeLessThan(64);
   });
+
+  it('labels a request by its route group, from a fixed set, and by its status class', async () => {
+    const before = await scrape();
+    for (const path of ['/healthz', '/healthz/', '/.well-known/openid-configuration', '/xhealthz', '/unknown/healthz', '/v1', '/v1/nowhere']) await fetch(gateway.url + path);
+    const after = await scrape();
+    const delta = (labels: Record<string, string>) => sumOf(after, 'stsgate_http_requests_total', labels) - sumOf(before, 'stsgate_http_requests_total', labels);
+    expect(delta({ route: 'healthz', status: '2xx' })).toBe(2);
+    expect(delta({ route: '.well-known', status: '2xx' })).toBe(1);
+    expect(delta({ route: 'other', status: '4xx' })).toBe(2);
+    expect(delta({ route: 'v1', status: '4xx' })).toBe(2);
+  });
 });

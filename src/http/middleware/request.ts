@@ -39,6 +39,18 @@ export interface FrontDoorOptions {
 export function frontDoor(options: FrontDoorOptions) {
   const { logger, metrics, trustedProxies } = options;
   const pages = options.pages ?? {};
+  // The request counter's children by route group and status class (a bounded set), looked up once each:
+  // prom-client otherwise checks, sorts and joins the labels on every increment.
+  const counted = new Map<string, { inc(): void }>();
+  const countRequest = (route: string, status: string): void => {
+    const key = `${route} ${status}`;
+    let counter = counted.get(key);
+    if (counter === undefined) {
+      counter = metrics.requests.labels({ route, status });
+      counted.set(key, counter);
+    }
+    counter.inc();
+  };
   return async function front(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
     if (trustedProxies) {
@@ -61,7 +73,7 @@ export function frontDoor(options: FrontDoorOptions) {
     } finally {
       // From here an event is written at once: nobody would write it later.
       ctx.state[PENDING_AUDIT] = undefined;
-      metrics.requests.inc({ route: routeGroup(ctx.path), status: STATUS_CLASSES[Math.floor(ctx.status / 100)] ?? 'other' });
+      countRequest(routeGroup(ctx.path), STATUS_CLASSES[Math.floor(ctx.status / 100)] ?? 'other');
       const request = {
         requestId,
         method: ctx.method,
@@ -93,9 +105,13 @@ function unanswered(ctx: Context): void {
 /** A bounded label for a path: its first segment when it is one of the gateway's, else "other". */
 function routeGroup(path: string): string {
   if (path === '/' || path === '/sts') return 'sts';
-  const first = path.split('/')[1] ?? '';
-  return ['oauth2', '.well-known', 'healthz', 'readyz', 'metrics', 'admin', 'login', 'callback', 'logout', 'v1', 'cli'].includes(first) ? first : 'other';
+  if (!path.startsWith('/')) return 'other';
+  const end = path.indexOf('/', 1);
+  const first = path.slice(1, end === -1 ? undefined : end);
+  return ROUTE_GROUPS.has(first) ? first : 'other';
 }
+
+const ROUTE_GROUPS: ReadonlySet<string> = new Set(['oauth2', '.well-known', 'healthz', 'readyz', 'metrics', 'admin', 'login', 'callback', 'logout', 'v1', 'cli']);
 
 /**
  * Reads the raw body into `ctx.state.rawBody`, refusing it before buffering when the declared length
