@@ -27,7 +27,6 @@ import { Redis } from 'ioredis';
 import { exportPKCS8 } from 'jose';
 import { workerCount } from '../src/cluster.js';
 import { generateSigningJwk } from '../src/credentials/signing-keys.js';
-import { execForm, finalStage, readDockerfile } from '../test/deploy/dockerfile.js';
 import { TestIssuer } from '../test/support/test-issuer.js';
 import { StsFaultServer } from '../test/support/sts-fault-server.js';
 import type { CryptoMeasurement } from './crypto.js';
@@ -35,7 +34,7 @@ import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harnes
 import { runPass, type PassResult, type RequestShape } from './harness/load.js';
 import { parallelScaling } from './harness/parallel-scaling.js';
 import { CLOCK_TICKS, cpusAllowed, cpuTicks, machineTicks, memoryBytes } from './harness/proc.js';
-import { buildServers, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
+import { buildServers, imageNodeFlags, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
 import { TokenPool } from './harness/token-pool.js';
 import { measureRules, RULE_SET_SIZES } from './rules.js';
 import {
@@ -68,13 +67,6 @@ const TIMING = timing();
 
 /** The Node flags the production image runs the gateway with (its ENTRYPOINT), so the gateway here runs the same way. */
 const IMAGE_NODE_FLAGS = imageNodeFlags();
-
-function imageNodeFlags(): string[] {
-  const entrypoint = finalStage(readDockerfile()).find((i) => i.keyword === 'ENTRYPOINT');
-  const command = entrypoint ? execForm(entrypoint.args) : undefined;
-  if (!command || command[0] !== 'node' || command.at(-1) !== 'dist/cli.js') throw new Error('the Dockerfile ENTRYPOINT is not ["node", ...flags, "dist/cli.js"]');
-  return command.slice(1, -1);
-}
 
 function timing() {
   const custom = process.env.BENCH_TIMING?.split(',').map(Number);

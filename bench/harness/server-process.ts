@@ -10,31 +10,34 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { MemoryMessage, ReadyMessage } from '../servers/lifecycle.js';
+import { execForm, finalStage, readDockerfile } from '../../test/deploy/dockerfile.js';
 import { memoryBytes, processTree, startTime } from './proc.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const CACHE = join(REPO, 'node_modules', '.cache', 'stsgate-bench');
-/** Where bench/tsconfig.servers.json compiles src/ and bench/servers/ to. */
-export const BUILD_DIR = join(CACHE, 'build');
+/** Where bench/tsconfig.servers.json compiles a checkout's src/ and bench/servers/ to. */
+export const buildDirOf = (repo: string): string => join(repo, 'node_modules', '.cache', 'stsgate-bench', 'build');
+/** This checkout's build. */
+export const BUILD_DIR = buildDirOf(REPO);
 
 /**
  * Compiles the gateway and the benchmark servers (bench/tsconfig.servers.json, incremental) so that they
  * run as the production image runs stsgate: node on compiled JavaScript, with no TypeScript loader in the
  * process (tsx alone adds about 70 MB of RSS and its own loader thread). Returns the seconds it took.
  */
-export async function buildServers(): Promise<number> {
+export async function buildServers(repo: string = REPO): Promise<number> {
   const started = performance.now();
-  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  const build = buildDirOf(repo);
+  const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
-    await promisify(execFile)(process.execPath, [tsc, '-p', join(REPO, 'bench', 'tsconfig.servers.json')], { cwd: REPO, timeout: 180_000 });
+    await promisify(execFile)(process.execPath, [tsc, '-p', join(repo, 'bench', 'tsconfig.servers.json')], { cwd: repo, timeout: 180_000 });
   } catch (err) {
     // Type errors still emit (noEmitOnError: false); only a missing output is fatal.
-    if (!existsSync(join(BUILD_DIR, 'bench', 'servers', 'gateway.js'))) throw err;
+    if (!existsSync(join(build, 'bench', 'servers', 'gateway.js'))) throw err;
   }
   // src/idp finds provider definitions at <package root>/providers, i.e. next to build/src.
-  const providers = join(BUILD_DIR, 'providers');
+  const providers = join(build, 'providers');
   await rm(providers, { force: true, recursive: true });
-  if (existsSync(join(REPO, 'providers'))) await symlink(join(REPO, 'providers'), providers);
+  if (existsSync(join(repo, 'providers'))) await symlink(join(repo, 'providers'), providers);
   return (performance.now() - started) / 1000;
 }
 
@@ -60,6 +63,8 @@ export interface StartOptions {
   /** Extra Node flags, e.g. `--cpu-prof`. */
   nodeFlags?: string[];
   env?: Record<string, string>;
+  /** The build to start it from (default this checkout's, BUILD_DIR): another checkout's, to compare two commits. */
+  buildDir?: string;
   /** Show the child's stdout (default: discarded, as a log shipper would take it). */
   showStdout?: boolean;
   readyTimeoutMs?: number;
@@ -87,7 +92,7 @@ export class ServerProcess {
 
   /** Starts the compiled `bench/servers/<script>.js` (see buildServers) and waits until it reports its URL. */
   static async start(name: string, script: string, options: StartOptions = {}): Promise<ServerProcess> {
-    const path = join(BUILD_DIR, 'bench', 'servers', `${script}.js`);
+    const path = join(options.buildDir ?? BUILD_DIR, 'bench', 'servers', `${script}.js`);
     const child = fork(path, [], {
       execArgv: options.nodeFlags ?? [],
       env: { ...process.env, ...options.env },
@@ -210,4 +215,12 @@ export class RssSampler {
   #sample(): void {
     this.#peak = Math.max(this.#peak, this.#server.rssBytes());
   }
+}
+
+/** The Node flags the production image runs the gateway with (the Dockerfile's ENTRYPOINT), so that a benchmark runs it the same way. */
+export function imageNodeFlags(): string[] {
+  const entrypoint = finalStage(readDockerfile()).find((i) => i.keyword === 'ENTRYPOINT');
+  const command = entrypoint ? execForm(entrypoint.args) : undefined;
+  if (!command || command[0] !== 'node' || command.at(-1) !== 'dist/cli.js') throw new Error('the Dockerfile ENTRYPOINT is not ["node", ...flags, "dist/cli.js"]');
+  return command.slice(1, -1);
 }
