@@ -163,7 +163,7 @@ function openStore(config: GatewayConfig, logger: Logger, metrics: GatewayMetric
   };
   const store: Store = instrumentStore(createStore(config.store, { redis: { onEvent: redisEvents } }), {
     observe(operation, seconds, ok) {
-      metrics.storeSeconds.observe({ operation }, seconds);
+      metrics.storeSecondsOf(operation).observe(seconds);
       if (!ok) metrics.storeErrors.inc({ operation });
     },
   });
@@ -225,7 +225,7 @@ function wireServices(
     algorithm: config.signing.algorithm,
     accountId: config.accountId,
     cacheMinRemainingFraction: config.cache.minRemainingFraction,
-    onCacheLookup: (hit) => metrics.cache.inc({ result: hit ? 'hit' : 'miss' }),
+    onCacheLookup: (hit) => metrics.cacheOf(hit ? 'hit' : 'miss').inc(),
     revocations,
   });
   const limits = new ExchangeRateLimits(store, {

@@ -63,13 +63,13 @@ export class AuditLog {
         client: ctx.ip,
         ms: Math.round(seconds * 10_000) / 10,
       });
-      this.#metrics?.issued.inc({ action, source: result.identity.source, role: result.role.name, cached: String(result.credentials.cached) });
-      this.#metrics?.exchangeSeconds.observe({ action, outcome: 'issued' }, seconds);
+      this.#metrics?.issuedOf(action, result.identity.source, result.role.name, String(result.credentials.cached)).inc();
+      this.#metrics?.exchangeSecondsOf(action, 'issued').observe(seconds);
       return result;
     } catch (thrown) {
       const seconds = (performance.now() - started) / 1000;
       this.#denied(ctx, action, toGatewayError(thrown), seconds);
-      this.#metrics?.exchangeSeconds.observe({ action, outcome: 'denied' }, seconds);
+      this.#metrics?.exchangeSecondsOf(action, 'denied').observe(seconds);
       throw thrown;
     }
   }

@@ -15,6 +15,26 @@ export function deniedRoleLabel(context: DecisionContext): string {
 }
 
 /**
+ * A labelled metric's child for some label values (in the metric's `labelNames` order), each looked up in
+ * prom-client once: its `inc(labels)` and `observe(labels, value)` otherwise check, sort and join the
+ * labels on every call, a few per request. Holds one entry per distinct set of values, as prom-client
+ * itself does; every label value here comes from a bounded set (below). The metrics are never reset,
+ * which would leave a remembered child detached.
+ */
+export function labelled<Child>(metric: { labels(...values: string[]): Child }): (...values: string[]) => Child {
+  const children = new Map<string, Child>();
+  return (...values) => {
+    const key = values.join('\n');
+    let child = children.get(key);
+    if (child === undefined) {
+      child = metric.labels(...values);
+      children.set(key, child);
+    }
+    return child;
+  };
+}
+
+/**
  * Prometheus metrics. Every label value comes from a bounded set (configured sources and roles, error
  * codes, action names): never a subject, a token or anything else a client chooses.
  */
@@ -31,6 +51,13 @@ export class GatewayMetrics {
   readonly jwksKeysDropped = new Counter({ name: 'stsgate_jwks_keys_dropped_total', help: 'Unusable keys found in trusted issuers\' JWKS and never tried (each key counted once), by issuer and reason.', labelNames: ['issuer', 'reason'], registers: [this.registry] });
   readonly targetTokens = new Counter({ name: 'stsgate_target_tokens_total', help: 'Target tokens asked for, by target (configured names only, else unknown), kind and outcome (issued or the refusal code).', labelNames: ['target', 'kind', 'outcome'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'stsgate_http_requests_total', help: 'HTTP requests, by route group and status class.', labelNames: ['route', 'status'], registers: [this.registry] });
+
+  /** The children of the metrics counted on every request (labelled, above), by their label values in `labelNames` order. */
+  readonly requestsOf = labelled(this.requests);
+  readonly issuedOf = labelled(this.issued);
+  readonly exchangeSecondsOf = labelled(this.exchangeSeconds);
+  readonly cacheOf = labelled(this.cache);
+  readonly storeSecondsOf = labelled(this.storeSeconds);
 
   readonly logLinesDropped: Counter = new Counter({
     name: 'stsgate_log_lines_dropped_total',

@@ -39,18 +39,6 @@ export interface FrontDoorOptions {
 export function frontDoor(options: FrontDoorOptions) {
   const { logger, metrics, trustedProxies } = options;
   const pages = options.pages ?? {};
-  // The request counter's children by route group and status class (a bounded set), looked up once each:
-  // prom-client otherwise checks, sorts and joins the labels on every increment.
-  const counted = new Map<string, { inc(): void }>();
-  const countRequest = (route: string, status: string): void => {
-    const key = `${route} ${status}`;
-    let counter = counted.get(key);
-    if (counter === undefined) {
-      counter = metrics.requests.labels({ route, status });
-      counted.set(key, counter);
-    }
-    counter.inc();
-  };
   return async function front(ctx: Context, next: Next): Promise<void> {
     const started = performance.now();
     if (trustedProxies) {
@@ -73,7 +61,7 @@ export function frontDoor(options: FrontDoorOptions) {
     } finally {
       // From here an event is written at once: nobody would write it later.
       ctx.state[PENDING_AUDIT] = undefined;
-      countRequest(routeGroup(ctx.path), STATUS_CLASSES[Math.floor(ctx.status / 100)] ?? 'other');
+      metrics.requestsOf(routeGroup(ctx.path), STATUS_CLASSES[Math.floor(ctx.status / 100)] ?? 'other').inc();
       const request = {
         requestId,
         method: ctx.method,
