@@ -4,10 +4,12 @@
  * running at once and loaded in alternation, one pass each per round, so that the machine's drift falls
  * on both alike. The figure is each process's CPU per request (from /proc), and the median of the
  * per-round ratios: on a shared machine whose speed moves by a third within minutes, the one comparison
- * that held still. GET routes only (no token needed): `/healthz` is the middleware floor.
+ * that held still. A GET route (`/healthz`, the middleware floor), or with `--case=cache-hit` the cache-hit
+ * case of `npm run bench`: one GitHub-Actions-like token from a loopback issuer, exchanged again and again
+ * (`AssumeRoleWithWebIdentity`), each build with its own Redis prefix.
  *
  *   git worktree add /tmp/before HEAD~1 && cp -al node_modules /tmp/before/
- *   npm run bench:ab -- /tmp/before [--path=/healthz] [--rounds=10] [--seconds=1]
+ *   npm run bench:ab -- /tmp/before [--path=/healthz | --case=cache-hit] [--rounds=10] [--seconds=1]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,20 +18,22 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateSigningJwk } from '../src/credentials/signing-keys.js';
-import { runPass } from './harness/load.js';
+import { TestIssuer } from '../test/support/test-issuer.js';
+import { runPass, type RequestShape } from './harness/load.js';
 import { cpuTicks, CLOCK_TICKS } from './harness/proc.js';
 import { buildDirOf, buildServers, imageNodeFlags, ServerProcess, stopAll } from './harness/server-process.js';
-import { GATEWAY_SETTINGS_ENV, type GatewayBenchSettings } from './servers/settings.js';
+import { BENCH_ROLE_ARN, GATEWAY_SETTINGS_ENV, type GatewayBenchSettings } from './servers/settings.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { path: { type: 'string', default: '/healthz' }, rounds: { type: 'string', default: '10' }, seconds: { type: 'string', default: '1' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { path: { type: 'string', default: '/healthz' }, case: { type: 'string' }, rounds: { type: 'string', default: '10' }, seconds: { type: 'string', default: '1' } } });
 const other = positionals[0];
 if (!other) {
-  console.error('usage: npm run bench:ab -- <other checkout, with node_modules> [--path=/healthz] [--rounds=10] [--seconds=1]');
+  console.error('usage: npm run bench:ab -- <other checkout, with node_modules> [--path=/healthz | --case=cache-hit] [--rounds=10] [--seconds=1]');
   process.exit(2);
 }
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seconds) || seconds < 1) throw new Error('--rounds and --seconds take whole numbers of at least 1');
+if (values.case !== undefined && values.case !== 'cache-hit') throw new Error(`--case: only cache-hit is known, not ${values.case}`);
 const here = fileURLToPath(new URL('..', import.meta.url));
 const builds = [{ name: 'other', repo: resolve(other) }, { name: 'this', repo: here }];
 for (const build of builds) console.log(`[ab] compiled ${build.repo} in ${(await buildServers(build.repo)).toFixed(1)} s`);
@@ -37,16 +41,21 @@ for (const build of builds) console.log(`[ab] compiled ${build.repo} in ${(await
 const dir = await mkdtemp(join(tmpdir(), 'stsgate-ab-'));
 const keysFile = join(dir, 'keys.json');
 await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
-// No exchange runs here: the issuer and the cloud stand-in are addresses nothing answers on.
-const settings = (prefix: string): GatewayBenchSettings => ({ issuerUrl: 'http://127.0.0.1:9/issuer', redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64'), stsUrl: 'http://127.0.0.1:9/sts' });
+// The issuer answers only for the cache-hit case; the cloud stand-in is an address nothing answers on.
+const issuer = values.case === 'cache-hit' ? await TestIssuer.start() : undefined;
+const settings = (prefix: string): GatewayBenchSettings => ({ issuerUrl: issuer?.url ?? 'http://127.0.0.1:9/issuer', redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64'), stsUrl: 'http://127.0.0.1:9/sts' });
 const servers: ServerProcess[] = [];
 try {
   for (const build of builds) {
     const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings(`stsgate-ab:${randomBytes(6).toString('hex')}:`)) };
     servers.push(await ServerProcess.start(build.name, 'gateway', { buildDir: buildDirOf(build.repo), nodeFlags: imageNodeFlags(), env }));
   }
-  const shape = { method: 'GET' as const, path: values.path };
-  for (const server of servers) await runPass(server.url, shape, { connections: 10, durationSeconds: 2 });
+  const shape: RequestShape = issuer ? await cacheHitShape(issuer) : { method: 'GET', path: values.path };
+  const what = issuer ? 'the cache-hit case (POST / AssumeRoleWithWebIdentity, one token)' : `GET ${values.path}`;
+  for (const server of servers) {
+    const warmUp = await runPass(server.url, shape, { connections: 10, durationSeconds: 2 });
+    if (warmUp.failures > 0) throw new Error(`${server.name}: ${warmUp.failures} of ${warmUp.requests} warm-up requests failed (${JSON.stringify(warmUp.statusCodes)})`);
+  }
   const perRequest: number[][] = servers.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (const [i, server] of servers.entries()) {
@@ -60,9 +69,17 @@ try {
   const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
   const ratios = perRequest[1]!.map((us, i) => us / perRequest[0]![i]!);
   for (const [i, build] of builds.entries()) console.log(`[ab] ${build.name} (${build.repo}): ${perRequest[i]!.map((us) => us.toFixed(0)).join(' ')} µs CPU per request, median ${median(perRequest[i]!).toFixed(1)}`);
-  console.log(`[ab] GET ${values.path}: this / other, median of ${rounds} per-round ratios: ${median(ratios).toFixed(2)}x`);
+  console.log(`[ab] ${what}: this / other, median of ${rounds} per-round ratios: ${median(ratios).toFixed(2)}x`);
 } finally {
   await stopAll(servers);
+  await issuer?.close();
   await rm(dir, { recursive: true, force: true });
 }
 process.exit(0);
+
+/** `npm run bench`'s cache-hit request: the same token, subject and role every time. */
+async function cacheHitShape(issuer: TestIssuer): Promise<RequestShape> {
+  const token = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat', sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
+  const body = new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: BENCH_ROLE_ARN, RoleSessionName: 'ci-deploy', WebIdentityToken: token }).toString();
+  return { method: 'POST', path: '/', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body };
+}
