@@ -2,8 +2,9 @@
  * Two builds of the gateway side by side: this checkout and another (a worktree of the commit before a
  * change), each compiled as `npm run bench` compiles it and started with the image's Node flags, both
  * running at once and loaded in alternation, one pass each per round, so that the machine's drift falls
- * on both alike. The figure is each process's CPU per request (from /proc), and the median of the
- * per-round ratios: on a shared machine whose speed moves by a third within minutes, the one comparison
+ * on both alike. The figure is each process's CPU per request (from /proc, over the whole round: its pass
+ * and its idle time while the other is loaded, when V8 may finish collecting the pass's garbage), and the
+ * median of the per-round ratios: on a shared machine whose speed moves by a third within minutes, the one comparison
  * that held still. A GET route (`/healthz`, the middleware floor), or with `--case=cache-hit` the cache-hit
  * case of `npm run bench`: one GitHub-Actions-like token from a loopback issuer, exchanged again and again
  * (`AssumeRoleWithWebIdentity`), each build with its own Redis prefix.
@@ -56,14 +57,28 @@ try {
     const warmUp = await runPass(server.url, shape, { connections: 10, durationSeconds: 2 });
     if (warmUp.failures > 0) throw new Error(`${server.name}: ${warmUp.failures} of ${warmUp.requests} warm-up requests failed (${JSON.stringify(warmUp.statusCodes)})`);
   }
+  // A process's CPU per round runs from the start of its pass to the start of its next one: what it does
+  // while the other build is loaded (V8 finishing a collection the pass made necessary, in idle time) is
+  // part of the cost of its requests, and a change that makes less garbage would otherwise look free.
   const perRequest: number[][] = servers.map(() => []);
+  const cpuOf = (server: ServerProcess) => {
+    const ticks = cpuTicks(server.pid);
+    return ticks.user + ticks.system;
+  };
+  const started = servers.map(cpuOf);
   for (let round = 0; round < rounds; round++) {
-    for (const [i, server] of servers.entries()) {
-      const before = cpuTicks(server.pid);
+    const served: number[] = [];
+    for (const server of servers) {
       const pass = await runPass(server.url, shape, { connections: 10, durationSeconds: seconds });
-      const after = cpuTicks(server.pid);
       if (pass.failures > 0) throw new Error(`${server.name}: ${pass.failures} of ${pass.requests} requests failed (${JSON.stringify(pass.statusCodes)})`);
-      perRequest[i]!.push((((after.user + after.system - before.user - before.system) / CLOCK_TICKS) * 1e6) / pass.requests);
+      served.push(pass.requests);
+    }
+    // The last pass's process gets the same idle time after it as the others.
+    if (round === rounds - 1) await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    for (const [i, server] of servers.entries()) {
+      const now = cpuOf(server);
+      perRequest[i]!.push((((now - started[i]!) / CLOCK_TICKS) * 1e6) / served[i]!);
+      started[i] = now;
     }
   }
   const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisStoreConfig } from '../../config/types.js';
 import { assertValidTtl, StoreUnavailableError, type Store } from '../store.js';
 import { groupBySlot } from './key-slot.js';
@@ -47,7 +47,7 @@ export interface RedisStoreSettings {
 
 /**
  * SET with PX for every key, in one atomic step: what a MULTI of SETs does, but as one command, so that it
- * is auto-pipelined with whatever else is in flight (a MULTI is always written on its own). With n keys,
+ * is one command in a batch with whatever else is in flight (a MULTI is three more, and measured dearer). With n keys,
  * KEYS[i] is set to value number ARGV[n + i] (of the values from ARGV[2n + 1] on) for ARGV[i] ms: a value
  * several keys share (a credential set under its session and its cache entry) is sent once.
  */
@@ -124,6 +124,10 @@ export class RedisStore implements Store {
   /** The last connection error (already scrubbed), so a failure says why rather than only "not connected". */
   #lastError: string | undefined;
   #closing: Promise<void> | undefined;
+  /** Whether commands are being held for the next write (#batchTurn). */
+  #holding = false;
+  /** The reply to the last command of the batch last written; the next batch is written once it is in. */
+  #inFlight: Promise<unknown> | undefined;
 
   /** Wraps an ioredis client; prefer createRedisStore, which builds the client with the options this needs. */
   constructor(client: Redis | Cluster, settings: RedisStoreSettings, onEvent?: (event: RedisStoreEvent) => void) {
@@ -187,7 +191,7 @@ export class RedisStore implements Store {
     const writes = entries.map(({ key, value, ttlMs }) => ({ rawKey: this.#key(key), value, ttlMs }));
     await this.#run('setMany', async (c) => {
       // Standalone and Sentinel: one script, atomic. Cluster: one per slot (atomic per slot), in parallel.
-      // A script, unlike a MULTI, is auto-pipelined with the other requests' commands and sends a shared
+      // A script, unlike a MULTI, is one command in the batch (#batchTurn) and sends a shared
       // value once: a MULTI here cost Redis and the gateway more per fresh issuance (bench/README.md).
       const groups = this.#settings.topology === 'cluster' ? groupBySlot(writes, (w) => w.rawKey) : [writes];
       await Promise.all(groups.map((group) => runScript(c, SET_MANY, group.map((w) => w.rawKey), setManyArguments(group))));
@@ -200,7 +204,7 @@ export class RedisStore implements Store {
     return this.#run('increment', async (c) => {
       // INCR creates the counter at 1 or counts it; PEXPIRE NX (Redis 7.0) gives it the TTL only when it
       // has none: set at creation, never extended, and a counter whose first PEXPIRE was lost (a connection
-      // cut between the two) gets one at its next increment. Two plain commands, auto-pipelined with
+      // cut between the two) gets one at its next increment. Two plain commands, batched with
       // whatever else is in flight: Redis spends about 15 µs starting a script, these take about 1.
       const [value] = await Promise.all([c.incr(rawKey), c.pexpire(rawKey, ttlMs, 'NX')]);
       return value;
@@ -309,6 +313,48 @@ export class RedisStore implements Store {
   }
 
   /**
+   * Batches commands the way ioredis's auto-pipelining does, without the pipeline it builds per batch.
+   * A standalone or Sentinel connection is corked at a command when none is held: every command issued
+   * from then on (by this request and by every other one in flight) waits, until this event-loop turn's
+   * check phase and, if a batch is still out, until the reply to its last command has come (one batch in
+   * flight at a time, so under load each write carries many requests' commands); then all go in one write.
+   * Replies come in order, so that last reply means the whole batch is answered. A connection that drops
+   * rejects every command it carried, which releases the next batch (onto the dead socket: ioredis has
+   * rejected those commands too). A Redis that stops answering holds the batch until each operation's
+   * deadline, as it would hold auto-pipelined commands.
+   *
+   * Why not auto-pipelining itself: per batch it makes a pipeline (an object, a promise, result arrays,
+   * a callback per command) whose allocations outlived young-generation collections, about 5 KB of
+   * old-generation garbage per command and half the client's CPU per command (bench/README.md, "GC").
+   * A Cluster keeps auto-pipelining, which also routes each batch to the node that owns its slot.
+   */
+  #batchTurn(): void {
+    const client = this.#client;
+    if (this.#holding || !(client instanceof Redis)) return;
+    const stream = client.stream;
+    if (!stream?.writable) return;
+    this.#holding = true;
+    stream.cork();
+    const write = () => {
+      this.#holding = false;
+      // The stream corked above, even if the client has since moved to a new connection.
+      stream.uncork();
+      const tail = client.commandQueue.peekBack()?.command;
+      const last = tail instanceof Command ? tail.promise : undefined;
+      this.#inFlight = last;
+      const answered = () => {
+        if (this.#inFlight === last) this.#inFlight = undefined;
+      };
+      last?.then(answered, answered);
+    };
+    setImmediate(() => {
+      const out = this.#inFlight;
+      if (out) out.then(write, write);
+      else write();
+    });
+  }
+
+  /**
    * #run when the client is already connected (every operation but the first few): the same deadline and
    * the same errors, without the AbortController that only the wait for a connection needs. That
    * controller, its listener and the DOMException `abort()` makes cost about 3% of the main thread per
@@ -316,6 +362,7 @@ export class RedisStore implements Store {
    */
   #runConnected<T>(operation: string, work: (client: Redis | Cluster) => Promise<T>): Promise<T> {
     const { commandTimeoutMs } = this.#settings;
+    this.#batchTurn();
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new StoreUnavailableError(`redis ${operation} failed: timed out after ${commandTimeoutMs} ms`)), commandTimeoutMs);
       let attempt: Promise<T>;
@@ -472,8 +519,9 @@ export function createRedisStore(config: RedisStoreConfig, options: RedisStoreOp
     keepAlive: 10_000,
     // Commands issued in the same event-loop turn (by one request, or by the many requests in flight under
     // load) go out in one write and come back in one read: each socket write to Redis costs more gateway
-    // CPU than a request's whole rule evaluation (bench/PROFILE.md, bench/README.md "What changed").
-    enableAutoPipelining: true,
+    // CPU than a request's whole rule evaluation (bench/PROFILE.md, bench/README.md "What changed"). The
+    // store batches them itself (RedisStore #batchTurn), more cheaply than ioredis's auto-pipelining.
+    enableAutoPipelining: false,
     // A primary that became a replica (a failover behind one DNS name, or one Sentinel has not announced
     // yet) answers READONLY: reconnect to find the new primary rather than fail every write until restart.
     reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
