@@ -6,7 +6,7 @@
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { MemoryMessage, ReadyMessage } from '../servers/lifecycle.js';
@@ -28,6 +28,10 @@ export async function buildServers(repo: string = REPO): Promise<number> {
   const started = performance.now();
   const build = buildDirOf(repo);
   const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
+  // Written afresh, with tsc's incremental state: a checkout whose node_modules was copied with hard
+  // links (`cp -al`, as bench:ab suggests) shares these files with the original, and tsc would write one
+  // build into both (or, trusting the shared state, none).
+  await rm(dirname(build), { force: true, recursive: true });
   try {
     await promisify(execFile)(process.execPath, [tsc, '-p', join(repo, 'bench', 'tsconfig.servers.json')], { cwd: repo, timeout: 180_000 });
   } catch (err) {
