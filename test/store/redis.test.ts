@@ -35,14 +35,34 @@ describe('RedisStore standalone', () => {
     await store.close();
   });
 
-  it('gives a counter left without a TTL (its first PEXPIRE lost with the connection) one at its next increment', async () => {
+  it('gives a counter left without a TTL (its first PEXPIRE lost with the connection) one at its second count', async () => {
     const store = createRedisStore({ kind: 'standalone', url, prefix: `${prefix}immortal:`, commandTimeoutMs: 2_000 });
     try {
-      await raw.set(`${prefix}immortal:n`, '41');
-      expect(await store.increment('n', 60_000)).toBe(42);
+      await raw.set(`${prefix}immortal:n`, '1');
+      expect(await store.increment('n', 60_000)).toBe(2);
       const pttl = await raw.pttl(`${prefix}immortal:n`);
       expect(pttl).toBeGreaterThan(55_000);
       expect(pttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('gives a counter further on without a TTL one within 64 counts, and never extends one it has', async () => {
+    const store = createRedisStore({ kind: 'standalone', url, prefix: `${prefix}immortal:`, commandTimeoutMs: 2_000 });
+    try {
+      await raw.set(`${prefix}immortal:far`, '41');
+      for (let count = 42; count < 64; count++) {
+        expect(await store.increment('far', 60_000)).toBe(count);
+        expect(await raw.pttl(`${prefix}immortal:far`)).toBe(-1);
+      }
+      expect(await store.increment('far', 60_000)).toBe(64);
+      const pttl = await raw.pttl(`${prefix}immortal:far`);
+      expect(pttl).toBeGreaterThan(55_000);
+      // A later count with a longer TTL asked for leaves it as it is (PEXPIRE NX).
+      await raw.set(`${prefix}immortal:far`, '127', 'KEEPTTL');
+      expect(await store.increment('far', 600_000)).toBe(128);
+      expect(await raw.pttl(`${prefix}immortal:far`)).toBeLessThanOrEqual(60_000);
     } finally {
       await store.close();
     }

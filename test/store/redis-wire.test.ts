@@ -1,8 +1,9 @@
 /**
- * How the Redis store batches its commands (RedisStore #batchTurn): every command issued in one
- * event-loop turn goes out in one write, and while a batch is out the next one waits for its replies.
- * A loopback proxy between the store and Redis sees each write as it arrives and can delay the replies
- * or cut the connection, so the batching, its release and its failure paths are observed, not inferred.
+ * What the Redis store does on the wire. How it batches its commands (RedisStore #batchTurn): every
+ * command issued in one event-loop turn goes out in one write, and while a batch is out the next one
+ * waits for its replies. And which servers it refuses (older than Redis 7.0). A loopback proxy between
+ * the store and Redis sees each write as it arrives and can delay the replies, rewrite them or cut the
+ * connection, so the batching, its release and its failure paths are observed, not inferred.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisStore, type RedisStore } from '../../src/store/redis/redis-store.js';
 import { StoreUnavailableError } from '../../src/store/store.js';
-import { deleteByPrefix, uniquePrefix } from './redis-harness.js';
+import { deleteByPrefix, eventually, uniquePrefix } from './redis-harness.js';
 
 const upstream = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const prefix = uniquePrefix();
@@ -27,6 +28,8 @@ class RecordingProxy {
   /** When each chunk of replies was passed on to the store. */
   readonly repliesAt: number[] = [];
   replyDelayMs = 0;
+  /** Rewrites what Redis answers before the store sees it (same length: RESP counts bytes). */
+  rewriteReplies: ((text: string) => string) | undefined;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
 
@@ -74,9 +77,11 @@ class RecordingProxy {
       server.write(chunk);
     });
     server.on('data', (chunk: Buffer) => {
+      const rewrite = this.rewriteReplies;
+      const reply = rewrite ? Buffer.from(rewrite(chunk.toString('latin1')), 'latin1') : chunk;
       setTimeout(() => {
         this.repliesAt.push(performance.now());
-        client.write(chunk);
+        client.write(reply);
       }, this.replyDelayMs);
     });
   }
@@ -122,9 +127,8 @@ describe('RedisStore command batching (standalone)', () => {
     expect(answers.slice(0, 20)).toEqual(Array(20).fill('A'));
     expect(answers[20]).toBe(1);
     expect(answers[21]).toEqual(['A', undefined]);
-    // 20 GETs, INCR and PEXPIRE, MGET: 23 commands, one write.
-    expect(proxy.arrivals).toHaveLength(1);
-    expect(proxy.arrivals[0]!.commands).toHaveLength(23);
+    // 20 GETs, INCR, MGET: 22 commands, one write; then the new counter's TTL, once its count is known.
+    expect(proxy.arrivals.map((a) => a.commands)).toEqual([[...Array<string>(20).fill('GET'), 'INCR', 'MGET'], ['PEXPIRE']]);
   });
 
   it('holds the next batch until the batch in flight is answered, then sends it whole', async () => {
@@ -137,7 +141,7 @@ describe('RedisStore command batching (standalone)', () => {
 
     expect(await first).toEqual([undefined, '1']);
     expect(await second).toEqual(['1', '1', 1]);
-    expect(proxy.arrivals.map((a) => a.commands)).toEqual([['SET', 'GET'], ['GET', 'GET', 'INCR', 'PEXPIRE']]);
+    expect(proxy.arrivals.map((a) => a.commands)).toEqual([['SET', 'GET'], ['GET', 'GET', 'INCR'], ['PEXPIRE']]);
     // The second write left only after the first batch's replies had been passed back.
     expect(proxy.arrivals[1]!.at).toBeGreaterThanOrEqual(proxy.repliesAt[0]!);
   });
@@ -179,5 +183,25 @@ describe('RedisStore command batching (standalone)', () => {
     proxy.replyDelayMs = 0;
     await expect(store.set('y', 'back', 60_000)).resolves.toBeUndefined();
     expect(await store.get('y')).toBe('back');
+  });
+});
+
+describe('RedisStore and the server it finds', () => {
+  it('fails every operation, closed and saying why, on a server older than Redis 7.0 (counters need PEXPIRE NX)', async () => {
+    const proxy = await RecordingProxy.start();
+    proxies.push(proxy);
+    // The real server, announcing itself as 6.2 (the same number of characters as its own version).
+    proxy.rewriteReplies = (text) => text.replace(/redis_version:\d\.\d/g, 'redis_version:6.2');
+    const events: string[] = [];
+    const store = createRedisStore({ kind: 'standalone', url: proxy.url, prefix, commandTimeoutMs: 2_000 }, { onEvent: (e) => events.push(e.type === 'error' ? e.message : e.type) });
+    stores.push(store);
+    await eventually(async () => {
+      expect(events).toContain('the server runs Redis 6.2; stsgate needs 7.0 or later');
+    });
+    await expect(store.increment('old', 60_000)).rejects.toThrow(/^redis increment failed: the server runs Redis 6\.2; stsgate needs 7\.0 or later$/);
+    await expect(store.set('old', 'x', 60_000)).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.ping()).rejects.toThrow(/Redis 6\.2/);
+    // Refused before anything was sent: nothing counted, nothing written.
+    expect(await raw.exists(`${prefix}old`)).toBe(0);
   });
 });
