@@ -21,9 +21,10 @@ import { parseArgs } from 'node:util';
 import { generateSigningJwk } from '../src/credentials/signing-keys.js';
 import { TestIssuer } from '../test/support/test-issuer.js';
 import { runPass, type RequestShape } from './harness/load.js';
+import { cacheHitShape } from './harness/requests.js';
 import { cpuTicks, CLOCK_TICKS } from './harness/proc.js';
 import { buildDirOf, buildServers, imageNodeFlags, ServerProcess, stopAll } from './harness/server-process.js';
-import { BENCH_ROLE_ARN, GATEWAY_SETTINGS_ENV, type GatewayBenchSettings } from './servers/settings.js';
+import { GATEWAY_SETTINGS_ENV, type GatewayBenchSettings } from './servers/settings.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { path: { type: 'string', default: '/healthz' }, case: { type: 'string' }, rounds: { type: 'string', default: '10' }, seconds: { type: 'string', default: '1' } } });
 const other = positionals[0];
@@ -91,10 +92,3 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 process.exit(0);
-
-/** `npm run bench`'s cache-hit request: the same token, subject and role every time. */
-async function cacheHitShape(issuer: TestIssuer): Promise<RequestShape> {
-  const token = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat', sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
-  const body = new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: BENCH_ROLE_ARN, RoleSessionName: 'ci-deploy', WebIdentityToken: token }).toString();
-  return { method: 'POST', path: '/', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body };
-}

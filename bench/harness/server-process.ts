@@ -71,6 +71,8 @@ export interface StartOptions {
   buildDir?: string;
   /** Show the child's stdout (default: discarded, as a log shipper would take it). */
   showStdout?: boolean;
+  /** Read the child's stdout instead, line by line (what V8's `--trace-gc-nvp` prints goes there too). */
+  onStdoutLine?: (line: string) => void;
   readyTimeoutMs?: number;
 }
 
@@ -100,8 +102,17 @@ export class ServerProcess {
     const child = fork(path, [], {
       execArgv: options.nodeFlags ?? [],
       env: { ...process.env, ...options.env },
-      stdio: ['ignore', options.showStdout ? 'inherit' : 'ignore', 'pipe', 'ipc'],
+      stdio: ['ignore', options.onStdoutLine ? 'pipe' : options.showStdout ? 'inherit' : 'ignore', 'pipe', 'ipc'],
     });
+    if (options.onStdoutLine) {
+      const onLine = options.onStdoutLine;
+      let partial = '';
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) onLine(line);
+      });
+    }
     running.add(child);
     child.once('exit', () => running.delete(child));
     const stderr: string[] = [];
@@ -149,21 +160,26 @@ export class ServerProcess {
   }
 
   /** The child's memory as V8 reports it (after a full GC when started with --expose-gc). */
-  memoryUsage(timeoutMs = 5_000): Promise<NodeJS.MemoryUsage> {
+  async memoryUsage(timeoutMs = 5_000): Promise<NodeJS.MemoryUsage> {
+    return (await this.ask<MemoryMessage>({ type: 'memory' }, 'memory', timeoutMs)).usage;
+  }
+
+  /** Sends the child `message` and resolves with its first answer of `type` (`memory`, `heap-sampling`). */
+  ask<T extends { type: string }>(message: { type: string; [field: string]: unknown }, type: T['type'], timeoutMs = 5_000): Promise<T> {
     const child = this.#child;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.off('message', onMessage);
-        reject(new Error(`${this.name} did not report its memory`));
+        reject(new Error(`${this.name} did not answer ${message.type}`));
       }, timeoutMs);
-      const onMessage = (message: MemoryMessage | ReadyMessage) => {
-        if (message.type !== 'memory') return;
+      const onMessage = (answer: { type: string }) => {
+        if (answer?.type !== type) return;
         clearTimeout(timer);
         child.off('message', onMessage);
-        resolve(message.usage);
+        resolve(answer as T);
       };
       child.on('message', onMessage);
-      child.send({ type: 'memory' });
+      child.send(message);
     });
   }
 
