@@ -330,8 +330,9 @@ export class RedisStore implements Store {
    * deadline, as it would hold auto-pipelined commands.
    *
    * Why not auto-pipelining itself: per batch it makes a pipeline (an object, a promise, result arrays,
-   * a callback per command) whose allocations outlived young-generation collections, about 5 KB of
-   * old-generation garbage per command and half the client's CPU per command (bench/README.md, "GC").
+   * a callback per command) whose allocations outlived young-generation collections: in a loop of GETs
+   * about 5 KB of old-generation garbage per command; in the gateway a cache hit promoted 12 KB instead
+   * of 5 and cost 1.2 times the CPU (bench/README.md, "Issue 17, fourth round"; `npm run bench:gc`).
    * A Cluster keeps auto-pipelining, which also routes each batch to the node that owns its slot.
    */
   #batchTurn(): void {
