@@ -13,18 +13,13 @@
  *   npm run bench:ab -- /tmp/before [--path=/healthz | --case=cache-hit] [--rounds=10] [--seconds=1]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateSigningJwk } from '../src/credentials/signing-keys.js';
-import { TestIssuer } from '../test/support/test-issuer.js';
-import { runPass, type RequestShape } from './harness/load.js';
-import { cacheHitShape } from './harness/requests.js';
+import { answeredPass, oneCase } from './harness/one-case.js';
 import { cpuTicks, CLOCK_TICKS } from './harness/proc.js';
 import { buildDirOf, buildServers, imageNodeFlags, ServerProcess, stopAll } from './harness/server-process.js';
-import { GATEWAY_SETTINGS_ENV, type GatewayBenchSettings } from './servers/settings.js';
+import { GATEWAY_SETTINGS_ENV } from './servers/settings.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { path: { type: 'string', default: '/healthz' }, case: { type: 'string' }, rounds: { type: 'string', default: '10' }, seconds: { type: 'string', default: '1' } } });
 const other = positionals[0];
@@ -40,24 +35,14 @@ const here = fileURLToPath(new URL('..', import.meta.url));
 const builds = [{ name: 'other', repo: resolve(other) }, { name: 'this', repo: here }];
 for (const build of builds) console.log(`[ab] compiled ${build.repo} in ${(await buildServers(build.repo)).toFixed(1)} s`);
 
-const dir = await mkdtemp(join(tmpdir(), 'stsgate-ab-'));
-const keysFile = join(dir, 'keys.json');
-await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
-// The issuer answers only for the cache-hit case; the cloud stand-in is an address nothing answers on.
-const issuer = values.case === 'cache-hit' ? await TestIssuer.start() : undefined;
-const settings = (prefix: string): GatewayBenchSettings => ({ issuerUrl: issuer?.url ?? 'http://127.0.0.1:9/issuer', redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64'), stsUrl: 'http://127.0.0.1:9/sts' });
+const measured = await oneCase(values.case === 'cache-hit' ? 'cache-hit' : { path: values.path });
 const servers: ServerProcess[] = [];
 try {
   for (const build of builds) {
-    const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings(`stsgate-ab:${randomBytes(6).toString('hex')}:`)) };
+    const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify(measured.settings(`stsgate-ab:${randomBytes(6).toString('hex')}:`)) };
     servers.push(await ServerProcess.start(build.name, 'gateway', { buildDir: buildDirOf(build.repo), nodeFlags: imageNodeFlags(), env }));
   }
-  const shape: RequestShape = issuer ? await cacheHitShape(issuer) : { method: 'GET', path: values.path };
-  const what = issuer ? 'the cache-hit case (POST / AssumeRoleWithWebIdentity, one token)' : `GET ${values.path}`;
-  for (const server of servers) {
-    const warmUp = await runPass(server.url, shape, { connections: 10, durationSeconds: 2 });
-    if (warmUp.failures > 0) throw new Error(`${server.name}: ${warmUp.failures} of ${warmUp.requests} warm-up requests failed (${JSON.stringify(warmUp.statusCodes)})`);
-  }
+  for (const server of servers) await answeredPass(`${server.name} warm-up`, server.url, measured.shape, { connections: 10, durationSeconds: 2 });
   // A process's CPU per round runs from the start of its pass to the start of its next one: what it does
   // while the other build is loaded (V8 finishing a collection the pass made necessary, in idle time) is
   // part of the cost of its requests, and a change that makes less garbage would otherwise look free.
@@ -70,9 +55,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     const served: number[] = [];
     for (const server of servers) {
-      const pass = await runPass(server.url, shape, { connections: 10, durationSeconds: seconds });
-      if (pass.failures > 0) throw new Error(`${server.name}: ${pass.failures} of ${pass.requests} requests failed (${JSON.stringify(pass.statusCodes)})`);
-      served.push(pass.requests);
+      served.push(await answeredPass(server.name, server.url, measured.shape, { connections: 10, durationSeconds: seconds }));
     }
     // The last pass's process gets the same idle time after it as the others.
     if (round === rounds - 1) await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
@@ -85,10 +68,9 @@ try {
   const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
   const ratios = perRequest[1]!.map((us, i) => us / perRequest[0]![i]!);
   for (const [i, build] of builds.entries()) console.log(`[ab] ${build.name} (${build.repo}): ${perRequest[i]!.map((us) => us.toFixed(0)).join(' ')} µs CPU per request, median ${median(perRequest[i]!).toFixed(1)}`);
-  console.log(`[ab] ${what}: this / other, median of ${rounds} per-round ratios: ${median(ratios).toFixed(2)}x`);
+  console.log(`[ab] ${measured.what}: this / other, median of ${rounds} per-round ratios: ${median(ratios).toFixed(2)}x`);
 } finally {
   await stopAll(servers);
-  await issuer?.close();
-  await rm(dir, { recursive: true, force: true });
+  await measured.close();
 }
 process.exit(0);

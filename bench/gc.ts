@@ -13,18 +13,13 @@
  * Numbers move with the machine's load, as everything here does: compare two builds in one sitting.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateSigningJwk } from '../src/credentials/signing-keys.js';
-import { TestIssuer } from '../test/support/test-issuer.js';
-import { runPass, type RequestShape } from './harness/load.js';
-import { cacheHitShape } from './harness/requests.js';
+import { answeredPass, oneCase } from './harness/one-case.js';
 import { CLOCK_TICKS, cpuTicks } from './harness/proc.js';
 import { BUILD_DIR, buildServers, imageNodeFlags, ServerProcess, stopAll } from './harness/server-process.js';
 import type { HeapSamplingRequest } from './servers/heap-sampler.js';
-import { GATEWAY_SETTINGS_ENV, type GatewayBenchSettings } from './servers/settings.js';
+import { GATEWAY_SETTINGS_ENV } from './servers/settings.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,18 +35,7 @@ const connections = Number(values.connections);
 if (!Number.isInteger(seconds) || seconds < 1 || !Number.isInteger(connections) || connections < 1) throw new Error('--seconds and --connections take whole numbers of at least 1');
 
 console.log(`[gc] compiled in ${(await buildServers()).toFixed(1)} s`);
-const dir = await mkdtemp(join(tmpdir(), 'stsgate-gc-'));
-const keysFile = join(dir, 'keys.json');
-await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
-const issuer = values.path === undefined ? await TestIssuer.start() : undefined;
-const settings: GatewayBenchSettings = {
-  issuerUrl: issuer?.url ?? 'http://127.0.0.1:9/issuer',
-  redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  redisPrefix: `stsgate-gc:${randomBytes(6).toString('hex')}:`,
-  keysFile,
-  encryptionKey: randomBytes(32).toString('base64'),
-  stsUrl: 'http://127.0.0.1:9/sts',
-};
+const measured = await oneCase(values.path === undefined ? 'cache-hit' : { path: values.path });
 
 /** One line of `--trace-gc-nvp`: `name=value` pairs. */
 type Collection = Record<string, string>;
@@ -60,7 +44,7 @@ const servers: ServerProcess[] = [];
 try {
   const server = await ServerProcess.start('gateway', 'gateway', {
     nodeFlags: [...imageNodeFlags(), ...values.flags.split(' ').filter(Boolean), '--trace-gc-nvp', '--import', join(BUILD_DIR, 'bench', 'servers', 'heap-sampler.js')],
-    env: { [GATEWAY_SETTINGS_ENV]: JSON.stringify(settings) },
+    env: { [GATEWAY_SETTINGS_ENV]: JSON.stringify(measured.settings(`stsgate-gc:${randomBytes(6).toString('hex')}:`)) },
     onStdoutLine: (line) => {
       if (collections && line.includes(' gc=') && line.includes('pause=')) {
         collections.push(Object.fromEntries(line.split(/\s+/).filter((pair) => pair.includes('=')).map((pair) => pair.split('=', 2) as [string, string])));
@@ -68,13 +52,7 @@ try {
     },
   });
   servers.push(server);
-  const shape: RequestShape = issuer ? await cacheHitShape(issuer) : { method: 'GET', path: values.path! };
-  const what = issuer ? 'cache hit (POST / AssumeRoleWithWebIdentity, one token)' : `GET ${values.path}`;
-  const pass = async () => {
-    const result = await runPass(server.url, shape, { connections, durationSeconds: seconds });
-    if (result.failures > 0) throw new Error(`${result.failures} of ${result.requests} requests failed (${JSON.stringify(result.statusCodes)})`);
-    return result.requests;
-  };
+  const pass = () => answeredPass('gateway', server.url, measured.shape, { connections, durationSeconds: seconds });
   await pass(); // warm-up
 
   collections = [];
@@ -87,7 +65,7 @@ try {
   const scavenges = seen.filter((c) => c.gc === 's');
   const markCompacts = seen.filter((c) => c.gc !== 's');
   const perRequest = (value: number, scale: number) => ((value * scale) / requests).toFixed(1);
-  console.log(`[gc] ${what}, ${connections} connections, ${seconds} s: ${requests} requests`);
+  console.log(`[gc] ${measured.what}, ${connections} connections, ${seconds} s: ${requests} requests`);
   console.log(`[gc] CPU ${perRequest(((after.user + after.system - before.user - before.system) / CLOCK_TICKS) * 1e6, 1)} µs per request`);
   console.log(`[gc] allocated ${perRequest(sum(scavenges, 'allocated'), 1 / 1024)} KB, promoted ${perRequest(sum(scavenges, 'promoted'), 1 / 1024)} KB per request`);
   console.log(`[gc] ${scavenges.length} scavenges, ${perRequest(sum(scavenges, 'pause'), 1000)} µs of pause per request; ${markCompacts.length} mark-compacts, ${perRequest(sum(markCompacts, 'pause'), 1000)} µs of pause per request (their incremental marking is not in it)`);
@@ -103,8 +81,7 @@ try {
   }
 } finally {
   await stopAll(servers);
-  await issuer?.close();
-  await rm(dir, { recursive: true, force: true });
+  await measured.close();
 }
 process.exit(0);
 

@@ -32,6 +32,7 @@ import { StsFaultServer } from '../test/support/sts-fault-server.js';
 import type { CryptoMeasurement } from './crypto.js';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harness/cpu-profile.js';
 import { runPass, type PassResult, type RequestShape } from './harness/load.js';
+import { cacheHitRequest, FORM, mintRepeatedToken, STS_VERSION, stsForm } from './harness/one-case.js';
 import { parallelScaling } from './harness/parallel-scaling.js';
 import { CLOCK_TICKS, cpusAllowed, cpuTicks, machineTicks, memoryBytes } from './harness/proc.js';
 import { buildServers, imageNodeFlags, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
@@ -78,8 +79,6 @@ function timing() {
 const execFileAsync = promisify(execFile);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
-const FORM = 'application/x-www-form-urlencoded';
-const STS_VERSION = '2011-06-15';
 
 type ServerKind = 'baseline' | 'floor' | 'gateway' | 'peer';
 /** The order of the table's rows (the run measures the gateway before the floors). */
@@ -178,7 +177,7 @@ async function main(): Promise<void> {
     const settings: GatewayBenchSettings = { issuerUrl: issuer.url, redisUrl: REDIS_URL, redisPrefix: prefix, keysFile, encryptionKey: randomBytes(32).toString('base64'), stsUrl: awsStandIn.url };
     const floorSettings: FloorBenchSettings = { issuerUrl: issuer.url, publicJwk: rsKey.publicJwk, redisUrl: REDIS_URL, redisPrefix: prefix };
     // The cache-hit cases (gateway and floor) send this one token, a subject that repeats.
-    const repeatedToken = await issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat', sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
+    const repeatedToken = await mintRepeatedToken(issuer);
 
     const start = async (kind: ServerKind, nodeFlags: string[] = [], gatewaySettings: Partial<GatewayBenchSettings> = {}) => {
       const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify({ ...settings, ...gatewaySettings }), [FLOOR_SETTINGS_ENV]: JSON.stringify(floorSettings) };
@@ -644,11 +643,6 @@ async function gatewayFixtures(gateway: ServerProcess, issuer: TestIssuer, repea
   return { repeatedToken, accessToken: issued.access_token, signedCallerIdentity: { headers, body } };
 }
 
-/** The form body of AssumeRoleWithWebIdentity, as the gateway and floor cases send it. */
-function sts(token: string, roleArn: string = BENCH_ROLE_ARN): string {
-  return new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: STS_VERSION, RoleArn: roleArn, RoleSessionName: 'ci-deploy', WebIdentityToken: token }).toString();
-}
-
 /**
  * The floors (bench/servers/floor.ts): the same requests as the fresh and cache-hit cases, answered by
  * bare Koa doing only the work neither can avoid. Their ratio to the baseline bounds what any
@@ -660,14 +654,14 @@ function floorCasesFor(repeatedToken: string, pool: TokenPool): CaseSpec[] {
       id: FLOORS.fresh,
       title: "floor: bare Koa + RS256 verify + ES256 sign + one Redis write (fresh issuance's unavoidable work)",
       server: 'floor',
-      shape: { method: 'POST', path: '/fresh', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
+      shape: { method: 'POST', path: '/fresh', headers: { 'content-type': FORM }, nextBody: () => stsForm(pool.take()) },
       expect: (status, body) => status === 200 && body.includes('<SessionToken>eyJ'),
     },
     {
       id: FLOORS['cache-hit'],
       title: "floor: bare Koa + RS256 verify + one Redis read (cache hit's unavoidable work)",
       server: 'floor',
-      shape: { method: 'POST', path: '/cache-hit', headers: { 'content-type': FORM }, body: sts(repeatedToken) },
+      shape: { method: 'POST', path: '/cache-hit', headers: { 'content-type': FORM }, body: stsForm(repeatedToken) },
       expect: (status, body) => status === 200 && body.includes('<SessionToken>'),
     },
   ];
@@ -682,7 +676,7 @@ function freshCase(pool: TokenPool): CaseSpec {
     id: 'fresh',
     title: 'AssumeRoleWithWebIdentity, fresh issuance',
     server: 'gateway',
-    shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take()) },
+    shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => stsForm(pool.take()) },
     expect: issuedXml,
   };
 }
@@ -693,7 +687,7 @@ function cacheHitCase(repeatedToken: string): CaseSpec {
     id: 'cache-hit',
     title: 'AssumeRoleWithWebIdentity, cache hit',
     server: 'gateway',
-    shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, body: sts(repeatedToken) },
+    shape: cacheHitRequest(repeatedToken),
     expect: issuedXml,
   };
 }
@@ -718,7 +712,7 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
       id: 'fresh-no-targets',
       title: 'AssumeRoleWithWebIdentity, fresh issuance, a role without targets',
       server: 'gateway',
-      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => sts(pool.take(), BENCH_ROLE_ARN.replace(/deployer$/, 'reader')) },
+      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => stsForm(pool.take(), BENCH_ROLE_ARN.replace(/deployer$/, 'reader')) },
       expect: issuedXml,
     },
     cacheHitCase(fixtures.repeatedToken),
@@ -728,7 +722,7 @@ function gatewayCases(fixtures: GatewayFixtures, pool: TokenPool): CaseSpec[] {
       id: 'broker-cache-hit',
       title: 'AssumeRoleWithWebIdentity for a broker target, cache hit',
       server: 'gateway',
-      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, body: sts(fixtures.repeatedToken, BENCH_BROKER_ROLE_ARN) },
+      shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, body: stsForm(fixtures.repeatedToken, BENCH_BROKER_ROLE_ARN) },
       expect: issuedXml,
     },
     {
