@@ -105,6 +105,15 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     await env?.close();
   });
 
+  /**
+   * Waits (up to 5 s) for a page's `autofocus` to put the focus on `#id`, and fails if it never does.
+   * Browsers apply autofocus at the page's next rendering update, which may come after the load event that
+   * a navigation or reload waits for: read at once, the focus can still be on the body.
+   */
+  const autofocusOn = async (id: string) => {
+    await page.waitForFunction((expected) => document.activeElement?.id === expected, id, { timeout: 5_000 });
+  };
+
   /** The accessible name of the focused element (its label text, aria-label or text). */
   const focused = () =>
     page.evaluate(() => {
@@ -182,6 +191,7 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     await page.waitForURL(`${env.gateway.url}/?role=deployer`);
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Credentials for deployer');
     // The focus has moved to the credentials: keyboard and screen-reader users land on what they asked for.
+    await autofocusOn('credentials-heading');
     await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('credentials-heading');
     const shell = (await page.locator('#shell').textContent())!;
     expect(shell).toMatch(/^export AWS_ACCESS_KEY_ID=ASIA[A-Z2-7]{16}\nexport AWS_SECRET_ACCESS_KEY=\S+\nexport AWS_SESSION_TOKEN=\S+\nexport STSGATE_ACCESS_TOKEN=\S+$/);
@@ -242,6 +252,7 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
 
   it('reaches the roles, the credentials and the copy buttons with Tab and Shift+Tab from the credentials, where a fresh load puts the focus', async () => {
     await page.reload();
+    await autofocusOn('credentials-heading');
     const current = () =>
       page.evaluate(() => {
         const element = document.activeElement;
@@ -266,6 +277,7 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
 
   it('draws a focus ring with at least 3:1 contrast against the background next to it (WCAG 2.x SC 1.4.11), measured', async () => {
     await page.reload();
+    await autofocusOn('credentials-heading');
     // The heading that took the focus on load shows the ring too.
     const rings = [await focusRing()];
     for (let i = 0; i < 6; i++) {
@@ -296,6 +308,7 @@ describe.skipIf(!available)('a browser login in headless Chromium', () => {
     const [response] = await Promise.all([page.waitForResponse((r) => r.url() === `${env.gateway.url}/?role=admin`), page.getByRole('button', { name: 'Show credentials' }).click()]);
     expect(response.status()).toBe(403);
     await page.getByRole('heading', { level: 2, name: 'Role not granted' }).waitFor({ timeout: 5_000 });
+    await autofocusOn('denied-heading');
     await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('denied-heading');
     const text = (await page.locator('.denied').textContent())!.replace(/\s+/g, ' ');
     expect(text).toContain('This account is not allowed the role admin, so no credentials were made for it.');
