@@ -4,13 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfigCommand, type CheckConfigOptions } from '../../src/commands/check-config.js';
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
 import { runCliToEnd } from '../support/cli-process.js';
+import { freePort } from '../support/common.js';
 import { TestIssuer } from '../support/test-issuer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stsgate-check-config-'));
@@ -192,13 +192,4 @@ describe('the stsgate command', () => {
 function publicHalf(jwk: Record<string, unknown>): Record<string, unknown> {
   const { d: _d, ...rest } = jwk;
   return rest;
-}
-
-/** A loopback port nothing listens on: bound, then released. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
