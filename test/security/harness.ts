@@ -263,3 +263,13 @@ export async function signedStsPost(url: string, keys: AwsKeys, form: Record<str
   delete headers.host;
   return fetch(`${url}/`, { method: 'POST', headers, body });
 }
+
+/**
+ * Waits, when fewer than `roomMs` are left in the current minute, for the next one. The exchange limits
+ * count in fixed one-minute windows (src/limits/rate-limits.ts): a test that spends an allowance and then
+ * expects the next request refused must do it all in one window, or the count starts over in between.
+ */
+export async function withinOneWindow(roomMs = 5_000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < roomMs) await new Promise((resolve) => setTimeout(resolve, left + 50));
+}

@@ -11,7 +11,7 @@ import { TOKEN_TYPE } from '../../src/http/oauth.js';
 import { issuerFor } from '../support/gateway.js';
 import { startRedis, type RedisServer } from '../support/redis-servers.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { encodeForm, keysFrom, MAIN, postOAuth, postRaw, postSts, signedStsPost, signRaw, startSecurityGateway, tamper, type AwsKeys, type SecurityGateway } from './harness.js';
+import { encodeForm, keysFrom, MAIN, postOAuth, postRaw, postSts, signedStsPost, signRaw, startSecurityGateway, tamper, withinOneWindow, type AwsKeys, type SecurityGateway } from './harness.js';
 import { ACCOUNT_ID, sleep } from '../support/common.js';
 
 const PASSWORD = `canary-redis-password-${Math.random().toString(36).slice(2)}`;
@@ -118,6 +118,7 @@ describe('secrets never reach logs, error bodies or metric labels', () => {
     await record(await signedStsPost(g.url, { ...c1, sessionToken: c2.accessToken! }, { Action: 'GetCallerIdentity', Version: '2011-06-15' }));
 
     // Throttled (six per subject per minute), revoked, then used.
+    await withinOneWindow();
     for (let i = 0; i < 8; i++) await record(await postSts(g.url, { WebIdentityToken: valid, RoleSessionName: `again-${i}` }));
     await record(await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token: c2.accessToken! }) }));
     await record(await postRaw(`${g.url}/oauth2/revoke`, { raw: encodeForm({ token: c1.sessionToken }) }));

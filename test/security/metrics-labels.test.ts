@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issuerFor } from '../support/gateway.js';
 import { scrapeMetrics, type Sample } from '../support/prometheus.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { expectRefused, MAIN, oauthFor, postOAuth, postSts, startSecurityGateway, type Expected, type SecurityGateway } from './harness.js';
+import { expectRefused, MAIN, oauthFor, postOAuth, postSts, startSecurityGateway, withinOneWindow, type Expected, type SecurityGateway } from './harness.js';
 import { ACCOUNT_ID } from '../support/common.js';
 
 /** Requests per subject and minute: enough for the warm-up, few enough to reach quickly. */
@@ -71,6 +71,7 @@ async function exchange(protocol: Protocol, role: string, sub: string, extra: { 
 
 /** Spends a subject's whole allowance on successful exchanges, so that its next request is throttled. */
 async function exhaust(sub: string): Promise<void> {
+  await withinOneWindow();
   for (let i = 0; i < SUBJECT_LIMIT; i++) expect((await exchange('aws', 'reader', sub)).status).toBe(200);
 }
 

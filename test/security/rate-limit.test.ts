@@ -13,7 +13,7 @@ import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { issuerFor } from '../support/gateway.js';
 import { TestIssuer } from '../support/test-issuer.js';
-import { addedKeys, DEPLOYER_ARN, encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, securityStore, startSecurityGateway, type SecurityGateway} from './harness.js';
+import { addedKeys, DEPLOYER_ARN, encodeForm, expectProtocolError, expectRefused, MAIN, postOAuth, postSts, securityStore, startSecurityGateway, withinOneWindow, type SecurityGateway } from './harness.js';
 
 let idp: TestIssuer;
 beforeAll(async () => {
@@ -56,6 +56,7 @@ describe('per subject', () => {
   });
 
   it('allows the limit, then refuses the subject in both protocols with Retry-After, issuing nothing', async () => {
+    await withinOneWindow();
     const sub = `repo:acme/app:ref:refs/heads/main:${Math.random()}`;
     for (let i = 0; i < LIMIT; i++) {
       const res = await postSts(g.url, { WebIdentityToken: await idp.mint({ ...MAIN, sub }), RoleSessionName: session() });
@@ -73,6 +74,7 @@ describe('per subject', () => {
   });
 
   it('a throttled subject gets Throttling before any other answer: not its cached set, not AccessDenied for a role it lacks', async () => {
+    await withinOneWindow();
     const sub = `repo:acme/app:ref:refs/heads/main:${Math.random()}`;
     const name = session();
     for (let i = 0; i < LIMIT; i++) {
@@ -125,6 +127,7 @@ describe('per client address, shared by two replicas', () => {
   });
 
   it('counts every request from one address on either replica, refusing the one over the limit before its token is read', async () => {
+    await withinOneWindow();
     const from = '127.0.0.7';
     // Bad requests count too: the limit exists to bound what a flood costs.
     for (let i = 0; i < LIMIT; i++) {
@@ -161,6 +164,7 @@ describe('per client address, shared by two replicas', () => {
   });
 
   it('an oversized body still counts (it is counted before the body is read)', async () => {
+    await withinOneWindow();
     const from = '127.0.0.9';
     for (let i = 0; i < LIMIT; i++) expect((await postFrom(from, a.url, '/', { Action: 'x', Pad: 'y'.repeat(70_000) })).status).toBe(413);
     expect((await postFrom(from, a.url, '/', { Action: 'x' })).status).toBe(400);
@@ -189,6 +193,7 @@ describe('behind trusted proxies (listen.trusted_proxies by address)', () => {
     g.gateway.logs().find((l) => l.requestId === response.headers['x-request-id'] && l.msg === 'request')?.client;
 
   it('through a trusted proxy: counts the address the proxy saw, not the proxy, and not what the client wrote in front of it', async () => {
+    await withinOneWindow();
     for (let i = 0; i < LIMIT; i++) expect((await from('127.0.0.1', `198.51.100.${i}, 203.0.113.7`)).status).toBe(403);
     // Same client behind the proxy, whatever it claims further left: throttled.
     const over = await from('127.0.0.1', '192.0.2.99, 203.0.113.7');
@@ -199,6 +204,7 @@ describe('behind trusted proxies (listen.trusted_proxies by address)', () => {
   });
 
   it('skips every trusted proxy from the right (addresses, IPv4 and IPv6 ranges): the client is the first address that is not one', async () => {
+    await withinOneWindow();
     const seen: unknown[] = [];
     for (let i = 0; i < LIMIT; i++) {
       const response = await from('127.0.0.1', `192.0.2.${i}, 203.0.113.20, fd00::${i + 1}, 10.${i}.0.1, 127.0.0.1`);
@@ -210,6 +216,7 @@ describe('behind trusted proxies (listen.trusted_proxies by address)', () => {
   });
 
   it('a client reaching the port directly is counted by its own address, whatever X-Forwarded-For it writes', async () => {
+    await withinOneWindow();
     const responses = [];
     for (let i = 0; i < LIMIT; i++) responses.push(await from('127.0.0.2', `198.51.100.${100 + i}`));
     expect(responses.map((r) => r.status)).toEqual([403, 403, 403]);
