@@ -5,7 +5,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { verifyJwt } from '../jwt/compact-jwt.js';
 import { parseClaimPath, resolveClaim } from '../rules/claim-path.js';
 import { storeKeys } from '../store/keys.js';
-import { RecentlyUsed } from '../util/recently-used.js';
+import { deepFreeze, RecentlyUsed } from '../util/recently-used.js';
 import { guardStore } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import type { RevocationWatermarks, Watermark } from './revocations.js';
@@ -450,15 +450,6 @@ export class CredentialService {
 /** When a session was issued, in ms; records from before `iatMs` existed fall back to their whole second. */
 function issuedAtMs(info: SessionInfo): number {
   return typeof info.iatMs === 'number' ? info.iatMs : info.iat * 1000;
-}
-
-/** `value` with every nested object and array frozen (a remembered session is shared between requests). */
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const member of Object.values(value)) deepFreeze(member);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /** The role's values, narrowed to the requested ones (never wider); callers check the request is a subset first. */

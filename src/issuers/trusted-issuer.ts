@@ -3,7 +3,7 @@
  * key source its tokens may be verified with.
  */
 
-import { errors, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { errors, type CryptoKey, type FlattenedJWSInput, type JWSHeaderParameters, type JWTPayload, type JWTVerifyOptions } from 'jose';
 
 import type { IssuerAlgorithm, IssuerConfig } from '../config/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -34,6 +34,22 @@ const REPORTED_DROPS_REMEMBERED = 256;
 export interface IssuerVerification {
   payload: JWTPayload & { sub: string; exp: number; iat: number };
   audience: string;
+  /** How to check the same token again cheaply; absent when it was verified by trying several keys. */
+  repeat?: VerifiedRepeat;
+}
+
+/**
+ * What a token `verify` passed needs checked again when it comes back (`passesAgain`): the key it was
+ * verified with, found again for its header, and its time claims against the clock. Everything else
+ * `verify` checked depends only on the token and this issuer's configuration.
+ */
+export interface VerifiedRepeat {
+  readonly header: JWSHeaderParameters;
+  readonly jws: FlattenedJWSInput;
+  readonly key: CryptoKey;
+  readonly iat: number;
+  readonly exp: number;
+  readonly nbf: number | undefined;
 }
 
 /** One trusted issuer and the state behind it (its key cache). */
@@ -82,8 +98,9 @@ export class TrustedIssuer {
     const context = { issuerId: this.id, issuer: this.issuer, nowSeconds, maxTokenAgeSeconds: this.maxTokenAgeSeconds };
 
     let payload: JWTPayload;
+    let key: Pick<VerifiedRepeat, 'header' | 'jws' | 'key'> | undefined;
     try {
-      payload = await this.#verifySignatureAndClaims(token, options);
+      ({ payload, key } = await this.#verifySignatureAndClaims(token, options));
     } catch (err) {
       throw verificationFailure(err, context);
     }
@@ -99,7 +116,34 @@ export class TrustedIssuer {
     }
     const audience = this.audiences.find((candidate) => (Array.isArray(payload.aud) ? payload.aud.includes(candidate) : payload.aud === candidate));
     if (audience === undefined) throw new GatewayError('InvalidIdentityToken', 'Incorrect token audience.', { debug: `issuer=${this.id} aud` });
-    return { payload: payload as IssuerVerification['payload'], audience };
+    const verified = payload as IssuerVerification['payload'];
+    // jose checked that nbf, when present, is a number.
+    const repeat = key && { ...key, iat, exp: verified.exp, nbf: payload.nbf };
+    return { payload: verified, audience, ...(repeat ? { repeat } : {}) };
+  }
+
+  /**
+   * Whether a token `verify` passed before (`repeat` is what it returned) passes again at `nowMs`: its
+   * time claims by the same rules as jose's and `verify`'s (the same clock skew and maximum age), and the
+   * key its header names now still the very key that verified it (a JWKS refetched or rotated gives other
+   * key objects). False: verify the token in full, which says why it fails. A failure to find the key is
+   * thrown as `verify` throws it, since `verify` would meet it first.
+   */
+  async passesAgain(repeat: VerifiedRepeat, nowMs: number): Promise<boolean> {
+    const now = Math.floor(nowMs / 1000);
+    const skew = this.clockSkewSeconds;
+    if (repeat.nbf !== undefined && repeat.nbf > now + skew) return false;
+    if (repeat.exp <= now - skew) return false;
+    if (this.maxTokenAgeSeconds !== undefined) {
+      const age = now - repeat.iat;
+      if (age - skew > this.maxTokenAgeSeconds || age < -skew) return false;
+    }
+    if (repeat.iat > now + skew) return false;
+    try {
+      return (await this.#keys.resolve(repeat.header, repeat.jws)) === repeat.key;
+    } catch (err) {
+      throw verificationFailure(err, { issuerId: this.id, issuer: this.issuer, nowSeconds: now, maxTokenAgeSeconds: this.maxTokenAgeSeconds });
+    }
   }
 
   /** Fetches this issuer's keys now (discovery, JWKS) and returns how many are usable; throws a KeySourceError otherwise. */
@@ -107,12 +151,22 @@ export class TrustedIssuer {
     return this.#keys.fetchKeys();
   }
 
-  async #verifySignatureAndClaims(token: string, options: JWTVerifyOptions): Promise<JWTPayload> {
+  /** The claims, and the key that verified them when the issuer's keys gave one for the header. */
+  async #verifySignatureAndClaims(token: string, options: JWTVerifyOptions): Promise<{ payload: JWTPayload; key?: Pick<VerifiedRepeat, 'header' | 'jws' | 'key'> }> {
+    let resolved: Pick<VerifiedRepeat, 'header' | 'jws' | 'key'> | undefined;
     try {
       // The key resolver sees only `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` in the header are
       // ignored (RFC 8725 §3.10). jose's checks, node:crypto's signature (src/jwt/compact-jwt.ts).
-      const { payload } = await verifyJwt(token, (header, jws) => this.#keys.resolve(header, jws), options);
-      return payload;
+      const { payload } = await verifyJwt(
+        token,
+        async (header, jws) => {
+          const key = await this.#keys.resolve(header, jws);
+          resolved = { header, jws, key };
+          return key;
+        },
+        options,
+      );
+      return { payload, ...(resolved ? { key: resolved } : {}) };
     } catch (err) {
       if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
       // A token without `kid` that several keys of the right type could verify: try each, as jose
@@ -121,7 +175,7 @@ export class TrustedIssuer {
       for await (const candidate of err as AsyncIterable<CryptoKey>) {
         if (++tried > MAX_CANDIDATE_KEYS) break;
         try {
-          return (await verifyJwt(token, candidate, options)).payload;
+          return { payload: (await verifyJwt(token, candidate, options)).payload };
         } catch (inner) {
           if (inner instanceof errors.JWSSignatureVerificationFailed) continue;
           throw inner;

@@ -12,7 +12,8 @@ import type { Identity } from '../domain/types.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { DroppedJwk } from '../jwt/jwk-usability.js';
 import type { RemoteKeyLimits } from './key-sources.js';
-import { TrustedIssuer } from './trusted-issuer.js';
+import { deepFreeze, RecentlyUsed } from '../util/recently-used.js';
+import { TrustedIssuer, type VerifiedRepeat } from './trusted-issuer.js';
 import { decodeUntrustedJwt } from './untrusted-jwt.js';
 
 /** How TrustedIssuers fetches and caches keys, and how much input it accepts. */
@@ -54,6 +55,9 @@ export interface VerifiedWebIdentity {
   issuedAt?: number;
 }
 
+/** How many verified tokens are remembered for their repeats (see verifyWebIdentityToken). */
+const REPEATS_REMEMBERED = 1024;
+
 const DEFAULTS = {
   fetchTimeoutMs: 3000,
   cooldownMs: 30_000,
@@ -68,6 +72,8 @@ export class TrustedIssuers {
   readonly #byIssuer = new Map<string, TrustedIssuer>();
   readonly #maxTokenLength: number;
   readonly #now: () => number;
+  /** Tokens verified in full, by their exact text: the issuer, what a repeat must pass again, the answer. */
+  readonly #repeats = new RecentlyUsed<string, { issuer: TrustedIssuer; repeat: VerifiedRepeat; verified: VerifiedWebIdentity }>(REPEATS_REMEMBERED);
 
   /** Throws an Error listing every configuration problem (bad algorithms, plain http, duplicates). */
   constructor(configs: readonly IssuerConfig[], options: TrustedIssuersOptions) {
@@ -126,6 +132,13 @@ export class TrustedIssuers {
    * InvalidIdentityToken, ExpiredTokenException or IDPCommunicationError.
    */
   async verifyWebIdentityToken(token: string): Promise<VerifiedWebIdentity> {
+    // The very same text as a token verified in full before (a workload exchanging one token again and
+    // again, as an SDK's credential provider does): what depends on the clock and on the issuer's keys is
+    // checked again; the shape, the claims and the signature, which depend only on the text, the key and
+    // this configuration, are not decoded and checked once more. The answer is the same (frozen) object.
+    const known = typeof token === 'string' ? this.#repeats.get(token) : undefined;
+    if (known && (await known.issuer.passesAgain(known.repeat, this.#now()))) return known.verified;
+
     const { payload: untrusted } = decodeUntrustedJwt(token, this.#maxTokenLength);
     const iss = untrusted['iss'];
     if (typeof iss !== 'string' || iss === '') {
@@ -140,14 +153,17 @@ export class TrustedIssuers {
       });
     }
 
-    const { payload, audience } = await issuer.verify(token, this.#now());
-    return {
-      identity: { source: issuer.id, subject: payload.sub, claims: Object.freeze({ ...payload }) },
+    const { payload, audience, repeat } = await issuer.verify(token, this.#now());
+    // Frozen through and through: a repeat of the token gets this very object.
+    const verified: VerifiedWebIdentity = deepFreeze({
+      identity: { source: issuer.id, subject: payload.sub, claims: { ...payload } },
       issuerId: issuer.id,
       audience,
       expiresAt: payload.exp,
       issuedAt: payload.iat,
-    };
+    });
+    if (repeat) this.#repeats.set(token, { issuer, repeat, verified });
+    return verified;
   }
 }
 

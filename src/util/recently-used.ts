@@ -35,3 +35,12 @@ export class RecentlyUsed<K, V> {
     this.#entries.delete(key);
   }
 }
+
+/** `value` with every nested object and array frozen: a remembered result is shared between requests. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const member of Object.values(value)) deepFreeze(member);
+    Object.freeze(value);
+  }
+  return value;
+}

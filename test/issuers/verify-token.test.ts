@@ -239,6 +239,8 @@ describe('verifyWebIdentityToken', () => {
       expect(result.expiresAt).toBe(payload['exp']);
       expect(result.issuedAt).toBe(payload['iat']);
       if (row.audience) expect(result.audience).toBe(row.audience);
+      // A repeat of the token is answered alike (test/issuers/repeat-token.test.ts: what it checks again).
+      expect(await verifier.verifyWebIdentityToken(token)).toEqual(result);
       return;
     }
 
@@ -249,6 +251,8 @@ describe('verifyWebIdentityToken', () => {
     expect(gatewayError.code).toBe(row.expected);
     if (row.because) expect(gatewayError.debug).toContain(row.because);
     expect(gatewayError.expose).toBe(true);
+    // Refused again the same way: nothing about a refused token is remembered.
+    await expect(verifier.verifyWebIdentityToken(token)).rejects.toMatchObject({ code: gatewayError.code, message: gatewayError.message });
     // The token never leaks into what is shown or logged.
     if (typeof token === 'string' && token.length > 8) {
       for (const part of token.split('.').filter((segment) => segment.length > 8)) {
