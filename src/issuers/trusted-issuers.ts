@@ -55,8 +55,13 @@ export interface VerifiedWebIdentity {
   issuedAt?: number;
 }
 
-/** How many verified tokens are remembered for their repeats (see verifyWebIdentityToken). */
+/**
+ * How many verified tokens are remembered for their repeats (see verifyWebIdentityToken), and the longest
+ * remembered: anyone who can get tokens from a trusted issuer (any GitHub repository, from GitHub's) can
+ * fill the memo, so what it may hold is bounded (about 8 MiB of tokens; workload tokens are 1-2 KB).
+ */
 const REPEATS_REMEMBERED = 1024;
+const REPEAT_MAX_TOKEN_CHARS = 8192;
 
 const DEFAULTS = {
   fetchTimeoutMs: 3000,
@@ -162,7 +167,7 @@ export class TrustedIssuers {
       expiresAt: payload.exp,
       issuedAt: payload.iat,
     });
-    if (repeat) this.#repeats.set(token, { issuer, repeat, verified });
+    if (repeat && token.length <= REPEAT_MAX_TOKEN_CHARS) this.#repeats.set(token, { issuer, repeat, verified });
     return verified;
   }
 }

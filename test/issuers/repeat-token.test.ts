@@ -178,3 +178,16 @@ describe('a token verified before, presented again', () => {
     expect(first.message).toBe('Incorrect token audience.');
   });
 });
+
+describe('what is remembered', () => {
+  it('not a token longer than 8192 characters (a bound on what tokens anyone can get from a trusted issuer may fill): a repeat of it is verified in full', async () => {
+    const v = verifier();
+    const long = await idp.mint({ padding: 'x'.repeat(9000) }, { issuedAt: NOW });
+    const short = await idp.mint({ padding: 'x'.repeat(5000) }, { issuedAt: NOW });
+    expect(await v.verifyWebIdentityToken(short)).toBe(await v.verifyWebIdentityToken(short));
+    const first = await v.verifyWebIdentityToken(long);
+    const again = await v.verifyWebIdentityToken(long);
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+});
