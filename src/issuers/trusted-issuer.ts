@@ -165,6 +165,9 @@ export class TrustedIssuer {
           return key;
         },
         options,
+        // TrustedIssuers remembers what this verification gives (the token's repeats): the signature memo
+        // would only hold a second copy of every token, fresh ones included.
+        { rememberSignature: false },
       );
       return { payload, ...(resolved ? { key: resolved } : {}) };
     } catch (err) {

@@ -17,7 +17,8 @@
  * the signature and the key, so a token seen again (a workload re-exchanging its token, a resource server
  * introspecting the same access token on every call) skips only that computation. Everything else runs on
  * every call: parsing, the algorithm allow-list, key resolution (a key dropped from its JWKS no longer
- * resolves, and a refetched key is a new key), and every claim check against the current time.
+ * resolves, and a refetched key is a new key), and every claim check against the current time. A caller
+ * that remembers whole verifications itself (issuers/trusted-issuers.ts) passes `rememberSignature: false`.
  */
 import { KeyObject, sign as cryptoSign, verify as cryptoVerify, constants, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto';
 import { errors, UnsecuredJWT, type CryptoKey, type FlattenedJWSInput, type JWSHeaderParameters, type JWTPayload, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
@@ -134,7 +135,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * (jose, through `atob`, also accepts `=` padding and embedded whitespace in a segment).
  * `options.crit` is not supported (stsgate recognizes no extensions beyond jose's own `b64`).
  */
-export async function verifyJwt(token: string, key: VerificationKey, options: JWTVerifyOptions): Promise<VerifiedJwt> {
+export async function verifyJwt(token: string, key: VerificationKey, options: JWTVerifyOptions, { rememberSignature = true }: { rememberSignature?: boolean } = {}): Promise<VerifiedJwt> {
   if (options.crit !== undefined) throw new TypeError('verifyJwt does not support the crit option');
   if (typeof token !== 'string') throw new errors.JWSInvalid('Compact JWS must be a string or Uint8Array');
   const { 0: protectedSegment, 1: payloadSegment, 2: signatureSegment, length } = token.split('.');
@@ -155,7 +156,7 @@ export async function verifyJwt(token: string, key: VerificationKey, options: JW
   if (!/^[\x00-\x7f]*$/.test(payloadSegment!)) throw new errors.JWSInvalid('The payload is not a valid base64url string');
   const signature = decodeBase64url(signatureSegment!, 'signature', errors.JWSInvalid);
   const verificationKey = checkVerificationKey(resolved, spec, alg);
-  if (verifiedSignatures.get(token) !== verificationKey) {
+  if (!rememberSignature || verifiedSignatures.get(token) !== verificationKey) {
     let verified = false;
     try {
       verified = cryptoVerify(spec.digest, Buffer.from(`${protectedSegment}.${payloadSegment}`, 'ascii'), keyInput<VerifyKeyObjectInput>(spec, verificationKey), signature);
@@ -163,7 +164,7 @@ export async function verifyJwt(token: string, key: VerificationKey, options: JW
       throw new errors.JWSSignatureVerificationFailed(undefined, { cause });
     }
     if (!verified) throw new errors.JWSSignatureVerificationFailed();
-    verifiedSignatures.set(token, verificationKey);
+    if (rememberSignature) verifiedSignatures.set(token, verificationKey);
   }
 
   // jose's jwtVerify after the signature: no unencoded payloads, then its own claim checks over the
