@@ -142,7 +142,11 @@ export class TrustedIssuers {
     // checked again; the shape, the claims and the signature, which depend only on the text, the key and
     // this configuration, are not decoded and checked once more. The answer is the same (frozen) object.
     const known = typeof token === 'string' ? this.#repeats.get(token) : undefined;
-    if (known && (await known.issuer.passesAgain(known.repeat, this.#now()))) return known.verified;
+    if (known) {
+      if (await known.issuer.passesAgain(known.repeat, this.#now())) return known.verified;
+      // Expired, or its key changed: verified in full below, and remembered again only if it passes.
+      this.#repeats.delete(token);
+    }
 
     const { payload: untrusted } = decodeUntrustedJwt(token, this.#maxTokenLength);
     const iss = untrusted['iss'];
