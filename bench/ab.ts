@@ -7,16 +7,17 @@
  * median of the per-round ratios: on a shared machine whose speed moves by a third within minutes, the one comparison
  * that held still. A GET route (`/healthz`, the middleware floor), or with `--case=cache-hit` the cache-hit
  * case of `npm run bench`: one GitHub-Actions-like token from a loopback issuer, exchanged again and again
- * (`AssumeRoleWithWebIdentity`), each build with its own Redis prefix.
+ * (`AssumeRoleWithWebIdentity`), or with `--case=fresh` its fresh issuance (a new subject on every request,
+ * tokens minted before each pass); each build with its own Redis prefix.
  *
  *   git worktree add /tmp/before HEAD~1 && cp -al node_modules /tmp/before/
- *   npm run bench:ab -- /tmp/before [--path=/healthz | --case=cache-hit] [--rounds=10] [--seconds=1]
+ *   npm run bench:ab -- /tmp/before [--path=/healthz | --case=cache-hit | --case=fresh] [--rounds=10] [--seconds=1]
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { answeredPass, oneCase } from './harness/one-case.js';
+import { ONE_CASES, oneCase } from './harness/one-case.js';
 import { cpuTicks, CLOCK_TICKS } from './harness/proc.js';
 import { buildDirOf, buildServers, imageNodeFlags, ServerProcess, stopAll } from './harness/server-process.js';
 import { GATEWAY_SETTINGS_ENV } from './servers/settings.js';
@@ -24,25 +25,26 @@ import { GATEWAY_SETTINGS_ENV } from './servers/settings.js';
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { path: { type: 'string', default: '/healthz' }, case: { type: 'string' }, rounds: { type: 'string', default: '10' }, seconds: { type: 'string', default: '1' } } });
 const other = positionals[0];
 if (!other) {
-  console.error('usage: npm run bench:ab -- <other checkout, with node_modules> [--path=/healthz | --case=cache-hit] [--rounds=10] [--seconds=1]');
+  console.error('usage: npm run bench:ab -- <other checkout, with node_modules> [--path=/healthz | --case=cache-hit | --case=fresh] [--rounds=10] [--seconds=1]');
   process.exit(2);
 }
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seconds) || seconds < 1) throw new Error('--rounds and --seconds take whole numbers of at least 1');
-if (values.case !== undefined && values.case !== 'cache-hit') throw new Error(`--case: only cache-hit is known, not ${values.case}`);
+const known: readonly string[] = ONE_CASES;
+if (values.case !== undefined && !known.includes(values.case)) throw new Error(`--case: one of ${ONE_CASES.join(', ')}, not ${values.case}`);
 const here = fileURLToPath(new URL('..', import.meta.url));
 const builds = [{ name: 'other', repo: resolve(other) }, { name: 'this', repo: here }];
 for (const build of builds) console.log(`[ab] compiled ${build.repo} in ${(await buildServers(build.repo)).toFixed(1)} s`);
 
-const measured = await oneCase(values.case === 'cache-hit' ? 'cache-hit' : { path: values.path });
+const measured = await oneCase(values.case === undefined ? { path: values.path } : (values.case as (typeof ONE_CASES)[number]));
 const servers: ServerProcess[] = [];
 try {
   for (const build of builds) {
     const env = { [GATEWAY_SETTINGS_ENV]: JSON.stringify(measured.settings(`stsgate-ab:${randomBytes(6).toString('hex')}:`)) };
     servers.push(await ServerProcess.start(build.name, 'gateway', { buildDir: buildDirOf(build.repo), nodeFlags: imageNodeFlags(), env }));
   }
-  for (const server of servers) await answeredPass(`${server.name} warm-up`, server.url, measured.shape, { connections: 10, durationSeconds: 2 });
+  for (const server of servers) await measured.pass(`${server.name} warm-up`, server.url, { connections: 10, durationSeconds: 2 });
   // A process's CPU per round runs from the start of its pass to the start of its next one: what it does
   // while the other build is loaded (V8 finishing a collection the pass made necessary, in idle time) is
   // part of the cost of its requests, and a change that makes less garbage would otherwise look free.
@@ -55,7 +57,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     const served: number[] = [];
     for (const server of servers) {
-      served.push(await answeredPass(server.name, server.url, measured.shape, { connections: 10, durationSeconds: seconds }));
+      served.push(await measured.pass(server.name, server.url, { connections: 10, durationSeconds: seconds }));
     }
     // The last pass's process gets the same idle time after it as the others.
     if (round === rounds - 1) await new Promise((resolve) => setTimeout(resolve, seconds * 1000));

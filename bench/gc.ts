@@ -7,6 +7,7 @@
  * the functions that allocate, and those whose allocations outlived a young-generation collection.
  *
  *   npm run bench:gc                                  the cache-hit case (AssumeRoleWithWebIdentity, one token)
+ *   npm run bench:gc -- --case=fresh                  fresh issuance (a new subject every request)
  *   npm run bench:gc -- --path=/healthz               a GET route instead
  *   npm run bench:gc -- --sites [--seconds=3] [--connections=10] [--flags="--max-semi-space-size=16"]
  *
@@ -15,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { answeredPass, oneCase } from './harness/one-case.js';
+import { ONE_CASES, oneCase } from './harness/one-case.js';
 import { CLOCK_TICKS, cpuTicks } from './harness/proc.js';
 import { BUILD_DIR, buildServers, imageNodeFlags, ServerProcess, stopAll } from './harness/server-process.js';
 import type { HeapSamplingRequest } from './servers/heap-sampler.js';
@@ -24,6 +25,7 @@ import { GATEWAY_SETTINGS_ENV } from './servers/settings.js';
 const { values } = parseArgs({
   options: {
     path: { type: 'string' },
+    case: { type: 'string' },
     sites: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '10' },
@@ -35,7 +37,9 @@ const connections = Number(values.connections);
 if (!Number.isInteger(seconds) || seconds < 1 || !Number.isInteger(connections) || connections < 1) throw new Error('--seconds and --connections take whole numbers of at least 1');
 
 console.log(`[gc] compiled in ${(await buildServers()).toFixed(1)} s`);
-const measured = await oneCase(values.path === undefined ? 'cache-hit' : { path: values.path });
+const known: readonly string[] = ONE_CASES;
+if (values.case !== undefined && (!known.includes(values.case) || values.path !== undefined)) throw new Error(`--case: one of ${ONE_CASES.join(', ')}, not ${values.case}, and not with --path`);
+const measured = await oneCase(values.path !== undefined ? { path: values.path } : ((values.case ?? 'cache-hit') as (typeof ONE_CASES)[number]));
 
 /** One line of `--trace-gc-nvp`: `name=value` pairs. */
 type Collection = Record<string, string>;
@@ -52,7 +56,7 @@ try {
     },
   });
   servers.push(server);
-  const pass = () => answeredPass('gateway', server.url, measured.shape, { connections, durationSeconds: seconds });
+  const pass = () => measured.pass('gateway', server.url, { connections, durationSeconds: seconds });
   await pass(); // warm-up
 
   collections = [];

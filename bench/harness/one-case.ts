@@ -6,10 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exportPKCS8 } from 'jose';
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
 import { TestIssuer } from '../../test/support/test-issuer.js';
-import { BENCH_ROLE_ARN, type GatewayBenchSettings } from '../servers/settings.js';
+import { BENCH_AUDIENCE, BENCH_ROLE_ARN, type GatewayBenchSettings } from '../servers/settings.js';
 import { runPass, type PassOptions, type RequestShape } from './load.js';
+import { TokenPool } from './token-pool.js';
 
 export const FORM = 'application/x-www-form-urlencoded';
 export const STS_VERSION = '2011-06-15';
@@ -35,26 +37,59 @@ export interface OneCase {
   what: string;
   /** The gateway's settings, its Redis keys under `prefix`. */
   settings(prefix: string): GatewayBenchSettings;
+  /**
+   * One pass against `url` whose every request must succeed; the requests answered. For fresh issuance
+   * the tokens it may send are minted first (outside the pass), and a pass that ran out of them (and so
+   * sent a token twice: a cache hit) is refused.
+   */
+  pass(name: string, url: string, options: PassOptions): Promise<number>;
   close(): Promise<void>;
 }
+
+/** The most fresh issuances per second a pass is minted for (one gateway process on a fast core: about 2,500). */
+const FRESH_RATE_CEILING = 4000;
+
+/** The cases oneCase knows besides a GET route. */
+export const ONE_CASES = ['cache-hit', 'fresh'] as const;
 
 /**
  * `{ path }`: a GET route (no token; the issuer and the cloud stand-in are addresses nothing answers on).
  * `'cache-hit'`: `npm run bench`'s cache-hit request, its token from a loopback issuer started here.
+ * `'fresh'`: `npm run bench`'s fresh issuance, a new subject on every request (tokens minted in worker
+ * threads before each pass, by `beforePass`).
  */
-export async function oneCase(which: { path: string } | 'cache-hit'): Promise<OneCase> {
+export async function oneCase(which: { path: string } | (typeof ONE_CASES)[number]): Promise<OneCase> {
   const dir = await mkdtemp(join(tmpdir(), 'stsgate-one-case-'));
   const keysFile = join(dir, 'keys.json');
   await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
   let issuer: TestIssuer | undefined;
+  let pool: TokenPool | undefined;
   let shape: RequestShape;
+  let what: string;
   if (which === 'cache-hit') {
     issuer = await TestIssuer.start();
     shape = cacheHitRequest(await mintRepeatedToken(issuer));
-  } else shape = { method: 'GET', path: which.path };
+    what = 'the cache-hit case (POST / AssumeRoleWithWebIdentity, one token)';
+  } else if (which === 'fresh') {
+    issuer = await TestIssuer.start();
+    const key = issuer.key({ alg: 'RS256' });
+    const tokens = new TokenPool({ privateKeyPem: await exportPKCS8(key.privateKey), kid: key.kid, issuer: issuer.url, audience: BENCH_AUDIENCE });
+    pool = tokens;
+    shape = { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => stsForm(tokens.take()) };
+    what = 'fresh issuance (POST / AssumeRoleWithWebIdentity, a new subject every request)';
+  } else {
+    shape = { method: 'GET', path: which.path };
+    what = `GET ${shape.path}`;
+  }
   return {
     shape,
-    what: issuer ? 'the cache-hit case (POST / AssumeRoleWithWebIdentity, one token)' : `GET ${shape.path}`,
+    what,
+    pass: async (name, url, options) => {
+      await pool?.ensure(Math.ceil(FRESH_RATE_CEILING * options.durationSeconds));
+      const answered = await answeredPass(name, url, shape, options);
+      if (pool && pool.reused > 0) throw new Error(`${name}: the token pool ran dry, ${pool.reused} requests repeated a token (cache hits in a fresh pass)`);
+      return answered;
+    },
     settings: (prefix) => ({
       issuerUrl: issuer?.url ?? 'http://127.0.0.1:9/issuer',
       redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -64,6 +99,7 @@ export async function oneCase(which: { path: string } | 'cache-hit'): Promise<On
       stsUrl: 'http://127.0.0.1:9/sts',
     }),
     close: async () => {
+      await pool?.close();
       await issuer?.close();
       await rm(dir, { recursive: true, force: true });
     },
