@@ -70,9 +70,14 @@ function sealContext(infoJson: string, cacheKey: string): string {
   return `stsgate-session:${infoJson}:${cacheKey}`;
 }
 
-/** JSON.stringify of a StoredSession, with its info already serialized (it is also the seal context's). */
+/**
+ * JSON.stringify of a StoredSession, with its info already serialized (it is also the seal context's).
+ * `sealed` (SecretBox: base64url parts joined by dots) and `cacheKey` (a base64url digest) hold nothing
+ * JSON escapes, so they are quoted as they are: JSON.stringify of the 2 KB sealed text built it anew in
+ * growing pieces, 6 KB of garbage per issuance. A record that did not parse would not open (fail closed).
+ */
 function recordJson(infoJson: string, sealed: string, cacheKey: string): string {
-  return `{"info":${infoJson},"sealed":${JSON.stringify(sealed)},"cacheKey":${JSON.stringify(cacheKey)}}`;
+  return `{"info":${infoJson},"sealed":"${sealed}","cacheKey":"${cacheKey}"}`;
 }
 
 /** How much of a stored record's end keys the memo of opened records (see #openRecord). */

@@ -19,7 +19,10 @@ export class SecretBox {
     const iv = secureRandomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     cipher.setAAD(Buffer.from(context, 'utf8'));
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    const encrypted = cipher.update(plaintext, 'utf8');
+    // GCM is a stream mode: final() adds nothing (it computes the tag), so the one buffer is not copied.
+    const rest = cipher.final();
+    const body = rest.length === 0 ? encrypted : Buffer.concat([encrypted, rest]);
     return `${iv.toString('base64url')}.${body.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
   }
 
