@@ -127,7 +127,8 @@ export class TrustedIssuer {
    * time claims by the same rules as jose's and `verify`'s (the same clock skew and maximum age), and the
    * key its header names now still the very key that verified it (a JWKS refetched or rotated gives other
    * key objects). False: verify the token in full, which says why it fails. A failure to find the key is
-   * thrown as `verify` throws it, since `verify` would meet it first.
+   * thrown as `verify` throws it, since `verify` would meet it first; several keys matching a header
+   * without kid is not one (`verify` then tries each).
    */
   async passesAgain(repeat: VerifiedRepeat, nowMs: number): Promise<boolean> {
     const now = Math.floor(nowMs / 1000);
@@ -142,6 +143,8 @@ export class TrustedIssuer {
     try {
       return (await this.#keys.resolve(repeat.header, repeat.jws)) === repeat.key;
     } catch (err) {
+      // A header without kid that several keys now match: `verify` tries each candidate.
+      if (err instanceof errors.JWKSMultipleMatchingKeys) return false;
       throw verificationFailure(err, { issuerId: this.id, issuer: this.issuer, nowSeconds: now, maxTokenAgeSeconds: this.maxTokenAgeSeconds });
     }
   }

@@ -162,6 +162,22 @@ describe('a token verified before, presented again', () => {
     expect(await v.verifyWebIdentityToken(token)).toBe(again);
   });
 
+  it('without a kid, still passes once the refetched set holds a second key of its type (each candidate is tried, as on a first use)', async () => {
+    // An issuer of its own, with one RSA key: the token's first verification finds exactly one.
+    const solo = await TestIssuer.start();
+    try {
+      const v = verifier({ issuer: solo.url });
+      const token = await solo.mint({}, { issuedAt: NOW, header: { kid: undefined } });
+      const first = await v.verifyWebIdentityToken(token);
+      await solo.rotate('RS256');
+      keysClock += CACHE_MAX_AGE_MS + 1;
+      expect(await v.verifyWebIdentityToken(token)).toEqual(first);
+      expect(await verifier({ issuer: solo.url }).verifyWebIdentityToken(token)).toEqual(first);
+    } finally {
+      await solo.close();
+    }
+  });
+
   it('gets the key source failure a first use gets when the issuer cannot be reached on the refetch', async () => {
     const [v, firstUse] = [verifier(), verifier()];
     const token = await idp.mint({}, { issuedAt: NOW });
