@@ -52,6 +52,9 @@ export interface VerifiedRepeat {
   readonly nbf: number | undefined;
 }
 
+/** The key the issuer's key source gave for a token's header, with what it was asked. */
+type ResolvedKey = Pick<VerifiedRepeat, 'header' | 'jws' | 'key'>;
+
 /** One trusted issuer and the state behind it (its key cache). */
 export class TrustedIssuer {
   readonly id: string;
@@ -95,14 +98,12 @@ export class TrustedIssuer {
       currentDate: new Date(nowMs),
       ...(this.maxTokenAgeSeconds === undefined ? {} : { maxTokenAge: this.maxTokenAgeSeconds }),
     };
-    const context = { issuerId: this.id, issuer: this.issuer, nowSeconds, maxTokenAgeSeconds: this.maxTokenAgeSeconds };
-
     let payload: JWTPayload;
-    let key: Pick<VerifiedRepeat, 'header' | 'jws' | 'key'> | undefined;
+    let key: ResolvedKey | undefined;
     try {
       ({ payload, key } = await this.#verifySignatureAndClaims(token, options));
     } catch (err) {
-      throw verificationFailure(err, context);
+      throw verificationFailure(err, this.#failureContext(nowSeconds));
     }
 
     // jose checks iat in the future only together with maxTokenAge; a token "issued" later than now is
@@ -145,8 +146,13 @@ export class TrustedIssuer {
     } catch (err) {
       // A header without kid that several keys now match: `verify` tries each candidate.
       if (err instanceof errors.JWKSMultipleMatchingKeys) return false;
-      throw verificationFailure(err, { issuerId: this.id, issuer: this.issuer, nowSeconds: now, maxTokenAgeSeconds: this.maxTokenAgeSeconds });
+      throw verificationFailure(err, this.#failureContext(now));
     }
+  }
+
+  /** What verificationFailure words a refusal with. */
+  #failureContext(nowSeconds: number) {
+    return { issuerId: this.id, issuer: this.issuer, nowSeconds, maxTokenAgeSeconds: this.maxTokenAgeSeconds };
   }
 
   /** Fetches this issuer's keys now (discovery, JWKS) and returns how many are usable; throws a KeySourceError otherwise. */
@@ -155,8 +161,8 @@ export class TrustedIssuer {
   }
 
   /** The claims, and the key that verified them when the issuer's keys gave one for the header. */
-  async #verifySignatureAndClaims(token: string, options: JWTVerifyOptions): Promise<{ payload: JWTPayload; key?: Pick<VerifiedRepeat, 'header' | 'jws' | 'key'> }> {
-    let resolved: Pick<VerifiedRepeat, 'header' | 'jws' | 'key'> | undefined;
+  async #verifySignatureAndClaims(token: string, options: JWTVerifyOptions): Promise<{ payload: JWTPayload; key?: ResolvedKey }> {
+    let resolved: ResolvedKey | undefined;
     try {
       // The key resolver sees only `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` in the header are
       // ignored (RFC 8725 §3.10). jose's checks, node:crypto's signature (src/jwt/compact-jwt.ts).

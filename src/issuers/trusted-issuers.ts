@@ -141,7 +141,7 @@ export class TrustedIssuers {
     // again, as an SDK's credential provider does): what depends on the clock and on the issuer's keys is
     // checked again; the shape, the claims and the signature, which depend only on the text, the key and
     // this configuration, are not decoded and checked once more. The answer is the same (frozen) object.
-    const known = typeof token === 'string' ? this.#repeats.get(token) : undefined;
+    const known = this.#repeats.get(token);
     if (known) {
       if (await known.issuer.passesAgain(known.repeat, this.#now())) return known.verified;
       // Expired, or its key changed: verified in full below, and remembered again only if it passes.
