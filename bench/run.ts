@@ -24,7 +24,6 @@ import { fileURLToPath } from 'node:url';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Redis } from 'ioredis';
-import { exportPKCS8 } from 'jose';
 import { workerCount } from '../src/cluster.js';
 import { generateSigningJwk } from '../src/credentials/signing-keys.js';
 import { TestIssuer } from '../test/support/test-issuer.js';
@@ -32,14 +31,13 @@ import { StsFaultServer } from '../test/support/sts-fault-server.js';
 import type { CryptoMeasurement } from './crypto.js';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harness/cpu-profile.js';
 import { runPass, type PassResult, type RequestShape } from './harness/load.js';
-import { cacheHitRequest, FORM, mintRepeatedToken, STS_VERSION, stsForm } from './harness/one-case.js';
+import { cacheHitRequest, FORM, freshRequest, freshTokenPool, mintRepeatedToken, STS_VERSION, stsForm } from './harness/one-case.js';
 import { parallelScaling } from './harness/parallel-scaling.js';
 import { CLOCK_TICKS, cpusAllowed, cpuTicks, machineTicks, memoryBytes } from './harness/proc.js';
 import { buildServers, imageNodeFlags, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
 import { TokenPool } from './harness/token-pool.js';
 import { measureRules, RULE_SET_SIZES } from './rules.js';
 import {
-  BENCH_AUDIENCE,
   BENCH_ROLE_ARN,
   BENCH_TARGET,
   BENCH_BROKER_ROLE_ARN,
@@ -163,7 +161,7 @@ async function main(): Promise<void> {
     const issuer = await TestIssuer.start();
     cleanups.push(() => issuer.close());
     const rsKey = issuer.key({ alg: 'RS256' });
-    const pool = new TokenPool({ privateKeyPem: await exportPKCS8(rsKey.privateKey), kid: rsKey.kid, issuer: issuer.url, audience: BENCH_AUDIENCE });
+    const pool = await freshTokenPool(issuer);
     cleanups.push(() => pool.close());
 
     const dir = await mkdtemp(join(tmpdir(), 'stsgate-bench-'));
@@ -676,7 +674,7 @@ function freshCase(pool: TokenPool): CaseSpec {
     id: 'fresh',
     title: 'AssumeRoleWithWebIdentity, fresh issuance',
     server: 'gateway',
-    shape: { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => stsForm(pool.take()) },
+    shape: freshRequest(pool),
     expect: issuedXml,
   };
 }

@@ -26,6 +26,17 @@ export function mintRepeatedToken(issuer: TestIssuer): Promise<string> {
   return issuer.mint({ repository: 'acme/app', ref: 'refs/heads/main', actor: 'octocat', sub: 'repo:acme/app:ref:refs/heads/main' }, { expiresIn: 3600 });
 }
 
+/** The fresh-issuance cases' tokens: RS256 by `issuer`'s key, a new subject each (minted in worker threads). */
+export async function freshTokenPool(issuer: TestIssuer): Promise<TokenPool> {
+  const key = issuer.key({ alg: 'RS256' });
+  return new TokenPool({ privateKeyPem: await exportPKCS8(key.privateKey), kid: key.kid, issuer: issuer.url, audience: BENCH_AUDIENCE });
+}
+
+/** The gateway's fresh-issuance request (`POST /`, AssumeRoleWithWebIdentity): a token from `pool` each time. */
+export function freshRequest(pool: TokenPool): RequestShape {
+  return { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => stsForm(pool.take()) };
+}
+
 /** The gateway's cache-hit request (`POST /`, AssumeRoleWithWebIdentity) with `token`. */
 export function cacheHitRequest(token: string): RequestShape {
   return { method: 'POST', path: '/', headers: { 'content-type': FORM }, body: stsForm(token) };
@@ -56,7 +67,7 @@ export const ONE_CASES = ['cache-hit', 'fresh'] as const;
  * `{ path }`: a GET route (no token; the issuer and the cloud stand-in are addresses nothing answers on).
  * `'cache-hit'`: `npm run bench`'s cache-hit request, its token from a loopback issuer started here.
  * `'fresh'`: `npm run bench`'s fresh issuance, a new subject on every request (tokens minted in worker
- * threads before each pass, by `beforePass`).
+ * threads before each pass, by `pass`).
  */
 export async function oneCase(which: { path: string } | (typeof ONE_CASES)[number]): Promise<OneCase> {
   const dir = await mkdtemp(join(tmpdir(), 'stsgate-one-case-'));
@@ -72,10 +83,8 @@ export async function oneCase(which: { path: string } | (typeof ONE_CASES)[numbe
     what = 'the cache-hit case (POST / AssumeRoleWithWebIdentity, one token)';
   } else if (which === 'fresh') {
     issuer = await TestIssuer.start();
-    const key = issuer.key({ alg: 'RS256' });
-    const tokens = new TokenPool({ privateKeyPem: await exportPKCS8(key.privateKey), kid: key.kid, issuer: issuer.url, audience: BENCH_AUDIENCE });
-    pool = tokens;
-    shape = { method: 'POST', path: '/', headers: { 'content-type': FORM }, nextBody: () => stsForm(tokens.take()) };
+    pool = await freshTokenPool(issuer);
+    shape = freshRequest(pool);
     what = 'fresh issuance (POST / AssumeRoleWithWebIdentity, a new subject every request)';
   } else {
     shape = { method: 'GET', path: which.path };
@@ -107,7 +116,7 @@ export async function oneCase(which: { path: string } | (typeof ONE_CASES)[numbe
 }
 
 /** A pass whose every request must be answered with success; the requests answered. */
-export async function answeredPass(name: string, url: string, shape: RequestShape, options: PassOptions): Promise<number> {
+async function answeredPass(name: string, url: string, shape: RequestShape, options: PassOptions): Promise<number> {
   const pass = await runPass(url, shape, options);
   if (pass.failures > 0) throw new Error(`${name}: ${pass.failures} of ${pass.requests} requests failed (${JSON.stringify(pass.statusCodes)})`);
   return pass.requests;
