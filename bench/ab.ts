@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ONE_CASES, oneCase } from './harness/one-case.js';
+import { oneCase, oneCaseNamed } from './harness/one-case.js';
 import { cpuTicks, CLOCK_TICKS } from './harness/proc.js';
 import { buildDirOf, buildServers, imageNodeFlags, ServerProcess, stopAll } from './harness/server-process.js';
 import { GATEWAY_SETTINGS_ENV } from './servers/settings.js';
@@ -31,13 +31,12 @@ if (!other) {
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seconds) || seconds < 1) throw new Error('--rounds and --seconds take whole numbers of at least 1');
-const known: readonly string[] = ONE_CASES;
-if (values.case !== undefined && !known.includes(values.case)) throw new Error(`--case: one of ${ONE_CASES.join(', ')}, not ${values.case}`);
+const chosen = values.case === undefined ? { path: values.path } : oneCaseNamed(values.case);
 const here = fileURLToPath(new URL('..', import.meta.url));
 const builds = [{ name: 'other', repo: resolve(other) }, { name: 'this', repo: here }];
 for (const build of builds) console.log(`[ab] compiled ${build.repo} in ${(await buildServers(build.repo)).toFixed(1)} s`);
 
-const measured = await oneCase(values.case === undefined ? { path: values.path } : (values.case as (typeof ONE_CASES)[number]));
+const measured = await oneCase(chosen);
 const servers: ServerProcess[] = [];
 try {
   for (const build of builds) {

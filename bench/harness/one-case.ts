@@ -62,6 +62,14 @@ const FRESH_RATE_CEILING = 4000;
 
 /** The cases oneCase knows besides a GET route. */
 export const ONE_CASES = ['cache-hit', 'fresh'] as const;
+export type OneCaseName = (typeof ONE_CASES)[number];
+
+/** `name` (a tool's `--case`) as one of ONE_CASES; throws, listing them, for any other. */
+export function oneCaseNamed(name: string): OneCaseName {
+  const known: readonly string[] = ONE_CASES;
+  if (!known.includes(name)) throw new Error(`--case: one of ${ONE_CASES.join(', ')}, not ${name}`);
+  return name as OneCaseName;
+}
 
 /**
  * `{ path }`: a GET route (no token; the issuer and the cloud stand-in are addresses nothing answers on).
@@ -69,7 +77,7 @@ export const ONE_CASES = ['cache-hit', 'fresh'] as const;
  * `'fresh'`: `npm run bench`'s fresh issuance, a new subject on every request (tokens minted in worker
  * threads before each pass, by `pass`).
  */
-export async function oneCase(which: { path: string } | (typeof ONE_CASES)[number]): Promise<OneCase> {
+export async function oneCase(which: { path: string } | OneCaseName): Promise<OneCase> {
   const dir = await mkdtemp(join(tmpdir(), 'stsgate-one-case-'));
   const keysFile = join(dir, 'keys.json');
   await writeFile(keysFile, JSON.stringify({ keys: [await generateSigningJwk('ES256')] }), { mode: 0o600 });
