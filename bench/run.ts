@@ -33,6 +33,7 @@ import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harnes
 import { runPass, type PassResult, type RequestShape } from './harness/load.js';
 import { cacheHitRequest, FORM, freshRequest, freshTokenPool, mintRepeatedToken, STS_VERSION, stsForm } from './harness/one-case.js';
 import { parallelScaling } from './harness/parallel-scaling.js';
+import { deleteKeys } from './harness/redis-keys.js';
 import { CLOCK_TICKS, cpusAllowed, cpuTicks, machineTicks, memoryBytes } from './harness/proc.js';
 import { buildServers, imageNodeFlags, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
 import { TokenPool } from './harness/token-pool.js';
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
     await redis.connect();
     cleanups.push(() => redis.quit());
     const prefix = `stsgate-bench:${randomBytes(6).toString('hex')}:`;
-    cleanups.push(() => deleteKeys(redis, prefix));
+    cleanups.push(async () => log(`removed ${await deleteKeys(redis, prefix)} Redis keys under ${prefix}`));
     const machine = await describeMachine(redis);
     log(`stsgate benchmark: ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}${QUICK ? ' [quick]' : ''}`);
 
@@ -1136,18 +1137,6 @@ async function backgroundCpuShare(ms = 500): Promise<number> {
 }
 
 /** Deletes the run's keys (bounded: at most 10,000 SCAN rounds). */
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  let deleted = 0;
-  for (let round = 0; round < 10_000; round++) {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-    cursor = next;
-    if (cursor === '0') break;
-  }
-  log(`removed ${deleted} Redis keys under ${prefix}`);
-}
-
 /** Runs bench/crypto.ts in a process of its own (none of this run's heap or timers in its numbers). */
 async function measureCryptoInOwnProcess(): Promise<CryptoMeasurement[]> {
   const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'crypto.ts'), '--json'], { timeout: 120_000 });

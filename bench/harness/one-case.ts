@@ -6,11 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { exportPKCS8 } from 'jose';
 import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
 import { TestIssuer } from '../../test/support/test-issuer.js';
 import { BENCH_AUDIENCE, BENCH_ROLE_ARN, type GatewayBenchSettings } from '../servers/settings.js';
 import { runPass, type PassOptions, type RequestShape } from './load.js';
+import { deleteKeys } from './redis-keys.js';
 import { TokenPool } from './token-pool.js';
 
 export const FORM = 'application/x-www-form-urlencoded';
@@ -46,7 +48,7 @@ export function cacheHitRequest(token: string): RequestShape {
 export interface OneCase {
   shape: RequestShape;
   what: string;
-  /** The gateway's settings, its Redis keys under `prefix`. */
+  /** The gateway's settings, its Redis keys under `prefix` (deleted by `close`). */
   settings(prefix: string): GatewayBenchSettings;
   /**
    * One pass against `url` whose every request must succeed; the requests answered. For fresh issuance
@@ -98,6 +100,8 @@ export async function oneCase(which: { path: string } | OneCaseName): Promise<On
     shape = { method: 'GET', path: which.path };
     what = `GET ${shape.path}`;
   }
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefixes: string[] = [];
   return {
     shape,
     what,
@@ -107,18 +111,28 @@ export async function oneCase(which: { path: string } | OneCaseName): Promise<On
       if (pool && pool.reused > 0) throw new Error(`${name}: the token pool ran dry, ${pool.reused} requests repeated a token (cache hits in a fresh pass)`);
       return answered;
     },
-    settings: (prefix) => ({
-      issuerUrl: issuer?.url ?? 'http://127.0.0.1:9/issuer',
-      redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      redisPrefix: prefix,
-      keysFile,
-      encryptionKey: randomBytes(32).toString('base64'),
-      stsUrl: 'http://127.0.0.1:9/sts',
-    }),
+    settings: (prefix) => {
+      prefixes.push(prefix);
+      return {
+        issuerUrl: issuer?.url ?? 'http://127.0.0.1:9/issuer',
+        redisUrl,
+        redisPrefix: prefix,
+        keysFile,
+        encryptionKey: randomBytes(32).toString('base64'),
+        stsUrl: 'http://127.0.0.1:9/sts',
+      };
+    },
     close: async () => {
       await pool?.close();
       await issuer?.close();
       await rm(dir, { recursive: true, force: true });
+      // A fresh-issuance pass leaves two records per request (an hour's TTL): hundreds of thousands of keys.
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+      try {
+        for (const prefix of prefixes) await deleteKeys(redis, prefix);
+      } finally {
+        redis.disconnect();
+      }
     },
   };
 }

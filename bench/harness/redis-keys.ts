@@ -1,0 +1,15 @@
+/** The Redis keys a benchmark leaves behind: each run keeps its keys under a prefix of its own. */
+import type { Redis } from 'ioredis';
+
+/** Deletes every key under `prefix` (SCAN MATCH, then UNLINK); how many were deleted. */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  for (let round = 0; round < 10_000; round++) {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+    cursor = next;
+    if (cursor === '0') break;
+  }
+  return deleted;
+}
