@@ -6,11 +6,29 @@
  *   POST /fresh       the form body the gateway's fresh case sends: RS256 verify of WebIdentityToken,
  *                     an ES256 JWT signed, one Redis SET of about 2 KB, a small XML answer with the JWT
  *   POST /cache-hit   the same body: RS256 verify, one Redis GET of a fixed key, its value as the answer
+ *
+ * And the same work with what issue 17 says the gateway must keep ("every check, every audit line"),
+ * written as plainly as this file (requiredFresh, requiredHealthz below): what any implementation keeping
+ * those features could reach on this machine, so that a target above it is out of reach without dropping
+ * one, and a gap below it is the gateway's own.
+ *
+ *   POST /fresh-required   /fresh, and: a request id and the response headers the gateway sets, the
+ *                          address count (INCR + PEXPIRE NX) sent before the body is read and awaited
+ *                          before the token is checked, the body refused on a repeated parameter, the
+ *                          token's nbf and iat checked too, the subject count with the cache entry and the
+ *                          four revocation watermarks read in the same round trip, a secret key and a
+ *                          session token (AES-256-GCM) made, the secrets (with the identity's claims)
+ *                          sealed against the public record, the record written under the session's key
+ *                          and the cache's by one script, the answer with the whole credential set, one
+ *                          audit line (pino, batched stdout, as the gateway writes it) and two metrics
+ *   GET /healthz           a request id, the headers, a JSON body, one log line and a request count
  */
-import { createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
+import { createCipheriv, createHash, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import Koa from 'koa';
+import { pino } from 'pino';
+import { Counter, Histogram, Registry } from 'prom-client';
 import getRawBody from 'raw-body';
 import { closeServer, listenOnLoopback, serveUntilStopped } from './lifecycle.js';
 import { BENCH_AUDIENCE, FLOOR_SETTINGS_ENV, type FloorBenchSettings } from './settings.js';
@@ -39,6 +57,8 @@ interface IncomingClaims {
   iss: unknown;
   aud: unknown;
   exp: unknown;
+  nbf?: unknown;
+  iat?: unknown;
   repository?: unknown;
   actor?: unknown;
 }
@@ -76,6 +96,8 @@ function stsResponse(credentialsXml: string): string {
 
 const app = new Koa();
 app.use(async (ctx) => {
+  if (ctx.method === 'POST' && ctx.path === '/fresh-required') return requiredFresh(ctx);
+  if (ctx.method === 'GET' && ctx.path === '/healthz') return requiredHealthz(ctx);
   const fresh = ctx.path === '/fresh';
   if (ctx.method !== 'POST' || (!fresh && ctx.path !== '/cache-hit')) {
     ctx.status = 404;
@@ -117,6 +139,157 @@ app.use(async (ctx) => {
   await redis.set(`${settings.redisPrefix}floor:${sub}`, record, 'PX', LIFETIME_SECONDS * 1000);
   ctx.body = stsResponse(`<SessionToken>${accessToken}</SessionToken>`);
 });
+
+/** The gateway's log line goes to a batched stdout (src/observability/logger.ts); the same here. */
+const logger = pino({ base: { service: 'stsgate' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, pino.destination({ dest: 1, sync: false, minLength: 12 * 1024 }));
+const audit = logger.child({ log: 'audit' });
+const registry = new Registry();
+const requests = new Counter({ name: 'floor_requests_total', help: 'requests', labelNames: ['route', 'status'], registers: [registry] });
+const issued = new Counter({ name: 'floor_issued_total', help: 'credentials issued', labelNames: ['action', 'source', 'role', 'cached'], registers: [registry] });
+const exchangeSeconds = new Histogram({ name: 'floor_exchange_seconds', help: 'exchange time', labelNames: ['action', 'outcome'], registers: [registry] });
+const requestsOk = { sts: requests.labels('sts', '2xx'), healthz: requests.labels('healthz', '2xx') };
+const issuedFresh = issued.labels('AssumeRoleWithWebIdentity', 'github-actions', 'deployer', 'false');
+const exchangeIssued = exchangeSeconds.labels('AssumeRoleWithWebIdentity', 'issued');
+
+/** The session secrets' key (AES-256-GCM), as the gateway's `encryption_key`. */
+const sealingKey = randomBytes(32);
+function seal(plaintext: string, context: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealingKey, iv);
+  cipher.setAAD(Buffer.from(context, 'utf8'));
+  const body = cipher.update(plaintext, 'utf8');
+  cipher.final();
+  return `${iv.toString('base64url')}.${body.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+}
+
+const WINDOW_MS = 60_000;
+/** A fixed-window count, as the gateway's limits count (INCR, then PEXPIRE NX). */
+async function count(key: string): Promise<number> {
+  const [counted] = await Promise.all([redis.incr(key), redis.call('PEXPIRE', key, WINDOW_MS, 'NX')]);
+  return counted;
+}
+redis.defineCommand('setTwo', { numberOfKeys: 2, lua: "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) return 1" });
+const setTwo = (redis as unknown as { setTwo(a: string, b: string, value: string, ttlMs: number): Promise<number> }).setTwo.bind(redis);
+
+/** Sets what every gateway response carries: a request id and the security headers. */
+function frontHeaders(ctx: Koa.Context): string {
+  const requestId = randomUUID();
+  ctx.set('x-request-id', requestId);
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  return requestId;
+}
+
+async function requiredHealthz(ctx: Koa.Context): Promise<void> {
+  const started = performance.now();
+  const requestId = frontHeaders(ctx);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { status: 'ok' };
+  requestsOk.healthz.inc();
+  logger.info({ requestId, method: ctx.method, path: ctx.path, status: 200, ms: Math.round((performance.now() - started) * 10) / 10, client: ctx.ip }, 'request');
+}
+
+/** /fresh with the gateway's features (see the top of this file); any refusal is a 4xx with nothing written. */
+async function requiredFresh(ctx: Koa.Context): Promise<void> {
+  const started = performance.now();
+  const requestId = frontHeaders(ctx);
+  const addressCount = count(`${settings.redisPrefix}floor:rl:addr:${ctx.ip}`);
+  addressCount.catch(() => {});
+  const body = await getRawBody(ctx.req, { limit: 65536, length: ctx.get('content-length') || null, encoding: 'utf8' });
+  const form = new Map<string, string>();
+  for (const [key, value] of new URLSearchParams(body)) {
+    if (form.has(key)) ctx.throw(400, 'a parameter given twice');
+    form.set(key, value);
+  }
+  if (form.get('Action') !== 'AssumeRoleWithWebIdentity' || form.get('Version') !== '2011-06-15') ctx.throw(400, 'unknown action');
+  if ((await addressCount) > 1_000_000_000) ctx.throw(400, 'throttled');
+  const claims = verifiedClaims(form.get('WebIdentityToken') ?? null);
+  const now = Date.now() / 1000;
+  if (!claims || (typeof claims.nbf === 'number' && claims.nbf > now + 60) || (typeof claims.iat === 'number' && claims.iat > now + 60)) ctx.throw(400, 'invalid token');
+  const sessionName = form.get('RoleSessionName') ?? '';
+  const subjectKey = createHash('sha256').update(`github-actions\0${claims.sub}`).digest('base64url');
+  const cacheKey = createHash('sha256')
+    .update(JSON.stringify(['github-actions', claims.sub, 'deployer', ['deploy:write', 'logs:read'], ['api.example.com'], sessionName, { repo: claims.repository }, null]))
+    .digest('base64url');
+  const prefix = settings.redisPrefix;
+  const [subjectCount, found] = await Promise.all([
+    count(`${prefix}floor:rl:sub:${subjectKey}`),
+    redis.mget(`${prefix}floor:cache:${cacheKey}`, `${prefix}floor:rev:{all}`, `${prefix}floor:rev:{sub}:${subjectKey}`, `${prefix}floor:rev:{any}:${subjectKey}`, `${prefix}floor:rev:{role}:deployer`),
+  ]);
+  if (subjectCount > 1_000_000_000) ctx.throw(400, 'throttled');
+  if (found.some((value) => value !== null)) ctx.throw(500, 'a fresh subject found a cached set or a watermark');
+
+  const iat = Math.floor(Date.now() / 1000);
+  const exp = iat + LIFETIME_SECONDS;
+  const sessionId = randomBytes(16).toString('base64url');
+  const info = {
+    sessionId,
+    sub: `github-actions:${claims.sub}`,
+    source: 'github-actions',
+    subject: claims.sub,
+    role: 'deployer',
+    roleArn: 'arn:aws:iam::123456789012:role/deployer',
+    scopes: ['deploy:write', 'logs:read'],
+    audiences: ['api.example.com'],
+    sessionName,
+    sessionTags: { repo: claims.repository },
+    accessKeyId: `ASIA${sessionId.slice(0, 16).toUpperCase()}`,
+    jti: randomUUID(),
+    iat,
+    iatMs: Date.now(),
+    exp,
+    chainDepth: 0,
+  };
+  const accessToken = signAccessToken({
+    repo: claims.repository,
+    role: 'deployer',
+    scope: 'deploy:write logs:read',
+    sid: sessionId,
+    idp: 'github-actions',
+    iss: 'https://sts.example.com',
+    sub: info.sub,
+    aud: ['api.example.com'],
+    iat,
+    nbf: iat,
+    exp,
+    jti: info.jti,
+  });
+  const secretAccessKey = randomBytes(30).toString('base64');
+  const sessionToken = seal(JSON.stringify({ sid: sessionId, exp }), 'session-token');
+  const infoJson = JSON.stringify(info);
+  const sealed = seal(JSON.stringify({ secretAccessKey, sessionToken, accessToken, identityClaims: claims }), `stsgate-session:${infoJson}:${cacheKey}`);
+  const record = `{"info":${infoJson},"sealed":"${sealed}","cacheKey":"${cacheKey}"}`;
+  await setTwo(`${prefix}floor:sess:{${sessionId}}`, `${prefix}floor:cache:${cacheKey}`, record, LIFETIME_SECONDS * 1000);
+
+  ctx.type = 'text/xml';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = stsResponse(
+    `<AccessKeyId>${info.accessKeyId}</AccessKeyId><SecretAccessKey>${secretAccessKey}</SecretAccessKey><SessionToken>${sessionToken}</SessionToken>` +
+      `<Expiration>${new Date(exp * 1000).toISOString()}</Expiration><AccessToken>${accessToken}</AccessToken>`,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  issuedFresh.inc();
+  exchangeIssued.observe(seconds);
+  requestsOk.sts.inc();
+  audit.info({
+    event: 'issued',
+    action: 'AssumeRoleWithWebIdentity',
+    requestId,
+    source: 'github-actions',
+    subject: claims.sub,
+    role: 'deployer',
+    rule: 'main-branch-deploys',
+    sid: sessionId,
+    scope: 'deploy:write logs:read',
+    durationSeconds: LIFETIME_SECONDS,
+    cached: false,
+    client: ctx.ip,
+    ms: Math.round(seconds * 10_000) / 10,
+    method: ctx.method,
+    path: ctx.path,
+    status: 200,
+  });
+}
 
 const server = createServer(app.callback());
 await listenOnLoopback(server);
