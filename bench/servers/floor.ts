@@ -8,7 +8,7 @@
  *   POST /cache-hit   the same body: RS256 verify, one Redis GET of a fixed key, its value as the answer
  *
  * And the same work with what issue 17 says the gateway must keep ("every check, every audit line"),
- * written as plainly as this file (requiredFresh, requiredHealthz below): what any implementation keeping
+ * written as plainly as this file (requiredExchange, requiredHealthz below): what any implementation keeping
  * those features could reach on this machine, so that a target above it is out of reach without dropping
  * one, and a gap below it is the gateway's own.
  *
@@ -21,9 +21,13 @@
  *                          sealed against the public record, the record written under the session's key
  *                          and the cache's by one script, the answer with the whole credential set, one
  *                          audit line (pino, batched stdout, as the gateway writes it) and two metrics
+ *   POST /cache-hit-required   /cache-hit with the same features: the stored set found by the cache read
+ *                          of the subject-count round trip (written by the first request), its secrets
+ *                          opened (AES-256-GCM against the record), its remaining life checked, the same
+ *                          answer, audit line and metrics
  *   GET /healthz           a request id, the headers, a JSON body, one log line and a request count
  */
-import { createCipheriv, createHash, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import Koa from 'koa';
@@ -96,7 +100,8 @@ function stsResponse(credentialsXml: string): string {
 
 const app = new Koa();
 app.use(async (ctx) => {
-  if (ctx.method === 'POST' && ctx.path === '/fresh-required') return requiredFresh(ctx);
+  if (ctx.method === 'POST' && ctx.path === '/fresh-required') return requiredExchange(ctx, true);
+  if (ctx.method === 'POST' && ctx.path === '/cache-hit-required') return requiredExchange(ctx, false);
   if (ctx.method === 'GET' && ctx.path === '/healthz') return requiredHealthz(ctx);
   const fresh = ctx.path === '/fresh';
   if (ctx.method !== 'POST' || (!fresh && ctx.path !== '/cache-hit')) {
@@ -149,6 +154,7 @@ const issued = new Counter({ name: 'floor_issued_total', help: 'credentials issu
 const exchangeSeconds = new Histogram({ name: 'floor_exchange_seconds', help: 'exchange time', labelNames: ['action', 'outcome'], registers: [registry] });
 const requestsOk = { sts: requests.labels('sts', '2xx'), healthz: requests.labels('healthz', '2xx') };
 const issuedFresh = issued.labels('AssumeRoleWithWebIdentity', 'github-actions', 'deployer', 'false');
+const issuedCached = issued.labels('AssumeRoleWithWebIdentity', 'github-actions', 'deployer', 'true');
 const exchangeIssued = exchangeSeconds.labels('AssumeRoleWithWebIdentity', 'issued');
 
 /** The session secrets' key (AES-256-GCM), as the gateway's `encryption_key`. */
@@ -189,8 +195,12 @@ async function requiredHealthz(ctx: Koa.Context): Promise<void> {
   logger.info({ requestId, method: ctx.method, path: ctx.path, status: 200, ms: Math.round((performance.now() - started) * 10) / 10, client: ctx.ip }, 'request');
 }
 
-/** /fresh with the gateway's features (see the top of this file); any refusal is a 4xx with nothing written. */
-async function requiredFresh(ctx: Koa.Context): Promise<void> {
+/**
+ * /fresh and /cache-hit with the gateway's features (see the top of this file): the cache entry read, and
+ * on a miss a set issued and stored (`fresh`: a miss is what the request must be), on a hit the stored set
+ * opened and answered. Any refusal is a 4xx with nothing written.
+ */
+async function requiredExchange(ctx: Koa.Context, fresh: boolean): Promise<void> {
   const started = performance.now();
   const requestId = frontHeaders(ctx);
   const addressCount = count(`${settings.redisPrefix}floor:rl:addr:${ctx.ip}`);
@@ -212,13 +222,58 @@ async function requiredFresh(ctx: Koa.Context): Promise<void> {
     .update(JSON.stringify(['github-actions', claims.sub, 'deployer', ['deploy:write', 'logs:read'], ['api.example.com'], sessionName, { repo: claims.repository }, null]))
     .digest('base64url');
   const prefix = settings.redisPrefix;
-  const [subjectCount, found] = await Promise.all([
+  const [subjectCount, [found, ...watermarks]] = await Promise.all([
     count(`${prefix}floor:rl:sub:${subjectKey}`),
     redis.mget(`${prefix}floor:cache:${cacheKey}`, `${prefix}floor:rev:{all}`, `${prefix}floor:rev:{sub}:${subjectKey}`, `${prefix}floor:rev:{any}:${subjectKey}`, `${prefix}floor:rev:{role}:deployer`),
   ]);
   if (subjectCount > 1_000_000_000) ctx.throw(400, 'throttled');
-  if (found.some((value) => value !== null)) ctx.throw(500, 'a fresh subject found a cached set or a watermark');
+  const cached = found ?? null;
+  if (watermarks.some((value) => value !== null)) ctx.throw(500, 'a revocation watermark where none was written');
+  if (fresh && cached !== null) ctx.throw(500, 'a fresh subject found a cached set');
+  const set = cached !== null ? openRecord(cached, cacheKey) : await issueSet(claims, sessionName, cacheKey);
+  if (!set) ctx.throw(500, 'the cached set did not open');
 
+  ctx.type = 'text/xml';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = stsResponse(
+    `<AccessKeyId>${set.info.accessKeyId}</AccessKeyId><SecretAccessKey>${set.secrets.secretAccessKey}</SecretAccessKey><SessionToken>${set.secrets.sessionToken}</SessionToken>` +
+      `<Expiration>${new Date(set.info.exp * 1000).toISOString()}</Expiration><AccessToken>${set.secrets.accessToken}</AccessToken>`,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  (cached === null ? issuedFresh : issuedCached).inc();
+  exchangeIssued.observe(seconds);
+  requestsOk.sts.inc();
+  audit.info({
+    event: 'issued',
+    action: 'AssumeRoleWithWebIdentity',
+    requestId,
+    source: 'github-actions',
+    subject: claims.sub,
+    role: 'deployer',
+    rule: 'main-branch-deploys',
+    sid: set.info.sessionId,
+    scope: 'deploy:write logs:read',
+    durationSeconds: set.info.exp - set.info.iat,
+    cached: cached !== null,
+    client: ctx.ip,
+    ms: Math.round(seconds * 10_000) / 10,
+    method: ctx.method,
+    path: ctx.path,
+    status: 200,
+  });
+}
+
+/** A credential set's public record and its secrets (sealed in the stored record). */
+interface CredentialSet {
+  info: { sessionId: string; accessKeyId: string; iat: number; exp: number };
+  secrets: { secretAccessKey: string; sessionToken: string; accessToken: string };
+}
+
+/** The seal's associated data: the whole public record and the cache key, as the gateway binds them. */
+const sealContext = (infoJson: string, cacheKey: string) => `stsgate-session:${infoJson}:${cacheKey}`;
+
+/** A new credential set for `claims`, stored under the session's key and the cache's. */
+async function issueSet(claims: IncomingClaims, sessionName: string, cacheKey: string): Promise<CredentialSet> {
   const iat = Math.floor(Date.now() / 1000);
   const exp = iat + LIFETIME_SECONDS;
   const sessionId = randomBytes(16).toString('base64url');
@@ -254,41 +309,25 @@ async function requiredFresh(ctx: Koa.Context): Promise<void> {
     exp,
     jti: info.jti,
   });
-  const secretAccessKey = randomBytes(30).toString('base64');
-  const sessionToken = seal(JSON.stringify({ sid: sessionId, exp }), 'session-token');
+  const secrets = { secretAccessKey: randomBytes(30).toString('base64'), sessionToken: seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'), accessToken };
   const infoJson = JSON.stringify(info);
-  const sealed = seal(JSON.stringify({ secretAccessKey, sessionToken, accessToken, identityClaims: claims }), `stsgate-session:${infoJson}:${cacheKey}`);
+  const sealed = seal(JSON.stringify({ ...secrets, identityClaims: claims }), sealContext(infoJson, cacheKey));
   const record = `{"info":${infoJson},"sealed":"${sealed}","cacheKey":"${cacheKey}"}`;
-  await setTwo(`${prefix}floor:sess:{${sessionId}}`, `${prefix}floor:cache:${cacheKey}`, record, LIFETIME_SECONDS * 1000);
+  await setTwo(`${settings.redisPrefix}floor:sess:{${sessionId}}`, `${settings.redisPrefix}floor:cache:${cacheKey}`, record, LIFETIME_SECONDS * 1000);
+  return { info, secrets };
+}
 
-  ctx.type = 'text/xml';
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = stsResponse(
-    `<AccessKeyId>${info.accessKeyId}</AccessKeyId><SecretAccessKey>${secretAccessKey}</SecretAccessKey><SessionToken>${sessionToken}</SessionToken>` +
-      `<Expiration>${new Date(exp * 1000).toISOString()}</Expiration><AccessToken>${accessToken}</AccessToken>`,
-  );
-  const seconds = (performance.now() - started) / 1000;
-  issuedFresh.inc();
-  exchangeIssued.observe(seconds);
-  requestsOk.sts.inc();
-  audit.info({
-    event: 'issued',
-    action: 'AssumeRoleWithWebIdentity',
-    requestId,
-    source: 'github-actions',
-    subject: claims.sub,
-    role: 'deployer',
-    rule: 'main-branch-deploys',
-    sid: sessionId,
-    scope: 'deploy:write logs:read',
-    durationSeconds: LIFETIME_SECONDS,
-    cached: false,
-    client: ctx.ip,
-    ms: Math.round(seconds * 10_000) / 10,
-    method: ctx.method,
-    path: ctx.path,
-    status: 200,
-  });
+/** A stored record opened (its secrets decrypted against its public part), when intact and with half its life left. */
+function openRecord(raw: string, cacheKey: string): CredentialSet | undefined {
+  const record = JSON.parse(raw) as { info: CredentialSet['info']; sealed: string; cacheKey: string };
+  if (record.cacheKey !== cacheKey) return undefined;
+  const [iv, body, tag] = record.sealed.split('.').map((part) => Buffer.from(part, 'base64url')) as [Buffer, Buffer, Buffer];
+  const decipher = createDecipheriv('aes-256-gcm', sealingKey, iv);
+  decipher.setAAD(Buffer.from(sealContext(JSON.stringify(record.info), cacheKey), 'utf8'));
+  decipher.setAuthTag(tag);
+  const secrets = JSON.parse(Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')) as CredentialSet['secrets'];
+  const remaining = record.info.exp - Date.now() / 1000;
+  return remaining >= (record.info.exp - record.info.iat) / 2 ? { info: record.info, secrets } : undefined;
 }
 
 const server = createServer(app.callback());
