@@ -215,11 +215,14 @@ export class CredentialService {
     };
     const key = this.#keys.set.current(nowMs, this.#algorithm);
     // Header and claims in the order jose's SignJWT wrote them (test/jwt/compact-jwt.test.ts compares
-    // the two byte for byte); node:crypto signs (see src/jwt/compact-jwt.ts for why).
+    // the two byte for byte); node:crypto signs (see src/jwt/compact-jwt.ts for why). The session tags
+    // first, by Object.assign: `{ ...sessionTags, role, ... }` cost 15 µs per issuance on Node 20 (each
+    // member written after a spread is slow in V8 11; see bench/README.md), this 1. The same members in the
+    // same order: a tag never has a reserved claim's name (resolveSessionTags), nor an own `__proto__`
+    // (it is built by assignment).
     const accessToken = key.signer.sign(
       { alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE },
-      {
-        ...sessionTags,
+      Object.assign({}, sessionTags, {
         role: role.name,
         scope: scopes.join(' '),
         sid: sessionId,
@@ -231,7 +234,7 @@ export class CredentialService {
         nbf: iat,
         exp,
         jti: info.jti,
-      },
+      }),
     );
     const secrets: SessionSecrets = {
       secretAccessKey: newSecretAccessKey(),
@@ -273,7 +276,7 @@ export class CredentialService {
         context: { source: open.info.source, subject: open.info.subject, role: open.info.role },
       });
     }
-    return { ...open, ancestors };
+    return { info: open.info, secrets: open.secrets, ancestors };
   }
 
   /**
