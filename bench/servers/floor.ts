@@ -35,7 +35,7 @@ import { pino } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import getRawBody from 'raw-body';
 import { closeServer, listenOnLoopback, serveUntilStopped } from './lifecycle.js';
-import { BENCH_AUDIENCE, FLOOR_SETTINGS_ENV, type FloorBenchSettings } from './settings.js';
+import { BENCH_AUDIENCE, FLOOR_FEATURES, FLOOR_SETTINGS_ENV, type FloorBenchSettings } from './settings.js';
 
 const raw = process.env[FLOOR_SETTINGS_ENV];
 if (!raw) throw new Error(`${FLOOR_SETTINGS_ENV} is not set: start this through bench/run.ts`);
@@ -100,8 +100,8 @@ function stsResponse(credentialsXml: string): string {
 
 const app = new Koa();
 app.use(async (ctx) => {
-  if (ctx.method === 'POST' && ctx.path === '/fresh-required') return requiredExchange(ctx, true);
-  if (ctx.method === 'POST' && ctx.path === '/cache-hit-required') return requiredExchange(ctx, false);
+  if (ctx.method === 'POST' && ctx.path === '/fresh-required') return requiredExchange(ctx, true, withoutOf(ctx.querystring));
+  if (ctx.method === 'POST' && ctx.path === '/cache-hit-required') return requiredExchange(ctx, false, withoutOf(ctx.querystring));
   if (ctx.method === 'GET' && ctx.path === '/healthz') return requiredHealthz(ctx);
   const fresh = ctx.path === '/fresh';
   if (ctx.method !== 'POST' || (!fresh && ctx.path !== '/cache-hit')) {
@@ -144,6 +144,14 @@ app.use(async (ctx) => {
   await redis.set(`${settings.redisPrefix}floor:${sub}`, record, 'PX', LIFETIME_SECONDS * 1000);
   ctx.body = stsResponse(`<SessionToken>${accessToken}</SessionToken>`);
 });
+
+type Feature = (typeof FLOOR_FEATURES)[number];
+const NONE: ReadonlySet<Feature> = new Set();
+function withoutOf(querystring: string): ReadonlySet<Feature> {
+  if (querystring === '') return NONE;
+  const named = new URLSearchParams(querystring).get('without')?.split(',') ?? [];
+  return new Set(named.filter((name): name is Feature => (FLOOR_FEATURES as readonly string[]).includes(name)));
+}
 
 /** The gateway's log line goes to a batched stdout (src/observability/logger.ts); the same here. */
 const logger = pino({ base: { service: 'stsgate' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, pino.destination({ dest: 1, sync: false, minLength: 12 * 1024 }));
@@ -200,10 +208,11 @@ async function requiredHealthz(ctx: Koa.Context): Promise<void> {
  * on a miss a set issued and stored (`fresh`: a miss is what the request must be), on a hit the stored set
  * opened and answered. Any refusal is a 4xx with nothing written.
  */
-async function requiredExchange(ctx: Koa.Context, fresh: boolean): Promise<void> {
+async function requiredExchange(ctx: Koa.Context, fresh: boolean, without: ReadonlySet<Feature>): Promise<void> {
   const started = performance.now();
-  const requestId = frontHeaders(ctx);
-  const addressCount = count(`${settings.redisPrefix}floor:rl:addr:${ctx.ip}`);
+  const requestId = without.has('front') ? '' : frontHeaders(ctx);
+  const counting = !without.has('counts');
+  const addressCount = counting ? count(`${settings.redisPrefix}floor:rl:addr:${ctx.ip}`) : Promise.resolve(0);
   addressCount.catch(() => {});
   const body = await getRawBody(ctx.req, { limit: 65536, length: ctx.get('content-length') || null, encoding: 'utf8' });
   const form = new Map<string, string>();
@@ -222,15 +231,16 @@ async function requiredExchange(ctx: Koa.Context, fresh: boolean): Promise<void>
     .update(JSON.stringify(['github-actions', claims.sub, 'deployer', ['deploy:write', 'logs:read'], ['api.example.com'], sessionName, { repo: claims.repository }, null]))
     .digest('base64url');
   const prefix = settings.redisPrefix;
+  const watermarkKeys = without.has('watermarks') ? [] : [`${prefix}floor:rev:{all}`, `${prefix}floor:rev:{sub}:${subjectKey}`, `${prefix}floor:rev:{any}:${subjectKey}`, `${prefix}floor:rev:{role}:deployer`];
   const [subjectCount, [found, ...watermarks]] = await Promise.all([
-    count(`${prefix}floor:rl:sub:${subjectKey}`),
-    redis.mget(`${prefix}floor:cache:${cacheKey}`, `${prefix}floor:rev:{all}`, `${prefix}floor:rev:{sub}:${subjectKey}`, `${prefix}floor:rev:{any}:${subjectKey}`, `${prefix}floor:rev:{role}:deployer`),
+    counting ? count(`${prefix}floor:rl:sub:${subjectKey}`) : 0,
+    redis.mget(`${prefix}floor:cache:${cacheKey}`, ...watermarkKeys),
   ]);
   if (subjectCount > 1_000_000_000) ctx.throw(400, 'throttled');
   const cached = found ?? null;
   if (watermarks.some((value) => value !== null)) ctx.throw(500, 'a revocation watermark where none was written');
   if (fresh && cached !== null) ctx.throw(500, 'a fresh subject found a cached set');
-  const set = cached !== null ? openRecord(cached, cacheKey) : await issueSet(claims, sessionName, cacheKey);
+  const set = cached !== null ? openRecord(cached, cacheKey) : await issueSet(claims, sessionName, cacheKey, without);
   if (!set) ctx.throw(500, 'the cached set did not open');
 
   ctx.type = 'text/xml';
@@ -240,9 +250,12 @@ async function requiredExchange(ctx: Koa.Context, fresh: boolean): Promise<void>
       `<Expiration>${new Date(set.info.exp * 1000).toISOString()}</Expiration><AccessToken>${set.secrets.accessToken}</AccessToken>`,
   );
   const seconds = (performance.now() - started) / 1000;
-  (cached === null ? issuedFresh : issuedCached).inc();
-  exchangeIssued.observe(seconds);
-  requestsOk.sts.inc();
+  if (!without.has('metrics')) {
+    (cached === null ? issuedFresh : issuedCached).inc();
+    exchangeIssued.observe(seconds);
+    requestsOk.sts.inc();
+  }
+  if (without.has('audit')) return;
   audit.info({
     event: 'issued',
     action: 'AssumeRoleWithWebIdentity',
@@ -273,7 +286,7 @@ interface CredentialSet {
 const sealContext = (infoJson: string, cacheKey: string) => `stsgate-session:${infoJson}:${cacheKey}`;
 
 /** A new credential set for `claims`, stored under the session's key and the cache's. */
-async function issueSet(claims: IncomingClaims, sessionName: string, cacheKey: string): Promise<CredentialSet> {
+async function issueSet(claims: IncomingClaims, sessionName: string, cacheKey: string, without: ReadonlySet<Feature> = NONE): Promise<CredentialSet> {
   const iat = Math.floor(Date.now() / 1000);
   const exp = iat + LIFETIME_SECONDS;
   const sessionId = randomBytes(16).toString('base64url');
@@ -309,11 +322,15 @@ async function issueSet(claims: IncomingClaims, sessionName: string, cacheKey: s
     exp,
     jti: info.jti,
   });
-  const secrets = { secretAccessKey: randomBytes(30).toString('base64'), sessionToken: seal(JSON.stringify({ sid: sessionId, exp }), 'session-token'), accessToken };
+  const sealing = !without.has('seal');
+  const sessionTokenText = JSON.stringify({ sid: sessionId, exp });
+  const secrets = { secretAccessKey: randomBytes(30).toString('base64'), sessionToken: sealing ? seal(sessionTokenText, 'session-token') : Buffer.from(sessionTokenText).toString('base64url'), accessToken };
   const infoJson = JSON.stringify(info);
-  const sealed = seal(JSON.stringify({ ...secrets, identityClaims: claims }), sealContext(infoJson, cacheKey));
-  const record = `{"info":${infoJson},"sealed":"${sealed}","cacheKey":"${cacheKey}"}`;
-  await setTwo(`${settings.redisPrefix}floor:sess:{${sessionId}}`, `${settings.redisPrefix}floor:cache:${cacheKey}`, record, LIFETIME_SECONDS * 1000);
+  const secretsJson = JSON.stringify({ ...secrets, identityClaims: claims });
+  const record = sealing ? `{"info":${infoJson},"sealed":"${seal(secretsJson, sealContext(infoJson, cacheKey))}","cacheKey":"${cacheKey}"}` : `{"info":${infoJson},"secrets":${secretsJson},"cacheKey":"${cacheKey}"}`;
+  const sessionKey = `${settings.redisPrefix}floor:sess:{${sessionId}}`;
+  if (without.has('copy')) await redis.set(sessionKey, record, 'PX', LIFETIME_SECONDS * 1000);
+  else await setTwo(sessionKey, `${settings.redisPrefix}floor:cache:${cacheKey}`, record, LIFETIME_SECONDS * 1000);
   return { info, secrets };
 }
 

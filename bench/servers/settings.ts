@@ -42,6 +42,15 @@ export interface FloorBenchSettings {
   redisPrefix: string;
 }
 
+/**
+ * The kept features a request to the floor's `/fresh-required` and `/cache-hit-required` may leave out
+ * (`?without=audit,seal`), for `npm run bench:features`, which measures what each costs: `front` the
+ * request id and headers, `counts` both rate-limit counts, `watermarks` the four revocation reads, `seal`
+ * the encryption of the stored secrets (stored as JSON), `copy` the record's second key (one plain SET of
+ * the session's key), `audit` the log line, `metrics` the counts and the histogram.
+ */
+export const FLOOR_FEATURES = ['front', 'counts', 'watermarks', 'seal', 'copy', 'audit', 'metrics'] as const;
+
 export const BENCH_ACCOUNT_ID = '123456789012';
 export const BENCH_AUDIENCE = 'sts.example.com';
 export const BENCH_ROLE_ARN = `arn:aws:iam::${BENCH_ACCOUNT_ID}:role/deployer`;
