@@ -5,7 +5,7 @@
  * gateway once more as one process and with `workers: auto`), drives load with autocannon from this
  * process, and writes bench/results.md.
  *
- *   npm run bench                       the full run (about 310 s on two cores)
+ *   npm run bench                       the full run (about 450 s on two cores)
  *   npm run bench -- --quick            shorter passes, for checking the harness itself
  *   npm run bench -- --profile          CPU profiles of fresh issuance and cache hits -> bench/PROFILE.md
  *   npm run bench -- --cases=fresh,cache-hit   the baseline and only these cases, in this order (while iterating)
