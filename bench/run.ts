@@ -58,9 +58,10 @@ const selected = (id: string) => id === 'baseline' || !ONLY || ONLY.includes(id)
 
 /**
  * Seconds per pass: 2 s warm-up, 6 s at full speed, 4 s at half that rate, i.e. 12.5 s a case with the
- * idle sample before it. Fourteen cases (the baseline twice), 16 s of process warm-ups and the token
- * minting the warm-ups do not cover (2-3 s) make about 200 s on two cores, and the workers case (two
- * gateways, each 2 + 2 s of warm-up, 6 s of fresh issuance and 4 s of cache hits) about 30 s more.
+ * idle sample before it. Seventeen cases (the baseline twice), the process warm-ups and the token
+ * minting the warm-ups do not cover make about 260 s on two cores; the alternating rounds of the targets
+ * (five pairs, six rounds of 2 + 2 s, and their tokens) about 150 s more, and the workers case (two
+ * gateways, each 2 + 2 s of warm-up, 6 s of fresh issuance and 4 s of cache hits) about 30 s: about 450 s.
  * BENCH_TIMING=warm-up,max,half overrides (A/B runs).
  */
 const TIMING = timing();
