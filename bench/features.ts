@@ -19,7 +19,8 @@ import { TestIssuer } from '../test/support/test-issuer.js';
 import { runPass, type RequestShape } from './harness/load.js';
 import { FORM, freshTokenPool, stsForm } from './harness/one-case.js';
 import { CLOCK_TICKS, cpuTicks } from './harness/proc.js';
-import { deleteKeys } from './harness/redis-keys.js';
+import { median } from './harness/median.js';
+import { deleteKeys, redisCpuSeconds } from './harness/redis.js';
 import { buildServers, ServerProcess, stopAll } from './harness/server-process.js';
 import { FLOOR_FEATURES, FLOOR_SETTINGS_ENV, type FloorBenchSettings } from './servers/settings.js';
 
@@ -50,18 +51,17 @@ try {
   const floor = await ServerProcess.start('floor', 'floor', { env: { [FLOOR_SETTINGS_ENV]: JSON.stringify(settings) } });
   servers.push(floor);
   const shape = (path: string): RequestShape => ({ method: 'POST', path, headers: { 'content-type': FORM }, nextBody: () => stsForm(pool.take()) });
-  const redisCpu = async () => Number(/used_cpu_sys:([\d.]+)/.exec(await redis.info('cpu'))?.[1]) + Number(/used_cpu_user:([\d.]+)/.exec(await redis.info('cpu'))?.[1]);
   const pass = async (path: string) => {
     await pool.ensure(RATE_CEILING * seconds);
     const reused = pool.reused;
     const before = cpuTicks(floor.pid);
-    const redisBefore = await redisCpu();
+    const redisBefore = await redisCpuSeconds(redis);
     const result = await runPass(floor.url, shape(path), { connections: 10, durationSeconds: seconds });
     // A second's rest, counted with the pass: V8 finishes collecting what the pass left (incremental
     // marking in idle time) before the next variant's pass, which would otherwise pay for it.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const after = cpuTicks(floor.pid);
-    const redisUsed = (await redisCpu()) - redisBefore;
+    const redisUsed = (await redisCpuSeconds(redis)) - redisBefore;
     if (result.failures > 0) throw new Error(`${path}: ${result.failures} of ${result.requests} requests failed (${JSON.stringify(result.statusCodes)})`);
     if (pool.reused > reused) throw new Error(`${path}: the token pool ran dry`);
     const perRequest = (s: number) => (s * 1e6) / result.requests;
@@ -83,7 +83,6 @@ try {
       measured[i]!.redisUs.push(one.redisUs);
     }
   }
-  const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
   const kept = VARIANTS.findIndex((v) => v.path === '/fresh-required');
   const keptCpu = median(measured[kept]!.cpuUs);
   const keptRedis = median(measured[kept]!.redisUs);

@@ -33,7 +33,8 @@ import { summarizeProfile, type CpuProfile, type ProfileSummary } from './harnes
 import { runPass, type PassResult, type RequestShape } from './harness/load.js';
 import { cacheHitRequest, FORM, freshRequest, freshTokenPool, mintRepeatedToken, STS_VERSION, stsForm } from './harness/one-case.js';
 import { parallelScaling } from './harness/parallel-scaling.js';
-import { deleteKeys } from './harness/redis-keys.js';
+import { median } from './harness/median.js';
+import { deleteKeys, redisCpuSeconds } from './harness/redis.js';
 import { CLOCK_TICKS, cpusAllowed, cpuTicks, machineTicks, memoryBytes } from './harness/proc.js';
 import { buildServers, imageNodeFlags, RssSampler, ServerProcess, stopAll } from './harness/server-process.js';
 import { TokenPool } from './harness/token-pool.js';
@@ -385,11 +386,10 @@ async function alternate(id: string, gateway: AlternationSide, versus: Alternati
   const once = async (side: AlternationSide): Promise<AlternationPass | undefined> =>
     side.take(async () => {
       if (freshTokens(side.spec)) await mint(pool, tokensFor(rates.get(side) ?? 4000, ALTERNATION.seconds, 1.25));
-      const usesRedis = side.spec.server === 'gateway' || side.spec.server === 'floor';
       const reusedBefore = pool.reused;
-      const before = await cpuSnapshot(side.server, usesRedis ? redis : undefined);
+      const before = await cpuSnapshot(side.server, usesRedis(side.spec) ? redis : undefined);
       const pass = await runPass(side.server.url, side.spec.shape, { connections: TIMING.connections, durationSeconds: ALTERNATION.seconds });
-      const cpu = cpuUse(before, await cpuSnapshot(side.server, usesRedis ? redis : undefined));
+      const cpu = cpuUse(before, await cpuSnapshot(side.server, usesRedis(side.spec) ? redis : undefined));
       rates.set(side, pass.rps);
       const problems = passProblems(`${side.spec.title}, alternating pass`, pass, pool.reused - reusedBefore);
       notes.push(...problems);
@@ -411,12 +411,6 @@ async function alternate(id: string, gateway: AlternationSide, versus: Alternati
   const each = rounds.map((r) => `${r.gateway.rps.toFixed(0)}/${r.versus.rps.toFixed(0)} req/s, ${r.gateway.cpuUsPerRequest.toFixed(0)}/${r.versus.cpuUsPerRequest.toFixed(0)} µs`);
   log(`${gateway.spec.title} against ${versus.spec.title}, alternating: ${shares.map((x) => `${(x * 100).toFixed(0)}%`).join(' ')} of its req/s (median ${rounds.length ? (median(shares) * 100).toFixed(0) : '–'}%; per round ${each.join('; ')})`);
   return { id, rounds, notes };
-}
-
-function median(list: readonly number[]): number {
-  const sorted = [...list].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**
@@ -567,10 +561,9 @@ async function measuredPass(server: ServerProcess, spec: CaseSpec, seconds: numb
   const notes: string[] = [];
   const reusedBefore = pool.reused;
   const cacheBefore = server.name === 'gateway' ? await cacheCounts(server) : undefined;
-  const usesRedis = spec.server === 'gateway' || spec.server === 'floor';
-  const before = await cpuSnapshot(server, usesRedis ? redis : undefined);
+  const before = await cpuSnapshot(server, usesRedis(spec) ? redis : undefined);
   const pass = await runPass(server.url, spec.shape, { connections: TIMING.connections, durationSeconds: seconds });
-  const after = await cpuSnapshot(server, usesRedis ? redis : undefined);
+  const after = await cpuSnapshot(server, usesRedis(spec) ? redis : undefined);
   const cacheAfter = server.name === 'gateway' ? await cacheCounts(server) : undefined;
   notes.push(...passProblems('full-speed pass', pass, pool.reused - reusedBefore));
   const gone = [...before.server.keys()].filter((pid) => !after.server.has(pid));
@@ -581,6 +574,11 @@ async function measuredPass(server: ServerProcess, spec: CaseSpec, seconds: numb
     if (hits + misses > 0) notes.push(`credential cache: ${hits} hits, ${misses} misses`);
   }
   return { pass, cpu: cpuUse(before, after), notes };
+}
+
+/** Whether a case's server talks to Redis (the gateway and the floors), so that Redis's CPU belongs to its passes. */
+function usesRedis(spec: CaseSpec): boolean {
+  return spec.server === 'gateway' || spec.server === 'floor';
 }
 
 /** Notes on a pass whose numbers are not what they claim: failed requests, fresh-issuance tokens handed out twice. */
@@ -1293,12 +1291,6 @@ async function cacheCounts(server: ServerProcess): Promise<{ hit: number; miss: 
 }
 
 /** Redis's own CPU use so far, in seconds (user + system). */
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return field('used_cpu_user') + field('used_cpu_sys');
-}
-
 /**
  * The share of all CPUs busy over `ms` while this run is idle between cases (/proc/stat): other users'
  * work, which competes with the servers and the load generator for the same cores.

@@ -12,7 +12,7 @@ import { generateSigningJwk } from '../../src/credentials/signing-keys.js';
 import { TestIssuer } from '../../test/support/test-issuer.js';
 import { BENCH_AUDIENCE, BENCH_ROLE_ARN, type GatewayBenchSettings } from '../servers/settings.js';
 import { runPass, type PassOptions, type RequestShape } from './load.js';
-import { deleteKeys } from './redis-keys.js';
+import { deleteKeys } from './redis.js';
 import { TokenPool } from './token-pool.js';
 
 export const FORM = 'application/x-www-form-urlencoded';
