@@ -147,6 +147,7 @@ app.use(async (ctx) => {
 
 type Feature = (typeof FLOOR_FEATURES)[number];
 const NONE: ReadonlySet<Feature> = new Set();
+/** The kept features a request leaves out (`?without=audit,seal`: bench:features); unknown names are ignored. */
 function withoutOf(querystring: string): ReadonlySet<Feature> {
   if (querystring === '') return NONE;
   const named = new URLSearchParams(querystring).get('without')?.split(',') ?? [];
@@ -206,7 +207,9 @@ async function requiredHealthz(ctx: Koa.Context): Promise<void> {
 /**
  * /fresh and /cache-hit with the gateway's features (see the top of this file): the cache entry read, and
  * on a miss a set issued and stored (`fresh`: a miss is what the request must be), on a hit the stored set
- * opened and answered. Any refusal is a 4xx with nothing written.
+ * opened and answered. A refused request is a 4xx with nothing written; a state the benchmark never sets
+ * up (a watermark, a fresh subject already cached, a set that does not open) is a 500, so that its probe
+ * and its passes fail rather than measure something else.
  */
 async function requiredExchange(ctx: Koa.Context, fresh: boolean, without: ReadonlySet<Feature>): Promise<void> {
   const started = performance.now();
